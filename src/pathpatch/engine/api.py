@@ -1,0 +1,152 @@
+"""The engine's public face: compile hypotheses once, then evaluate them on batches.
+
+>>> engine = Engine(model, [all_paths(), paths("embed -> a1.*.v -> out")])   # doctest: +SKIP
+>>> logits = engine.run(ref_tokens, new_tokens)   # [hypothesis, batch, pos, vocab]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from ..errors import InputError, ShapeMismatchError
+from ..graph import Node
+from ..lang.hypothesis import Hypothesis
+from ..model.residual import ResidualModel
+from .cache import RunCache, mean_outputs, run_cache
+from .execute import execute
+from .plan import Plan, make_plan
+
+__all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache"]
+
+Ablation = Literal["resample", "mean", "zero"]
+
+
+@dataclass
+class EngineStats:
+    """What the last run computed: MIXED copies in all and per node, walk size."""
+
+    hypotheses: int = 0
+    mixed_copies: int = 0
+    copies_per_node: dict[Node, int] | None = None
+    walked: int = 0
+
+
+def ablated_cache(
+    model: ResidualModel,
+    ref_tokens: Tensor,
+    new_tokens: Tensor | None,
+    ablation: Ablation,
+    means: dict[Node, Tensor] | None = None,
+) -> RunCache:
+    """The ablated run for a batch: x_new's clean run, or every node fixed to its mean or to zero.
+
+    ``means`` (from :func:`~pathpatch.engine.cache.mean_outputs`) defaults to the mean over
+    ``new_tokens`` if given, else over ``ref_tokens``.
+    """
+    if ablation == "resample":
+        if new_tokens is None:
+            raise InputError("ablation='resample' needs new_tokens (x_new); or use ablation='mean' or 'zero'")
+        return run_cache(model, new_tokens)
+    if ablation == "mean":
+        if means is None:
+            means = mean_outputs(model, new_tokens if new_tokens is not None else ref_tokens)
+        if next(iter(means.values())).shape[1] != ref_tokens.shape[1]:
+            raise ShapeMismatchError(
+                f"mean activations are for sequences of length {next(iter(means.values())).shape[1]}, "
+                f"but x_ref has length {ref_tokens.shape[1]}; compute the means on sequences of the same length"
+            )
+        return run_cache(model, ref_tokens, fixed=means)
+    if ablation == "zero":
+        zero = torch.zeros(1, 1, model.config.d_model, dtype=model.dtype, device=model.device)
+        return run_cache(model, ref_tokens, fixed={n: zero for n in model.graph.nodes if n.kind != "out"})
+    raise InputError(f"ablation must be 'resample', 'mean' or 'zero', got {ablation!r}")
+
+
+class Engine:
+    """Hypotheses compiled against one model, evaluated together so that they share copies."""
+
+    def __init__(self, model: ResidualModel, hypotheses: Iterable[Hypothesis]) -> None:
+        self.model = model
+        self.hypotheses = list(hypotheses)
+        bad = [h for h in self.hypotheses if not isinstance(h, Hypothesis)]
+        if bad:
+            raise TypeError(f"expected Hypothesis objects (see pathpatch.paths), got {type(bad[0]).__name__}")
+        self.automata = [h.compile(model) for h in self.hypotheses]
+        self._plans: dict[frozenset[Node], Plan] = {}
+        self.stats = EngineStats()
+
+    def plan(self, both: frozenset[Node] = frozenset()) -> Plan:
+        """The plan for inputs ``both`` that are equal in the two runs (cached per such set)."""
+        if both not in self._plans:
+            self._plans[both] = make_plan(self.model.graph, self.automata, both)
+        return self._plans[both]
+
+    def check_pair(self, ref_tokens: Tensor, new_tokens: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        ref = self.model.check_tokens(ref_tokens, "ref_tokens")
+        if new_tokens is None:
+            return ref, None
+        new = self.model.check_tokens(new_tokens, "new_tokens")
+        if new.shape != ref.shape:
+            raise ShapeMismatchError(
+                f"ref_tokens {tuple(ref.shape)} and new_tokens {tuple(new.shape)} differ in shape; "
+                "pair each x_ref with one x_new of the same length"
+            )
+        return ref, new
+
+    @torch.no_grad()
+    def run_caches(self, clean: RunCache, ablated: RunCache, resample: bool) -> list[Tensor]:
+        """Logits per hypothesis, from ready-made clean and ablated caches."""
+        both = frozenset(
+            n for n in self.model.graph.inputs if resample and torch.equal(clean.outputs[n], ablated.outputs[n])
+        )
+        plan = self.plan(both)
+        self.stats = EngineStats(
+            len(self.hypotheses), len(plan.copies), plan.copies_per_node(), plan.walked
+        )
+        return execute(self.model, plan, clean, ablated)
+
+    @torch.no_grad()
+    def run(
+        self,
+        ref_tokens: Int[Tensor, "batch pos"],
+        new_tokens: Int[Tensor, "batch pos"] | None = None,
+        ablation: Ablation = "resample",
+        means: dict[Node, Tensor] | None = None,
+    ) -> Float[Tensor, "hypothesis batch pos vocab"]:
+        """Patched logits of every hypothesis on one batch."""
+        ref, new = self.check_pair(ref_tokens, new_tokens)
+        clean = run_cache(self.model, ref)
+        ablated = ablated_cache(self.model, ref, new, ablation, means)
+        return torch.stack(self.run_caches(clean, ablated, ablation == "resample"))
+
+
+def evaluate_many(
+    model: ResidualModel,
+    hypotheses: Sequence[Hypothesis],
+    ref_tokens: Int[Tensor, "batch pos"],
+    new_tokens: Int[Tensor, "batch pos"] | None = None,
+    ablation: Ablation = "resample",
+) -> Float[Tensor, "hypothesis batch pos vocab"]:
+    """Patched logits of many hypotheses in one pass that shares every cached and mixed copy."""
+    return Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation)
+
+
+def evaluate(
+    model: ResidualModel,
+    hypothesis: Hypothesis,
+    ref_tokens: Int[Tensor, "batch pos"],
+    new_tokens: Int[Tensor, "batch pos"] | None = None,
+    ablation: Ablation = "resample",
+) -> Float[Tensor, "batch pos vocab"]:
+    """Logits of the treeified model with x_ref on the paths of ``hypothesis``, x_new elsewhere.
+
+    ``ablation``: ``"resample"`` (default; needs ``new_tokens``), ``"mean"`` (every ablated node
+    takes its mean output over ``new_tokens``, or over ``ref_tokens`` if None) or ``"zero"``.
+    """
+    return Engine(model, [hypothesis]).run(ref_tokens, new_tokens, ablation)[0]

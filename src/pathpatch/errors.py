@@ -1,0 +1,92 @@
+"""Typed errors. Each says what was expected, what came, and how to fix it.
+
+Every error raised on bad user input derives from :class:`PathPatchError`, so callers can
+catch the whole family; the subclasses let tests and tools react to one kind of mistake.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "PathPatchError",
+    "PatternError",
+    "UnknownNodeError",
+    "InputError",
+    "ShapeMismatchError",
+    "TokenOutOfRangeError",
+    "SequenceTooLongError",
+    "EmptyDatasetError",
+    "ConfigError",
+    "ModelLoadError",
+    "close_matches",
+]
+
+
+def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """The few candidates that look most like ``word`` (for "did you mean" hints)."""
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.5)
+
+
+class PathPatchError(Exception):
+    """Base class of every error pathpatch raises on bad input."""
+
+
+class PatternError(PathPatchError, ValueError):
+    """A path pattern that does not parse, or names something the model does not have.
+
+    Attributes: ``pattern`` (the whole text), ``token`` (the offending piece), ``column``
+    (0-based offset of the token in ``pattern``) and ``suggestions`` (close valid spellings).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        pattern: str,
+        token: str,
+        column: int,
+        suggestions: Iterable[str] = (),
+    ) -> None:
+        self.pattern = pattern
+        self.token = token
+        self.column = column
+        self.suggestions = list(suggestions)
+        hint = f"; did you mean {', '.join(repr(s) for s in self.suggestions)}?" if self.suggestions else ""
+        caret = " " * column + "^" * max(1, len(token))
+        super().__init__(f"{message} (token {token!r} at column {column}){hint}\n  {pattern}\n  {caret}")
+
+
+class UnknownNodeError(PatternError, KeyError):
+    """A pattern or name refers to a node or channel this model's graph does not contain."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.args[0]
+
+
+class InputError(PathPatchError, ValueError):
+    """Tokens or datasets that the model cannot run on."""
+
+
+class ShapeMismatchError(InputError):
+    """Two token tensors that must have the same shape do not."""
+
+
+class TokenOutOfRangeError(InputError):
+    """A token id is negative or not below the model's vocabulary size."""
+
+
+class SequenceTooLongError(InputError):
+    """A sequence is longer than the model's context window."""
+
+
+class EmptyDatasetError(InputError):
+    """A dataset with no examples, or no target positions to measure."""
+
+
+class ConfigError(PathPatchError, ValueError):
+    """A model configuration that is inconsistent or not supported."""
+
+
+class ModelLoadError(PathPatchError, OSError):
+    """Weights that cannot be found or read (missing files, offline hub, bad format)."""

@@ -1,0 +1,297 @@
+"""The computational graph of a transformer, as DESIGN §1 defines it.
+
+Nodes: ``embed``, ``pos`` (when positions are an input), heads ``a{layer}.{head}``, MLPs
+``m{layer}`` and ``out``. Every node that writes to the residual stream has an edge into every
+later reader; a head is read through one of three channels ``q``/``k``/``v``. With shortformer
+positions, ``pos`` feeds only the ``q`` and ``k`` channels of every head.
+
+Entities are frozen, hashable dataclasses whose names round-trip through ``parse``:
+
+>>> Path.parse("embed -> a0.1.v -> m1 -> out")
+Path('embed -> a0.1.v -> m1 -> out')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
+
+from .errors import PatternError, UnknownNodeError, close_matches
+
+if TYPE_CHECKING:
+    from .model.config import ModelConfig
+
+__all__ = ["Node", "Port", "Edge", "Path", "Graph", "CHANNELS"]
+
+Kind = Literal["embed", "pos", "head", "mlp", "out"]
+CHANNELS = ("q", "k", "v")
+_NODE_RE = re.compile(r"^(?:(embed|pos|out)|a(\d+)\.(\d+)|m(\d+))$")
+
+
+@dataclass(frozen=True, order=True)
+class Node:
+    """One component: an input, a head, an MLP or the output."""
+
+    kind: Kind
+    layer: int | None = None
+    head: int | None = None
+
+    @property
+    def name(self) -> str:
+        if self.kind == "head":
+            return f"a{self.layer}.{self.head}"
+        if self.kind == "mlp":
+            return f"m{self.layer}"
+        return self.kind
+
+    @property
+    def is_input(self) -> bool:
+        return self.kind in ("embed", "pos")
+
+    @property
+    def channels(self) -> tuple[str | None, ...]:
+        """Input channels: q/k/v for heads, a single unnamed one (None) otherwise."""
+        if self.is_input:
+            return ()
+        return CHANNELS if self.kind == "head" else (None,)
+
+    @classmethod
+    def parse(cls, name: str) -> Node:
+        m = _NODE_RE.match(name.strip())
+        if not m:
+            raise PatternError("not a node name (expected embed, pos, aL.H, mL or out)", name, name, 0)
+        if m.group(1):
+            return cls(m.group(1))  # type: ignore[arg-type]
+        if m.group(2) is not None:
+            return cls("head", int(m.group(2)), int(m.group(3)))
+        return cls("mlp", int(m.group(4)))
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r})"
+
+
+@dataclass(frozen=True, order=True)
+class Port:
+    """The receiving end of an edge: a node and the channel it is entered through."""
+
+    node: Node
+    channel: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name + (f".{self.channel}" if self.channel else "")
+
+    @classmethod
+    def parse(cls, name: str) -> Port:
+        name = name.strip()
+        if name[-2:] in (".q", ".k", ".v") and name.startswith("a"):
+            port = cls(Node.parse(name[:-2]), name[-1])
+        else:
+            port = cls(Node.parse(name))
+        if port.node.is_input:
+            raise PatternError("an input node cannot receive an edge", name, name, 0)
+        if port.node.kind == "head" and port.channel is None:
+            raise PatternError("a head is entered through a channel: add .q, .k or .v", name, name, 0)
+        return port
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Port({self.name!r})"
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """``sender -> receiver.channel``. The sender's own entry channel is not part of it."""
+
+    sender: Node
+    receiver: Port
+
+    @property
+    def name(self) -> str:
+        return f"{self.sender.name} -> {self.receiver.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> Edge:
+        parts = [p.strip() for p in text.split("->")]
+        if len(parts) != 2:
+            raise PatternError("an edge is written 'sender -> receiver[.channel]'", text, text, 0)
+        sender = parts[0][:-2] if parts[0][-2:] in (".q", ".k", ".v") else parts[0]
+        return cls(Node.parse(sender), Port.parse(parts[1]))
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Edge({self.name!r})"
+
+
+@dataclass(frozen=True, order=True)
+class Path:
+    """An input node followed by the ports the path enters, ending at ``out``."""
+
+    start: Node
+    ports: tuple[Port, ...]
+
+    @property
+    def name(self) -> str:
+        return " -> ".join([self.start.name] + [p.name for p in self.ports])
+
+    @property
+    def edges(self) -> tuple[Edge, ...]:
+        senders = (self.start,) + tuple(p.node for p in self.ports[:-1])
+        return tuple(Edge(s, r) for s, r in zip(senders, self.ports))
+
+    @classmethod
+    def parse(cls, text: str) -> Path:
+        parts = [p.strip() for p in text.split("->")]
+        if len(parts) < 2:
+            raise PatternError("a path needs an input and at least 'out'", text, text, 0)
+        return cls(Node.parse(parts[0]), tuple(Port.parse(p) for p in parts[1:]))
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"Path({self.name!r})"
+
+
+@dataclass(frozen=True)
+class Graph:
+    """All nodes, ports and edges of one architecture, in topological order."""
+
+    config: ModelConfig
+    nodes: tuple[Node, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        nodes: list[Node] = [Node("embed")]
+        if cfg.positions != "none":
+            nodes.append(Node("pos"))
+        for layer in range(cfg.n_layers):
+            nodes += [Node("head", layer, h) for h in range(cfg.n_heads)]
+            if cfg.has_mlp:
+                nodes.append(Node("mlp", layer))
+        nodes.append(Node("out"))
+        object.__setattr__(self, "nodes", tuple(nodes))
+
+    @staticmethod
+    def stage(node: Node, n_layers: int) -> int:
+        """Nodes of one stage never read each other: -1 inputs, 2l heads, 2l+1 MLPs, 2L out."""
+        return {"embed": -1, "pos": -1, "head": 2 * (node.layer or 0), "mlp": 2 * (node.layer or 0) + 1}.get(
+            node.kind, 2 * n_layers
+        )
+
+    def stage_of(self, node: Node) -> int:
+        return self.stage(node, self.config.n_layers)
+
+    @cached_property
+    def inputs(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.is_input)
+
+    @cached_property
+    def ports(self) -> tuple[Port, ...]:
+        return tuple(Port(n, c) for n in self.nodes for c in n.channels)
+
+    @cached_property
+    def _senders(self) -> dict[Port, tuple[Node, ...]]:
+        shortformer = self.config.positions == "shortformer"
+        result: dict[Port, tuple[Node, ...]] = {}
+        for port in self.ports:
+            stage = self.stage_of(port.node)
+            senders = []
+            for n in self.nodes:
+                if n.kind == "pos" and shortformer:
+                    if port.channel in ("q", "k"):
+                        senders.append(n)
+                elif self.stage_of(n) < stage:
+                    senders.append(n)
+            result[port] = tuple(senders)
+        return result
+
+    def senders(self, port: Port) -> tuple[Node, ...]:
+        """Nodes with an edge into ``port``, in topological order."""
+        try:
+            return self._senders[port]
+        except KeyError:
+            raise self.unknown(port.name) from None
+
+    @cached_property
+    def edges(self) -> tuple[Edge, ...]:
+        return tuple(Edge(s, p) for p in self.ports for s in self._senders[p])
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(n.name for n in self.nodes) | frozenset(p.name for p in self.ports)
+
+    def node(self, name: str) -> Node:
+        """The node called ``name``; a typed error with close matches if there is none."""
+        by_name = {n.name: n for n in self.nodes}
+        if name not in by_name:
+            raise self.unknown(name)
+        return by_name[name]
+
+    def port(self, name: str) -> Port:
+        port = Port.parse(name)
+        if port not in self._senders:
+            raise self.unknown(name)
+        return port
+
+    def unknown(self, name: str, pattern: str | None = None, column: int = 0) -> UnknownNodeError:
+        return UnknownNodeError(
+            f"no node or port {name!r} in this model ({self.describe()})",
+            pattern if pattern is not None else name,
+            name,
+            column,
+            close_matches(name, sorted(self.names)),
+        )
+
+    def describe(self) -> str:
+        cfg = self.config
+        mlp = "MLPs" if cfg.has_mlp else "attention-only"
+        return f"{cfg.n_layers} layers x {cfg.n_heads} heads, {mlp}, {cfg.positions} positions"
+
+    def validate(self, path: Path) -> Path:
+        """Check that every edge of ``path`` exists and it ends at ``out``."""
+        if not path.start.is_input or path.start not in self.nodes:
+            raise self.unknown(path.start.name, path.name)
+        if not path.ports or path.ports[-1].node.kind != "out":
+            raise PatternError("a path must end at 'out'", path.name, path.ports[-1].name if path.ports else "", 0)
+        for edge in path.edges:
+            if edge.sender not in self.senders(edge.receiver):
+                raise PatternError(
+                    f"no edge {edge.name} in this model (a sender must come before its receiver)",
+                    path.name,
+                    edge.name,
+                    path.name.find(edge.receiver.name),
+                )
+        return path
+
+    def iter_paths(self) -> Iterator[Path]:
+        """Every path, input first. Exponential in depth: for small models only."""
+        def suffixes(node: Node) -> Iterator[tuple[Port, ...]]:
+            if node.kind == "out":
+                yield ()
+                return
+            for port in self.ports:
+                if node in self._senders[port]:
+                    for rest in suffixes(port.node):
+                        yield (port,) + rest
+
+        for start in self.inputs:
+            for suffix in suffixes(start):
+                yield Path(start, suffix)
+
+    def count_paths(self) -> int:
+        """The number of paths, by dynamic programming (exact for any size)."""
+        counts: dict[Node, int] = {Node("out"): 1}
+        for node in reversed(self.nodes[:-1]):
+            counts[node] = sum(counts[p.node] for p in self.ports if node in self._senders[p])
+        return sum(counts[n] for n in self.inputs)

@@ -1,0 +1,181 @@
+"""The residual-graph model: a transformer stored as the node functions the engine needs.
+
+Each graph node is a function of its own channel inputs (DESIGN §5): a head of its q, k and v
+inputs (each normalised on its own by the layer's first norm), an MLP and ``out`` of one input.
+Adapters (native, Hugging Face, ...) only fill in the weights; this module owns the maths.
+
+Constant terms that belong to no node (the attention output bias ``b_O``, shared by all heads of a
+layer) are added to every later reader's input (:meth:`ResidualModel.reader_bias`); they are
+identical in every run, so they never depend on the hypothesis.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from ..errors import InputError, SequenceTooLongError, TokenOutOfRangeError
+from ..graph import Graph, Port
+from .config import ModelConfig
+
+__all__ = ["ResidualModel"]
+
+
+class ResidualModel(nn.Module):
+    """A transformer in residual-graph form. Parameters are stacked over layers and heads.
+
+    Shapes: ``W_Q/W_K/W_V [layer, head, d_model, d_head]``, ``W_O [layer, head, d_head, d_model]``,
+    ``W_in [layer, d_model, d_mlp]``, ``W_out [layer, d_mlp, d_model]``, ``W_U [d_model, vocab]``.
+    """
+
+    def __init__(self, config: ModelConfig, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.config = config
+        self.graph = Graph(config)
+        L, H, d, dh, V = config.n_layers, config.n_heads, config.d_model, config.d_head, config.d_vocab
+
+        def p(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.zeros(*shape, dtype=dtype), requires_grad=False)
+
+        self.W_E = p(V, d)
+        self.W_pos = p(config.n_ctx, d) if config.positions != "none" else None
+        self.W_Q, self.W_K, self.W_V = p(L, H, d, dh), p(L, H, d, dh), p(L, H, d, dh)
+        self.b_Q, self.b_K, self.b_V = p(L, H, dh), p(L, H, dh), p(L, H, dh)
+        self.W_O, self.b_O = p(L, H, dh, d), p(L, d)
+        self.W_U, self.b_U = p(d, V), p(V)
+        if config.norm:
+            self.ln1_w, self.ln1_b = nn.Parameter(torch.ones(L, d, dtype=dtype), False), p(L, d)
+            self.lnf_w, self.lnf_b = nn.Parameter(torch.ones(d, dtype=dtype), False), p(d)
+        if config.d_mlp is not None:
+            dm = config.d_mlp
+            self.W_in, self.b_in, self.W_out, self.b_out = p(L, d, dm), p(L, dm), p(L, dm, d), p(L, d)
+            if config.norm:
+                self.ln2_w, self.ln2_b = nn.Parameter(torch.ones(L, d, dtype=dtype), False), p(L, d)
+
+    # ------------------------------------------------------------------ checks
+    @property
+    def device(self) -> torch.device:
+        return self.W_E.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.W_E.dtype
+
+    def check_tokens(self, tokens: Tensor, what: str = "tokens") -> Tensor:
+        """Validate a ``[batch, pos]`` integer tensor of token ids; return it on the model's device."""
+        if not isinstance(tokens, Tensor):
+            tokens = torch.as_tensor(tokens)
+        if tokens.dim() == 1:
+            tokens = tokens[None]
+        if tokens.dim() != 2 or tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
+            raise InputError(f"{what} must be an integer tensor [batch, pos], got {tuple(tokens.shape)} {tokens.dtype}")
+        if tokens.shape[0] == 0 or tokens.shape[1] == 0:
+            raise InputError(f"{what} is empty: shape {tuple(tokens.shape)}")
+        if tokens.shape[1] > self.config.n_ctx:
+            raise SequenceTooLongError(
+                f"{what} has sequences of length {tokens.shape[1]}, longer than the model's context "
+                f"n_ctx={self.config.n_ctx}; truncate them to at most {self.config.n_ctx} tokens"
+            )
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= self.config.d_vocab:
+            bad = lo if lo < 0 else hi
+            raise TokenOutOfRangeError(
+                f"{what} holds token id {bad}, outside the model's vocabulary [0, {self.config.d_vocab}); "
+                "check that the tokenizer matches the model"
+            )
+        return tokens.to(self.device, torch.long)
+
+    # ------------------------------------------------------------------ node functions
+    def embed(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
+        return self.W_E[tokens]
+
+    def pos_embed(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
+        assert self.W_pos is not None
+        return self.W_pos[: tokens.shape[1]].expand(tokens.shape[0], -1, -1)
+
+    def reader_bias(self, port: Port) -> Float[Tensor, "d_model"]:
+        """Constant added to ``port``'s summed input: ``b_O`` of every attention layer before it."""
+        node = port.node
+        if node.kind == "head":
+            upto = node.layer
+        elif node.kind == "mlp":
+            upto = node.layer + 1  # type: ignore[operator]
+        else:
+            upto = self.config.n_layers
+        return self.b_O[:upto].sum(0)
+
+    def _norm(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+        if not self.config.norm:
+            return x
+        return F.layer_norm(x, (x.shape[-1],), w, b, self.config.eps)
+
+    def attn_pattern(
+        self,
+        layer: int,
+        heads: Int[Tensor, "copy"],
+        q_in: Float[Tensor, "copy batch qpos d_model"],
+        k_in: Float[Tensor, "copy batch kpos d_model"],
+    ) -> Float[Tensor, "copy batch qpos kpos"]:
+        """Attention probabilities of the given heads (one per copy) from their q and k inputs."""
+        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
+        q = torch.einsum("cbpd,cde->cbpe", self._norm(q_in, w, b).expand(len(heads), -1, -1, -1), self.W_Q[layer, heads])
+        k = torch.einsum("cbpd,cde->cbpe", self._norm(k_in, w, b).expand(len(heads), -1, -1, -1), self.W_K[layer, heads])
+        q = q + self.b_Q[layer, heads][:, None, None]
+        k = k + self.b_K[layer, heads][:, None, None]
+        scores = torch.einsum("cbqe,cbke->cbqk", q, k) * self.config.scale
+        n_q, n_k = scores.shape[-2:]
+        causal = torch.ones(n_q, n_k, dtype=torch.bool, device=scores.device).tril(n_k - n_q)
+        return scores.masked_fill(~causal, float("-inf")).softmax(-1)
+
+    def head_out(
+        self,
+        layer: int,
+        heads: Int[Tensor, "copy"],
+        pattern: Float[Tensor, "copy batch qpos kpos"],
+        v_in: Float[Tensor, "copy batch kpos d_model"],
+    ) -> Float[Tensor, "copy batch qpos d_model"]:
+        """Each head's write to the residual stream, given its pattern and v input."""
+        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
+        v = torch.einsum("cbpd,cde->cbpe", self._norm(v_in, w, b).expand(len(heads), -1, -1, -1), self.W_V[layer, heads])
+        v = v + self.b_V[layer, heads][:, None, None]
+        z = torch.einsum("cbqk,cbke->cbqe", pattern, v)
+        return torch.einsum("cbqe,ced->cbqd", z, self.W_O[layer, heads])
+
+    def heads(self, layer: int, heads: Tensor, q_in: Tensor, k_in: Tensor, v_in: Tensor) -> Tensor:
+        """Head outputs ``[copy, batch, pos, d_model]`` from the three channel inputs."""
+        return self.head_out(layer, heads, self.attn_pattern(layer, heads, q_in, k_in), v_in)
+
+    def mlp(self, layer: int, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        cfg = self.config
+        h = self._norm(x, *((self.ln2_w[layer], self.ln2_b[layer]) if cfg.norm else (None, None)))
+        h = h @ self.W_in[layer] + self.b_in[layer]
+        if cfg.act == "relu":
+            h = F.relu(h)
+        else:
+            h = F.gelu(h, approximate="tanh" if cfg.act == "gelu_new" else "none")
+        return h @ self.W_out[layer] + self.b_out[layer]
+
+    def unembed(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... vocab"]:
+        h = self._norm(x, *((self.lnf_w, self.lnf_b) if self.config.norm else (None, None)))
+        return h @ self.W_U + self.b_U
+
+    # ------------------------------------------------------------------ plain forward
+    @torch.no_grad()
+    def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos vocab"]:
+        """The ordinary (untreeified) forward pass."""
+        tokens = self.check_tokens(tokens)
+        cfg = self.config
+        resid = self.embed(tokens)
+        pos = self.pos_embed(tokens) if cfg.positions != "none" else None
+        if cfg.positions == "absolute":
+            resid = resid + pos
+        all_heads = torch.arange(cfg.n_heads, device=tokens.device)
+        for layer in range(cfg.n_layers):
+            qk_in = resid + pos if cfg.positions == "shortformer" else resid
+            out = self.heads(layer, all_heads, qk_in[None], qk_in[None], resid[None])
+            resid = resid + out.sum(0) + self.b_O[layer]
+            if cfg.has_mlp:
+                resid = resid + self.mlp(layer, resid)
+        return self.unembed(resid)

@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny native and Hugging Face models covering every architecture option."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pathpatch.model.config import NativeConfig
+from pathpatch.model.native import native_model
+
+torch.set_num_threads(2)
+
+# Tiny configs: (positions, d_mlp). init_std is large so that every path visibly matters.
+TINY = [
+    ("absolute", None),
+    ("absolute", 12),
+    ("shortformer", None),
+    ("shortformer", 12),
+]
+
+
+def tiny_model(positions: str = "absolute", d_mlp: int | None = 12, seed: int = 0, **kw):  # type: ignore[no-untyped-def]
+    cfg = dict(
+        n_layers=2, n_heads=2, d_model=8, d_head=4, d_vocab=11, n_ctx=6, d_mlp=d_mlp,
+        positions=positions, seed=seed, init_std=0.5,
+    )
+    cfg.update(kw)
+    return native_model(NativeConfig(**cfg))
+
+
+def tiny_hf_gpt2(seed: int = 0, **kw):  # type: ignore[no-untyped-def]
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(seed)
+    args = dict(n_layer=2, n_head=2, n_embd=8, vocab_size=11, n_positions=6, bos_token_id=0, eos_token_id=0,
+                initializer_range=0.5)
+    args.update(kw)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(**args)).eval()
+    with torch.no_grad():  # random (not zero) biases and norms, so every term is exercised
+        for name, p in hf.named_parameters():
+            if "bias" in name or "ln" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    return hf
+
+
+@pytest.fixture(params=TINY, ids=[f"{p}-{'mlp' if m else 'attn'}" for p, m in TINY])
+def model(request):  # type: ignore[no-untyped-def]
+    positions, d_mlp = request.param
+    return tiny_model(positions, d_mlp)
