@@ -13,9 +13,9 @@ from hypothesis.extra.numpy import arrays
 
 from pathpatch.data import Dataset
 from pathpatch.errors import EmptyDatasetError, InputError, ShapeMismatchError, TokenOutOfRangeError
+from pathpatch.estimates import Estimate, ate, aue, bootstrap, loss_recovered, proportion_explained, summarise
 from pathpatch.metrics import (
-    DELTAS, Estimate, abs_logit_diff_diff, abs_loss_diff, ate, aue, bootstrap, kl, logit_diff, loss,
-    loss_recovered, proportion_explained, resolve_delta, summarise,
+    DELTAS, abs_logit_diff_diff, abs_loss_diff, kl, logit_diff, loss, resolve_delta,
 )
 
 
@@ -189,7 +189,7 @@ def test_bootstrap_vectorised_equals_loop_and_is_seeded():
     assert loop == vec
     # Chunking the resamples (to bound memory) does not change the draws.
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("pathpatch.metrics._BOOT_CHUNK", 35)  # 3 resamples of 10 per chunk
+        mp.setattr("pathpatch.estimates._BOOT_CHUNK", 35)  # 3 resamples of 10 per chunk
         assert bootstrap(stat, a, b, n_boot=200, seed=7, vectorised=True) == vec
     assert bootstrap(stat, a, b, n_boot=200, seed=8) != loop
 

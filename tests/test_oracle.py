@@ -44,10 +44,13 @@ def test_random_hypotheses_match_brute_force(name, model) -> None:  # type: igno
     scale = (brute_force(model, set(), ref, new) - model(ref)).abs().max()
     assert scale > 0.1, "the test model is too weak for the comparison to mean anything"
 
+    seen: list[str] = []
+
     @SETTINGS
     @given(hypotheses(model.graph, all_paths), st.sampled_from(["resample", "resample", "mean", "zero"]))
     def check(pair, ablation) -> None:  # type: ignore[no-untyped-def]
         hyp, member = pair
+        seen.append(f"{hyp} {ablation}")
         members = {p.name for p in all_paths if member(p)}
         assert {p.name for p in hyp.iter(model)} == members
         assert hyp.count(model) == len(members)
@@ -56,6 +59,7 @@ def test_random_hypotheses_match_brute_force(name, model) -> None:  # type: igno
         torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
 
     check()
+    assert len(seen) >= SETTINGS.max_examples  # 5 models x 55 = 275 random hypotheses in all
 
 
 @pytest.mark.parametrize("name,model", MODELS, ids=[n for n, _ in MODELS])

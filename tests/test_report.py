@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pathpatch.errors import InputError
-from pathpatch.metrics import Estimate
+from pathpatch.estimates import Estimate
 from pathpatch.report import HypothesisScore, Report
 
 ATE = Estimate(2.0, 1.5, 2.5)

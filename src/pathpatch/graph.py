@@ -216,6 +216,24 @@ class Graph:
             result[port] = tuple(senders)
         return result
 
+    @cached_property
+    def _groups(self) -> dict[Port, int]:
+        ids: dict[tuple[Node, ...], int] = {}
+        return {port: ids.setdefault(senders, len(ids)) for port, senders in self._senders.items()}
+
+    def sender_group(self, port: Port) -> int:
+        """An id shared by all ports with the same senders (memo key for walks over many ports)."""
+        return self._groups[port]
+
+    @cached_property
+    def receivers(self) -> dict[Node, tuple[Port, ...]]:
+        """For each node, the ports it sends to."""
+        out: dict[Node, list[Port]] = {n: [] for n in self.nodes}
+        for port in self.ports:
+            for sender in self._senders[port]:
+                out[sender].append(port)
+        return {n: tuple(p) for n, p in out.items()}
+
     def senders(self, port: Port) -> tuple[Node, ...]:
         """Nodes with an edge into ``port``, in topological order."""
         try:
@@ -276,14 +294,14 @@ class Graph:
 
     def iter_paths(self) -> Iterator[Path]:
         """Every path, input first. Exponential in depth: for small models only."""
+
         def suffixes(node: Node) -> Iterator[tuple[Port, ...]]:
             if node.kind == "out":
                 yield ()
                 return
-            for port in self.ports:
-                if node in self._senders[port]:
-                    for rest in suffixes(port.node):
-                        yield (port,) + rest
+            for port in self.receivers[node]:
+                for rest in suffixes(port.node):
+                    yield (port,) + rest
 
         for start in self.inputs:
             for suffix in suffixes(start):
@@ -293,5 +311,5 @@ class Graph:
         """The number of paths, by dynamic programming (exact for any size)."""
         counts: dict[Node, int] = {Node("out"): 1}
         for node in reversed(self.nodes[:-1]):
-            counts[node] = sum(counts[p.node] for p in self.ports if node in self._senders[p])
+            counts[node] = sum(counts[p.node] for p in self.receivers[node])
         return sum(counts[n] for n in self.inputs)

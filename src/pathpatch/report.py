@@ -1,7 +1,7 @@
 """The result of testing hypotheses: one row of metric estimates per hypothesis, plus metadata.
 
 A :class:`Report` holds a :class:`HypothesisScore` per hypothesis (its name, how many paths it
-contains, and :class:`~pathpatch.metrics.Estimate` values keyed by metric name: ``aue``, ``ate``,
+contains, and :class:`~pathpatch.estimates.Estimate` values keyed by metric name: ``aue``, ``ate``,
 ``proportion_explained``, ``loss_recovered``) and a ``meta`` dict describing the run (delta,
 ablation kind, number of examples, model, seed, ...).
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
-from .metrics import Estimate
+from .estimates import Estimate
 
 __all__ = ["HypothesisScore", "Report"]
 

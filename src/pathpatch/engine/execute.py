@@ -16,7 +16,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ..graph import Node, Port
+from ..graph import Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .plan import BOTH, NEW, REF, Plan

@@ -79,6 +79,19 @@ def make_plan(graph: Graph, automata: Sequence[Automaton], both: frozenset[Node]
 
     for dfa in automata:
         memo: dict[tuple[Node, Any], Ref] = {}
+        rows: dict[tuple[int, Any], tuple[Ref, ...]] = {}  # ports with the same senders share rows
+
+        def row(port: Port, q: Any) -> tuple[Ref, ...]:
+            key = (graph.sender_group(port), q)
+            hit = rows.get(key)
+            if hit is None:
+                hit = rows[key] = tuple(
+                    (BOTH, u) if u in both
+                    else (REF if dfa.accepts(dfa.step(q, u)) else NEW, u) if u.is_input
+                    else copy(u, q)
+                    for u in graph.senders(port)
+                )
+            return hit
 
         def copy(node: Node, state: Any) -> Ref:
             key = (node, state)
@@ -91,20 +104,9 @@ def make_plan(graph: Graph, automata: Sequence[Automaton], both: frozenset[Node]
             elif dfa.full(state):
                 result = (REF, node)
             else:
-                children = []
-                for channel in node.channels:
-                    port = Port(node, channel)
-                    q = dfa.step(state, port)
-                    row = []
-                    for sender in graph.senders(port):
-                        if sender in both:
-                            row.append((BOTH, sender))
-                        elif sender.is_input:
-                            row.append((REF if dfa.accepts(dfa.step(q, sender)) else NEW, sender))
-                        else:
-                            row.append(copy(sender, q))
-                    children.append(tuple(row))
-                result = _combine(node, tuple(children), interned, plan)
+                ports = [Port(node, c) for c in node.channels]
+                children = tuple(row(p, dfa.step(state, p)) for p in ports)
+                result = _combine(node, children, interned, plan)
             memo[key] = result
             return result
 

@@ -75,19 +75,22 @@ class Hypothesis(ABC):
         graph = _graph_of(model_or_graph)
         dfa = self.compile(graph)
         memo: dict[tuple[Node, Any], int] = {}
+        rows: dict[tuple[int, Any], int] = {}  # ports with the same senders share their sums
+
+        def row(port: Port, q: Any) -> int:
+            key = (graph.sender_group(port), q)
+            if key not in rows:
+                rows[key] = sum(
+                    int(dfa.accepts(dfa.step(q, u))) if u.is_input else below(u, q) for u in graph.senders(port)
+                )
+            return rows[key]
 
         def below(node: Node, state: Any) -> int:
             if dfa.dead(state):
                 return 0
             key = (node, state)
             if key not in memo:
-                total = 0
-                for channel in node.channels:
-                    port = Port(node, channel)
-                    q = dfa.step(state, port)
-                    for sender in graph.senders(port):
-                        total += int(dfa.accepts(dfa.step(q, sender))) if sender.is_input else below(sender, q)
-                memo[key] = total
+                memo[key] = sum(row(p, dfa.step(state, p)) for p in (Port(node, c) for c in node.channels))
             return memo[key]
 
         return below(Node("out"), dfa.start)
@@ -249,10 +252,16 @@ def no_paths() -> Hypothesis:
 
 
 def through(node: str | Node) -> Hypothesis:
-    """Every path through ``node`` (any channel); for an input, every path starting there."""
+    """Every path through ``node`` (any channel); for an input, every path starting there.
+
+    ``node`` may be one pattern element with wildcards: ``through("a1.*")`` is every path through
+    some layer-1 head, ``through("a1.0.k")`` every path entering head 1.0 through k.
+    """
     name = node.name if isinstance(node, Node) else node
-    Node.parse(name)  # a single node, not a pattern
-    return Patterns((name,))
+    if "->" in name:
+        raise PatternError("through() takes one node, not a path; use paths(...) for chains", name, "->",
+                           name.index("->"))
+    return Patterns((name.strip(),))
 
 
 def through_edge(sender: str | Node, receiver: str | Port) -> Hypothesis:

@@ -147,8 +147,10 @@ def parse_pattern(pattern: str) -> tuple[Element, ...]:
         stripped = raw.strip()
         start = column + (len(raw) - len(raw.lstrip()))
         if not stripped:
-            what = "empty pattern" if not pattern.strip() else "missing element between arrows"
-            raise PatternError(what, pattern, "->" if i else pattern, max(0, start - 2 if i else start))
+            if not pattern.strip():
+                raise PatternError("empty pattern", pattern, pattern, 0)
+            arrow = column - 2 if i else len(raw)  # the arrow with no element on one side
+            raise PatternError("missing element next to an arrow", pattern, "->", arrow)
         elements.append(_element(stripped, pattern, start))
         column += len(raw) + 2
     for i, el in enumerate(elements):

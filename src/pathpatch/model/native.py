@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import ConfigError, ModelLoadError
@@ -67,7 +68,7 @@ def load_model_dir(directory: str | Path, dtype: torch.dtype | None = None) -> R
     try:
         config = NativeConfig.from_dict(json.loads((directory / CONFIG).read_text()))
         tensors = load_file(str(directory / WEIGHTS))
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, SafetensorError) as err:
         raise ModelLoadError(f"cannot read the model in {directory}: {err}") from err
     model = ResidualModel(config.architecture(), dtype=dtype or tensors["W_E"].dtype)
     missing = set(model.state_dict()) - set(tensors)

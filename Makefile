@@ -1,0 +1,28 @@
+# Everything a fresh machine needs: `make demo` runs the main job, `make test` the tests.
+# Both create .venv on first use (CPU torch pinned by constraints.txt) and reuse it after.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pathpatch example
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Only the tests marked slow (CI runs them after `make test`); exit 5 = none collected.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow || [ $$? -eq 5 ]
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .hypothesis

@@ -1,0 +1,152 @@
+"""Tests of the ``pathpatch`` command line (pathpatch.cli)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from pathpatch.cli import cli
+from pathpatch.graph import Graph
+from pathpatch.model.config import ModelConfig
+from pathpatch.report import Report
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_example_writes_report_files(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "example"
+    result = runner.invoke(cli, ["example", "--out", str(out), "--examples", "16", "--quiet"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "all paths" in result.output
+    assert "proportion explained" in result.output
+    assert "ATE =" in result.output
+    assert "mixed copies per batch" in result.output
+    report = Report.from_json((out / "report.json").read_text())
+    assert len(report) == 7
+    assert report.meta["examples"] == 16
+    for s in report:
+        assert s.name in result.output
+    full = report["all paths"].metrics
+    assert full["proportion_explained"].value == pytest.approx(1.0, abs=1e-6)
+    assert abs(full["aue"].value) < 1e-6
+    assert report["no paths"].metrics["proportion_explained"].value == pytest.approx(0.0, abs=1e-6)
+    assert report["no paths"].n_paths == 0
+    assert report["direct: embed -> out"].n_paths == 1
+    md = (out / "report.md").read_text()
+    assert "| hypothesis |" in md and "all paths" in md
+    engine = json.loads((out / "engine.json").read_text())
+    assert engine["hypotheses"] == 7
+    assert engine["paths_in_model"] == report["all paths"].n_paths
+    png = out / "proportion_explained.png"
+    assert png.stat().st_size > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_paths_direct(runner) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(cli, ["paths", "embed -> out"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("1 of ")
+    assert "  embed -> out" in result.output.splitlines()
+
+
+def test_paths_count_matches_enumeration(runner) -> None:  # type: ignore[no-untyped-def]
+    graph = Graph(ModelConfig(n_layers=2, n_heads=2, d_model=8, d_head=1, d_vocab=1, n_ctx=1,
+                              positions="shortformer"))
+    every = list(graph.iter_paths())
+    want = sum(any(p.node.kind == "head" and p.node.layer == 1 and p.channel == "k" for p in path.ports)
+               for path in every)
+    assert 0 < want < len(every)
+    result = runner.invoke(cli, ["paths", "a1.*.k", "--layers", "2", "--heads", "2", "--list", "0"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"{want} of {len(every)} paths (")
+    assert len(lines) == 1  # --list 0: nothing listed
+
+
+def test_paths_list_limit(runner) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(cli, ["paths", "embed -> a0.* -> a1.*.k -> out", "--layers", "2", "--heads", "2",
+                                 "--list", "3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    n = int(lines[0].split()[0])
+    assert n == 2 * 3 * 2  # a0.{0,1} via q/k/v, then a1.{0,1}.k
+    assert len([line for line in lines if line.startswith("  embed ->")]) == 3
+    assert lines[-1] == f"  ... {n - 3} more"
+
+
+def test_help_mentions_the_path_language(runner) -> None:  # type: ignore[no-untyped-def]
+    top = runner.invoke(cli, ["--help"])
+    assert top.exit_code == 0
+    assert "path language" in top.output and "paths --help" in top.output
+    sub = runner.invoke(cli, ["paths", "--help"])
+    assert sub.exit_code == 0
+    for word in ("Letters:", "aL.H.c", "Wildcards", "...", "embed -> out"):
+        assert word in sub.output
+
+
+def test_example_help(runner) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(cli, ["example", "--help"])
+    assert result.exit_code == 0
+    assert "--examples" in result.output and "report.json" in result.output
+
+
+def test_example_help_mentions_the_path_language(runner) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(cli, ["example", "--help"])
+    assert result.exit_code == 0
+    assert "path language" in result.output or "paths --help" in result.output
+
+
+def test_bad_pattern_exits_2_with_column() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pathpatch.cli", "paths", "embed -> a0.x -> out"],
+        check=False, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "column" in proc.stderr
+    assert proc.stderr.startswith("error: ")
+    assert "Traceback" not in proc.stderr
+
+
+def _main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    from pathpatch.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["pathpatch", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    captured = capsys.readouterr()
+    return info.value.code, captured.out, captured.err
+
+
+def test_main_unknown_node_exits_2_with_suggestions(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = _main(monkeypatch, capsys, "paths", "embed -> a5.0.q -> out")
+    assert code == 2
+    assert out == ""
+    assert "no node or port 'a5.0.q'" in err and "column 9" in err and "did you mean" in err
+
+
+def test_main_usage_error_exits_2(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = _main(monkeypatch, capsys, "paths")
+    assert code == 2
+    assert "Missing argument" in err
+
+
+def test_paths_on_a_saved_model(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import tiny_model
+
+    from pathpatch.model.native import save_model
+
+    model = tiny_model("absolute", 12)
+    save_model(model, tmp_path / "m")
+    result = runner.invoke(cli, ["paths", "embed -> out", "m*", "--model", str(tmp_path / "m"), "--list", "0"])
+    assert result.exit_code == 0, result.output
+    graph = model.graph
+    want = sum(path.name == "embed -> out" or any(p.node.kind == "mlp" for p in path.ports)
+               for path in graph.iter_paths())
+    assert result.output.splitlines() == [f"{want} of {graph.count_paths()} paths ({graph.describe()})"]

@@ -1,0 +1,238 @@
+"""Tests of pathpatch.scoring: ``score`` and ``per_example`` end to end on a tiny model.
+
+Invariants of DESIGN §1: H = all paths leaves nothing unexplained (AUE 0, proportion explained 1);
+H = ∅ is the ablated run (AUE = ATE, proportion explained 0), for every δ and ablation kind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model
+
+import pathpatch as pp
+from pathpatch.errors import InputError
+
+N, LENGTH, VOCAB = 12, 5, 11
+N_BOOT = 50
+
+
+@pytest.fixture(scope="module")
+def model():  # type: ignore[no-untyped-def]
+    return tiny_model("shortformer", 12, seed=1)
+
+
+def _tokens(n: int = N, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, VOCAB, (n, LENGTH), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module")
+def pairs() -> pp.Pairs:
+    return pp.pair_derangement(pp.Dataset.next_token(_tokens()), seed=0)
+
+
+@pytest.fixture(scope="module")
+def pairs_with_distractors() -> pp.Pairs:
+    base = pp.Dataset.next_token(_tokens(seed=1))
+    data = pp.Dataset(base.tokens, base.target_mask, base.target_tokens,
+                      distractor_tokens=(base.target_tokens + 1) % VOCAB)
+    return pp.pair_derangement(data, seed=1)
+
+
+def _hyps() -> dict[str, pp.Hypothesis]:
+    return {
+        "all": pp.all_paths(),
+        "none": pp.no_paths(),
+        "direct": pp.paths("embed -> out"),
+        "not a1": ~pp.through("a1.*"),
+    }
+
+
+def _score(model, pairs, **kw):  # type: ignore[no-untyped-def]
+    kw.setdefault("n_boot", N_BOOT)
+    return pp.score(model, _hyps(), pairs, progress=False, **kw)
+
+
+def _check_invariants(report: pp.Report, loss: bool = True) -> None:
+    ate = report["all"].metrics["ate"].value
+    assert ate > 1e-3, "x_ref and x_new must differ for the test to mean anything"
+    assert abs(report["all"].metrics["aue"].value) < 1e-6
+    assert report["all"].metrics["proportion_explained"].value == pytest.approx(1.0, abs=1e-6)
+    assert report["none"].metrics["aue"].value == pytest.approx(ate, rel=1e-6, abs=1e-9)
+    assert report["none"].metrics["proportion_explained"].value == pytest.approx(0.0, abs=1e-6)
+    for s in report:
+        assert s.metrics["ate"].value == pytest.approx(ate, rel=1e-12)
+        for name, est in s.metrics.items():
+            assert np.isfinite([est.value, est.low, est.high]).all(), (s.name, name)
+            assert est.low <= est.high, (s.name, name)
+    if loss:
+        assert report["all"].metrics["loss_recovered"].value == pytest.approx(1.0, abs=1e-6)
+        assert report["none"].metrics["loss_recovered"].value == pytest.approx(0.0, abs=1e-6)
+
+
+def test_score_kl_invariants_and_path_counts(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    report = _score(model, pairs)
+    _check_invariants(report)
+    assert report.names == list(_hyps())
+    total = model.graph.count_paths()
+    through_a1 = pp.through("a1.*").count(model)
+    assert 0 < through_a1 < total
+    assert [s.n_paths for s in report] == [total, 0, 1, total - through_a1]
+    assert report.meta["delta"] == "kl" and report.meta["ablation"] == "resample"
+    assert report.meta["examples"] == N
+    # KL is a divergence: every AUE is non-negative
+    assert all(s.metrics["aue"].value >= 0 for s in report)
+
+
+@pytest.mark.parametrize("delta", ["loss", "logit_diff"])
+def test_score_named_deltas(model, pairs_with_distractors, delta) -> None:  # type: ignore[no-untyped-def]
+    report = _score(model, pairs_with_distractors, delta=delta)
+    _check_invariants(report)
+    assert report.meta["delta"] == delta
+
+
+def test_logit_diff_without_distractors_is_an_input_error(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match="distractor_tokens"):
+        _score(model, pairs, delta="logit_diff")
+
+
+def test_score_user_callable_delta(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    def sq_logits(ref, patched, data):  # type: ignore[no-untyped-def]
+        return ((ref - patched) ** 2).mean(dim=(1, 2)).double()
+
+    report = _score(model, pairs, delta=sq_logits)
+    _check_invariants(report)
+    assert report.meta["delta"] == "sq_logits"
+    # by hand: ATE = mean over examples of the squared logit difference of the clean runs
+    want = ((model(pairs.ref.tokens) - model(pairs.new_tokens)) ** 2).mean(dim=(1, 2)).double().mean()
+    assert report["none"].metrics["ate"].value == pytest.approx(float(want), rel=1e-5)
+
+
+def test_unknown_delta_is_an_input_error(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match="unknown delta 'kll'.*did you mean 'kl'"):
+        _score(model, pairs, delta="kll")
+
+
+@pytest.mark.parametrize("ablation", ["mean", "zero"])
+def test_score_mean_and_zero_ablation(model, pairs, ablation) -> None:  # type: ignore[no-untyped-def]
+    report = _score(model, pairs, ablation=ablation)
+    _check_invariants(report)
+    assert report.meta["ablation"] == ablation
+
+
+def test_zero_ablation_ate_by_hand(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    """With every node zeroed, out reads only the constant biases: logits = unembed(Σ b_O)."""
+    values = pp.per_example(model, {"none": pp.no_paths()}, pairs, ablation="zero", progress=False)["none"]
+    resid = model.b_O.sum(0).expand(N, LENGTH, -1)
+    ablated = model.unembed(resid)
+    clean = model(pairs.ref.tokens)
+    want = _kl(clean, ablated, pairs.ref.target_mask)
+    np.testing.assert_allclose(values["delta_empty"], want, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(values["delta_h"], want, rtol=1e-6, atol=1e-9)
+
+
+def _kl(ref_logits: torch.Tensor, patched_logits: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    log_p = ref_logits.double().log_softmax(-1)
+    log_q = patched_logits.double().log_softmax(-1)
+    per_pos = (log_p.exp() * (log_p - log_q)).sum(-1)
+    return ((per_pos * mask).sum(1) / mask.sum(1)).numpy()
+
+
+def test_per_example_kl_by_hand(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    h = pp.paths(["embed -> a1.*.v -> out", "pos -> a0.0.q -> m1 -> out"])
+    values = pp.per_example(model, {"h": h}, pairs, progress=False)["h"]
+    ref, new, mask = pairs.ref.tokens, pairs.new_tokens, pairs.ref.target_mask
+    clean = model(ref)
+    patched = pp.evaluate(model, h, ref, new)
+    assert set(values) == {"delta_h", "delta_empty", "loss_h", "loss_clean", "loss_new"}
+    assert values["delta_h"].shape == (N,)
+    np.testing.assert_allclose(values["delta_h"], _kl(clean, patched, mask), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(values["delta_empty"], _kl(clean, model(new), mask), rtol=1e-6, atol=1e-9)
+    assert values["delta_h"].max() > 1e-4, "the hypothesis must leave something unexplained"
+    # losses by hand: cross-entropy of the next token, averaged over target positions
+    targets = pairs.ref.target_tokens
+
+    def ce(logits: torch.Tensor) -> np.ndarray:
+        nll = -logits.double().log_softmax(-1).gather(-1, targets[..., None])[..., 0]
+        return ((nll * mask).sum(1) / mask.sum(1)).numpy()
+
+    np.testing.assert_allclose(values["loss_h"], ce(patched), rtol=1e-6)
+    np.testing.assert_allclose(values["loss_clean"], ce(clean), rtol=1e-6)
+    np.testing.assert_allclose(values["loss_new"], ce(model(new)), rtol=1e-6)
+
+
+def test_report_round_trips_and_renders(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    report = _score(model, pairs)
+    again = pp.Report.from_json(report.to_json())
+    assert again == report
+    text = str(report)
+    for name in _hyps():
+        assert name in text
+    assert "proportion explained" in text and "ATE =" in text
+
+
+def test_batch_size_does_not_change_the_result(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    small = pp.per_example(model, _hyps(), pairs, batch_size=5, progress=False)
+    big = pp.per_example(model, _hyps(), pairs, batch_size=N, progress=False)
+    for name in _hyps():
+        for key, value in big[name].items():
+            np.testing.assert_allclose(small[name][key], value, rtol=1e-5, atol=1e-6, err_msg=f"{name} {key}")
+    a, b = _score(model, pairs, batch_size=5), _score(model, pairs, batch_size=N)
+    for sa, sb in zip(a, b):
+        for key, est in sb.metrics.items():
+            got = sa.metrics[key]
+            assert (got.value, got.low, got.high) == pytest.approx((est.value, est.low, est.high), rel=1e-4, abs=1e-6)
+
+
+def test_batch_size_with_mean_ablation(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    """The means are over the whole dataset, not per batch."""
+    small = pp.per_example(model, _hyps(), pairs, ablation="mean", batch_size=5, progress=False)
+    big = pp.per_example(model, _hyps(), pairs, ablation="mean", batch_size=N, progress=False)
+    for name in _hyps():
+        for key, value in big[name].items():
+            np.testing.assert_allclose(small[name][key], value, rtol=1e-5, atol=1e-6, err_msg=f"{name} {key}")
+
+
+def test_pair_from_pool(model) -> None:  # type: ignore[no-untyped-def]
+    data = pp.Dataset.next_token(_tokens(seed=2))
+    pool = _tokens(n=7, seed=3)
+    pairs = pp.pair_from_pool(data, pool, seed=4)
+    assert pairs.new_index is not None and torch.equal(pairs.new_tokens, pool[pairs.new_index])
+    report = _score(model, pairs)
+    _check_invariants(report)
+    values = pp.per_example(model, {"none": pp.no_paths()}, pairs, progress=False)["none"]
+    np.testing.assert_allclose(values["delta_empty"],
+                               _kl(model(data.tokens), model(pairs.new_tokens), data.target_mask),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_a_list_of_hypotheses_is_named_by_str(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    hs = [pp.all_paths(), pp.paths("embed -> out")]
+    report = pp.score(model, hs, pairs, n_boot=N_BOOT, progress=False)
+    assert report.names == [str(h) for h in hs]
+
+
+def test_bad_hypothesis_collections(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match="no hypotheses to score"):
+        pp.score(model, {}, pairs, progress=False)
+    with pytest.raises(InputError, match="no hypotheses to score"):
+        pp.score(model, [], pairs, progress=False)
+    with pytest.raises(InputError, match="same name"):
+        pp.score(model, [pp.paths("embed -> out"), pp.paths("embed -> out")], pairs, progress=False)
+    with pytest.raises(InputError, match="same name"):
+        pp.per_example(model, [pp.all_paths(), pp.all_paths()], pairs, progress=False)
+
+
+def test_identical_pairs_have_undefined_proportion(model) -> None:  # type: ignore[no-untyped-def]
+    data = pp.Dataset.next_token(_tokens(n=4))
+    same = pp.Pairs(ref=data, new_tokens=data.tokens)
+    with pytest.raises(InputError, match="average total effect"):
+        pp.score(model, {"all": pp.all_paths()}, same, n_boot=N_BOOT, progress=False)
+
+
+def test_bad_ablation_and_batch_size(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match="ablation must be 'resample', 'mean' or 'zero', got 'random'"):
+        pp.score(model, _hyps(), pairs, ablation="random", progress=False)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="batch_size must be a positive int, got 0"):
+        pp.score(model, _hyps(), pairs, batch_size=0, progress=False)
