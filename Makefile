@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/pathpatch example
+	$(BIN)/pathpatch demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -35,12 +35,14 @@ from .model.native import load_model_dir, native_model, save_model
 from .model.residual import ResidualModel
 from .report import HypothesisScore, Report
 from .scoring import per_example, score
+from .zoo import bundle, load
 
 __version__ = "0.1.0"
 
 __all__ = [
     # models
     "ModelConfig", "NativeConfig", "ResidualModel", "native_model", "save_model", "load_model_dir", "from_hf",
+    "load", "bundle",
     # graph
     "Graph", "Node", "Port", "Edge", "Path",
     # hypotheses

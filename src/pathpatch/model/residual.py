@@ -162,20 +162,24 @@ class ResidualModel(nn.Module):
         return h @ self.W_U + self.b_U
 
     # ------------------------------------------------------------------ plain forward
-    @torch.no_grad()
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos vocab"]:
-        """The ordinary (untreeified) forward pass."""
+        """The ordinary (untreeified) forward pass, fused for speed (differentiable when the
+        parameters require grad). Equal to the node-by-node run; the tests check it."""
         tokens = self.check_tokens(tokens)
         cfg = self.config
         resid = self.embed(tokens)
         pos = self.pos_embed(tokens) if cfg.positions != "none" else None
         if cfg.positions == "absolute":
             resid = resid + pos
-        all_heads = torch.arange(cfg.n_heads, device=tokens.device)
         for layer in range(cfg.n_layers):
-            qk_in = resid + pos if cfg.positions == "shortformer" else resid
-            out = self.heads(layer, all_heads, qk_in[None], qk_in[None], resid[None])
-            resid = resid + out.sum(0) + self.b_O[layer]
+            w, b = (self.ln1_w[layer], self.ln1_b[layer]) if cfg.norm else (None, None)
+            v_in = self._norm(resid, w, b)
+            qk_in = self._norm(resid + pos, w, b) if cfg.positions == "shortformer" else v_in
+            q = torch.einsum("bpd,hde->bhpe", qk_in, self.W_Q[layer]) + self.b_Q[layer][:, None]
+            k = torch.einsum("bpd,hde->bhpe", qk_in, self.W_K[layer]) + self.b_K[layer][:, None]
+            v = torch.einsum("bpd,hde->bhpe", v_in, self.W_V[layer]) + self.b_V[layer][:, None]
+            z = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=cfg.scale)
+            resid = resid + torch.einsum("bhpe,hed->bpd", z, self.W_O[layer]) + self.b_O[layer]
             if cfg.has_mlp:
                 resid = resid + self.mlp(layer, resid)
         return self.unembed(resid)
