@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor
 
 from .data import Dataset
@@ -32,47 +32,53 @@ Delta = Callable[[Tensor, Tensor, Dataset], Tensor]
 
 # ---------------------------------------------------------------- per-example dissimilarities
 
-def _check_logits(name: str, logits: object, data: Dataset) -> Float[Tensor, "batch pos vocab"]:
-    """Validate ``logits`` against ``data`` and return them as float64."""
+def _check_logits(name: str, logits: object, data: Dataset) -> Float[Tensor, "target vocab"]:
+    """Validate ``logits`` against ``data``; return the rows at target positions, as float64.
+
+    Only the target positions are read (and checked for NaN): the metric never looks elsewhere.
+    """
     if not isinstance(logits, Tensor) or logits.ndim != 3 or not logits.is_floating_point():
         got = f"{logits.dtype} of shape {tuple(logits.shape)}" if isinstance(logits, Tensor) else type(logits).__name__
         raise InputError(f"{name} must be a float tensor [batch, pos, vocab], got {got}")
     if tuple(logits.shape[:2]) != tuple(data.tokens.shape):
         raise ShapeMismatchError(f"{name} has [batch, pos] = {tuple(logits.shape[:2])} but the dataset's "
                                  f"tokens are {tuple(data.tokens.shape)}; pass the logits of this dataset")
-    if not bool(torch.isfinite(logits).all()):
+    rows = logits[data.target_mask.to(logits.device)]
+    if not bool(torch.isfinite(rows).all()):
         raise InputError(f"{name} contains NaN or infinite values; check the model run that produced them "
                          f"(overflow in half precision is a common cause)")
-    return logits.double()
+    return rows.double()
 
 
-def _check_ids(name: str, ids: Tensor, data: Dataset, vocab: int) -> Tensor:
-    """Token ids at target positions, made safe (0) elsewhere so they can be gathered."""
-    ids = ids.to(data.target_mask.device)
-    picked = ids[data.target_mask]
+def _check_ids(name: str, ids: Tensor, data: Dataset, vocab: int) -> Int[Tensor, " target"]:
+    """Token ids at the target positions (row order of :func:`_check_logits`)."""
+    picked = ids.to(data.target_mask.device)[data.target_mask]
     if picked.numel() and (picked.min() < 0 or picked.max() >= vocab):
         raise TokenOutOfRangeError(f"{name} at target positions must lie in [0, {vocab}), got values in "
                                    f"[{int(picked.min())}, {int(picked.max())}]; the logits have vocab {vocab}")
-    return torch.where(data.target_mask, ids, torch.zeros_like(ids))
+    return picked
 
 
-def _mean_over_targets(values: Float[Tensor, "batch pos"], data: Dataset) -> Float[Tensor, " batch"]:
+def _mean_over_targets(values: Float[Tensor, " target"], data: Dataset) -> Float[Tensor, " batch"]:
+    """Average the per-target values of each example."""
     mask = data.target_mask.to(values.device)
-    return (values * mask).sum(dim=1) / mask.sum(dim=1)
+    example = mask.nonzero()[:, 0]
+    totals = torch.zeros(mask.shape[0], dtype=values.dtype, device=values.device).index_add_(0, example, values)
+    return totals / mask.sum(dim=1)
 
 
-def _gather(logits: Float[Tensor, "batch pos vocab"], ids: Tensor) -> Float[Tensor, "batch pos"]:
-    return logits.gather(-1, ids.to(logits.device).unsqueeze(-1)).squeeze(-1)
+def _gather(rows: Float[Tensor, "target vocab"], ids: Tensor) -> Float[Tensor, " target"]:
+    return rows.gather(-1, ids.to(rows.device).unsqueeze(-1)).squeeze(-1)
 
 
 def kl(ref_logits: Float[Tensor, "batch pos vocab"], patched_logits: Float[Tensor, "batch pos vocab"],
        data: Dataset) -> Float[Tensor, " batch"]:
     """KL(softmax(ref) ‖ softmax(patched)) in nats, averaged over each example's target positions."""
+    if isinstance(ref_logits, Tensor) and isinstance(patched_logits, Tensor) and ref_logits.shape != patched_logits.shape:
+        raise ShapeMismatchError(f"ref_logits {tuple(ref_logits.shape)} and patched_logits "
+                                 f"{tuple(patched_logits.shape)} must have the same shape")
     ref = _check_logits("ref_logits", ref_logits, data)
     new = _check_logits("patched_logits", patched_logits, data)
-    if ref.shape != new.shape:
-        raise ShapeMismatchError(f"ref_logits {tuple(ref.shape)} and patched_logits {tuple(new.shape)} "
-                                 f"must have the same shape")
     log_p, log_q = ref.log_softmax(-1), new.log_softmax(-1)
     per_pos = (log_p.exp() * (log_p - log_q)).sum(-1).clamp_min(0.0)  # rounding can give -1e-17
     return _mean_over_targets(per_pos, data)
