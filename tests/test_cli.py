@@ -150,3 +150,25 @@ def test_paths_on_a_saved_model(runner, tmp_path) -> None:  # type: ignore[no-un
     want = sum(path.name == "embed -> out" or any(p.node.kind == "mlp" for p in path.ports)
                for path in graph.iter_paths())
     assert result.output.splitlines() == [f"{want} of {graph.count_paths()} paths ({graph.describe()})"]
+
+
+def test_demo_small_runs_on_the_shipped_model(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(cli, ["demo", "--out", str(tmp_path), "--examples", "6", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "previous-token heads ['a0.2']" in result.output
+    assert "1 naive (Olsson et al.)" in result.output and "best compact set" in result.output
+    for name in ("report.md", "report.json", "study.json", "proof.json", "head_scores.png",
+                 "proportion_explained.png", "refinements.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+
+
+@pytest.mark.slow
+def test_demo_reproduces_the_readme_numbers(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(cli, ["demo", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = Report.from_json((tmp_path / "report.json").read_text())
+    naive = report["1 naive (Olsson et al.)"].metrics["proportion_explained"].value
+    best = report["3 best compact (naive + top 8)"].metrics["proportion_explained"].value
+    assert naive == pytest.approx(0.743, abs=0.002)
+    assert best == pytest.approx(0.919, abs=0.002)
+    assert report["1 naive (Olsson et al.)"].n_paths == 16
