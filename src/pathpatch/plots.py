@@ -10,16 +10,33 @@ from pathlib import Path
 
 from .report import Report
 
-__all__ = ["plot_report"]
+__all__ = ["plot_report", "pyplot", "save_figure"]
 
 
-def plot_report(report: Report, path: str | Path, metric: str = "proportion_explained", title: str | None = None) -> Path:
-    """Horizontal bars of ``metric`` per hypothesis with error bars for its interval; saved as PNG."""
+def pyplot():  # type: ignore[no-untyped-def]
+    """matplotlib.pyplot with the non-interactive Agg backend (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
+    """Lay out, save as PNG (creating folders) and close ``fig``."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    fig.clf()
+    pyplot().close(fig)
+    return path
+
+
+def plot_report(report: Report, path: str | Path, metric: str = "proportion_explained", title: str | None = None) -> Path:
+    """Horizontal bars of ``metric`` per hypothesis with error bars for its interval; saved as PNG."""
+    plt = pyplot()
     rows = [(s.name, s.metrics[metric]) for s in report if metric in s.metrics]
     if not rows:
         raise KeyError(f"no hypothesis in the report has metric {metric!r}")
@@ -36,9 +53,4 @@ def plot_report(report: Report, path: str | Path, metric: str = "proportion_expl
     level = int(round(100 * rows[0][1].level))
     ax.set_xlabel(f"{metric.replace('_', ' ')} ({level}% bootstrap interval)")
     ax.set_title(title or metric.replace("_", " "))
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

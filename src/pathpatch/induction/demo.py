@@ -16,7 +16,7 @@ import torch
 
 from ..data import pair_derangement
 from ..model.residual import ResidualModel
-from ..plots import plot_report
+from ..plots import plot_report, pyplot, save_figure
 from .probes import InductionProof, plot_head_scores, prove_induction
 from .study import StudyResult, induction_dataset, run_study
 
@@ -29,23 +29,15 @@ def _heads(names: list[str]) -> list[int]:
 
 def plot_gains(result: StudyResult, path: Path, top: int = 15) -> Path:
     """Bar chart: gain in proportion explained from adding each refinement to the naive set."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     rows = result.gains[:top]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.4))
+    fig, ax = pyplot().subplots(figsize=(8, 0.35 * len(rows) + 1.4))
     y = list(range(len(rows)))[::-1]
     ax.barh(y, [r["gain"] for r in rows], color=["#55a868" if r["gain"] > 0 else "#c44e52" for r in rows])
     ax.set_yticks(y, [r["name"] for r in rows])
     ax.axvline(0, color="#888888", lw=0.8)
     ax.set_xlabel("gain in proportion explained over the naive hypothesis")
     ax.set_title(f"Refinements of the naive induction hypothesis (top {len(rows)})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def markdown_report(proof: InductionProof, result: StudyResult, info: dict) -> str:  # type: ignore[type-arg]

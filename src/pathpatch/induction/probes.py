@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..engine.cache import run_cache
 from ..model.residual import ResidualModel
+from ..plots import pyplot, save_figure
 
 __all__ = ["InductionProof", "repeated_tokens", "prove_induction", "plot_head_scores"]
 
@@ -85,12 +86,7 @@ def prove_induction(
 
 def plot_head_scores(proof: InductionProof, path: str | Path) -> Path:
     """Heatmaps (layer x head) of previous-token and induction scores, values printed in cells."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 2.2 + 0.5 * len(proof.prev_token_scores)))
+    fig, axes = pyplot().subplots(1, 2, figsize=(11, 2.2 + 0.5 * len(proof.prev_token_scores)))
     for ax, scores, title in zip(
         axes, (proof.prev_token_scores, proof.induction_scores), ("previous-token score", "induction score")
     ):
@@ -108,9 +104,4 @@ def plot_head_scores(proof: InductionProof, path: str | Path) -> Path:
         fig.colorbar(im, ax=ax, fraction=0.04)
     fig.suptitle(f"repeated random tokens: loss {proof.first_half_loss:.2f} (first copy) -> "
                  f"{proof.second_half_loss:.2f} (second copy)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from ..data import Dataset, Pairs, pair_derangement
+from ..data import Dataset, Pairs
 from ..errors import EmptyDatasetError
 from ..lang.hypothesis import Hypothesis, paths, subgraph
 from ..model.residual import ResidualModel

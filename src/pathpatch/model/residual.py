@@ -95,7 +95,7 @@ class ResidualModel(nn.Module):
         assert self.W_pos is not None
         return self.W_pos[: tokens.shape[1]].expand(tokens.shape[0], -1, -1)
 
-    def reader_bias(self, port: Port) -> Float[Tensor, "d_model"]:
+    def reader_bias(self, port: Port) -> Float[Tensor, " d_model"]:
         """Constant added to ``port``'s summed input: ``b_O`` of every attention layer before it."""
         node = port.node
         if node.kind == "head":
@@ -114,7 +114,7 @@ class ResidualModel(nn.Module):
     def attn_pattern(
         self,
         layer: int,
-        heads: Int[Tensor, "copy"],
+        heads: Int[Tensor, " copy"],
         q_in: Float[Tensor, "copy batch qpos d_model"],
         k_in: Float[Tensor, "copy batch kpos d_model"],
     ) -> Float[Tensor, "copy batch qpos kpos"]:
@@ -132,7 +132,7 @@ class ResidualModel(nn.Module):
     def head_out(
         self,
         layer: int,
-        heads: Int[Tensor, "copy"],
+        heads: Int[Tensor, " copy"],
         pattern: Float[Tensor, "copy batch qpos kpos"],
         v_in: Float[Tensor, "copy batch kpos d_model"],
     ) -> Float[Tensor, "copy batch qpos d_model"]:
