@@ -190,7 +190,7 @@ def test_load_corrupt_directory(tmp_path) -> None:  # type: ignore[no-untyped-de
         ({"n_layers": 0}, r"n_layers must be a positive int, got 0"),
         ({"n_heads": -1}, r"n_heads must be a positive int, got -1"),
         ({"d_mlp": 0}, r"d_mlp must be a positive int or None"),
-        ({"positions": "rotary"}, r"positions must be 'absolute', 'shortformer' or 'none', got 'rotary'"),
+        ({"positions": "alibi"}, r"positions must be 'absolute', 'shortformer', 'rotary' or 'none', got 'alibi'"),
         ({"act": "swish"}, r"act must be .*got 'swish'"),
     ],
 )
@@ -206,8 +206,8 @@ def test_native_model_needs_a_native_config() -> None:
 
 
 def test_config_from_dict_rejects_unknown_keys() -> None:
-    with pytest.raises(ConfigError, match=r"unknown config keys \['rotary_dim'\]"):
-        NativeConfig.from_dict({**NATIVE, "rotary_dim": 4})
+    with pytest.raises(ConfigError, match=r"unknown config keys \[.alibi_slopes.\]"):
+        NativeConfig.from_dict({**NATIVE, "alibi_slopes": 4})
 
 
 # ---------------------------------------------------------------- forward vs cache vs literal maths

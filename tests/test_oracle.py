@@ -31,6 +31,9 @@ def _tokens(model, seed: int, batch: int = 2, length: int = 4):  # type: ignore[
 def _models():  # type: ignore[no-untyped-def]
     out = [(f"native-{p}-{'mlp' if m else 'attn'}", tiny_model(p, m, seed=i)) for i, (p, m) in enumerate(TINY)]
     out.append(("hf-gpt2", from_hf(tiny_hf_gpt2(seed=3))))
+    # rotary positions, parallel attention + MLP, grouped-query attention, RMSNorm, gated MLP
+    out.append(("native-rotary-parallel-gqa", tiny_model("rotary", 12, seed=5, n_kv_heads=1, parallel=True,
+                                                         norm_kind="rmsnorm", gated=True, act="silu")))
     return out
 
 
@@ -59,7 +62,7 @@ def test_random_hypotheses_match_brute_force(name, model) -> None:  # type: igno
         torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
 
     check()
-    assert len(seen) >= SETTINGS.max_examples  # 5 models x 55 = 275 random hypotheses in all
+    assert len(seen) >= SETTINGS.max_examples  # 6 models x 55 = 330 random hypotheses in all
 
 
 @pytest.mark.parametrize("name,model", MODELS, ids=[n for n, _ in MODELS])

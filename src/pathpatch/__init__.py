@@ -30,7 +30,7 @@ from .estimates import Estimate
 from .graph import Edge, Graph, Node, Path, Port
 from .lang.hypothesis import Hypothesis, all_paths, no_paths, paths, subgraph, through, through_edge
 from .model.config import ModelConfig, NativeConfig
-from .model.hf_gpt2 import from_hf
+from .model.hf import from_hf
 from .model.native import load_model_dir, native_model, save_model
 from .model.residual import ResidualModel
 from .report import HypothesisScore, Report

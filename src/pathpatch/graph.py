@@ -173,7 +173,7 @@ class Graph:
     def __post_init__(self) -> None:
         cfg = self.config
         nodes: list[Node] = [Node("embed")]
-        if cfg.positions != "none":
+        if cfg.has_pos_node:
             nodes.append(Node("pos"))
         for layer in range(cfg.n_layers):
             nodes += [Node("head", layer, h) for h in range(cfg.n_heads)]
@@ -182,15 +182,16 @@ class Graph:
         nodes.append(Node("out"))
         object.__setattr__(self, "nodes", tuple(nodes))
 
-    @staticmethod
-    def stage(node: Node, n_layers: int) -> int:
-        """Nodes of one stage never read each other: -1 inputs, 2l heads, 2l+1 MLPs, 2L out."""
-        return {"embed": -1, "pos": -1, "head": 2 * (node.layer or 0), "mlp": 2 * (node.layer or 0) + 1}.get(
-            node.kind, 2 * n_layers
-        )
-
     def stage_of(self, node: Node) -> int:
-        return self.stage(node, self.config.n_layers)
+        """Nodes of one stage never read each other: -1 inputs, 2l heads, 2l+1 MLPs (2l when
+        attention and MLP run in parallel), 2L out."""
+        if node.kind in ("embed", "pos"):
+            return -1
+        if node.kind == "head":
+            return 2 * node.layer  # type: ignore[operator]
+        if node.kind == "mlp":
+            return 2 * node.layer + (0 if self.config.parallel else 1)  # type: ignore[operator]
+        return 2 * self.config.n_layers
 
     @cached_property
     def inputs(self) -> tuple[Node, ...]:

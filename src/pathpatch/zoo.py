@@ -1,7 +1,11 @@
-"""Loading models by name or path: the models shipped inside the package, or a saved directory.
+"""Loading models by name or path.
 
-``load("induction-2l")`` returns the 2-layer attention-only model the project trained (see its
-``card.json``). ``load("path/to/dir")`` loads any directory written by :func:`save_model`.
+- ``load("induction-2l")``: a model shipped inside the package (see its ``card.json``);
+- ``load("path/to/dir")``: a directory written by :func:`save_model`, or a Hugging Face model
+  directory (``config.json`` with a ``model_type``, plus weights) of a supported architecture;
+- ``load("gpt2")``: a Hugging Face hub name, only if its weights are already in the local cache.
+  Nothing is ever downloaded: uncached, it fails at once with a message saying what to do.
+
 :func:`bundle` also returns a shipped model's tokenizer, held-out token sequences and card.
 """
 
@@ -37,12 +41,39 @@ def shipped_dir(name: str) -> Path:
     return Path(str(resources.files("pathpatch") / "assets" / name))
 
 
+def _from_hugging_face(source: str, dtype: torch.dtype | None) -> ResidualModel:
+    try:
+        from transformers import AutoModelForCausalLM
+    except ImportError as err:
+        raise ModelLoadError(
+            f"loading {source!r} needs the transformers package: pip install 'pathpatch[hf]'"
+        ) from err
+    from .model.hf import from_hf
+
+    try:
+        hf_model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(
+            f"weights for {source!r} are not in the local Hugging Face cache and pathpatch never downloads; "
+            f"pass the path of a local model directory instead (for example one written by "
+            f"model.save_pretrained(DIR) on a machine with network access), or a shipped model: {list(SHIPPED)}"
+        ) from err
+    return from_hf(hf_model.eval(), dtype)
+
+
 def load(name_or_path: str | Path, dtype: torch.dtype | None = None) -> ResidualModel:
-    """A shipped model by name, or a model directory by path."""
+    """A shipped model by name, a saved or Hugging Face model directory, or a cached hub model."""
     path = Path(name_or_path)
     if path.is_dir():
+        config = path / "config.json"
+        if config.is_file() and "model_type" in json.loads(config.read_text()):
+            return _from_hugging_face(str(path), dtype)
         return load_model_dir(path, dtype)
-    return load_model_dir(shipped_dir(str(name_or_path)), dtype)
+    if str(name_or_path) in SHIPPED:
+        return load_model_dir(shipped_dir(str(name_or_path)), dtype)
+    if "/" not in str(name_or_path) and close_matches(str(name_or_path), SHIPPED):
+        shipped_dir(str(name_or_path))  # raises with the did-you-mean hint
+    return _from_hugging_face(str(name_or_path), dtype)
 
 
 @dataclass(frozen=True)

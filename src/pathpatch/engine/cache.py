@@ -45,7 +45,7 @@ class RunCache:
 
 def _input_values(model: ResidualModel, tokens: Tensor) -> dict[Node, Tensor]:
     values = {Node("embed"): model.embed(tokens)}
-    if model.config.positions != "none":
+    if model.config.has_pos_node:
         values[Node("pos")] = model.pos_embed(tokens)
     return values
 
@@ -74,12 +74,16 @@ def run_cache(
             node = Node("head", layer, h)
             outputs[node] = fixed[node].expand_as(resid) if fixed and node in fixed else head_out[h]
             resid = resid + outputs[node]
-        resid = resid + model.b_O[layer]
         if cfg.has_mlp:
-            stage_inputs[2 * layer + 1] = resid
             node = Node("mlp", layer)
-            outputs[node] = fixed[node].expand_as(resid) if fixed and node in fixed else model.mlp(layer, resid)
+            if not cfg.parallel:
+                resid = resid + model.b_O[layer]
+                stage_inputs[2 * layer + 1] = resid
+            read = stage_inputs[2 * layer + (0 if cfg.parallel else 1)]
+            outputs[node] = fixed[node].expand_as(resid) if fixed and node in fixed else model.mlp(layer, read)
             resid = resid + outputs[node]
+        if not cfg.has_mlp or cfg.parallel:
+            resid = resid + model.b_O[layer]
     stage_inputs[2 * cfg.n_layers] = resid
     return RunCache(outputs, stage_inputs, patterns, model.unembed(resid), cfg.positions == "shortformer")
 

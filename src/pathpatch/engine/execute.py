@@ -38,9 +38,9 @@ def execute(
     mixed_delta = ref_delta.new_zeros((max(n_copies, 1),) + tuple(shape))  # [copy b p d]
     logits: dict[int, Tensor] = {}
 
-    by_stage: dict[int, list[int]] = defaultdict(list)
+    by_stage: dict[tuple[int, str], list[int]] = defaultdict(list)  # one kind of node per group
     for index, copy in enumerate(plan.copies):
-        by_stage[graph.stage_of(copy.node)].append(index)
+        by_stage[(graph.stage_of(copy.node), copy.node.kind)].append(index)
 
     for stage in sorted(by_stage):
         indices = by_stage[stage]

@@ -17,8 +17,9 @@ from ..errors import ConfigError
 
 __all__ = ["ModelConfig", "NativeConfig"]
 
-Positions = Literal["absolute", "shortformer", "none"]
-Activation = Literal["gelu", "gelu_new", "relu"]
+Positions = Literal["absolute", "shortformer", "rotary", "none"]
+Activation = Literal["gelu", "gelu_new", "relu", "silu"]
+Norm = Literal["layernorm", "rmsnorm"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,11 @@ class ModelConfig:
 
     ``positions``: ``"absolute"`` adds a learned position embedding to the residual stream
     (GPT-2); ``"shortformer"`` adds it only to the query and key inputs of every head, at every
-    layer; ``"none"`` has no position input. ``d_mlp=None`` makes an attention-only model.
+    layer; ``"rotary"`` rotates the first ``rotary_dim`` dimensions of each query and key (no
+    position node); ``"none"`` has no position input. ``d_mlp=None`` makes an attention-only
+    model; ``gated`` MLPs compute ``W_out(act(W_gate x) * W_in x)``. ``parallel``: attention and
+    MLP of a layer read the same residual (GPT-NeoX). ``n_kv_heads`` < ``n_heads``: grouped-query
+    attention, query head ``h`` uses key/value head ``h // (n_heads // n_kv_heads)``.
     """
 
     n_layers: int
@@ -42,6 +47,12 @@ class ModelConfig:
     act: Activation = "gelu"
     eps: float = 1e-5
     attn_scale: float | None = None
+    norm_kind: Norm = "layernorm"
+    gated: bool = False
+    parallel: bool = False
+    n_kv_heads: int | None = None
+    rotary_dim: int | None = None
+    rotary_base: float = 10000.0
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "n_heads", "d_model", "d_head", "d_vocab", "n_ctx"):
@@ -50,14 +61,35 @@ class ModelConfig:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
         if self.d_mlp is not None and (not isinstance(self.d_mlp, int) or self.d_mlp < 1):
             raise ConfigError(f"d_mlp must be a positive int or None (attention-only), got {self.d_mlp!r}")
-        if self.positions not in ("absolute", "shortformer", "none"):
-            raise ConfigError(f"positions must be 'absolute', 'shortformer' or 'none', got {self.positions!r}")
-        if self.act not in ("gelu", "gelu_new", "relu"):
-            raise ConfigError(f"act must be 'gelu', 'gelu_new' or 'relu', got {self.act!r}")
+        if self.positions not in ("absolute", "shortformer", "rotary", "none"):
+            raise ConfigError(
+                f"positions must be 'absolute', 'shortformer', 'rotary' or 'none', got {self.positions!r}"
+            )
+        if self.act not in ("gelu", "gelu_new", "relu", "silu"):
+            raise ConfigError(f"act must be 'gelu', 'gelu_new', 'relu' or 'silu', got {self.act!r}")
+        if self.norm_kind not in ("layernorm", "rmsnorm"):
+            raise ConfigError(f"norm_kind must be 'layernorm' or 'rmsnorm', got {self.norm_kind!r}")
+        if self.n_kv_heads is not None and (self.n_kv_heads < 1 or self.n_heads % self.n_kv_heads):
+            raise ConfigError(f"n_kv_heads={self.n_kv_heads} must divide n_heads={self.n_heads}")
+        if self.rotary_dim is not None and (self.rotary_dim % 2 or not 0 < self.rotary_dim <= self.d_head):
+            raise ConfigError(f"rotary_dim={self.rotary_dim} must be even and in (0, d_head={self.d_head}]")
 
     @property
     def has_mlp(self) -> bool:
         return self.d_mlp is not None
+
+    @property
+    def has_pos_node(self) -> bool:
+        """Whether positions enter as a graph node (``pos``): absolute and shortformer."""
+        return self.positions in ("absolute", "shortformer")
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_heads or self.n_heads
+
+    @property
+    def rotary_dims(self) -> int:
+        return self.rotary_dim or self.d_head
 
     @property
     def scale(self) -> float:

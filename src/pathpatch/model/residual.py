@@ -35,14 +35,15 @@ class ResidualModel(nn.Module):
         self.config = config
         self.graph = Graph(config)
         L, H, d, dh, V = config.n_layers, config.n_heads, config.d_model, config.d_head, config.d_vocab
+        KV = config.kv_heads
 
         def p(*shape: int) -> nn.Parameter:
             return nn.Parameter(torch.zeros(*shape, dtype=dtype), requires_grad=False)
 
         self.W_E = p(V, d)
-        self.W_pos = p(config.n_ctx, d) if config.positions != "none" else None
-        self.W_Q, self.W_K, self.W_V = p(L, H, d, dh), p(L, H, d, dh), p(L, H, d, dh)
-        self.b_Q, self.b_K, self.b_V = p(L, H, dh), p(L, H, dh), p(L, H, dh)
+        self.W_pos = p(config.n_ctx, d) if config.has_pos_node else None
+        self.W_Q, self.W_K, self.W_V = p(L, H, d, dh), p(L, KV, d, dh), p(L, KV, d, dh)
+        self.b_Q, self.b_K, self.b_V = p(L, H, dh), p(L, KV, dh), p(L, KV, dh)
         self.W_O, self.b_O = p(L, H, dh, d), p(L, d)
         self.W_U, self.b_U = p(d, V), p(V)
         if config.norm:
@@ -51,6 +52,8 @@ class ResidualModel(nn.Module):
         if config.d_mlp is not None:
             dm = config.d_mlp
             self.W_in, self.b_in, self.W_out, self.b_out = p(L, d, dm), p(L, dm), p(L, dm, d), p(L, d)
+            if config.gated:
+                self.W_gate, self.b_gate = p(L, d, dm), p(L, dm)
             if config.norm:
                 self.ln2_w, self.ln2_b = nn.Parameter(torch.ones(L, d, dtype=dtype), False), p(L, d)
 
@@ -101,7 +104,7 @@ class ResidualModel(nn.Module):
         if node.kind == "head":
             upto = node.layer
         elif node.kind == "mlp":
-            upto = node.layer + 1  # type: ignore[operator]
+            upto = node.layer + (0 if self.config.parallel else 1)  # type: ignore[operator]
         else:
             upto = self.config.n_layers
         return self.b_O[:upto].sum(0)
@@ -109,7 +112,26 @@ class ResidualModel(nn.Module):
     def _norm(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
         if not self.config.norm:
             return x
+        if self.config.norm_kind == "rmsnorm":
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.config.eps) * w + b
         return F.layer_norm(x, (x.shape[-1],), w, b, self.config.eps)
+
+    def _kv(self, heads: Tensor) -> Tensor:
+        """The key/value head of each query head (grouped-query attention)."""
+        return heads // (self.config.n_heads // self.config.kv_heads)
+
+    def _rotate(self, x: Float[Tensor, "... pos d_head"]) -> Float[Tensor, "... pos d_head"]:
+        """Rotary position embedding on the first ``rotary_dims`` dimensions (rotate-half form)."""
+        rot = self.config.rotary_dims
+        n = x.shape[-2]
+        inv = 1.0 / (self.config.rotary_base ** (torch.arange(0, rot, 2, dtype=torch.float32, device=x.device) / rot))
+        angles = torch.outer(torch.arange(n, dtype=torch.float32, device=x.device), inv)
+        emb = torch.cat([angles, angles], dim=-1)
+        cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+        x_rot, x_pass = x[..., :rot], x[..., rot:]
+        half = rot // 2
+        rotated = torch.cat([-x_rot[..., half:], x_rot[..., :half]], dim=-1)
+        return torch.cat([x_rot * cos + rotated * sin, x_pass], dim=-1)
 
     def attn_pattern(
         self,
@@ -121,9 +143,12 @@ class ResidualModel(nn.Module):
         """Attention probabilities of the given heads (one per copy) from their q and k inputs."""
         w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
         q = torch.einsum("cbpd,cde->cbpe", self._norm(q_in, w, b).expand(len(heads), -1, -1, -1), self.W_Q[layer, heads])
-        k = torch.einsum("cbpd,cde->cbpe", self._norm(k_in, w, b).expand(len(heads), -1, -1, -1), self.W_K[layer, heads])
+        kv = self._kv(heads)
+        k = torch.einsum("cbpd,cde->cbpe", self._norm(k_in, w, b).expand(len(heads), -1, -1, -1), self.W_K[layer, kv])
         q = q + self.b_Q[layer, heads][:, None, None]
-        k = k + self.b_K[layer, heads][:, None, None]
+        k = k + self.b_K[layer, kv][:, None, None]
+        if self.config.positions == "rotary":
+            q, k = self._rotate(q), self._rotate(k)
         scores = torch.einsum("cbqe,cbke->cbqk", q, k) * self.config.scale
         n_q, n_k = scores.shape[-2:]
         causal = torch.ones(n_q, n_k, dtype=torch.bool, device=scores.device).tril(n_k - n_q)
@@ -138,8 +163,9 @@ class ResidualModel(nn.Module):
     ) -> Float[Tensor, "copy batch qpos d_model"]:
         """Each head's write to the residual stream, given its pattern and v input."""
         w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
-        v = torch.einsum("cbpd,cde->cbpe", self._norm(v_in, w, b).expand(len(heads), -1, -1, -1), self.W_V[layer, heads])
-        v = v + self.b_V[layer, heads][:, None, None]
+        kv = self._kv(heads)
+        v = torch.einsum("cbpd,cde->cbpe", self._norm(v_in, w, b).expand(len(heads), -1, -1, -1), self.W_V[layer, kv])
+        v = v + self.b_V[layer, kv][:, None, None]
         z = torch.einsum("cbqk,cbke->cbqe", pattern, v)
         return torch.einsum("cbqe,ced->cbqd", z, self.W_O[layer, heads])
 
@@ -150,12 +176,16 @@ class ResidualModel(nn.Module):
     def mlp(self, layer: int, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
         cfg = self.config
         h = self._norm(x, *((self.ln2_w[layer], self.ln2_b[layer]) if cfg.norm else (None, None)))
-        h = h @ self.W_in[layer] + self.b_in[layer]
+        pre = (h @ self.W_gate[layer] + self.b_gate[layer]) if cfg.gated else h @ self.W_in[layer] + self.b_in[layer]
         if cfg.act == "relu":
-            h = F.relu(h)
+            act = F.relu(pre)
+        elif cfg.act == "silu":
+            act = F.silu(pre)
         else:
-            h = F.gelu(h, approximate="tanh" if cfg.act == "gelu_new" else "none")
-        return h @ self.W_out[layer] + self.b_out[layer]
+            act = F.gelu(pre, approximate="tanh" if cfg.act == "gelu_new" else "none")
+        if cfg.gated:
+            act = act * (h @ self.W_in[layer] + self.b_in[layer])
+        return act @ self.W_out[layer] + self.b_out[layer]
 
     def unembed(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... vocab"]:
         h = self._norm(x, *((self.lnf_w, self.lnf_b) if self.config.norm else (None, None)))
@@ -168,18 +198,25 @@ class ResidualModel(nn.Module):
         tokens = self.check_tokens(tokens)
         cfg = self.config
         resid = self.embed(tokens)
-        pos = self.pos_embed(tokens) if cfg.positions != "none" else None
+        pos = self.pos_embed(tokens) if cfg.has_pos_node else None
         if cfg.positions == "absolute":
             resid = resid + pos
+        kv = self._kv(torch.arange(cfg.n_heads, device=tokens.device))
         for layer in range(cfg.n_layers):
             w, b = (self.ln1_w[layer], self.ln1_b[layer]) if cfg.norm else (None, None)
             v_in = self._norm(resid, w, b)
             qk_in = self._norm(resid + pos, w, b) if cfg.positions == "shortformer" else v_in
             q = torch.einsum("bpd,hde->bhpe", qk_in, self.W_Q[layer]) + self.b_Q[layer][:, None]
-            k = torch.einsum("bpd,hde->bhpe", qk_in, self.W_K[layer]) + self.b_K[layer][:, None]
-            v = torch.einsum("bpd,hde->bhpe", v_in, self.W_V[layer]) + self.b_V[layer][:, None]
+            k = torch.einsum("bpd,hde->bhpe", qk_in, self.W_K[layer, kv]) + self.b_K[layer, kv][:, None]
+            v = torch.einsum("bpd,hde->bhpe", v_in, self.W_V[layer, kv]) + self.b_V[layer, kv][:, None]
+            if cfg.positions == "rotary":
+                q, k = self._rotate(q), self._rotate(k)
             z = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=cfg.scale)
-            resid = resid + torch.einsum("bhpe,hed->bpd", z, self.W_O[layer]) + self.b_O[layer]
-            if cfg.has_mlp:
-                resid = resid + self.mlp(layer, resid)
+            attn = torch.einsum("bhpe,hed->bpd", z, self.W_O[layer]) + self.b_O[layer]
+            if cfg.has_mlp and cfg.parallel:
+                resid = resid + attn + self.mlp(layer, resid)
+            else:
+                resid = resid + attn
+                if cfg.has_mlp:
+                    resid = resid + self.mlp(layer, resid)
         return self.unembed(resid)
