@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow install clean
+.PHONY: demo test test-slow test-extras install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP)
 # Only the tests marked slow (CI runs them after `make test`); exit 5 = none collected.
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow || [ $$? -eq 5 ]
+
+# The optional TransformerLens adapter (extra `transformer-lens`, transformer_lens<4): install, test.
+test-extras: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,transformer-lens]'
+	$(BIN)/python -m pytest tests/test_tlens.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

@@ -32,6 +32,7 @@ from .lang.hypothesis import Hypothesis, all_paths, no_paths, paths, subgraph, t
 from .model.config import ModelConfig, NativeConfig
 from .model.hf import from_hf
 from .model.native import load_model_dir, native_model, save_model
+from .model.tlens import from_transformer_lens
 from .model.residual import ResidualModel
 from .report import HypothesisScore, Report
 from .scoring import per_example, score
@@ -42,6 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     # models
     "ModelConfig", "NativeConfig", "ResidualModel", "native_model", "save_model", "load_model_dir", "from_hf",
+    "from_transformer_lens",
     "load", "bundle",
     # graph
     "Graph", "Node", "Port", "Edge", "Path",
