@@ -1,0 +1,127 @@
+"""Node and edge scans: one hypothesis per node or edge, scored together in shared batched passes.
+
+In path terms (DESIGN §1):
+
+- **restore** node v in the ablated run (causal-tracing style, without positions) is
+  ``through(v)``: every copy of v sees only x_ref, everything else x_new;
+- **ablate** node v in the clean run is ``~through(v)``;
+- restore / ablate edge ``u -> v.c`` are ``through_edge(u, v.c)`` / ``~through_edge(u, v.c)``
+  (the latter is the IOI paper's sender→receiver path patching).
+
+Each scan returns a :class:`ScanTable`: one row per node or edge with its metric and interval, in
+graph order, printable as a table, with a layer × head heatmap for head rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .data import Pairs
+from .errors import InputError
+from .estimates import Estimate
+from .graph import Edge, Node
+from .lang.hypothesis import Hypothesis, through, through_edge
+from .metrics import Delta
+from .model.residual import ResidualModel
+from .plots import pyplot, save_figure
+from .report import Report
+from .scoring import score
+
+__all__ = ["ScanTable", "node_scan", "edge_scan", "plot_head_scan"]
+
+Mode = Literal["restore", "ablate"]
+
+
+@dataclass(frozen=True)
+class ScanTable:
+    """Rows ``(name, estimate)`` of one metric, and the report they came from."""
+
+    mode: str
+    metric: str
+    rows: tuple[tuple[str, Estimate], ...]
+    report: Report
+
+    def __getitem__(self, name: str) -> Estimate:
+        for row_name, estimate in self.rows:
+            if row_name == name:
+                return estimate
+        raise KeyError(f"no row {name!r}; rows are {[n for n, _ in self.rows]}")
+
+    def top(self, k: int = 10) -> list[tuple[str, Estimate]]:
+        """The ``k`` rows with the largest values."""
+        return sorted(self.rows, key=lambda r: -r[1].value)[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "metric": self.metric, "rows": [{"name": n, **e.to_dict()} for n, e in self.rows]}
+
+    def __str__(self) -> str:
+        width = max(len(n) for n, _ in self.rows)
+        lines = [f"{self.mode} scan, {self.metric.replace('_', ' ')} ({self.report.meta.get('examples')} examples)"]
+        lines += [f"{n:<{width}}  {e}" for n, e in self.rows]
+        return "\n".join(lines)
+
+
+def _scan(model: ResidualModel, named: dict[str, Hypothesis], pairs: Pairs, mode: Mode, metric: str,
+          kw: dict[str, Any]) -> ScanTable:
+    if mode not in ("restore", "ablate"):
+        raise InputError(f"mode must be 'restore' or 'ablate', got {mode!r}")
+    hyps = named if mode == "restore" else {k: ~h for k, h in named.items()}
+    report = score(model, hyps, pairs, **kw)
+    if metric not in report.scores[0].metrics:
+        raise InputError(f"unknown metric {metric!r}; choose one of {sorted(report.scores[0].metrics)}")
+    return ScanTable(mode, metric, tuple((s.name, s.metrics[metric]) for s in report), report)
+
+
+def node_scan(model: ResidualModel, pairs: Pairs, nodes: Iterable[str | Node] | None = None, mode: Mode = "restore",
+              metric: str = "proportion_explained", delta: str | Delta = "kl", **kw: Any) -> ScanTable:
+    """Restore (or ablate) each node in turn; default: every head and MLP."""
+    chosen = [n.name if isinstance(n, Node) else n for n in nodes] if nodes is not None else [
+        n.name for n in model.graph.nodes if n.kind in ("head", "mlp")]
+    return _scan(model, {n: through(n) for n in chosen}, pairs, mode, metric, {"delta": delta, **kw})
+
+
+def edge_scan(model: ResidualModel, pairs: Pairs, edges: Iterable[str | Edge] | None = None, receiver: str | None = None,
+              mode: Mode = "ablate", metric: str = "proportion_explained", delta: str | Delta = "kl",
+              **kw: Any) -> ScanTable:
+    """Restore (or ablate, the default: sender→receiver path patching) each edge in turn.
+
+    ``receiver`` (e.g. ``"a1.5.k"``) scans every edge into that port; otherwise ``edges`` is needed.
+    """
+    if receiver is not None:
+        port = model.graph.port(receiver)
+        chosen = [Edge(s, port) for s in model.graph.senders(port)]
+    elif edges is not None:
+        chosen = [e if isinstance(e, Edge) else Edge.parse(e) for e in edges]
+    else:
+        raise InputError("edge_scan needs a receiver port (e.g. receiver='a1.5.k') or a list of edges")
+    named = {e.name: through_edge(e.sender, e.receiver) for e in chosen}
+    return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
+
+
+def plot_head_scan(table: ScanTable, model: ResidualModel, path: str | Path) -> Path:
+    """Layer × head heatmap of a node scan's head rows (values printed in cells)."""
+    import numpy as np
+
+    cfg = model.config
+    grid = np.full((cfg.n_layers, cfg.n_heads), np.nan)
+    for name, estimate in table.rows:
+        node = Node.parse(name)
+        if node.kind == "head":
+            grid[node.layer, node.head] = estimate.value
+    if np.isnan(grid).all():
+        raise InputError("the scan has no head rows to plot")
+    fig, ax = pyplot().subplots(figsize=(1.0 + 0.55 * cfg.n_heads, 1.2 + 0.45 * cfg.n_layers))
+    im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    for (layer, head), value in np.ndenumerate(grid):
+        if not np.isnan(value):
+            ax.text(head, layer, f"{value:.2f}", ha="center", va="center", color="w", fontsize=7)
+    ax.set_xticks(range(cfg.n_heads))
+    ax.set_yticks(range(cfg.n_layers))
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_title(f"{table.mode} each head: {table.metric.replace('_', ' ')}")
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    return save_figure(fig, path)
