@@ -18,8 +18,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Pairs
-from .engine.api import Ablation, Engine, ablated_cache
-from .engine.cache import mean_outputs, run_cache
+from .engine.api import Ablation, Engine
+from .engine.cache import mean_outputs
 from .errors import InputError
 from .estimates import summarise
 from .lang.hypothesis import Hypothesis
@@ -60,10 +60,7 @@ def per_example(
     shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}
     batches = list(pairs.batches(batch_size))
     for _, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress, leave=False):
-        ref, new = engine.check_pair(batch.ref.tokens, batch.new_tokens)
-        clean = run_cache(model, ref)
-        ablated = ablated_cache(model, ref, new, ablation, means)
-        patched = engine.run_caches(clean, ablated, ablation == "resample")
+        clean, ablated, patched = engine.run_batch(batch.ref.tokens, batch.new_tokens, ablation, means)
         data = batch.ref
         shared["delta_empty"].append(delta_fn(clean.logits, ablated.logits, data).cpu().numpy())
         shared["loss_clean"].append(loss(clean.logits, data).cpu().numpy())

@@ -79,7 +79,7 @@ class Engine:
             raise TypeError(f"expected Hypothesis objects (see pathpatch.paths), got {type(bad[0]).__name__}")
         self.automata = [h.compile(model) for h in self.hypotheses]
         self._plans: dict[frozenset[Node], Plan] = {}
-        self.stats = EngineStats()
+        self.last_plan: Plan | None = None
 
     def plan(self, both: frozenset[Node] = frozenset()) -> Plan:
         """The plan for inputs ``both`` that are equal in the two runs (cached per such set)."""
@@ -99,19 +99,37 @@ class Engine:
             )
         return ref, new
 
+    @property
+    def stats(self) -> EngineStats:
+        """What the last batch needed (derived from its plan)."""
+        plan = self.last_plan
+        if plan is None:
+            return EngineStats()
+        return EngineStats(len(self.hypotheses), len(plan.copies), plan.copies_per_node(), plan.walked)
+
     @torch.no_grad()
     def run_caches(self, clean: RunCache, ablated: RunCache, resample: bool) -> list[Tensor]:
         """Logits per hypothesis, from ready-made clean and ablated caches."""
         both = frozenset(
             n for n in self.model.graph.inputs if resample and torch.equal(clean.outputs[n], ablated.outputs[n])
         )
-        plan = self.plan(both)
-        self.stats = EngineStats(
-            len(self.hypotheses), len(plan.copies), plan.copies_per_node(), plan.walked
-        )
-        return execute(self.model, plan, clean, ablated)
+        self.last_plan = self.plan(both)
+        return execute(self.model, self.last_plan, clean, ablated)
 
     @torch.no_grad()
+    def run_batch(
+        self,
+        ref_tokens: Int[Tensor, "batch pos"],
+        new_tokens: Int[Tensor, "batch pos"] | None = None,
+        ablation: Ablation = "resample",
+        means: dict[Node, Tensor] | None = None,
+    ) -> tuple[RunCache, RunCache, list[Tensor]]:
+        """The clean and ablated runs of one batch and the patched logits of every hypothesis."""
+        ref, new = self.check_pair(ref_tokens, new_tokens)
+        clean = run_cache(self.model, ref)
+        ablated = ablated_cache(self.model, ref, new, ablation, means)
+        return clean, ablated, self.run_caches(clean, ablated, ablation == "resample")
+
     def run(
         self,
         ref_tokens: Int[Tensor, "batch pos"],
@@ -120,10 +138,7 @@ class Engine:
         means: dict[Node, Tensor] | None = None,
     ) -> Float[Tensor, "hypothesis batch pos vocab"]:
         """Patched logits of every hypothesis on one batch."""
-        ref, new = self.check_pair(ref_tokens, new_tokens)
-        clean = run_cache(self.model, ref)
-        ablated = ablated_cache(self.model, ref, new, ablation, means)
-        return torch.stack(self.run_caches(clean, ablated, ablation == "resample"))
+        return torch.stack(self.run_batch(ref_tokens, new_tokens, ablation, means)[2])
 
 
 def evaluate_many(

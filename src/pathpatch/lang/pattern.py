@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import PatternError
 from ..graph import Node, Port
@@ -138,9 +139,14 @@ def _element(text: str, pattern: str, column: int) -> Element:
 
 
 def parse_pattern(pattern: str) -> tuple[Element, ...]:
-    """The elements of ``pattern``, with implicit gaps added at open ends."""
+    """The elements of ``pattern``, with implicit gaps added at open ends (parsed once per text)."""
     if not isinstance(pattern, str):
         raise TypeError(f"a pattern is a string, got {type(pattern).__name__}")
+    return _parse(pattern)
+
+
+@lru_cache(maxsize=4096)
+def _parse(pattern: str) -> tuple[Element, ...]:
     elements: list[Element] = []
     column = 0
     for i, raw in enumerate(pattern.split("->")):
