@@ -110,3 +110,101 @@ def hypotheses(graph: Graph, all_paths: list[Path]) -> st.SearchStrategy[tuple[H
 
 def edge_of(text: str) -> Edge:
     return Edge.parse(text)
+
+
+# ---------------------------------------------------------------- position-resolved hypotheses
+# An oracle here is member(path, n_pos, names) -> bool over position-resolved paths.
+
+PosOracle = Callable[[Path, int, dict], bool]
+
+
+def pos_tokens_of(path: Path) -> str:
+    return "".join(f"|{name}" for name in path.name.split(" -> ")) + "|"
+
+
+@st.composite
+def _position(draw, n_pos: int):  # type: ignore[no-untyped-def]
+    """A position suffix and a function (n_pos, names) -> regex of the positions it means."""
+    kind = draw(st.sampled_from(["none", "abs", "neg", "name", "set"]))
+    if kind == "none":
+        return "", lambda n, names: r"\d+"
+    if kind == "abs":
+        t = draw(st.integers(0, n_pos - 1))
+        return f"@{t}", lambda n, names: str(t)
+    if kind == "neg":
+        t = draw(st.integers(1, n_pos))
+        return f"@-{t}", lambda n, names: str(n - t)
+    if kind == "name":
+        return "@END", lambda n, names: str(names["END"])
+    chosen = sorted(draw(st.sets(st.integers(0, n_pos - 1), min_size=1, max_size=n_pos)))
+    spec = "{" + ",".join(map(str, chosen)) + ",END}"
+    return f"@{spec}", lambda n, names: "(?:" + "|".join(map(str, chosen + [names["END"]])) + ")"
+
+
+@st.composite
+def pos_patterns(draw, graph: Graph, n_pos: int) -> tuple[H.Hypothesis, PosOracle]:  # type: ignore[no-untyped-def]
+    parts: list[tuple[str, Callable]] = []  # (text, (n, names) -> regex)
+    head = draw(st.sampled_from([None] + [n.name for n in graph.inputs]))
+    if head:
+        suffix, where = draw(_position(n_pos))
+        parts.append((head + suffix, lambda n, names, h=head, w=where: rf"\|{h}@{w(n, names)}"))
+    for _ in range(draw(st.integers(0, 3))):
+        text, regex = draw(elements(graph))
+        if text == "...":
+            parts.append((text, lambda n, names: GAP))
+            continue
+        suffix, where = draw(_position(n_pos))
+        body = r"\|[^|@]+" if regex == r"\|[^|]+" else regex
+        parts.append((text + suffix, lambda n, names, b=body, w=where: rf"{b}@{w(n, names)}"))
+    tail = draw(st.booleans())
+    if tail:
+        suffix, where = draw(_position(n_pos))
+        parts.append(("out" + suffix, lambda n, names, w=where: rf"\|out@{w(n, names)}"))
+    if not parts:
+        parts = [("...", lambda n, names: GAP)]
+    texts = [t for t, _ in parts]
+    if not any("@" in t for t in texts):  # make it positional
+        texts.append("*@-1")
+        parts.append(("*@-1", lambda n, names: rf"\|[^|@]+@{n - 1}"))
+
+    def member(path: Path, n: int, names: dict) -> bool:
+        regex = ("" if head else GAP) + "".join(r(n, names) for _, r in parts) + ("" if tail else GAP) + r"\|"
+        return re.fullmatch(regex, pos_tokens_of(path)) is not None
+
+    return H.paths(" -> ".join(texts)), member
+
+
+@st.composite
+def pos_leaves(draw, graph: Graph, n_pos: int) -> tuple[H.Hypothesis, PosOracle]:  # type: ignore[no-untyped-def]
+    kind = draw(st.sampled_from(["pattern", "pattern", "pattern", "plain", "edge"]))
+    if kind == "pattern":
+        return draw(pos_patterns(graph, n_pos))
+    if kind == "plain":  # a position-free hypothesis: positions do not matter
+        hyp, member = draw(leaves(graph, list(graph.iter_paths())))
+        return hyp, lambda p, n, names: member(Path(p.start, p.ports))
+    edge = draw(st.sampled_from(graph.edges))
+    t = draw(st.integers(0, n_pos - 1))
+    t_send = draw(st.sampled_from(list(graph.sender_positions(edge.receiver, t))))
+
+    def member(p: Path, n: int, names: dict) -> bool:
+        letters = list(zip((p.start,) + tuple(x.node for x in p.ports[:-1]), p.ports, p.positions, p.positions[1:]))
+        return any(s == edge.sender and r == edge.receiver and a == t_send and b == t for s, r, a, b in letters)
+
+    return H.through_edge(f"{edge.sender.name}@{t_send}", f"{edge.receiver.name}@{t}"), member
+
+
+def pos_hypotheses(graph: Graph, n_pos: int) -> st.SearchStrategy[tuple[H.Hypothesis, PosOracle]]:
+    def extend(children: st.SearchStrategy) -> st.SearchStrategy:  # type: ignore[type-arg]
+        def combine(pair):  # type: ignore[no-untyped-def]
+            op, (a, fa), (b, fb) = pair
+            if op == "|":
+                return a | b, lambda *x: fa(*x) or fb(*x)
+            if op == "&":
+                return a & b, lambda *x: fa(*x) and fb(*x)
+            if op == "-":
+                return a - b, lambda *x: fa(*x) and not fb(*x)
+            return ~a, lambda *x: not fa(*x)
+
+        return st.tuples(st.sampled_from("|&-~"), children, children).map(combine)
+
+    return st.recursive(pos_leaves(graph, n_pos), extend, max_leaves=3)

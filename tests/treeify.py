@@ -83,3 +83,55 @@ def brute_force(
         return node_fn(model, node, inputs), all_new
 
     return rec(Node("out"), ())[0]
+
+
+def _head_at(model: ResidualModel, node: Node, t: int, q: Tensor, ks: list[Tensor], vs: list[Tensor]) -> Tensor:
+    """Head output at query position ``t`` from q at t and k/v at 0..t, via the whole-sequence
+    node function (the causal mask hides the unused rows)."""
+    b, d = q.shape
+    seq = lambda rows: torch.stack(rows + [torch.zeros(b, d)] * (t + 1 - len(rows)), dim=1)  # noqa: E731
+    q_seq = torch.stack([torch.zeros(b, d)] * t + [q], dim=1)
+    return node_fn(model, node, [q_seq, seq(ks), seq(vs)])[:, t]
+
+
+@torch.no_grad()
+def brute_force_positions(
+    model: ResidualModel, members: set[str], ref: Tensor, new: Tensor | None, ablation: str = "resample"
+) -> Tensor:
+    """Logits of the literal position-resolved tree: one copy per positioned path suffix.
+
+    ``members`` holds position-resolved path names (``embed@0 -> a1.0.k@2 -> out@2``). A copy of
+    a node at position t reads q (or its one input) at t and k / v at every position <= t.
+    """
+    graph = model.graph
+    abl = ablated_values(model, ref, new, ablation)
+    n_pos = ref.shape[1]
+    shape = (ref.shape[0], n_pos, model.config.d_model)
+    clean_inputs = {n: input_value(model, n, ref) for n in graph.inputs}
+
+    def rec(node: Node, t: int, suffix: tuple[str, ...]) -> tuple[Tensor, bool]:
+        if node.is_input:
+            inside = " -> ".join((f"{node.name}@{t}",) + suffix) in members
+            value = clean_inputs[node][:, t] if inside else abl[node].expand(shape)[:, t]
+            return value, not inside
+        inputs: list[list[Tensor]] = []
+        all_new = True
+        for channel in node.channels:
+            port = Port(node, channel)
+            here = (f"{port.name}@{t}",) + suffix
+            per_position = []
+            for u_t in graph.sender_positions(port, t):
+                total = model.reader_bias(port).expand(shape[0], shape[2])
+                for sender in graph.senders(port):
+                    value, new_only = rec(sender, u_t, here)
+                    total = total + value
+                    all_new = all_new and new_only
+                per_position.append(total)
+            inputs.append(per_position)
+        if all_new and node.kind != "out":
+            return abl[node].expand(shape)[:, t], True
+        if node.kind == "head":
+            return _head_at(model, node, t, inputs[0][0], inputs[1], inputs[2]), all_new
+        return node_fn(model, node, [inputs[0][0]]), all_new
+
+    return torch.stack([rec(Node("out"), t, ())[0] for t in range(n_pos)], dim=1)

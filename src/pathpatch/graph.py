@@ -133,16 +133,39 @@ class Edge:
         return f"Edge({self.name!r})"
 
 
+def _split_at(text: str) -> tuple[str, int | None]:
+    name, sep, pos = text.partition("@")
+    if not sep:
+        return text.strip(), None
+    if not pos.strip().isdigit():
+        raise PatternError("a path's position is a number >= 0, e.g. 'a1.0.k@3'", text, text, 0)
+    return name.strip(), int(pos)
+
+
 @dataclass(frozen=True, order=True)
 class Path:
-    """An input node followed by the ports the path enters, ending at ``out``."""
+    """An input node followed by the ports the path enters, ending at ``out``.
+
+    A position-resolved path (DESIGN §4) also has ``positions``: one per letter, the position of
+    the copy the letter names (``embed@1 -> a0.1.v@3 -> out@3``).
+    """
 
     start: Node
     ports: tuple[Port, ...]
+    positions: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
-        return " -> ".join([self.start.name] + [p.name for p in self.ports])
+        names = [self.start.name] + [p.name for p in self.ports]
+        if self.positions is not None:
+            names = [f"{n}@{t}" for n, t in zip(names, self.positions)]
+        return " -> ".join(names)
+
+    @property
+    def letters(self) -> tuple[Node | Port | tuple[Node | Port, int], ...]:
+        """The letters, input first; ``(letter, position)`` pairs for a position-resolved path."""
+        plain = (self.start,) + self.ports
+        return plain if self.positions is None else tuple(zip(plain, self.positions))
 
     @property
     def edges(self) -> tuple[Edge, ...]:
@@ -151,10 +174,14 @@ class Path:
 
     @classmethod
     def parse(cls, text: str) -> Path:
-        parts = [p.strip() for p in text.split("->")]
+        parts = [_split_at(p) for p in text.split("->")]
         if len(parts) < 2:
             raise PatternError("a path needs an input and at least 'out'", text, text, 0)
-        return cls(Node.parse(parts[0]), tuple(Port.parse(p) for p in parts[1:]))
+        positions = [t for _, t in parts]
+        if any(t is None for t in positions) and any(t is not None for t in positions):
+            raise PatternError("give a position on every letter of a path or on none", text, text, 0)
+        start, ports = Node.parse(parts[0][0]), tuple(Port.parse(p) for p, _ in parts[1:])
+        return cls(start, ports, None if positions[0] is None else tuple(positions))  # type: ignore[arg-type]
 
     def __str__(self) -> str:
         return self.name
@@ -291,7 +318,22 @@ class Graph:
                     edge.name,
                     path.name.find(edge.receiver.name),
                 )
+        if path.positions is not None:
+            if len(path.positions) != len(path.ports) + 1:
+                raise PatternError("a path needs one position per letter", path.name, path.name, 0)
+            for i, port in enumerate(path.ports):
+                t_send, t = path.positions[i], path.positions[i + 1]
+                if t_send not in self.sender_positions(port, t):
+                    rule = "at or before" if port.channel in ("k", "v") else "at"
+                    raise PatternError(f"a sender into {port.name}@{t} must sit {rule} position {t}, got {t_send}",
+                                       path.name, port.name, path.name.find(port.name))
         return path
+
+    @staticmethod
+    def sender_positions(port: Port, t: int) -> range:
+        """Positions a sender into ``port`` at position ``t`` may have: ``t`` itself, or every
+        key position ``<= t`` for the ``k`` and ``v`` channels (DESIGN §4)."""
+        return range(0, t + 1) if port.channel in ("k", "v") else range(t, t + 1)
 
     def iter_paths(self) -> Iterator[Path]:
         """Every path, input first. Exponential in depth: for small models only."""
@@ -307,6 +349,23 @@ class Graph:
         for start in self.inputs:
             for suffix in suffixes(start):
                 yield Path(start, suffix)
+
+    def iter_positioned_paths(self, n_pos: int) -> Iterator[Path]:
+        """Every position-resolved path over ``n_pos`` positions. Exponential: tiny models only."""
+
+        def suffixes(node: Node, t: int) -> Iterator[tuple[tuple[Port, int], ...]]:
+            if node.kind == "out":
+                yield ()
+                return
+            for port in self.receivers[node]:
+                for t_recv in range(t, n_pos) if port.channel in ("k", "v") else (t,):
+                    for rest in suffixes(port.node, t_recv):
+                        yield ((port, t_recv),) + rest
+
+        for start in self.inputs:
+            for t in range(n_pos):
+                for suffix in suffixes(start, t):
+                    yield Path(start, tuple(p for p, _ in suffix), (t,) + tuple(u for _, u in suffix))
 
     def count_paths(self) -> int:
         """The number of paths, by dynamic programming (exact for any size)."""

@@ -17,10 +17,14 @@ from torch import Tensor
 from ..errors import InputError, ShapeMismatchError
 from ..graph import Node
 from ..lang.hypothesis import Hypothesis
+from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
 from .cache import RunCache, mean_outputs, run_cache
 from .execute import execute
 from .plan import Plan, make_plan
+from .posexec import execute_positions
+from .posplan import PosPlan, make_pos_plan
+from .positions import Positions, position_groups
 
 __all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache"]
 
@@ -77,15 +81,29 @@ class Engine:
         bad = [h for h in self.hypotheses if not isinstance(h, Hypothesis)]
         if bad:
             raise TypeError(f"expected Hypothesis objects (see pathpatch.paths), got {type(bad[0]).__name__}")
-        self.automata = [h.compile(model) for h in self.hypotheses]
+        for h in self.hypotheses:
+            h.compile(model)  # names checked now, positions when a batch fixes their meaning
+        self.free = [i for i, h in enumerate(self.hypotheses) if not h.positional]
+        self.positional = [i for i, h in enumerate(self.hypotheses) if h.positional]
+        self.automata = [self.hypotheses[i].compile(model) for i in self.free]
         self._plans: dict[frozenset[Node], Plan] = {}
+        self._pos_plans: dict[tuple[frozenset[Node], PosContext], PosPlan] = {}
         self.last_plan: Plan | None = None
+        self.last_pos_plans: list[PosPlan] = []
 
     def plan(self, both: frozenset[Node] = frozenset()) -> Plan:
-        """The plan for inputs ``both`` that are equal in the two runs (cached per such set)."""
+        """The plan of the position-free hypotheses, for inputs ``both`` equal in the two runs."""
         if both not in self._plans:
             self._plans[both] = make_plan(self.model.graph, self.automata, both)
         return self._plans[both]
+
+    def pos_plan(self, ctx: PosContext, both: frozenset[Node] = frozenset()) -> PosPlan:
+        """The plan of the hypotheses that name positions, for one meaning of those positions."""
+        key = (both, ctx)
+        if key not in self._pos_plans:
+            automata = [self.hypotheses[i].compile(self.model, ctx) for i in self.positional]
+            self._pos_plans[key] = make_pos_plan(self.model.graph, automata, ctx.n_pos, both)
+        return self._pos_plans[key]
 
     def check_pair(self, ref_tokens: Tensor, new_tokens: Tensor | None) -> tuple[Tensor, Tensor | None]:
         ref = self.model.check_tokens(ref_tokens, "ref_tokens")
@@ -102,19 +120,49 @@ class Engine:
     @property
     def stats(self) -> EngineStats:
         """What the last batch needed (derived from its plan)."""
-        plan = self.last_plan
-        if plan is None:
+        plans: list[Plan | PosPlan] = ([self.last_plan] if self.last_plan else []) + self.last_pos_plans
+        if not plans:
             return EngineStats()
-        return EngineStats(len(self.hypotheses), len(plan.copies), plan.copies_per_node(), plan.walked)
+        per_node: dict[Node, int] = {}
+        for plan in plans:
+            for node, n in plan.copies_per_node().items():
+                per_node[node] = per_node.get(node, 0) + n
+        return EngineStats(len(self.hypotheses), sum(len(p.copies) for p in plans), per_node,
+                           sum(p.walked for p in plans))
 
     @torch.no_grad()
-    def run_caches(self, clean: RunCache, ablated: RunCache, resample: bool) -> list[Tensor]:
-        """Logits per hypothesis, from ready-made clean and ablated caches."""
+    def run_caches(
+        self, clean: RunCache, ablated: RunCache, resample: bool, positions: Positions | None = None
+    ) -> list[Tensor]:
+        """Logits per hypothesis, from ready-made clean and ablated caches.
+
+        ``positions``: named positions of the batch's examples (``{"END": [batch] tensor}``), for
+        hypotheses that name them.
+        """
         both = frozenset(
             n for n in self.model.graph.inputs if resample and torch.equal(clean.outputs[n], ablated.outputs[n])
         )
-        self.last_plan = self.plan(both)
-        return execute(self.model, self.last_plan, clean, ablated)
+        results: list[Tensor | None] = [None] * len(self.hypotheses)
+        self.last_plan, self.last_pos_plans = None, []
+        if self.free:
+            self.last_plan = self.plan(both)
+            for i, logits in zip(self.free, execute(self.model, self.last_plan, clean, ablated)):
+                results[i] = logits
+        if self.positional:
+            n_pos = clean.logits.shape[1]
+            out = [torch.empty_like(clean.logits) for _ in self.positional]
+            for rows, names in position_groups(positions, clean.logits.shape[0], n_pos):
+                plan = self.pos_plan(PosContext.of(n_pos, names), both)
+                self.last_pos_plans.append(plan)
+                c, a = (clean, ablated) if rows is None else (clean.select(rows), ablated.select(rows))
+                for k, logits in enumerate(execute_positions(self.model, plan, c, a)):
+                    if rows is None:
+                        out[k] = logits
+                    else:
+                        out[k][rows] = logits
+            for i, logits in zip(self.positional, out):
+                results[i] = logits
+        return results  # type: ignore[return-value]
 
     @torch.no_grad()
     def run_batch(
@@ -123,12 +171,13 @@ class Engine:
         new_tokens: Int[Tensor, "batch pos"] | None = None,
         ablation: Ablation = "resample",
         means: dict[Node, Tensor] | None = None,
+        positions: Positions | None = None,
     ) -> tuple[RunCache, RunCache, list[Tensor]]:
         """The clean and ablated runs of one batch and the patched logits of every hypothesis."""
         ref, new = self.check_pair(ref_tokens, new_tokens)
         clean = run_cache(self.model, ref)
         ablated = ablated_cache(self.model, ref, new, ablation, means)
-        return clean, ablated, self.run_caches(clean, ablated, ablation == "resample")
+        return clean, ablated, self.run_caches(clean, ablated, ablation == "resample", positions)
 
     def run(
         self,
@@ -136,9 +185,11 @@ class Engine:
         new_tokens: Int[Tensor, "batch pos"] | None = None,
         ablation: Ablation = "resample",
         means: dict[Node, Tensor] | None = None,
+        positions: Positions | None = None,
     ) -> Float[Tensor, "hypothesis batch pos vocab"]:
-        """Patched logits of every hypothesis on one batch."""
-        return torch.stack(self.run_batch(ref_tokens, new_tokens, ablation, means)[2])
+        """Patched logits of every hypothesis on one batch (``positions``: named positions,
+        ``{"END": [batch] tensor}``, for hypotheses that name them)."""
+        return torch.stack(self.run_batch(ref_tokens, new_tokens, ablation, means, positions)[2])
 
 
 def evaluate_many(
@@ -147,9 +198,10 @@ def evaluate_many(
     ref_tokens: Int[Tensor, "batch pos"],
     new_tokens: Int[Tensor, "batch pos"] | None = None,
     ablation: Ablation = "resample",
+    positions: Positions | None = None,
 ) -> Float[Tensor, "hypothesis batch pos vocab"]:
     """Patched logits of many hypotheses in one pass that shares every cached and mixed copy."""
-    return Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation)
+    return Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions)
 
 
 def evaluate(
@@ -158,10 +210,13 @@ def evaluate(
     ref_tokens: Int[Tensor, "batch pos"],
     new_tokens: Int[Tensor, "batch pos"] | None = None,
     ablation: Ablation = "resample",
+    positions: Positions | None = None,
 ) -> Float[Tensor, "batch pos vocab"]:
     """Logits of the treeified model with x_ref on the paths of ``hypothesis``, x_new elsewhere.
 
     ``ablation``: ``"resample"`` (default; needs ``new_tokens``), ``"mean"`` (every ablated node
     takes its mean output over ``new_tokens``, or over ``ref_tokens`` if None) or ``"zero"``.
+    ``positions``: the examples' named positions (``{"END": [batch] tensor}``) if the hypothesis
+    uses names like ``a9.1@END``.
     """
-    return Engine(model, [hypothesis]).run(ref_tokens, new_tokens, ablation)[0]
+    return Engine(model, [hypothesis]).run(ref_tokens, new_tokens, ablation, positions=positions)[0]

@@ -35,6 +35,17 @@ class RunCache:
     logits: Float[Tensor, "batch pos vocab"]
     shortformer: bool
 
+    def select(self, rows: Tensor) -> RunCache:
+        """The same run restricted to the examples ``rows``."""
+        rows = rows.to(self.logits.device)
+        return RunCache(
+            {n: v[rows] for n, v in self.outputs.items()},
+            {s: v[rows] for s, v in self.stage_inputs.items()},
+            {layer: p[:, rows] for layer, p in self.patterns.items()},
+            self.logits[rows],
+            self.shortformer,
+        )
+
     def port_input(self, port: Port, graph: Graph) -> Float[Tensor, "batch pos d_model"]:
         """The summed input a reader gets through ``port`` in this run."""
         x = self.stage_inputs[graph.stage_of(port.node)]

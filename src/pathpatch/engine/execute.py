@@ -21,7 +21,7 @@ from ..model.residual import ResidualModel
 from .cache import RunCache
 from .plan import BOTH, NEW, REF, Plan
 
-__all__ = ["execute"]
+__all__ = ["execute", "rows_sum"]
 
 
 @torch.no_grad()
@@ -95,12 +95,12 @@ def _summed_inputs(plan, indices, rows, row_of, ref_delta, mixed_delta, ablated,
             elif child[0] == "M":
                 mix_idx[0].append(r)
                 mix_idx[1].append(child[1])
-    total = _rows_sum(ref_idx, n_rows, ref_delta) + _rows_sum(mix_idx, n_rows, mixed_delta)
+    total = rows_sum(ref_idx, n_rows, ref_delta) + rows_sum(mix_idx, n_rows, mixed_delta)
     base = torch.stack([ablated.port_input(port, graph) for _, _, port in rows]).flatten(1)
     return (base + total).view((n_rows,) + tuple(ref_delta.shape[1:]))
 
 
-def _rows_sum(index: tuple[list[int], list[int]], n_rows: int, table: Tensor) -> Tensor:
+def rows_sum(index: tuple[list[int], list[int]], n_rows: int, table: Tensor) -> Tensor:
     """``W @ table.flatten(1)`` for the 0/1 matrix ``W`` with ones at ``index``.
 
     Dense: on CPU it measured faster than torch's sparse product at these sizes.

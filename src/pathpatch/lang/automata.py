@@ -8,6 +8,10 @@ answer False when unsure, never True wrongly.
 
 Patterns compile to one NFA per union of patterns, determinised lazily by subset construction;
 set algebra is a lazy product; a subgraph is a small automaton that remembers the last port.
+
+Position-resolved walks (DESIGN §4) feed letters ``(letter, t)``: the letter and the position of
+the copy it names. Automata built without a :class:`~pathpatch.lang.pattern.PosContext` ignore
+positions; a pattern automaton built with one matches each element's positions against ``t``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Hashable, Iterable
 from typing import Protocol
 
 from ..graph import Edge, Node, Port
-from .pattern import Element, Gap, Letter
+from .pattern import Element, Gap, Letter, LetterSet, PosContext
 
 __all__ = [
     "Automaton",
@@ -66,8 +70,17 @@ class PatternAutomaton:
     is the epsilon-closed frozenset of such pairs.
     """
 
-    def __init__(self, patterns: Iterable[tuple[Element, ...]]) -> None:
+    def __init__(self, patterns: Iterable[tuple[Element, ...]], ctx: PosContext | None = None,
+                 texts: Iterable[str] = ()) -> None:
         self.patterns = [tuple(reversed(p)) for p in patterns]
+        self.ctx = ctx
+        self._where = dict(zip(range(len(self.patterns)), texts))
+        self._resolved: dict[frozenset[int | str], frozenset[int]] = {}
+        if ctx is not None:
+            for p, els in enumerate(self.patterns):
+                for el in els:
+                    if isinstance(el, LetterSet) and el.positions is not None and el.positions not in self._resolved:
+                        self._resolved[el.positions] = ctx.resolve(el.positions, self._where.get(p, ""))
         self.start: State = self._close({(p, 0) for p in range(len(self.patterns))})
         self._steps: dict[tuple[State, Letter], State] = {}
 
@@ -87,6 +100,9 @@ class PatternAutomaton:
         if hit is not None:
             return hit
         nxt: set[tuple[int, int]] = set()
+        t = None
+        if isinstance(letter, tuple):
+            letter, t = letter
         for p, i in state:  # type: ignore[attr-defined]
             els = self.patterns[p]
             if i == len(els):
@@ -94,7 +110,7 @@ class PatternAutomaton:
             el = els[i]
             if isinstance(el, Gap):
                 nxt.add((p, i))
-            elif el.matches(letter):
+            elif el.matches(letter) and (t is None or self.ctx is None or el.matches_at(t, self._resolved)):
                 nxt.add((p, i + 1))
         result = self._close(nxt)
         self._steps[key] = result
@@ -121,6 +137,8 @@ class SubgraphAutomaton:
         self.start: State = None
 
     def step(self, state: State, letter: Letter) -> State:
+        if isinstance(letter, tuple):
+            letter = letter[0]  # edges carry no positions
         if state == _DEAD or isinstance(state, Node):
             return _DEAD  # nothing follows the input letter
         if state is None:  # the first letter must be `out`

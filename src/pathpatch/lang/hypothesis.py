@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..errors import PatternError
+from ..errors import InputError, PatternError
 from ..graph import Edge, Graph, Node, Path, Port
 from .automata import (
     Automaton,
@@ -27,7 +27,7 @@ from .automata import (
     ProductAutomaton,
     SubgraphAutomaton,
 )
-from .pattern import LetterSet, parse_pattern
+from .pattern import LetterSet, PosContext, parse_pattern, uses_positions
 
 __all__ = [
     "Hypothesis",
@@ -47,16 +47,43 @@ def _graph_of(model_or_graph: Any) -> Graph:
     return graph
 
 
+def _letter(x: Node | Port, t: int | None) -> Any:
+    return x if t is None else (x, t)
+
+
+def _sender_positions(port: Port, t: int | None) -> Iterable[int | None]:
+    return (None,) if t is None else Graph.sender_positions(port, t)
+
+
 class Hypothesis(ABC):
-    """A set of paths. Subclasses say how to build the automaton; this class gives the algebra."""
+    """A set of paths. Subclasses say how to build the automaton; this class gives the algebra.
+
+    A hypothesis is *positional* when a pattern in it names positions (``a1.0@-1``); it then holds
+    position-resolved paths, and counting or listing it needs the sequence length ``n_pos`` (and
+    ``positions``, the named positions of one example, if it uses names like ``END``).
+    """
 
     @abstractmethod
-    def automaton(self, graph: Graph) -> Automaton:
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
         """The automaton on ``graph``; raise a typed error for names the graph lacks."""
 
-    def compile(self, model_or_graph: Any) -> Automaton:
+    @property
+    def positional(self) -> bool:
+        """Whether a pattern in this hypothesis names positions."""
+        return False
+
+    def compile(self, model_or_graph: Any, ctx: PosContext | None = None) -> Automaton:
         """The automaton of this hypothesis on a model's graph (names checked, cached)."""
-        return _compile(self, _graph_of(model_or_graph))
+        return _compile(self, _graph_of(model_or_graph), ctx)
+
+    def context(self, n_pos: int | None, positions: dict[str, int] | None = None) -> PosContext | None:
+        """The position context for counting or listing: None (position-free) unless ``n_pos`` is given."""
+        if n_pos is None:
+            if self.positional:
+                raise InputError(f"{self} names positions: pass n_pos= (the sequence length) and, for named "
+                                 "positions like END, positions={'END': 5} to count or list its paths")
+            return None
+        return PosContext.of(n_pos, positions)
 
     def __or__(self, other: Hypothesis) -> Hypothesis:
         return _Binary("|", self, _check(other))
@@ -70,67 +97,96 @@ class Hypothesis(ABC):
     def __invert__(self) -> Hypothesis:
         return _Complement(self)
 
-    def count(self, model_or_graph: Any) -> int:
-        """How many paths of the model this hypothesis holds (exact, no enumeration)."""
-        graph = _graph_of(model_or_graph)
-        dfa = self.compile(graph)
-        memo: dict[tuple[Node, Any], int] = {}
-        rows: dict[tuple[int, Any], int] = {}  # ports with the same senders share their sums
+    def count(self, model_or_graph: Any, n_pos: int | None = None, positions: dict[str, int] | None = None) -> int:
+        """How many paths of the model this hypothesis holds (exact, no enumeration).
 
-        def row(port: Port, q: Any) -> int:
-            key = (graph.sender_group(port), q)
+        With ``n_pos``, the position-resolved paths over ``n_pos`` positions are counted.
+        """
+        graph = _graph_of(model_or_graph)
+        ctx = self.context(n_pos, positions)
+        dfa = self.compile(graph, ctx)
+        memo: dict[tuple[Node, int | None, Any], int] = {}
+        rows: dict[tuple[int, int | None, Any], int] = {}  # ports with the same senders share their sums
+
+        def row(port: Port, t: int | None, q: Any) -> int:
+            key = (graph.sender_group(port), t, q)
             if key not in rows:
                 rows[key] = sum(
-                    int(dfa.accepts(dfa.step(q, u))) if u.is_input else below(u, q) for u in graph.senders(port)
+                    int(dfa.accepts(dfa.step(q, _letter(u, t)))) if u.is_input else below(u, t, q)
+                    for u in graph.senders(port)
                 )
             return rows[key]
 
-        def below(node: Node, state: Any) -> int:
+        def below(node: Node, t: int | None, state: Any) -> int:
             if dfa.dead(state):
                 return 0
-            key = (node, state)
+            key = (node, t, state)
             if key not in memo:
-                memo[key] = sum(row(p, dfa.step(state, p)) for p in (Port(node, c) for c in node.channels))
+                total = 0
+                for port in (Port(node, c) for c in node.channels):
+                    q = dfa.step(state, _letter(port, t))
+                    total += sum(row(port, u, q) for u in _sender_positions(port, t))
+                memo[key] = total
             return memo[key]
 
-        return below(Node("out"), dfa.start)
+        return sum(below(Node("out"), t, dfa.start) for t in (range(n_pos) if ctx else (None,)))
 
-    def iter(self, model_or_graph: Any) -> Iterator[Path]:
-        """The paths this hypothesis holds, input first (pruned walk: use on small models)."""
+    def iter(self, model_or_graph: Any, n_pos: int | None = None,
+             positions: dict[str, int] | None = None) -> Iterator[Path]:
+        """The paths this hypothesis holds, input first (pruned walk: use on small models).
+
+        With ``n_pos``, the position-resolved paths over ``n_pos`` positions.
+        """
         graph = _graph_of(model_or_graph)
-        dfa = self.compile(graph)
+        ctx = self.context(n_pos, positions)
+        dfa = self.compile(graph, ctx)
 
-        def walk(node: Node, state: Any, suffix: tuple[Port, ...]) -> Iterator[Path]:
+        def walk(node: Node, t: int | None, state: Any, suffix: tuple[tuple[Port, int | None], ...]) -> Iterator[Path]:
             if dfa.dead(state):
                 return
             for channel in node.channels:
                 port = Port(node, channel)
-                q = dfa.step(state, port)
-                for sender in graph.senders(port):
-                    if sender.is_input:
-                        if dfa.accepts(dfa.step(q, sender)):
-                            yield Path(sender, (port,) + suffix)
-                    else:
-                        yield from walk(sender, q, (port,) + suffix)
+                q = dfa.step(state, _letter(port, t))
+                for u_t in _sender_positions(port, t):
+                    for sender in graph.senders(port):
+                        here = ((port, t),) + suffix
+                        if not sender.is_input:
+                            yield from walk(sender, u_t, q, here)
+                        elif dfa.accepts(dfa.step(q, _letter(sender, u_t))):
+                            ports = tuple(p for p, _ in here)
+                            where = None if ctx is None else (u_t,) + tuple(x for _, x in here)
+                            yield Path(sender, ports, where)  # type: ignore[arg-type]
 
-        yield from walk(Node("out"), dfa.start, ())
+        for t in range(n_pos) if ctx else (None,):
+            yield from walk(Node("out"), t, dfa.start, ())
 
-    def list(self, model_or_graph: Any, limit: int | None = None) -> list[Path]:
+    def list(self, model_or_graph: Any, limit: int | None = None, n_pos: int | None = None,
+             positions: dict[str, int] | None = None) -> list[Path]:
         """Up to ``limit`` paths (all if None), sorted by their names."""
         out: list[Path] = []
-        for path in self.iter(model_or_graph):
+        for path in self.iter(model_or_graph, n_pos, positions):
             out.append(path)
             if limit is not None and len(out) >= limit:
                 break
         return sorted(out, key=lambda p: p.name)
 
-    def contains(self, path: Path | str, model_or_graph: Any) -> bool:
-        """Whether ``path`` (checked against the model's graph) is in this hypothesis."""
+    def contains(self, path: Path | str, model_or_graph: Any, n_pos: int | None = None,
+                 positions: dict[str, int] | None = None) -> bool:
+        """Whether ``path`` (checked against the model's graph) is in this hypothesis.
+
+        A position-resolved path (``embed@0 -> a1.0.k@2 -> out@2``) needs ``n_pos`` when the
+        hypothesis names positions.
+        """
         graph = _graph_of(model_or_graph)
         path = graph.validate(Path.parse(path) if isinstance(path, str) else path)
-        dfa = self.compile(graph)
+        if path.positions is None and self.positional:
+            raise InputError(f"{self} names positions; give the path's positions, e.g. 'embed@0 -> a1.0.k@2 -> out@2'")
+        if path.positions is not None and n_pos is None:
+            n_pos = max(path.positions) + 1
+        ctx = self.context(n_pos, positions) if path.positions is not None else None
+        dfa = self.compile(graph, ctx)
         state = dfa.start
-        for letter in reversed((path.start,) + path.ports):
+        for letter in reversed(path.letters):
             state = dfa.step(state, letter)
         return dfa.accepts(state)
 
@@ -145,8 +201,8 @@ def _check(other: Any) -> Hypothesis:
 
 
 @lru_cache(maxsize=1024)
-def _compile(hyp: Hypothesis, graph: Graph) -> Automaton:
-    return hyp.automaton(graph)
+def _compile(hyp: Hypothesis, graph: Graph, ctx: PosContext | None) -> Automaton:
+    return hyp.automaton(graph, ctx)
 
 
 @dataclass(frozen=True, repr=False)
@@ -159,14 +215,18 @@ class Patterns(Hypothesis):
         for text in self.texts:
             parse_pattern(text)  # syntax errors surface at construction
 
-    def automaton(self, graph: Graph) -> Automaton:
+    @property
+    def positional(self) -> bool:
+        return any(uses_positions(parse_pattern(t)) for t in self.texts)
+
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
         parsed = [parse_pattern(t) for t in self.texts]
         letters = list(graph.inputs) + list(graph.ports)
         for text, elements in zip(self.texts, parsed):
             for el in elements:
                 if isinstance(el, LetterSet) and not any(el.matches(x) for x in letters):
                     raise graph.unknown(el.text, text, el.column)
-        return PatternAutomaton(parsed)
+        return PatternAutomaton(parsed, ctx, self.texts)
 
     def __str__(self) -> str:
         return " | ".join(self.texts) if len(self.texts) < 4 else f"{self.texts[0]} | ... ({len(self.texts)} patterns)"
@@ -176,7 +236,7 @@ class Patterns(Hypothesis):
 class _Const(Hypothesis):
     accept: bool
 
-    def automaton(self, graph: Graph) -> Automaton:
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
         return ConstAutomaton(self.accept)
 
     def __str__(self) -> str:
@@ -189,7 +249,7 @@ class Subgraph(Hypothesis):
 
     edges: frozenset[Edge]
 
-    def automaton(self, graph: Graph) -> Automaton:
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
         known = set(graph.edges)
         for edge in sorted(self.edges):
             if edge.sender not in graph.nodes:
@@ -210,8 +270,12 @@ class _Binary(Hypothesis):
     a: Hypothesis
     b: Hypothesis
 
-    def automaton(self, graph: Graph) -> Automaton:
-        return ProductAutomaton(self.op, self.a.compile(graph), self.b.compile(graph))
+    @property
+    def positional(self) -> bool:
+        return self.a.positional or self.b.positional
+
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
+        return ProductAutomaton(self.op, self.a.compile(graph, ctx), self.b.compile(graph, ctx))
 
     def __str__(self) -> str:
         return f"({self.a} {self.op} {self.b})"
@@ -221,8 +285,12 @@ class _Binary(Hypothesis):
 class _Complement(Hypothesis):
     inner: Hypothesis
 
-    def automaton(self, graph: Graph) -> Automaton:
-        return ComplementAutomaton(self.inner.compile(graph))
+    @property
+    def positional(self) -> bool:
+        return self.inner.positional
+
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
+        return ComplementAutomaton(self.inner.compile(graph, ctx))
 
     def __str__(self) -> str:
         return f"~{self.inner}"
@@ -265,10 +333,15 @@ def through(node: str | Node) -> Hypothesis:
 
 
 def through_edge(sender: str | Node, receiver: str | Port) -> Hypothesis:
-    """Every path that uses the edge ``sender -> receiver`` (receiver ``a1.5.k``, ``m2`` or ``out``)."""
-    s = sender.name if isinstance(sender, Node) else sender
-    r = receiver.name if isinstance(receiver, Port) else receiver
-    edge = Edge.parse(f"{s} -> {r}")
+    """Every path that uses the edge ``sender -> receiver`` (receiver ``a1.5.k``, ``m2`` or ``out``).
+
+    Either end may carry a position: ``through_edge("a0.2@4", "a1.0.k@7")``.
+    """
+    s = (sender.name if isinstance(sender, Node) else sender).strip()
+    r = (receiver.name if isinstance(receiver, Port) else receiver).strip()
+    edge = Edge.parse(f"{s.partition('@')[0]} -> {r.partition('@')[0]}")
+    if "@" in s or "@" in r:
+        return Patterns((f"{s} -> {r}",))
     return Patterns((edge.name,))
 
 

@@ -8,7 +8,13 @@ possibly empty):
 - heads ``a{L}.{H}[.{C}]``: ``L``/``H`` a number, ``*`` or a set ``{0,2}`` / range ``{0-3}``;
   ``C`` a channel ``q``/``k``/``v``, ``*`` or a set ``{q,k}``; no channel means any; ``a1`` means
   any head of layer 1 and ``a*`` any head;
-- MLPs ``m{L}`` with the same number forms.
+- MLPs ``m{L}`` with the same number forms;
+- any element but ``...`` may end in a position ``@P`` (DESIGN §4): ``@3`` (position 3), ``@-1``
+  (the last position), ``@END`` (a position the dataset names, per example), ``@*`` or a set
+  ``@{0,2}`` / ``@{1-3}`` / ``@{-1,END}``. The position of a letter is the position of the copy it
+  names: a head's query position. An edge into ``q``, an MLP or ``out`` stays at one position;
+  an edge into ``k`` or ``v`` comes from any key position at or before the query position.
+  ``a9.1@-1`` is every path through head 9.1 at the last position.
 
 A pattern is anchored at the start only if its first element is an input (``embed``/``pos``) and
 at the end only if its last element is ``out``; an open end gets an implicit ``...``. So
@@ -18,15 +24,17 @@ at the end only if its last element is ``out``; an open end gets an implicit ``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ..errors import PatternError
 from ..graph import Node, Port
 
-__all__ = ["Element", "Gap", "LetterSet", "parse_pattern", "Letter"]
+__all__ = ["Element", "Gap", "LetterSet", "parse_pattern", "Letter", "PosSpec", "PosContext", "resolve_positions", "uses_positions"]
 
 Letter = Node | Port  # an input node (first letter of a path) or a port it enters
+PosSpec = frozenset[int | str]  # positions of an element: ints (negative from the end) and names
+_NAME_RE = re.compile(r"^[A-Za-z_]\w*$")
 _NUMS = r"(?:\d+|\*|\{[^}]*\})"
 _ELEMENT_RE = re.compile(
     rf"^(?:(?P<word>embed|pos|out)|(?P<star>\*)|(?P<gap>\.\.\.)"
@@ -53,6 +61,7 @@ class LetterSet:
     channels: frozenset[str] | None = None
     text: str = ""
     column: int = 0
+    positions: PosSpec | None = None  # None: any position
 
     def matches(self, letter: Letter) -> bool:
         if self.kind == "any":
@@ -74,6 +83,14 @@ class LetterSet:
     @property
     def is_input(self) -> bool:
         return self.kind in ("embed", "pos")
+
+    def matches_at(self, t: int, resolved: dict[PosSpec, frozenset[int]]) -> bool:
+        """Whether position ``t`` is one of this element's (``resolved`` maps specs to positions)."""
+        return self.positions is None or t in resolved[self.positions]
+
+
+def uses_positions(elements: tuple[Element, ...]) -> bool:
+    return any(isinstance(el, LetterSet) and el.positions is not None for el in elements)
 
 
 Element = Gap | LetterSet
@@ -113,12 +130,83 @@ def _channels(text: str | None, pattern: str, column: int) -> frozenset[str] | N
     return frozenset(items)
 
 
+def _positions(text: str, pattern: str, column: int) -> PosSpec | None:
+    """``3``, ``-1``, ``END``, ``*`` or a set ``{0,2}`` / ``{1-3}`` / ``{-1,END}``."""
+    if text == "*":
+        return None
+    items = [i.strip() for i in text[1:-1].split(",")] if text.startswith("{") and text.endswith("}") else [text]
+    values: set[int | str] = set()
+    for item in items:
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", item)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise PatternError(f"empty position range {lo}-{hi}", pattern, item, column)
+            values.update(range(lo, hi + 1))
+        elif re.fullmatch(r"-?\d+", item):
+            values.add(int(item))
+        elif _NAME_RE.match(item):
+            values.add(item)
+        else:
+            raise PatternError("a position is a number (negative counts from the end), a name the dataset "
+                               "defines (like END), * or a set like {0,2}, {1-3} or {-1,END}", pattern,
+                               item or text, column)
+    return frozenset(values)
+
+
+@dataclass(frozen=True)
+class PosContext:
+    """What positions mean for one group of examples: the sequence length and the named positions."""
+
+    n_pos: int
+    names: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def of(cls, n_pos: int, names: dict[str, int] | None = None) -> PosContext:
+        return cls(int(n_pos), tuple(sorted((k, int(v)) for k, v in (names or {}).items())))
+
+    def resolve(self, spec: PosSpec, pattern: str = "") -> frozenset[int]:
+        return resolve_positions(spec, self.n_pos, dict(self.names), pattern)
+
+
+def resolve_positions(spec: PosSpec, n_pos: int, names: dict[str, int], pattern: str = "") -> frozenset[int]:
+    """The absolute positions ``spec`` means in a sequence of ``n_pos`` tokens with named ``names``."""
+    out: set[int] = set()
+    for item in spec:
+        if isinstance(item, str):
+            if item not in names:
+                known = ", ".join(sorted(names)) or "none"
+                raise PatternError(f"position name {item!r} is not defined by the dataset (it defines: {known}); "
+                                   "pass Dataset(..., positions={name: tensor of one position per example})",
+                                   pattern or item, item, max(pattern.find("@" + item) + 1, 0))
+            out.add(names[item])
+        elif -n_pos <= item < n_pos:
+            out.add(item % n_pos)
+        else:
+            raise PatternError(f"position {item} is outside sequences of {n_pos} tokens "
+                               f"(valid: 0..{n_pos - 1} or -{n_pos}..-1)", pattern or str(item), str(item),
+                               max(pattern.find(f"@{item}") + 1, 0))
+    return frozenset(out)
+
+
 def _element(text: str, pattern: str, column: int) -> Element:
+    position: PosSpec | None = None
+    if "@" in text:
+        text, _, spec = text.partition("@")
+        text = text.strip()
+        if text == "...":
+            raise PatternError("'...' has no position; put @ on a node, e.g. 'a1.*@-1'", pattern, "...@", column)
+        if not spec.strip():
+            raise PatternError("missing position after '@'", pattern, text + "@", column)
+        position = _positions(spec.strip(), pattern, column + len(text) + 1)
+        element = _element(text, pattern, column)
+        return replace(element, positions=position, text=f"{text}@{spec.strip()}")  # type: ignore[type-var]
     m = _ELEMENT_RE.match(text)
     if not m:
         hint = [s for s in ("embed", "pos", "out", "...") if s.startswith(text[:1])]
         raise PatternError(
-            "not a path element (expected embed, pos, out, aL.H[.q|k|v], mL, * or ...)", pattern, text, column, hint
+            "not a path element (expected embed, pos, out, aL.H[.q|k|v], mL, * or ..., each with an optional @position)",
+            pattern, text, column, hint
         )
     if m.group("gap"):
         return Gap(text, column)

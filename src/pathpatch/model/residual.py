@@ -120,12 +120,17 @@ class ResidualModel(nn.Module):
         """The key/value head of each query head (grouped-query attention)."""
         return heads // (self.config.n_heads // self.config.kv_heads)
 
-    def _rotate(self, x: Float[Tensor, "... pos d_head"]) -> Float[Tensor, "... pos d_head"]:
-        """Rotary position embedding on the first ``rotary_dims`` dimensions (rotate-half form)."""
+    def _rotate(self, x: Float[Tensor, "... d_head"], positions: Tensor | None = None) -> Float[Tensor, "... d_head"]:
+        """Rotary position embedding on the first ``rotary_dims`` dimensions (rotate-half form).
+
+        ``positions`` broadcasts against ``x.shape[:-1]``; default: ``x`` is ``[..., pos, d_head]``
+        at positions ``0..pos-1``.
+        """
         rot = self.config.rotary_dims
-        n = x.shape[-2]
+        if positions is None:
+            positions = torch.arange(x.shape[-2], device=x.device)
         inv = 1.0 / (self.config.rotary_base ** (torch.arange(0, rot, 2, dtype=torch.float32, device=x.device) / rot))
-        angles = torch.outer(torch.arange(n, dtype=torch.float32, device=x.device), inv)
+        angles = positions.to(torch.float32)[..., None] * inv
         emb = torch.cat([angles, angles], dim=-1)
         cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
         x_rot, x_pass = x[..., :rot], x[..., rot:]
@@ -168,6 +173,40 @@ class ResidualModel(nn.Module):
         v = v + self.b_V[layer, kv][:, None, None]
         z = torch.einsum("cbqk,cbke->cbqe", pattern, v)
         return torch.einsum("cbqe,ced->cbqd", z, self.W_O[layer, heads])
+
+    def attn_row(
+        self,
+        layer: int,
+        heads: Int[Tensor, " copy"],
+        t: Int[Tensor, " copy"],
+        q_in: Float[Tensor, "copy batch d_model"],
+        k_in: Float[Tensor, "copy batch kpos d_model"],
+    ) -> Float[Tensor, "copy batch kpos"]:
+        """Attention of each head (one per copy) from its query position ``t`` to key positions
+        ``0..kpos-1``; keys after ``t`` get zero weight (their inputs are ignored)."""
+        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
+        kv = self._kv(heads)
+        q = torch.einsum("cbd,cde->cbe", self._norm(q_in, w, b), self.W_Q[layer, heads]) + self.b_Q[layer, heads][:, None]
+        k = torch.einsum("cbpd,cde->cbpe", self._norm(k_in, w, b), self.W_K[layer, kv]) + self.b_K[layer, kv][:, None, None]
+        if self.config.positions == "rotary":
+            q, k = self._rotate(q, t[:, None]), self._rotate(k)
+        scores = torch.einsum("cbe,cbpe->cbp", q, k) * self.config.scale
+        after = torch.arange(k.shape[2], device=t.device)[None, :] > t[:, None]  # [copy, kpos]
+        return scores.masked_fill(after[:, None], float("-inf")).softmax(-1)
+
+    def head_out_row(
+        self,
+        layer: int,
+        heads: Int[Tensor, " copy"],
+        pattern: Float[Tensor, "copy batch kpos"],
+        v_in: Float[Tensor, "copy batch kpos d_model"],
+    ) -> Float[Tensor, "copy batch d_model"]:
+        """Each head's write at one query position, from its attention row and v inputs."""
+        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
+        kv = self._kv(heads)
+        v = torch.einsum("cbpd,cde->cbpe", self._norm(v_in, w, b), self.W_V[layer, kv]) + self.b_V[layer, kv][:, None, None]
+        z = torch.einsum("cbp,cbpe->cbe", pattern, v)
+        return torch.einsum("cbe,ced->cbd", z, self.W_O[layer, heads])
 
     def heads(self, layer: int, heads: Tensor, q_in: Tensor, k_in: Tensor, v_in: Tensor) -> Tensor:
         """Head outputs ``[copy, batch, pos, d_model]`` from the three channel inputs."""
