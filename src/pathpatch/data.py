@@ -18,13 +18,14 @@ All tensors are ``[batch, pos]``; tokens are ``torch.long``, masks ``torch.bool`
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
+from .engine.positions import check_positions
 from .errors import EmptyDatasetError, InputError, ShapeMismatchError
 
 __all__ = ["Dataset", "Pairs", "pair_derangement", "pair_from_pool"]
@@ -87,16 +88,24 @@ class Dataset:
             (values elsewhere are ignored).
         distractor_tokens: ``Int[Tensor, "batch pos"] | None`` an incorrect token at each masked
             position, for the logit difference; ``None`` if unused.
+        positions: ``{name: Int[Tensor, "batch"]}`` named positions of each example (e.g.
+            ``{"END": ...}``), which hypotheses can name (``a9.1@END``); ``None`` if unused.
     """
 
     tokens: Int[Tensor, "batch pos"]
     target_mask: Bool[Tensor, "batch pos"]
     target_tokens: Int[Tensor, "batch pos"]
     distractor_tokens: Int[Tensor, "batch pos"] | None = None
+    positions: dict[str, Int[Tensor, " batch"]] | None = None
 
     def __post_init__(self) -> None:
         _check_tokens("tokens", self.tokens)
         shape = tuple(self.tokens.shape)
+        if self.positions is not None:
+            if not isinstance(self.positions, Mapping):
+                raise InputError("positions must be a dict {name: tensor of one position per example}, got "
+                                 f"{type(self.positions).__name__}")
+            object.__setattr__(self, "positions", check_positions(self.positions, shape[0], shape[1]))
         others = {"target_mask": self.target_mask, "target_tokens": self.target_tokens}
         if self.distractor_tokens is not None:
             others["distractor_tokens"] = self.distractor_tokens
@@ -159,7 +168,12 @@ class Dataset:
             target_mask=self.target_mask[rows],
             target_tokens=self.target_tokens[rows],
             distractor_tokens=None if self.distractor_tokens is None else self.distractor_tokens[rows],
+            positions=None if self.positions is None else {k: v[rows] for k, v in self.positions.items()},
         )
+
+    def names_at(self, i: int) -> dict[str, int]:
+        """The named positions of example ``i``."""
+        return {k: int(v[i]) for k, v in (self.positions or {}).items()}
 
     def batches(self, batch_size: int) -> Iterator[tuple[Int[Tensor, " batch"], Dataset]]:
         """Consecutive batches ``(indices, subset)``; the last may be smaller."""

@@ -25,7 +25,8 @@ def pyplot():  # type: ignore[no-untyped-def]
 
 def save_figure(fig, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
     """Lay out, save as PNG (creating folders) and close ``fig``."""
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

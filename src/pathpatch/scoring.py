@@ -27,7 +27,7 @@ from .metrics import Delta, loss, resolve_delta
 from .model.residual import ResidualModel
 from .report import HypothesisScore, Report
 
-__all__ = ["score", "per_example"]
+__all__ = ["score", "per_example", "count_paths"]
 
 
 def _named(hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis]) -> dict[str, Hypothesis]:
@@ -60,7 +60,8 @@ def per_example(
     shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}
     batches = list(pairs.batches(batch_size))
     for _, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress, leave=False):
-        clean, ablated, patched = engine.run_batch(batch.ref.tokens, batch.new_tokens, ablation, means)
+        clean, ablated, patched = engine.run_batch(batch.ref.tokens, batch.new_tokens, ablation, means,
+                                                   batch.ref.positions)
         data = batch.ref
         shared["delta_empty"].append(delta_fn(clean.logits, ablated.logits, data).cpu().numpy())
         shared["loss_clean"].append(loss(clean.logits, data).cpu().numpy())
@@ -70,6 +71,14 @@ def per_example(
             cols[name].setdefault("loss_h", []).append(loss(logits, data).cpu().numpy())
     common = {k: np.concatenate(v) for k, v in shared.items()}
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
+
+
+def count_paths(hyp: Hypothesis, model: ResidualModel, pairs: Pairs) -> int:
+    """The paths ``hyp`` holds; position-resolved paths (with the first example's named
+    positions) if it names positions."""
+    if not hyp.positional:
+        return hyp.count(model)
+    return hyp.count(model, n_pos=pairs.ref.n_pos, positions=pairs.ref.names_at(0))
 
 
 def score(
@@ -97,7 +106,7 @@ def score(
     scores = []
     for name, hyp in named.items():
         metrics = summarise(values[name], n_boot=n_boot, level=level, seed=seed)
-        scores.append(HypothesisScore(name, hyp.count(model), metrics))
+        scores.append(HypothesisScore(name, count_paths(hyp, model, pairs), metrics))
     info = {
         "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
         "ablation": ablation,

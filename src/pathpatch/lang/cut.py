@@ -1,0 +1,80 @@
+"""The residual stream at one (layer, position) as a set of paths (causal tracing, Meng et al. 2022).
+
+Restoring the residual stream after block ``layer`` at position ``t`` in the ablated run (and
+recomputing everything after it) is exactly the hypothesis "every path that crosses the cut after
+block ``layer`` at position ``t``": every path crosses that cut once, on an edge whose sender sits
+at or before the block and whose receiver sits after it; the sender's position must be ``t``.
+
+>>> residual_at(5, -1)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+from ..graph import Graph, Node
+from .automata import Automaton, State
+from .hypothesis import Hypothesis
+from .pattern import Letter, PosContext
+
+__all__ = ["residual_at", "ResidualCut"]
+
+_IN, _OUT = "in", "out"
+
+
+class CutAutomaton:
+    """Reads letters backwards; the first letter at or before the cut decides (its position)."""
+
+    def __init__(self, graph: Graph, last_stage: int, where: frozenset[int] | None) -> None:
+        self.graph, self.last_stage, self.where = graph, last_stage, where
+        self.start: State = None
+
+    def step(self, state: State, letter: Any) -> State:
+        if state is not None:
+            return state
+        letter, t = letter if isinstance(letter, tuple) else (letter, None)
+        node = letter if isinstance(letter, Node) else letter.node
+        if self.graph.stage_of(node) > self.last_stage:
+            return None
+        return _IN if self.where is None or t in self.where else _OUT
+
+    def accepts(self, state: State) -> bool:
+        return state == _IN
+
+    def dead(self, state: State) -> bool:
+        return state == _OUT
+
+    def full(self, state: State) -> bool:
+        return state == _IN
+
+
+@dataclass(frozen=True, repr=False)
+class ResidualCut(Hypothesis):
+    """Paths crossing the residual stream after block ``layer`` at ``position`` (int or a name)."""
+
+    layer: int
+    position: int | str
+
+    @property
+    def positional(self) -> bool:
+        return True
+
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
+        n = graph.config.n_layers
+        if not isinstance(self.layer, int) or not 0 <= self.layer < n:
+            raise InputError(f"residual_at: layer must be in 0..{n - 1} for this model, got {self.layer!r}")
+        where = None if ctx is None else ctx.resolve(frozenset({self.position}), str(self))
+        last = Node("mlp", self.layer) if graph.config.has_mlp else Node("head", self.layer, 0)
+        return CutAutomaton(graph, graph.stage_of(last), where)
+
+    def __str__(self) -> str:
+        return f"resid{self.layer}@{self.position}"
+
+
+def residual_at(layer: int, position: int | str) -> Hypothesis:
+    """The residual stream after block ``layer`` at ``position`` (``3``, ``-1`` or ``"END"``)."""
+    if isinstance(position, bool) or not isinstance(position, (int, str)):
+        raise InputError(f"residual_at: position is an int or a name like 'END', got {position!r}")
+    return ResidualCut(layer, position)
