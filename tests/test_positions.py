@@ -143,3 +143,18 @@ def test_positioned_paths_round_trip_and_count() -> None:
     assert all(Path.parse(p.name) == p for p in paths[:200])
     assert H.through("a1.0@-1").contains("embed@0 -> a1.0.v@2 -> out@2", model, n_pos=3)
     assert not H.through("a1.0@-1").contains("embed@0 -> a1.0.v@1 -> out@1", model, n_pos=3)
+
+
+def test_targets_compute_only_what_the_metric_reads() -> None:
+    """``targets=`` returns ``logits[targets]`` and plans roots only at the target positions."""
+    model = MODELS[0][1]
+    ref, new = _pair(model, seed=5)
+    hyps = [H.through("a1.0@END"), H.through("a0.1"), H.through("m1@-1")]
+    engine = Engine(model, hyps)
+    full = engine.run(ref, new, positions={"END": torch.tensor(END)})
+    targets = torch.zeros(2, N_POS, dtype=torch.bool)
+    targets[0, 1] = targets[1, 2] = True
+    rows = engine.run_batch(ref, new, positions={"END": torch.tensor(END)}, targets=targets)[2]
+    for got, want in zip(rows, full):
+        torch.testing.assert_close(got, want[targets], atol=ATOL, rtol=0)
+    assert all(plan.at == (1, 2) for plan in engine.last_pos_plans)

@@ -54,21 +54,31 @@ def per_example(
     """Per-example ``delta_h``, ``delta_empty`` and losses (``loss_h``, ``loss_clean``, ``loss_new``)."""
     named = _named(hypotheses)
     delta_fn = resolve_delta(delta)
+    only_targets = isinstance(delta, str)
     engine = Engine(model, named.values())
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
     shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}
     batches = list(pairs.batches(batch_size))
     for _, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress, leave=False):
-        clean, ablated, patched = engine.run_batch(batch.ref.tokens, batch.new_tokens, ablation, means,
-                                                   batch.ref.positions)
         data = batch.ref
+        # built-in metrics read only the target positions, so only those logits are computed;
+        # a user's callable gets the logits at every position
+        targets = data.target_mask if only_targets else None
+        clean, ablated, patched = engine.run_batch(data.tokens, batch.new_tokens, ablation, means,
+                                                   data.positions, targets=targets)
         shared["delta_empty"].append(delta_fn(clean.logits, ablated.logits, data).cpu().numpy())
         shared["loss_clean"].append(loss(clean.logits, data).cpu().numpy())
         shared["loss_new"].append(loss(ablated.logits, data).cpu().numpy())
-        for name, logits in zip(named, patched):
-            cols[name].setdefault("delta_h", []).append(delta_fn(clean.logits, logits, data).cpu().numpy())
-            cols[name].setdefault("loss_h", []).append(loss(logits, data).cpu().numpy())
+        buffer = clean.logits.clone()  # each hypothesis' target rows are written into it in turn
+        mask = data.target_mask.to(buffer.device)
+        for name, rows in zip(named, patched):
+            if only_targets:
+                buffer[mask] = rows
+            else:
+                buffer = rows
+            cols[name].setdefault("delta_h", []).append(delta_fn(clean.logits, buffer, data).cpu().numpy())
+            cols[name].setdefault("loss_h", []).append(loss(buffer, data).cpu().numpy())
     common = {k: np.concatenate(v) for k, v in shared.items()}
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from ..errors import InputError, ShapeMismatchError
@@ -97,12 +97,14 @@ class Engine:
             self._plans[both] = make_plan(self.model.graph, self.automata, both)
         return self._plans[both]
 
-    def pos_plan(self, ctx: PosContext, both: frozenset[Node] = frozenset()) -> PosPlan:
-        """The plan of the hypotheses that name positions, for one meaning of those positions."""
-        key = (both, ctx)
+    def pos_plan(self, ctx: PosContext, both: frozenset[Node] = frozenset(),
+                 at: tuple[int, ...] | None = None) -> PosPlan:
+        """The plan of the hypotheses that name positions, for one meaning of those positions,
+        computing the logits at positions ``at`` (default: all)."""
+        key = (both, ctx, at)
         if key not in self._pos_plans:
             automata = [self.hypotheses[i].compile(self.model, ctx) for i in self.positional]
-            self._pos_plans[key] = make_pos_plan(self.model.graph, automata, ctx.n_pos, both)
+            self._pos_plans[key] = make_pos_plan(self.model.graph, automata, ctx.n_pos, both, at)
         return self._pos_plans[key]
 
     def check_pair(self, ref_tokens: Tensor, new_tokens: Tensor | None) -> tuple[Tensor, Tensor | None]:
@@ -132,36 +134,47 @@ class Engine:
 
     @torch.no_grad()
     def run_caches(
-        self, clean: RunCache, ablated: RunCache, resample: bool, positions: Positions | None = None
+        self,
+        clean: RunCache,
+        ablated: RunCache,
+        resample: bool,
+        positions: Positions | None = None,
+        targets: Bool[Tensor, "batch pos"] | None = None,
     ) -> list[Tensor]:
         """Logits per hypothesis, from ready-made clean and ablated caches.
 
         ``positions``: named positions of the batch's examples (``{"END": [batch] tensor}``), for
-        hypotheses that name them.
+        hypotheses that name them. ``targets``: if given, only the logits there are computed and
+        each hypothesis gets ``[target, vocab]`` rows (``logits[targets]``) instead of
+        ``[batch, pos, vocab]``.
         """
         both = frozenset(
             n for n in self.model.graph.inputs if resample and torch.equal(clean.outputs[n], ablated.outputs[n])
         )
         results: list[Tensor | None] = [None] * len(self.hypotheses)
         self.last_plan, self.last_pos_plans = None, []
+        if targets is not None:
+            targets = targets.to(clean.logits.device)
         if self.free:
             self.last_plan = self.plan(both)
             for i, logits in zip(self.free, execute(self.model, self.last_plan, clean, ablated)):
-                results[i] = logits
+                results[i] = logits if targets is None else logits[targets]
         if self.positional:
-            n_pos = clean.logits.shape[1]
-            out = [torch.empty_like(clean.logits) for _ in self.positional]
-            for rows, names in position_groups(positions, clean.logits.shape[0], n_pos):
-                plan = self.pos_plan(PosContext.of(n_pos, names), both)
+            batch, n_pos, vocab = clean.logits.shape
+            at = None if targets is None else tuple(targets.any(0).nonzero().flatten().tolist())
+            width = n_pos if at is None else len(at)
+            out = [clean.logits.new_empty(batch, width, vocab) for _ in self.positional]
+            for rows, names in position_groups(positions, batch, n_pos):
+                plan = self.pos_plan(PosContext.of(n_pos, names), both, at)
                 self.last_pos_plans.append(plan)
                 c, a = (clean, ablated) if rows is None else (clean.select(rows), ablated.select(rows))
                 for k, logits in enumerate(execute_positions(self.model, plan, c, a)):
                     if rows is None:
                         out[k] = logits
                     else:
-                        out[k][rows] = logits
+                        out[k][rows.to(logits.device)] = logits
             for i, logits in zip(self.positional, out):
-                results[i] = logits
+                results[i] = logits if targets is None else logits[targets[:, list(at)]]  # type: ignore[arg-type]
         return results  # type: ignore[return-value]
 
     @torch.no_grad()
@@ -172,12 +185,14 @@ class Engine:
         ablation: Ablation = "resample",
         means: dict[Node, Tensor] | None = None,
         positions: Positions | None = None,
+        targets: Bool[Tensor, "batch pos"] | None = None,
     ) -> tuple[RunCache, RunCache, list[Tensor]]:
-        """The clean and ablated runs of one batch and the patched logits of every hypothesis."""
+        """The clean and ablated runs of one batch and the patched logits of every hypothesis
+        (only ``logits[targets]`` rows if ``targets`` is given, see :meth:`run_caches`)."""
         ref, new = self.check_pair(ref_tokens, new_tokens)
         clean = run_cache(self.model, ref)
         ablated = ablated_cache(self.model, ref, new, ablation, means)
-        return clean, ablated, self.run_caches(clean, ablated, ablation == "resample", positions)
+        return clean, ablated, self.run_caches(clean, ablated, ablation == "resample", positions, targets)
 
     def run(
         self,

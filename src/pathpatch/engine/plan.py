@@ -82,11 +82,14 @@ def make_plan(graph: Graph, automata: Sequence[Automaton], both: frozenset[Node]
         rows: dict[tuple[int, Any], tuple[Ref, ...]] = {}  # ports with the same senders share rows
 
         def row(port: Port, q: Any) -> tuple[Ref, ...]:
-            key = (graph.sender_group(port), q)
+            # every dead (full) state gives the same all-NEW (all-REF) row: one key for all of them
+            fixed = NEW if dfa.dead(q) else REF if dfa.full(q) else None
+            key = (graph.sender_group(port), fixed or q)
             hit = rows.get(key)
             if hit is None:
                 hit = rows[key] = tuple(
                     (BOTH, u) if u in both
+                    else (fixed, u) if fixed
                     else (REF if dfa.accepts(dfa.step(q, u)) else NEW, u) if u.is_input
                     else copy(u, q)
                     for u in graph.senders(port)

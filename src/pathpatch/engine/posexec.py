@@ -27,8 +27,9 @@ __all__ = ["execute_positions"]
 @torch.no_grad()
 def execute_positions(
     model: ResidualModel, plan: PosPlan, clean: RunCache, ablated: RunCache
-) -> list[Float[Tensor, "batch pos vocab"]]:
-    """Logits of every hypothesis of ``plan`` on one batch (all of whose examples share ``plan``)."""
+) -> list[Float[Tensor, "batch at vocab"]]:
+    """Logits ``[batch, len(plan.at), vocab]`` of every hypothesis of ``plan`` at the plan's
+    positions, on one batch (all of whose examples share ``plan``)."""
     graph = model.graph
     n_pos = plan.n_pos
     senders = [n for n in graph.nodes if n.kind != "out"]
@@ -66,7 +67,7 @@ def execute_positions(
     for roots in plan.roots:
         columns = [
             logits[r[1]] if r[0] == "M" else (ablated.logits if r[0] == NEW else clean.logits)[:, t]
-            for t, r in enumerate(roots)
+            for t, r in zip(plan.at, roots)
         ]
         result.append(torch.stack(columns, dim=1))
     return result

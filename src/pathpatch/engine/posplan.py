@@ -58,10 +58,12 @@ class PosCopy:
 
 @dataclass
 class PosPlan:
-    """Rows and MIXED copies (topologically ordered) and, per hypothesis, one root per position."""
+    """Rows and MIXED copies (topologically ordered) and, per hypothesis, one root per position
+    of ``at``."""
 
     graph: Graph
     n_pos: int
+    at: tuple[int, ...]  # the positions whose logits are computed (one root each)
     rows: list[PosRow] = field(default_factory=list)
     copies: list[PosCopy] = field(default_factory=list)
     roots: list[tuple[PosRef, ...]] = field(default_factory=list)
@@ -78,11 +80,16 @@ class PosPlan:
 
 
 def make_pos_plan(
-    graph: Graph, automata: Sequence[Automaton], n_pos: int, both: frozenset[Node] = frozenset()
+    graph: Graph,
+    automata: Sequence[Automaton],
+    n_pos: int,
+    both: frozenset[Node] = frozenset(),
+    at: Sequence[int] | None = None,
 ) -> PosPlan:
     """Find every row and MIXED copy that ``automata`` (one per hypothesis, built with a position
-    context for ``n_pos`` positions) need; ``both``: inputs equal in the two runs."""
-    plan = PosPlan(graph, n_pos)
+    context for ``n_pos`` positions) need for the logits at positions ``at`` (default: all);
+    ``both``: inputs equal in the two runs."""
+    plan = PosPlan(graph, n_pos, tuple(range(n_pos)) if at is None else tuple(sorted(set(at))))
     row_ids: dict[Any, int] = {}
     copy_ids: dict[Any, int] = {}
 
@@ -99,11 +106,14 @@ def make_pos_plan(
         rows: dict[tuple[int, int, Any], int] = {}
 
         def row(port: Port, t: int, q: Any) -> int:
-            key = (graph.sender_group(port), t, q)
+            # every dead (full) state gives the same all-NEW (all-REF) row: one key for all of them
+            fixed = NEW if dfa.dead(q) else REF if dfa.full(q) else None
+            key = (graph.sender_group(port), t, fixed or q)
             hit = rows.get(key)
             if hit is None:
                 children = tuple(
                     (BOTH, u, t) if u in both
+                    else (fixed, u, t) if fixed
                     else (REF if dfa.accepts(dfa.step(q, (u, t))) else NEW, u, t) if u.is_input
                     else copy(u, t, q)
                     for u in graph.senders(port)
@@ -131,7 +141,7 @@ def make_pos_plan(
             memo[key] = result
             return result
 
-        plan.roots.append(tuple(copy(Node("out"), t, dfa.start) for t in range(n_pos)))
+        plan.roots.append(tuple(copy(Node("out"), t, dfa.start) for t in plan.at))
     return plan
 
 

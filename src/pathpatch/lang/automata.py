@@ -83,6 +83,7 @@ class PatternAutomaton:
                         self._resolved[el.positions] = ctx.resolve(el.positions, self._where.get(p, ""))
         self.start: State = self._close({(p, 0) for p in range(len(self.patterns))})
         self._steps: dict[tuple[State, Letter], State] = {}
+        self._full: dict[State, bool] = {}
 
     def _close(self, states: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
         todo, seen = list(states), set(states)
@@ -123,7 +124,11 @@ class PatternAutomaton:
         return not state
 
     def full(self, state: State) -> bool:
-        return any(all(isinstance(e, Gap) for e in self.patterns[p][i:]) for p, i in state)  # type: ignore[attr-defined]
+        hit = self._full.get(state)
+        if hit is None:
+            hit = self._full[state] = any(all(isinstance(e, Gap) for e in self.patterns[p][i:])
+                                          for p, i in state)  # type: ignore[attr-defined]
+        return hit
 
 
 _DEAD = "dead"

@@ -1,4 +1,12 @@
-"""The residual stream at one (layer, position) as a set of paths (causal tracing, Meng et al. 2022).
+"""Position-resolved hypotheses with small dedicated automata.
+
+- :func:`residual_at`: the residual stream at one (layer, position), for causal tracing;
+- :func:`only_at`: the paths that use, at one position, only some heads and MLPs.
+
+Both are sets of paths like any other (they combine with ``| & - ~``); their automata use the
+fact that positions along a path never increase when it is read from ``out`` backwards.
+
+The residual stream at one (layer, position) as a set of paths (causal tracing, Meng et al. 2022):
 
 Restoring the residual stream after block ``layer`` at position ``t`` in the ablated run (and
 recomputing everything after it) is exactly the hypothesis "every path that crosses the cut after
@@ -10,6 +18,7 @@ at or before the block and whose receiver sits after it; the sender's position m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +28,7 @@ from .automata import Automaton, State
 from .hypothesis import Hypothesis
 from .pattern import Letter, PosContext
 
-__all__ = ["residual_at", "ResidualCut"]
+__all__ = ["residual_at", "ResidualCut", "only_at", "OnlyAt"]
 
 _IN, _OUT = "in", "out"
 
@@ -78,3 +87,77 @@ def residual_at(layer: int, position: int | str) -> Hypothesis:
     if isinstance(position, bool) or not isinstance(position, (int, str)):
         raise InputError(f"residual_at: position is an int or a name like 'END', got {position!r}")
     return ResidualCut(layer, position)
+
+
+class OnlyAtAutomaton:
+    """Dead on a head or MLP at position ``where`` that is not kept; full once below ``where``."""
+
+    def __init__(self, keep: frozenset[Node], where: int | None) -> None:
+        self.keep, self.where = keep, where
+        self.start: State = None
+
+    def step(self, state: State, letter: Any) -> State:
+        if state is not None:
+            return state
+        letter, t = letter if isinstance(letter, tuple) else (letter, None)
+        node = letter if isinstance(letter, Node) else letter.node
+        if t is None or self.where is None or t > self.where:
+            return None
+        if t < self.where:
+            return _IN  # positions never increase further down: nothing can be excluded any more
+        return _OUT if node.kind in ("head", "mlp") and node not in self.keep else None
+
+    def accepts(self, state: State) -> bool:
+        return state != _OUT
+
+    def dead(self, state: State) -> bool:
+        return state == _OUT
+
+    def full(self, state: State) -> bool:
+        return state == _IN
+
+
+@dataclass(frozen=True, repr=False)
+class OnlyAt(Hypothesis):
+    """Paths whose heads and MLPs at ``position`` are all in ``keep``."""
+
+    keep: frozenset[Node]
+    position: int | str
+
+    @property
+    def positional(self) -> bool:
+        return True
+
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
+        for node in sorted(self.keep):
+            if node not in graph.nodes:
+                raise graph.unknown(node.name)
+        where = None if ctx is None else next(iter(ctx.resolve(frozenset({self.position}), str(self))))
+        return OnlyAtAutomaton(self.keep, where)
+
+    def pattern_equivalent(self, graph: Graph) -> Hypothesis:
+        """The same set written in the path language (slower to compile for big models)."""
+        from .hypothesis import all_paths, no_paths, paths
+
+        dropped = [n.name for n in graph.nodes if n.kind in ("head", "mlp") and n not in self.keep]
+        return all_paths() - (paths([f"{n}@{self.position}" for n in dropped]) if dropped else no_paths())
+
+    def __str__(self) -> str:
+        names = ",".join(n.name for n in sorted(self.keep))
+        return f"only_at({self.position}: {{{names}}})"
+
+
+def only_at(position: int | str, keep: Iterable[str | Node]) -> Hypothesis:
+    """Every path whose heads and MLPs at ``position`` are all in ``keep``; paths that stay at
+    other positions, or use there only inputs and ``out``, are all kept.
+
+    ``only_at(-1, ["a9.1", "m10"])`` equals
+    ``all_paths() - paths([f"{v}@-1" for v in every other head and MLP])``.
+    """
+    if isinstance(position, bool) or not isinstance(position, (int, str)):
+        raise InputError(f"only_at: position is an int or a name like 'END', got {position!r}")
+    nodes = frozenset(k if isinstance(k, Node) else Node.parse(k) for k in keep)
+    bad = [n.name for n in nodes if n.kind not in ("head", "mlp")]
+    if bad:
+        raise InputError(f"only_at keeps heads and MLPs, got {bad}")
+    return OnlyAt(nodes, position)
