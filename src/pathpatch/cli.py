@@ -51,12 +51,13 @@ def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
     click.echo(f"wrote {out_dir}/report.json, report.md, engine.json, proportion_explained.png")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--out", "out_dir", default="results/induction", show_default=True, help="Where to write the results.")
 @click.option("--examples", default=200, show_default=True, help="Held-out sequences to score on.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the data choice, pairing and bootstrap.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
+@click.pass_context
+def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, quiet: bool) -> None:
     """The induction-heads study on the shipped 2-layer model (the main job; about 2 minutes).
 
     \b
@@ -67,7 +68,11 @@ def demo(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
        the best compact set, and the same claims as subgraphs;
     3. writes OUT/report.md, report.json, study.json, proof.json and PNG plots.
     Hypotheses are written in the path language (see `pathpatch paths --help`).
+
+    `pathpatch demo numbers --model DIR` runs the GPT-2 number study instead.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from .induction.demo import run_demo
 
     proof, result = run_demo(out_dir, examples, seed, progress=not quiet, echo=click.echo)
@@ -77,6 +82,44 @@ def demo(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
     for pattern in result.best_patterns:
         click.echo(f"  {pattern}")
     click.echo(f"wrote {out_dir}/report.md (with plots), report.json, study.json, proof.json")
+
+
+@demo.command("numbers")
+@click.option("--model", "model_name", required=True,
+              help="A GPT-2 directory (save_pretrained output with tokenizer files) or a cached hub name.")
+@click.option("--out", "out_dir", default="results/numbers", show_default=True, help="Where to write the results.")
+@click.option("--target", default=0.9, show_default=True, help="Stop the path search at this proportion explained.")
+@click.option("--max-nodes", default=10, show_default=True, help="At most this many heads/MLPs in the path search.")
+@click.option("--batch-size", default=8, show_default=True, help="Prompts per batch (memory grows with it).")
+@click.option("--boot", "n_boot", default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the x_new pairing and the bootstrap.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def numbers(model_name: str, out_dir: str, target: float, max_nodes: int, batch_size: int, n_boot: int, seed: int,
+            quiet: bool) -> None:
+    """The GPT-2 number study: "<|endoftext|> s s+1 s+2" -> " s+3", s in 1..100.
+
+    \b
+    1. causal tracing over (layer, position): restore the residual stream,
+       the attention layer or the MLP at one cell in the x_new run;
+    2. a greedy path-patching search over heads and MLPs at the last
+       position (hypotheses only_at(-1, S), all candidates batched);
+    3. the causal-tracing localisation of the same kind (whole layers),
+       and how many nodes and position-resolved paths each claim names;
+    4. writes OUT/report.md, report.json, study.json and PNG plots.
+    Needs real GPT-2 weights for meaningful numbers; nothing is downloaded.
+    """
+    from .numbers.load import load_with_tokenizer
+    from .numbers.study import run_numbers
+
+    model, tokenizer = load_with_tokenizer(model_name)
+    study = run_numbers(model, tokenizer, out_dir, target, max_nodes, batch_size, n_boot, seed,
+                        progress=not quiet, echo=click.echo)
+    click.echo("")
+    click.echo(str(study.reports["loss"]))
+    sp = study.info["specificity"]
+    click.echo(f"\npath search kept {sp['nodes_path']} nodes ({sp['paths_path']} paths); causal-tracing cells "
+               f"kept {sp['nodes_tracing']} nodes ({sp['paths_tracing']} paths)")
+    click.echo(f"wrote {out_dir}/report.md (with plots), report.json, study.json")
 
 
 @cli.command()

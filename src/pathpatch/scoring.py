@@ -54,7 +54,7 @@ def per_example(
     """Per-example ``delta_h``, ``delta_empty`` and losses (``loss_h``, ``loss_clean``, ``loss_new``)."""
     named = _named(hypotheses)
     delta_fn = resolve_delta(delta)
-    only_targets = isinstance(delta, str)
+    only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
     engine = Engine(model, named.values())
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
@@ -107,7 +107,9 @@ def score(
     """Score each hypothesis on ``pairs``: AUE, ATE, proportion explained, loss recovered, with CIs.
 
     ``delta``: ``"kl"`` (default), ``"loss"``, ``"logit_diff"`` or a callable
-    ``(ref_logits, patched_logits, data) -> [batch]``. ``ablation``: ``"resample"`` uses
+    ``(ref_logits, patched_logits, data) -> [batch]``; a callable gets the logits at every
+    position unless it has the attribute ``reads_targets_only = True`` (then only the rows at
+    ``data.target_mask`` hold patched values, and only those are computed). ``ablation``: ``"resample"`` uses
     ``pairs.new_tokens`` as x_new; ``"mean"`` uses the mean activations over ``pairs.new_tokens``;
     ``"zero"`` uses zeros.
     """
