@@ -111,7 +111,7 @@ def test_numbers_on_a_gpt2_small_shaped_random_model(tmp_path) -> None:  # type:
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()  # 12 layers x 12 heads, d_model 768
     study = run_numbers(from_hf(hf), number_tokenizer(50257), tmp_path, max_nodes=2, n_boot=100,
-                        batch_size=20, progress=False, echo=lambda s: None)
+                        batch_size=25, progress=False, echo=lambda s: None)
     assert len(study.trace.rows) == 3 * 12 * 4
     assert all(math.isfinite(r.estimate.value) for r in study.trace.rows)
     assert (tmp_path / "report.md").stat().st_size > 0
