@@ -77,6 +77,15 @@ def _row_values(plan, needed, row_of, ref_delta, mixed, clean, ablated, graph, n
     """``[row, batch, d_model]``: cached inputs, or ablated input plus the children's deltas."""
     out: list[Tensor | None] = []
     todo: list[int] = []
+    seen: dict[tuple[int, int], Tensor] = {}
+
+    def port_input(run: RunCache, port) -> Tensor:  # type: ignore[no-untyped-def]
+        """The run's input of ``port`` (ports with the same senders share it): once per stage."""
+        key = (id(run), graph.sender_group(port))
+        if key not in seen:
+            seen[key] = run.port_input(port, graph)
+        return seen[key]
+
     for j, r in enumerate(needed):
         row = plan.rows[r]
         label = row.label
@@ -85,7 +94,7 @@ def _row_values(plan, needed, row_of, ref_delta, mixed, clean, ablated, graph, n
             todo.append(j)
         else:
             run = ablated if label == NEW else clean
-            out.append(run.port_input(row.port, graph)[:, row.t])
+            out.append(port_input(run, row.port)[:, row.t])
     if todo:
         ref_idx: tuple[list[int], list[int]] = ([], [])
         mix_idx: tuple[list[int], list[int]] = ([], [])
@@ -100,7 +109,7 @@ def _row_values(plan, needed, row_of, ref_delta, mixed, clean, ablated, graph, n
         total = rows_sum(ref_idx, len(todo), ref_delta) + rows_sum(mix_idx, len(todo), mixed)
         for i, j in enumerate(todo):
             row = plan.rows[needed[j]]
-            base = ablated.port_input(row.port, graph)[:, row.t]
+            base = port_input(ablated, row.port)[:, row.t]
             out[j] = base + total[i].view_as(base)
     return torch.stack(out)  # type: ignore[arg-type]
 

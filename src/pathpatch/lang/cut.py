@@ -33,7 +33,20 @@ __all__ = ["residual_at", "ResidualCut", "only_at", "OnlyAt"]
 _IN, _OUT = "in", "out"
 
 
-class CutAutomaton:
+class _Decided:
+    """States: None (undecided yet), _IN (every continuation accepted) or _OUT (none)."""
+
+    def accepts(self, state: State) -> bool:
+        return state == _IN
+
+    def dead(self, state: State) -> bool:
+        return state == _OUT
+
+    def full(self, state: State) -> bool:
+        return state == _IN
+
+
+class CutAutomaton(_Decided):
     """Reads letters backwards; the first letter at or before the cut decides (its position)."""
 
     def __init__(self, graph: Graph, last_stage: int, where: frozenset[int] | None) -> None:
@@ -48,15 +61,6 @@ class CutAutomaton:
         if self.graph.stage_of(node) > self.last_stage:
             return None
         return _IN if self.where is None or t in self.where else _OUT
-
-    def accepts(self, state: State) -> bool:
-        return state == _IN
-
-    def dead(self, state: State) -> bool:
-        return state == _OUT
-
-    def full(self, state: State) -> bool:
-        return state == _IN
 
 
 @dataclass(frozen=True, repr=False)
@@ -89,7 +93,7 @@ def residual_at(layer: int, position: int | str) -> Hypothesis:
     return ResidualCut(layer, position)
 
 
-class OnlyAtAutomaton:
+class OnlyAtAutomaton(_Decided):
     """Dead on a head or MLP at position ``where`` that is not kept; full once below ``where``."""
 
     def __init__(self, keep: frozenset[Node], where: int | None) -> None:
@@ -108,13 +112,7 @@ class OnlyAtAutomaton:
         return _OUT if node.kind in ("head", "mlp") and node not in self.keep else None
 
     def accepts(self, state: State) -> bool:
-        return state != _OUT
-
-    def dead(self, state: State) -> bool:
-        return state == _OUT
-
-    def full(self, state: State) -> bool:
-        return state == _IN
+        return state != _OUT  # a path that never reaches a dropped node is kept
 
 
 @dataclass(frozen=True, repr=False)
