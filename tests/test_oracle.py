@@ -38,6 +38,10 @@ def _models():  # type: ignore[no-untyped-def]
 
 
 MODELS = _models()
+# target masks for ``targets=``: ragged (2 rows and 1), one example without targets, a single row
+TARGET_MASKS = [((False, True, False, True), (False, False, True, False)),
+                ((True, True, True, True), (False, False, False, False)),
+                ((False, False, False, False), (False, False, False, True))]
 
 
 @pytest.mark.parametrize("name,model", MODELS, ids=[n for n, _ in MODELS])
@@ -50,8 +54,9 @@ def test_random_hypotheses_match_brute_force(name, model) -> None:  # type: igno
     seen: list[str] = []
 
     @SETTINGS
-    @given(hypotheses(model.graph, all_paths), st.sampled_from(["resample", "resample", "mean", "zero"]))
-    def check(pair, ablation) -> None:  # type: ignore[no-untyped-def]
+    @given(hypotheses(model.graph, all_paths), st.sampled_from(["resample", "resample", "mean", "zero"]),
+           st.sampled_from(TARGET_MASKS))
+    def check(pair, ablation, mask) -> None:  # type: ignore[no-untyped-def]
         hyp, member = pair
         seen.append(f"{hyp} {ablation}")
         members = {p.name for p in all_paths if member(p)}
@@ -60,6 +65,10 @@ def test_random_hypotheses_match_brute_force(name, model) -> None:  # type: igno
         got = evaluate(model, hyp, ref, new, ablation)
         want = brute_force(model, members, ref, new, ablation)
         torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+        # only the target rows, computed by row-only copies where the plan allows
+        targets = torch.tensor(mask)
+        rows = Engine(model, [hyp]).run_batch(ref, new, ablation, targets=targets)[2][0]
+        torch.testing.assert_close(rows, want[targets], atol=ATOL, rtol=0)
 
     check()
     assert len(seen) >= SETTINGS.max_examples  # 6 models x 55 = 330 random hypotheses in all

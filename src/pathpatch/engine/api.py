@@ -157,8 +157,8 @@ class Engine:
             targets = targets.to(clean.logits.device)
         if self.free:
             self.last_plan = self.plan(both)
-            for i, logits in zip(self.free, execute(self.model, self.last_plan, clean, ablated)):
-                results[i] = logits if targets is None else logits[targets]
+            for i, logits in zip(self.free, execute(self.model, self.last_plan, clean, ablated, targets)):
+                results[i] = logits
         if self.positional:
             batch, n_pos, vocab = clean.logits.shape
             at = None if targets is None else tuple(targets.any(0).nonzero().flatten().tolist())
