@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_model
 
 import pathpatch as pp
-from pathpatch.scans import edge_scan, node_scan, plot_head_scan
+from pathpatch.scans import edge_scan, node_scan, path_scan, plot_head_scan, sender_scan
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,106 @@ def test_edge_scan_into_a_receiver(setup, tmp_path) -> None:  # type: ignore[no-
         assert estimate.value <= 1.0 + 1e-9
     plot = plot_head_scan(node_scan(model, pairs, n_boot=20, progress=False), model, tmp_path / "heads.png")
     assert plot.stat().st_size > 0
-    with pytest.raises(pp.InputError, match="needs a receiver port"):
-        edge_scan(model, pairs)
+    with pytest.raises(pp.InputError, match="no edges"):
+        edge_scan(model, pairs, edges=[])
     with pytest.raises(pp.InputError, match="mode must be"):
         node_scan(model, pairs, mode="swap")  # type: ignore[arg-type]
+
+
+def _one_at_a_time(model, pairs, named, **kw):  # type: ignore[no-untyped-def]
+    """Each hypothesis scored by its own engine, nothing shared."""
+    return {n: pp.score(model, {n: h}, pairs, n_boot=20, progress=False, **kw)[n].metrics for n, h in named.items()}
+
+
+@pytest.mark.parametrize("kind", ["edges", "paths", "senders"])
+def test_scans_equal_one_at_a_time(setup, kind) -> None:  # type: ignore[no-untyped-def]
+    """Every row of a batched scan equals scoring its hypothesis alone (every edge removed, every
+    single path restored, the sender sweep into both channels of two receivers)."""
+    model, pairs = setup
+    graph = model.graph
+    if kind == "edges":
+        table = edge_scan(model, pairs, n_boot=20, progress=False)
+        assert len(table.rows) == len(graph.edges)
+        named = {e.name: ~pp.through_edge(e.sender, e.receiver) for e in graph.edges}
+    elif kind == "paths":
+        table = path_scan(model, pairs, n_boot=20, progress=False)
+        assert len(table.rows) == graph.count_paths()
+        named = {p.name: pp.paths(p.name) for p in graph.iter_paths()}
+    else:
+        table = sender_scan(model, pairs, ["a1.0", "m1"], n_boot=20, progress=False)
+        assert [n for n, _ in table.rows] == ["embed", "pos", "a0.0", "a0.1", "m0", "a1.0", "a1.1"]
+        named = {}
+        for name, _ in table.rows:
+            kept = [pp.through_edge(name, p) for p in ("a1.0.q", "a1.0.k", "a1.0.v", "m1")
+                    if graph.node(name) in graph.senders(graph.port(p))]
+            hyp = kept[0]
+            for h in kept[1:]:
+                hyp = hyp | h
+            named[name] = ~hyp
+    rows = table.rows[:: max(1, len(table.rows) // 12)]  # a spread of rows, each scored on its own
+    alone = _one_at_a_time(model, pairs, {n: named[n] for n, _ in rows})
+    for name, estimate in rows:
+        for metric in ("proportion_explained", "aue", "loss_recovered"):
+            want = alone[name][metric].value
+            got = table.report[name].metrics[metric].value
+            assert got == pytest.approx(want, abs=1e-6), (name, metric)
+        assert estimate.value == table.report[name].metrics["proportion_explained"].value
+
+
+def test_memory_bound_gives_the_same_numbers(setup) -> None:  # type: ignore[no-untyped-def]
+    """max_memory splits examples and hypotheses into chunks; the numbers do not change."""
+    from pathpatch.engine.budget import chunk_work, parse_bytes
+    from pathpatch.scoring import per_example
+
+    model, pairs = setup
+    named = {p.name: pp.paths(p.name) for p in list(model.graph.iter_paths())[:30]}
+    free = per_example(model, named, pairs, "loss", progress=False)
+    hyps = list(named.values())
+    one = pp.Engine(model, hyps)
+    from pathpatch.engine.budget import example_bytes
+
+    rows = int(pairs.ref.target_mask.sum(1).max())
+    small = example_bytes(model, pp.Engine(model, hyps[:4]), pairs.ref.n_pos, rows)  # a few hypotheses per group
+    assert small < example_bytes(model, one, pairs.ref.n_pos, rows)
+    chunks = chunk_work(model, lambda idx: pp.Engine(model, [hyps[i] for i in idx]), len(hyps), pairs.ref.n_pos,
+                        rows, small, 32)
+    assert len(chunks) > 1 and sorted(i for c in chunks for i in c.indices) == list(range(len(hyps)))
+    assert all(c.bytes_per_example * c.batch_size <= small for c in chunks)
+    bounded = per_example(model, named, pairs, "loss", progress=False, max_memory=small)
+    for name in named:
+        for col in ("delta_h", "loss_h", "delta_empty", "loss_new"):
+            np.testing.assert_allclose(bounded[name][col], free[name][col], atol=1e-5, rtol=1e-5)  # float32 rounding
+    assert parse_bytes("2GB") == 2 << 30 and parse_bytes("512 MiB") == 512 << 20 and parse_bytes(1000) == 1000
+    with pytest.raises(pp.InputError, match="max_memory must be"):
+        parse_bytes("lots")
+    with pytest.raises(pp.InputError, match="below the"):
+        per_example(model, named, pairs, "loss", progress=False, max_memory=1000)
+
+
+def test_dtype_and_device_are_honoured(setup) -> None:  # type: ignore[no-untyped-def]
+    """bf16 / fp16 evaluation on a copy of the model, metrics in float64; the model is untouched."""
+    model, pairs = setup
+    hyps = {"a1.0": pp.through("a1.0"), "m0": pp.through("m0")}
+    want = pp.score(model, hyps, pairs, n_boot=20, progress=False)
+    for dtype in (torch.bfloat16, torch.float16):
+        got = pp.score(model, hyps, pairs, n_boot=20, progress=False, device="cpu", dtype=dtype)
+        assert got.meta["dtype"] == str(dtype).replace("torch.", "")
+        for name in hyps:
+            assert got[name].metrics["aue"].value == pytest.approx(want[name].metrics["aue"].value, rel=0.1, abs=0.02)
+    assert model.dtype == torch.float32 and model.placed("cpu", torch.float32) is model
+    assert model.placed(dtype=torch.bfloat16).W_E.dtype == torch.bfloat16 and model.W_E.dtype == torch.float32
+    with pytest.raises(pp.InputError, match="floating-point"):
+        model.placed(dtype=torch.int64)
+    if not torch.cuda.is_available():
+        with pytest.raises(pp.InputError, match="no CUDA device"):
+            model.placed("cuda")
+
+
+def test_sender_scan_errors(setup) -> None:  # type: ignore[no-untyped-def]
+    model, pairs = setup
+    with pytest.raises(pp.InputError, match="send to none"):
+        sender_scan(model, pairs, "a0.1.q", senders=["a1.0"], progress=False)
+    with pytest.raises(pp.PatternError):
+        sender_scan(model, pairs, "a7.1.q", progress=False)
+    with pytest.raises(pp.InputError, match="max_paths"):
+        path_scan(model, pairs, max_paths=3, progress=False)

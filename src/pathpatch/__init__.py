@@ -35,7 +35,7 @@ from .model.native import load_model_dir, native_model, save_model
 from .model.tlens import from_transformer_lens
 from .model.residual import ResidualModel
 from .report import HypothesisScore, Report
-from .scans import ScanTable, edge_scan, node_scan
+from .scans import ScanTable, edge_scan, node_scan, path_scan, sender_scan
 from .scoring import per_example, score
 from .zoo import bundle, load
 
@@ -54,7 +54,7 @@ __all__ = [
     "evaluate", "evaluate_many", "Engine",
     # data, metrics, reports
     "Dataset", "Pairs", "pair_derangement", "pair_from_pool", "score", "per_example",
-    "node_scan", "edge_scan", "ScanTable",
+    "node_scan", "edge_scan", "sender_scan", "path_scan", "ScanTable",
     "Estimate", "HypothesisScore", "Report",
     # errors
     "PathPatchError", "PatternError", "UnknownNodeError", "InputError", "ShapeMismatchError",

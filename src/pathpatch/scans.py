@@ -20,17 +20,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .data import Pairs
-from .errors import InputError
+from .errors import InputError, UnknownNodeError
 from .estimates import Estimate
 from .graph import Edge, Node
-from .lang.hypothesis import Hypothesis, through, through_edge
+from .lang.hypothesis import Hypothesis, paths as explicit, through, through_edge
 from .metrics import Delta
 from .model.residual import ResidualModel
 from .plots import pyplot, save_figure
 from .report import Report
 from .scoring import score
 
-__all__ = ["ScanTable", "node_scan", "edge_scan", "plot_head_scan"]
+__all__ = ["ScanTable", "node_scan", "edge_scan", "sender_scan", "path_scan", "plot_head_scan"]
 
 Mode = Literal["restore", "ablate"]
 
@@ -88,7 +88,8 @@ def edge_scan(model: ResidualModel, pairs: Pairs, edges: Iterable[str | Edge] | 
               **kw: Any) -> ScanTable:
     """Restore (or ablate, the default: sender→receiver path patching) each edge in turn.
 
-    ``receiver`` (e.g. ``"a1.5.k"``) scans every edge into that port; otherwise ``edges`` is needed.
+    ``receiver`` (e.g. ``"a1.5.k"``) scans every edge into that port; ``edges`` the given ones;
+    neither: every edge of the graph.
     """
     if receiver is not None:
         port = model.graph.port(receiver)
@@ -96,9 +97,70 @@ def edge_scan(model: ResidualModel, pairs: Pairs, edges: Iterable[str | Edge] | 
     elif edges is not None:
         chosen = [e if isinstance(e, Edge) else Edge.parse(e) for e in edges]
     else:
-        raise InputError("edge_scan needs a receiver port (e.g. receiver='a1.5.k') or a list of edges")
+        chosen = list(model.graph.edges)
+    if not chosen:
+        raise InputError("edge_scan got no edges to scan")
     named = {e.name: through_edge(e.sender, e.receiver) for e in chosen}
     return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
+
+
+def sender_scan(model: ResidualModel, pairs: Pairs, receivers: str | Iterable[str], senders: Iterable[str] | None = None,
+                mode: Mode = "ablate", metric: str = "proportion_explained", delta: str | Delta = "kl",
+                **kw: Any) -> ScanTable:
+    """The IOI paper's path-patching sweep: for each sender, patch its edges into ``receivers``.
+
+    ``receivers``: ports (``"a9.6.q"``), or nodes whose every channel counts (``"a9.6"`` means its
+    q, k and v; ``"a9.*"``-style wildcards are not taken here, list the ports). With the default
+    ``mode="ablate"``, sender s's row is the hypothesis "every path except those with an edge from
+    s into a receiver": x_new flows along exactly those edges. ``senders`` default to every node
+    with an edge into some receiver.
+    """
+    graph = model.graph
+    names = [receivers] if isinstance(receivers, str) else list(receivers)
+    ports = []
+    for name in names:
+        try:
+            node = graph.node(name)
+        except UnknownNodeError:
+            ports.append(graph.port(name))  # raises a clear error for a bad name
+        else:
+            ports += [p for p in graph.ports if p.node == node]
+    if not ports:
+        raise InputError(f"sender_scan needs receivers, got {receivers!r}")
+    sending = [u for u in graph.nodes if any(u in graph.senders(p) for p in ports)]
+    chosen = sending if senders is None else [graph.node(s) if isinstance(s, str) else s for s in senders]
+    lonely = [u.name for u in chosen if u not in sending]
+    if lonely:
+        raise InputError(f"{lonely} send to none of {[p.name for p in ports]}; senders must come before a receiver")
+    named = {}
+    for u in chosen:
+        edges = [through_edge(u, p) for p in ports if u in graph.senders(p)]
+        hyp = edges[0]
+        for e in edges[1:]:
+            hyp = hyp | e
+        named[u.name] = hyp
+    return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
+
+
+def path_scan(model: ResidualModel, pairs: Pairs, paths: Iterable[str] | None = None, mode: Mode = "restore",
+              metric: str = "proportion_explained", delta: str | Delta = "kl", max_paths: int = 20_000,
+              **kw: Any) -> ScanTable:
+    """Each single path on its own: by default ``restore`` (x_ref flows along that path only).
+
+    ``paths`` default to every path of the graph (refused above ``max_paths``: a 12-layer model has
+    astronomically many; restrict them with a pattern's ``.iter(model)``).
+    """
+    if paths is None:
+        total = model.graph.count_paths()
+        if total > max_paths:
+            raise InputError(f"the model has {total:,} paths, more than max_paths={max_paths:,}; pass paths= "
+                             "(e.g. [p.name for p in pathpatch.paths('embed -> ... -> a1.*.k -> out').iter(model)])")
+        chosen = [p.name for p in model.graph.iter_paths()]
+    else:
+        chosen = [p if isinstance(p, str) else p.name for p in paths]
+    if not chosen:
+        raise InputError("path_scan got no paths to scan")
+    return _scan(model, {p: explicit(p) for p in chosen}, pairs, mode, metric, {"delta": delta, **kw})
 
 
 def plot_head_scan(table: ScanTable, model: ResidualModel, path: str | Path) -> Path:

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .data import Pairs
 from .engine.api import Ablation, Engine
+from .engine.budget import Chunk, chunk_work, parse_bytes
 from .engine.cache import mean_outputs
 from .errors import InputError
 from .estimates import summarise
@@ -50,37 +51,63 @@ def per_example(
     ablation: Ablation = "resample",
     batch_size: int = 32,
     progress: bool = True,
+    max_memory: int | str | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Per-example ``delta_h``, ``delta_empty`` and losses (``loss_h``, ``loss_clean``, ``loss_new``)."""
+    """Per-example ``delta_h``, ``delta_empty`` and losses (``loss_h``, ``loss_clean``, ``loss_new``).
+
+    See :func:`score` for ``max_memory``, ``device`` and ``dtype``.
+    """
     named = _named(hypotheses)
+    model = model.placed(device, dtype)
     delta_fn = resolve_delta(delta)
     only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
-    engine = Engine(model, named.values())
+    hyps, names = list(named.values()), list(named)
+    chunks = _chunks(model, hyps, pairs, only_targets, batch_size, max_memory)
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
     shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}
-    batches = list(pairs.batches(batch_size))
-    for _, batch in tqdm(batches, desc="scoring", unit="batch", disable=not progress, leave=False):
-        data = batch.ref
-        # built-in metrics read only the target positions, so only those logits are computed;
-        # a user's callable gets the logits at every position
-        targets = data.target_mask if only_targets else None
-        clean, ablated, patched = engine.run_batch(data.tokens, batch.new_tokens, ablation, means,
-                                                   data.positions, targets=targets)
-        shared["delta_empty"].append(delta_fn(clean.logits, ablated.logits, data).cpu().numpy())
-        shared["loss_clean"].append(loss(clean.logits, data).cpu().numpy())
-        shared["loss_new"].append(loss(ablated.logits, data).cpu().numpy())
-        buffer = clean.logits.clone()  # each hypothesis' target rows are written into it in turn
-        mask = data.target_mask.to(buffer.device)
-        for name, rows in zip(named, patched):
-            if only_targets:
-                buffer[mask] = rows
-            else:
-                buffer = rows
-            cols[name].setdefault("delta_h", []).append(delta_fn(clean.logits, buffer, data).cpu().numpy())
-            cols[name].setdefault("loss_h", []).append(loss(buffer, data).cpu().numpy())
+    bar = tqdm(total=sum(-(-len(pairs) // c.batch_size) for c in chunks), desc="scoring", unit="batch",
+               disable=not progress, leave=False)
+    for k, chunk in enumerate(chunks):
+        engine = chunk.engine or Engine(model, [hyps[i] for i in chunk.indices])
+        for _, batch in pairs.batches(chunk.batch_size):
+            data = batch.ref
+            # built-in metrics read only the target positions, so only those logits are computed;
+            # a user's callable gets the logits at every position
+            targets = data.target_mask if only_targets else None
+            clean, ablated, patched = engine.run_batch(data.tokens, batch.new_tokens, ablation, means,
+                                                       data.positions, targets=targets)
+            clean_logits = clean.logits.float()
+            if k == 0:
+                shared["delta_empty"].append(delta_fn(clean_logits, ablated.logits.float(), data).cpu().numpy())
+                shared["loss_clean"].append(loss(clean_logits, data).cpu().numpy())
+                shared["loss_new"].append(loss(ablated.logits.float(), data).cpu().numpy())
+            buffer = clean_logits.clone()  # each hypothesis' target rows are written into it in turn
+            mask = data.target_mask.to(buffer.device)
+            for i, rows in zip(chunk.indices, patched):
+                if only_targets:
+                    buffer[mask] = rows.float()
+                else:
+                    buffer = rows.float()
+                cols[names[i]].setdefault("delta_h", []).append(delta_fn(clean_logits, buffer, data).cpu().numpy())
+                cols[names[i]].setdefault("loss_h", []).append(loss(buffer, data).cpu().numpy())
+            bar.update()
+    bar.close()
     common = {k: np.concatenate(v) for k, v in shared.items()}
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
+
+
+def _chunks(model: ResidualModel, hyps: list[Hypothesis], pairs: Pairs, only_targets: bool, batch_size: int,
+            max_memory: int | str | None) -> list[Chunk]:
+    """All hypotheses in one group at ``batch_size``, or the groups and batch sizes that keep one
+    evaluation within ``max_memory`` (:mod:`pathpatch.engine.budget`)."""
+    if max_memory is None:
+        return [Chunk(tuple(range(len(hyps))), batch_size, 0)]
+    rows = int(pairs.ref.target_mask.sum(1).max()) if only_targets else None
+    return chunk_work(model, lambda idx: Engine(model, [hyps[i] for i in idx]), len(hyps), pairs.ref.n_pos, rows,
+                      parse_bytes(max_memory), batch_size, pairs.ref.names_at(0))
 
 
 def count_paths(hyp: Hypothesis, model: ResidualModel, pairs: Pairs) -> int:
@@ -103,6 +130,9 @@ def score(
     seed: int = 0,
     progress: bool = True,
     meta: dict[str, Any] | None = None,
+    max_memory: int | str | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Report:
     """Score each hypothesis on ``pairs``: AUE, ATE, proportion explained, loss recovered, with CIs.
 
@@ -112,9 +142,16 @@ def score(
     ``data.target_mask`` hold patched values, and only those are computed). ``ablation``: ``"resample"`` uses
     ``pairs.new_tokens`` as x_new; ``"mean"`` uses the mean activations over ``pairs.new_tokens``;
     ``"zero"`` uses zeros.
+
+    ``max_memory`` (bytes, or a size like ``"4GB"``): evaluate in batches of examples, and if
+    needed in groups of hypotheses, whose engine tensors stay within it (an estimate, see
+    :mod:`pathpatch.engine.budget`); the numbers are those of one unbounded pass. ``device``
+    (``"cuda"``, ``"cpu"``, ...) and ``dtype`` (``torch.bfloat16``, ``torch.float16``, ...) run the
+    evaluation on a copy of ``model`` placed there (the model passed in is not changed); metrics
+    are always computed in float64 from the logits.
     """
     named = _named(hypotheses)
-    values = per_example(model, named, pairs, delta, ablation, batch_size, progress)
+    values = per_example(model, named, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype)
     scores = []
     for name, hyp in named.items():
         metrics = summarise(values[name], n_boot=n_boot, level=level, seed=seed)
@@ -127,6 +164,8 @@ def score(
         "level": level,
         "n_boot": n_boot,
         "seed": seed,
+        "dtype": str(dtype or model.dtype).replace("torch.", ""),
+        "device": str(device or model.device),
     }
     info.update(meta or {})
     return Report(tuple(scores), info)

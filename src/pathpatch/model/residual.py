@@ -11,6 +11,7 @@ identical in every run, so they never depend on the hypothesis.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import torch
@@ -70,6 +71,20 @@ class ResidualModel(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return self.W_E.dtype
+
+    def placed(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> ResidualModel:
+        """This model if it already lives on ``device`` in ``dtype`` (None: unchanged), else a copy
+        moved there; the model itself is never changed."""
+        device = torch.device(device) if device is not None else self.device
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError("device='cuda' was asked for, but torch sees no CUDA device here; use device='cpu'")
+        dtype = dtype or self.dtype
+        if not dtype.is_floating_point:
+            raise InputError(f"dtype must be a floating-point torch dtype (e.g. torch.bfloat16), got {dtype}")
+        same_device = device.type == self.device.type and (device.index is None or device == self.device)
+        if same_device and dtype == self.dtype:
+            return self
+        return copy.deepcopy(self).to(device=device, dtype=dtype)
 
     def check_tokens(self, tokens: Tensor, what: str = "tokens") -> Tensor:
         """Validate a ``[batch, pos]`` integer tensor of token ids; return it on the model's device."""

@@ -1,0 +1,136 @@
+"""Memory bounds: how many bytes one example costs an engine, and how to split work to fit.
+
+The estimate counts the tensors an evaluation holds at its peak, per example of a batch: the two
+cached runs, the delta tables (one vector per node and per MIXED copy, at every position or only
+at the target rows), the largest stage's temporaries (channel inputs, attention patterns,
+outputs) and the logits kept for every hypothesis. It is an estimate of the engine's tensors, not
+of the process: Python, the model's weights and the allocator's slack come on top.
+
+Work is split two ways so that ``examples × bytes per example <= max_memory``: over examples
+(smaller batches), and over copies, by evaluating the hypotheses in groups whose plans are each
+small enough for one example. Results are the same, up to float rounding, as without the bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InputError
+from ..lang.pattern import PosContext
+from ..model.residual import ResidualModel
+from .execute import narrow_copies
+from .plan import Plan
+from .posplan import PosPlan
+
+__all__ = ["parse_bytes", "example_bytes", "Chunk", "chunk_work"]
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+          "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
+
+
+def parse_bytes(value: int | float | str) -> int:
+    """``max_memory`` as bytes: a number, or a string like ``"2GB"``, ``"512 MiB"`` (powers of 1024)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value <= 0:
+            raise InputError(f"max_memory must be positive, got {value}")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        number = text.rstrip("kmgtib")
+        unit = text[len(number):]
+        try:
+            amount = float(number)
+        except ValueError:
+            amount = -1.0
+        if unit in _UNITS and amount > 0:
+            return int(amount * _UNITS[unit])
+    raise InputError(f"max_memory must be a number of bytes or a size like '2GB' or '512MiB', got {value!r}")
+
+
+def _cache_bytes(model: ResidualModel, n_pos: int) -> int:
+    cfg = model.config
+    nodes = len(model.graph.nodes) - 1
+    stages = 2 * cfg.n_layers + 1
+    return 2 * ((nodes + stages) * n_pos * cfg.d_model + cfg.n_layers * cfg.n_heads * n_pos * n_pos
+                + n_pos * cfg.d_vocab)
+
+
+def _free_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) -> int:
+    cfg = model.config
+    d, V = cfg.d_model, cfg.d_vocab
+    narrow = narrow_copies(plan) if rows is not None else [False] * len(plan.copies)
+    r = n_pos if rows is None else rows
+    width = [r if flag else n_pos for flag in narrow]
+    senders = len(model.graph.nodes) - 1
+    tables = senders * n_pos * d + sum(w * d for w, c in zip(width, plan.copies) if c.node.kind != "out")
+    if rows is not None and any(narrow):
+        tables += senders * r * d  # the node deltas at the rows
+    stage: dict[tuple, int] = {}
+    for w, c in zip(width, plan.copies):
+        key = (model.graph.stage_of(c.node), c.node.kind)
+        if c.node.kind == "head":
+            cost = 4 * n_pos * d + 2 * w * n_pos + 3 * n_pos * cfg.d_head
+        elif c.node.kind == "mlp":
+            cost = 2 * w * d + 2 * w * (cfg.d_mlp or 0)
+        else:
+            cost = 2 * w * d + w * V
+        stage[key] = stage.get(key, 0) + cost
+    logits = sum(w * V for w, c in zip(width, plan.copies) if c.node.kind == "out")
+    return tables + max(stage.values(), default=0) + logits
+
+
+def _pos_bytes(model: ResidualModel, plan: PosPlan, n_pos: int) -> int:
+    cfg = model.config
+    d = cfg.d_model
+    senders = len(model.graph.nodes) - 1
+    copies = len(plan.copies)
+    outs = sum(1 for c in plan.copies if c.node.kind == "out")
+    return (senders * n_pos + copies + len(plan.rows)) * d + 2 * copies * n_pos * d + outs * cfg.d_vocab
+
+
+def example_bytes(model: ResidualModel, engine, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
+                  names: dict[str, int] | None = None) -> int:
+    """Bytes one example costs ``engine`` (an :class:`~pathpatch.engine.api.Engine`) with sequences
+    of ``n_pos`` tokens; ``rows``: the most target rows of one example, or None for every position."""
+    total = _cache_bytes(model, n_pos) + n_pos * model.config.d_vocab  # + the scorer's buffer
+    if engine.free:
+        total += _free_bytes(model, engine.plan(), n_pos, rows)
+    if engine.positional:
+        at = None if rows is None else tuple(range(n_pos))
+        total += _pos_bytes(model, engine.pos_plan(PosContext.of(n_pos, names or {}), frozenset(), at), n_pos)
+    return total * model.dtype.itemsize
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Evaluate hypotheses ``indices`` together, ``batch_size`` examples at a time."""
+
+    indices: tuple[int, ...]
+    batch_size: int
+    bytes_per_example: int
+    engine: object = None  # the group's engine, planned while sizing it
+
+
+def chunk_work(model: ResidualModel, make_engine, n_hyps: int, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
+               max_memory: int, batch_size: int, names: dict[str, int] | None = None) -> list[Chunk]:
+    """Groups of hypotheses and batch sizes within ``max_memory`` bytes (see module docs).
+
+    ``make_engine(indices)`` builds the engine of a group. A group that does not fit one example
+    is halved; a single hypothesis that does not fit is an error naming the bytes it needs.
+    """
+    todo: list[tuple[int, ...]] = [tuple(range(n_hyps))]
+    chunks: list[Chunk] = []
+    while todo:
+        group = todo.pop(0)
+        engine = make_engine(group)
+        need = example_bytes(model, engine, n_pos, rows, names)
+        if need <= max_memory:
+            chunks.append(Chunk(group, max(1, min(batch_size, max_memory // need)), need, engine))
+        elif len(group) > 1:
+            half = len(group) // 2
+            todo[:0] = [group[:half], group[half:]]
+        else:
+            raise InputError(
+                f"max_memory={max_memory:,} bytes is below the {need:,} bytes one example of hypothesis "
+                f"#{group[0]} needs; raise max_memory, or shorten the sequences")
+    return chunks
