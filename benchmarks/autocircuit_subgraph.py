@@ -6,7 +6,9 @@ randomised too) is evaluated in one process by both libraries on the same edges 
 - auto-circuit 1.0.1 (``patchable_model(factorized=True, separate_qkv=True, slice_output="last_seq")``):
   a random 50% of its edges (seed 0) are the circuit; ``run_circuits`` with ``PatchType.TREE_PATCH``
   and ``AblationType.RESAMPLE`` runs x_ref (clean) with every edge *outside* the circuit carrying the
-  x_new (corrupt) run's sender output -- the patched-out edges carry corrupt values;
+  x_new (corrupt) run's sender output -- the patched-out edges carry corrupt values, kept edges the
+  patched run's own values, which is pathpatch's subgraph semantics (EDGE_PATCH, which runs x_new
+  and feeds the circuit's edges the *clean run's* outputs, is a different quantity);
 - pathpatch: ``subgraph(edges)`` of the same edges (auto-circuit's ``Resid Start -> X`` is
   ``embed -> X`` plus ``pos -> X``), ``Engine.run_batch(ref, new, targets=last position)``.
 
@@ -14,8 +16,9 @@ The final-position logits must agree to 1e-4 before anything is timed. Both libr
 attention output bias b_O out of every edge: TransformerLens adds it after summing the per-head
 ``hook_result`` (auto-circuit's head outputs), pathpatch adds it as a constant to later readers.
 
-Run (auto-circuit and transformer_lens are not pathpatch dependencies; any venv with them and
-``pip install --no-deps -e .`` works)::
+Run (auto-circuit and transformer_lens are not pathpatch dependencies; any venv with them, attrs,
+and ``pip install --no-deps -e .`` works; auto-circuit 1.0.1 on TransformerLens 3.x needs the import
+alias below)::
 
     python benchmarks/autocircuit_subgraph.py --small        # tiny model, a few seconds
     python benchmarks/autocircuit_subgraph.py                # GPT-2-small shape, B=16, P=32
@@ -143,6 +146,9 @@ def main() -> None:
     ht.set_use_attn_result(True)
     ht.set_use_split_qkv_input(True)
     ht.set_use_hook_mlp_in(True)
+    # (use_attn_result alone makes TL's forward several times slower: it computes each head's result
+    # by broadcasting, materialising [batch, pos, head, d_head, d_model])
+    rows["HookedTransformer forward, auto-circuit's flags"] = timed(lambda: ht(ref), args.repeats)
     pm = patchable_model(ht, factorized=True, slice_output="last_seq", separate_qkv=True,
                          device=torch.device("cpu"))
     edges = sorted(pm.edges, key=lambda e: (e.src.src_idx, e.dest.layer, e.dest.name))
@@ -200,7 +206,6 @@ def main() -> None:
         lambda: engine.run_batch(ref, new, targets=mask), args.repeats, warm=True)
     rows["auto-circuit patched forward (outs ready)"] = timed(ac_patched_forward, args.repeats, warm=True)
     rows["auto-circuit run_circuits (+ src_ablations)"] = timed(ac_run_circuits, args.repeats, warm=True)
-    rows["HookedTransformer forward, patchable, no patch"] = timed(lambda: pm(ref), args.repeats)
 
     base, fwd = rows["pathpatch Engine.run_caches (caches ready)"], rows["HookedTransformer forward"]
     print(f"\n{'method':<48} {'seconds':>9} {'/ engine':>9} {'forwards':>9}")

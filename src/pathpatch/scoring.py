@@ -60,6 +60,8 @@ def per_example(
     See :func:`score` for ``max_memory``, ``device`` and ``dtype``.
     """
     named = _named(hypotheses)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
     model = model.placed(device, dtype)
     delta_fn = resolve_delta(delta)
     only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
