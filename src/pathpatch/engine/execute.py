@@ -72,36 +72,30 @@ def execute(
     for stage in sorted(by_stage):
         indices = by_stage[stage]
         at_rows = stage[2]
-        inputs: list[list[Tensor]] = []  # [copy][channel]
-        todo: list[tuple[int, int, Port, bool]] = []  # (position in indices, channel, port, row-only)
-        for pos, index in enumerate(indices):
-            copy = plan.copies[index]
-            per_channel = []
-            for ci, channel in enumerate(copy.node.channels):
+        channels = plan.copies[indices[0]].node.channels
+        per_channel: list[list[Tensor | int]] = [[] for _ in channels]  # a tensor, or a row of `summed`
+        todo: list[tuple[tuple, Port]] = []  # (children, port) of each row to sum, channel by channel
+        for ci, channel in enumerate(channels):
+            row_only = at_rows and channel not in ("k", "v")
+            for index in indices:
+                copy = plan.copies[index]
                 port = Port(copy.node, channel)
                 label = copy.channel_label(ci)
-                row_only = at_rows and channel not in ("k", "v")
                 if label == "M":
-                    per_channel.append(None)  # type: ignore[arg-type]
-                    todo.append((pos, ci, port, row_only))
+                    per_channel[ci].append(len(todo))
+                    todo.append((copy.children[ci], port))
                 else:
-                    per_channel.append(inputs_of(NEW if label == NEW else REF, port, row_only))
-            inputs.append(per_channel)
-        for row_only in (False, True):
-            part = [t for t in todo if t[3] == row_only]
-            if part:
-                summed = tables.sums([(plan.copies[indices[p]].children[ci], port) for p, ci, port, _ in part],
-                                     row_of, inputs_of, row_only)
-                for (p, ci, _, _), value in zip(part, summed):
-                    inputs[p][ci] = value
-        outputs = _compute(model, plan, indices, inputs, clean, ablated, rows if at_rows else None)
+                    per_channel[ci].append(inputs_of(NEW if label == NEW else REF, port, row_only))
+        summed = _sum_rows(tables, todo, per_channel, channels, at_rows, row_of, inputs_of)
+        stacked = [_stack(values, summed) for values in per_channel]
+        outputs = _compute(model, plan, indices, stacked, clean, ablated, rows if at_rows else None)
         for pos, index in enumerate(indices):
             node = plan.copies[index].node
             if node.kind == "out":
                 logits[index] = outputs[pos]
             else:
                 base = ablated.outputs[node]
-                tables.store(index, outputs[pos] - (rows.take(base) if at_rows else base))  # type: ignore[union-attr]
+                tables.store(index, outputs[pos], rows.take(base) if at_rows else base)  # type: ignore[union-attr]
 
     result = []
     for root in plan.roots:
@@ -111,6 +105,32 @@ def execute(
             run = ablated if root[0] == NEW else clean
             result.append(run.logits if rows is None else rows.take(run.logits))
     return result
+
+
+def _sum_rows(tables, todo, per_channel, channels, at_rows, row_of, inputs_of) -> dict[bool, Tensor]:  # type: ignore[no-untyped-def]
+    """The summed inputs of the rows to sum, full rows and row-only rows in separate tensors
+    (``per_channel`` entries that are ints are renumbered into them)."""
+    groups: dict[bool, list[int]] = {False: [], True: []}
+    for ci, channel in enumerate(channels):
+        row_only = at_rows and channel not in ("k", "v")
+        for j, value in enumerate(per_channel[ci]):
+            if isinstance(value, int):
+                per_channel[ci][j] = (row_only, len(groups[row_only]))
+                groups[row_only].append(value)
+    return {flag: tables.sums([todo[r] for r in rows], row_of, inputs_of, flag)
+            for flag, rows in groups.items() if rows}
+
+
+def _stack(values: list, summed: dict[bool, Tensor]) -> Tensor:  # type: ignore[type-arg]
+    """One channel's inputs as ``[copy, ...]`` (or ``[1, ...]`` if every copy reads the same
+    cached tensor), without copying when they are consecutive summed rows."""
+    if all(isinstance(v, tuple) for v in values):
+        flag, first = values[0]
+        if all(v == (flag, first + j) for j, v in enumerate(values)):
+            return summed[flag][first : first + len(values)]
+    if all(v is values[0] for v in values) and isinstance(values[0], Tensor):
+        return values[0][None]
+    return torch.stack([summed[v[0]][v[1]] if isinstance(v, tuple) else v for v in values])
 
 
 class _PortInputs:
@@ -140,83 +160,130 @@ class _Tables:
             self.slot.append(counts[flag])
             counts[flag] += 1
         self.narrow = narrow
+        self.node_of = [c.node for c in plan.copies]
         shape = tuple(ref_delta.shape[1:])
+        # zeros, not empty: a dense sum over a prefix of the table multiplies unused rows by 0
         self.full = ref_delta.new_zeros((max(counts[0], 1),) + shape)
         self.at = ref_delta.new_zeros(max(counts[1], 1), len(rows), shape[-1]) if rows is not None else None
         self._ref_rows: Tensor | None = None
 
-    def store(self, index: int, value: Tensor) -> None:
-        (self.at if self.narrow[index] else self.full)[self.slot[index]] = value  # type: ignore[index]
+    def store(self, index: int, value: Tensor, base: Tensor) -> None:
+        """Record ``value - base`` (a copy's output minus the ablated output) as its delta."""
+        table = self.at if self.narrow[index] else self.full
+        torch.sub(value, base, out=table[self.slot[index]])  # type: ignore[index]
 
     def sums(self, rows: Sequence[tuple[tuple, Port]], row_of: dict, inputs_of: _PortInputs,  # type: ignore[type-arg]
              row_only: bool) -> Tensor:
-        """``ablated input + Σ child deltas`` for each (children, port)."""
-        ref_idx: tuple[list[int], list[int]] = ([], [])
-        full_idx: tuple[list[int], list[int]] = ([], [])
-        at_idx: tuple[list[int], list[int]] = ([], [])
+        """The summed input of each (children, port) row.
+
+        A row is ``ablated input + Σ_REF (clean - ablated) + Σ_M (mixed - ablated)``, or equally
+        ``clean input - Σ_NEW (clean - ablated) + Σ_M ((mixed - ablated) - (clean - ablated))``;
+        each row takes the form with fewer terms (the second when few children differ from the
+        clean run, as in sender→receiver patching).
+        """
+        ref_idx: _Index = ([], [], [])
+        full_idx: _Index = ([], [], [])
+        at_idx: _Index = ([], [], [])
+        labels = []
         for r, (children, _) in enumerate(rows):
+            kinds = [child[0] for child in children]
+            n_m = kinds.count("M")
+            from_clean = kinds.count(NEW) + 2 * n_m < kinds.count(REF) + n_m
+            labels.append(REF if from_clean else NEW)
             for child in children:
-                if child[0] == REF:
-                    ref_idx[0].append(r)
-                    ref_idx[1].append(row_of[child[1]])
-                elif child[0] == "M":
-                    target = at_idx if self.narrow[child[1]] else full_idx
-                    target[0].append(r)
-                    target[1].append(self.slot[child[1]])
-        base = torch.stack([inputs_of(NEW, port, row_only) for _, port in rows])
+                kind = child[0]
+                if kind == "M":
+                    index = child[1]
+                    _add(at_idx if self.narrow[index] else full_idx, r, self.slot[index], 1.0)
+                    if from_clean:
+                        _add(ref_idx, r, row_of[self.node_of[index]], -1.0)
+                elif kind == REF and not from_clean:
+                    _add(ref_idx, r, row_of[child[1]], 1.0)
+                elif kind == NEW and from_clean:
+                    _add(ref_idx, r, row_of[child[1]], -1.0)
         n = len(rows)
         if not row_only:
-            total = rows_sum(ref_idx, n, self.ref) + rows_sum(full_idx, n, self.full)
-            return base + total.view(base.shape)
-        assert self.rows is not None and self.at is not None
-        if self._ref_rows is None:
-            self._ref_rows = self.rows.take(self.ref)
-        total = rows_sum(ref_idx, n, self._ref_rows) + rows_sum(at_idx, n, self.at)
-        if full_idx[0]:  # full copies read at the rows: take only the copies used
-            used = sorted(set(full_idx[1]))
-            local = {u: i for i, u in enumerate(used)}
-            table = self.rows.take(self.full[used])
-            total = total + rows_sum((full_idx[0], [local[c] for c in full_idx[1]]), n, table)
-        return base + total.view(base.shape)
+            total = rows_sum(ref_idx, n, self.ref)
+            total = rows_sum(full_idx, n, self.full, out=total)
+        else:
+            assert self.rows is not None and self.at is not None
+            if self._ref_rows is None:
+                self._ref_rows = self.rows.take(self.ref)
+            total = rows_sum(ref_idx, n, self._ref_rows)
+            total = rows_sum(at_idx, n, self.at, out=total)
+            if full_idx[0]:  # full copies read at the rows: take only the copies used
+                used = sorted(set(full_idx[1]))
+                local = {u: i for i, u in enumerate(used)}
+                table = self.rows.take(self.full[used])
+                total = rows_sum((full_idx[0], [local[c] for c in full_idx[1]], full_idx[2]), n, table, out=total)
+        bases = [inputs_of(label, port, row_only) for label, (_, port) in zip(labels, rows)]
+        total = total.view((n,) + tuple(bases[0].shape))
+        if all(b is bases[0] for b in bases):
+            total += bases[0]
+        else:
+            for r, b in enumerate(bases):
+                total[r] += b
+        return total
 
 
-def rows_sum(index: tuple[list[int], list[int]], n_rows: int, table: Tensor) -> Tensor:
-    """``W @ table.flatten(1)`` for the 0/1 matrix ``W`` with ones at ``index``.
+_Index = tuple[list[int], list[int], list[float]]  # rows, columns, weights (+1 / -1)
+
+
+def _add(index: _Index, row: int, col: int, weight: float) -> None:
+    index[0].append(row)
+    index[1].append(col)
+    index[2].append(weight)
+
+
+def rows_sum(index: tuple, n_rows: int, table: Tensor, out: Tensor | None = None) -> Tensor:  # type: ignore[type-arg]
+    """``W @ table.flatten(1)`` (added into ``out`` if given) for the sparse matrix ``W`` given by
+    ``index = (rows, cols)`` (weights 1) or ``(rows, cols, weights)``.
 
     Dense over the columns used when ``W`` is dense enough there (a matrix product is fastest);
     otherwise the few terms of each row are gathered and added, in chunks of bounded memory.
     """
     flat = table.flatten(1)
-    rows, cols = index
-    if not rows:
-        return flat.new_zeros(n_rows, flat.shape[1])
+    rows, cols = index[0], index[1]
+    signs = index[2] if len(index) > 2 else None
     used = sorted(set(cols))
-    if 8 * len(rows) >= n_rows * len(used):
+    dense = 8 * len(rows) >= n_rows * max(len(used), 1)
+    if not rows or (out is None and not dense):
+        out = flat.new_zeros(n_rows, flat.shape[1]) if out is None else out
+        if not rows:
+            return out
+    if dense:
         span = used[-1] + 1
-        if 2 * len(used) >= span:  # a prefix view costs no copy
-            weights = flat.new_zeros(n_rows, span)
-            weights[rows, cols] = 1.0
-            return weights @ flat[:span]
-        local = {u: i for i, u in enumerate(used)}
-        weights = flat.new_zeros(n_rows, len(used))
-        weights[rows, [local[c] for c in cols]] = 1.0
-        return weights @ flat[used]
-    out = flat.new_zeros(n_rows, flat.shape[1])
-    r = torch.tensor(rows, device=flat.device)
-    c = torch.tensor(cols, device=flat.device)
+        prefix = 2 * len(used) >= span  # a prefix view of the table costs no copy
+        if not prefix:
+            local = {u: i for i, u in enumerate(used)}
+            cols = [local[c] for c in cols]
+        weights = flat.new_zeros(n_rows, span if prefix else len(used))
+        values = torch.tensor(signs, dtype=flat.dtype) if signs is not None else torch.ones(len(rows), dtype=flat.dtype)
+        weights.index_put_((torch.tensor(rows, device=flat.device), torch.tensor(cols, device=flat.device)),
+                           values.to(flat.device), accumulate=True)
+        sub = flat[:span] if prefix else flat[used]
+        return weights @ sub if out is None else out.addmm_(weights, sub)
+    assert out is not None
     step = max(1, _GATHER_BYTES // max(1, flat.shape[1] * flat.element_size()))
-    for start in range(0, len(rows), step):
-        out.index_add_(0, r[start : start + step], flat[c[start : start + step]])
+    for sign in (1.0, -1.0):
+        pick = [i for i in range(len(rows)) if (signs[i] if signs is not None else 1.0) == sign]
+        if not pick:
+            continue
+        r = torch.tensor([rows[i] for i in pick], device=flat.device)
+        c = torch.tensor([cols[i] for i in pick], device=flat.device)
+        for start in range(0, len(pick), step):
+            out.index_add_(0, r[start : start + step], flat[c[start : start + step]], alpha=sign)
     return out
 
 
-def _compute(model: ResidualModel, plan: Plan, indices, inputs, clean: RunCache, ablated: RunCache,  # type: ignore[no-untyped-def]
-             rows: TargetRows | None) -> Tensor:
+def _compute(model: ResidualModel, plan: Plan, indices: list[int], channels: list[Tensor], clean: RunCache,
+             ablated: RunCache, rows: TargetRows | None) -> Tensor:
+    """Outputs of the copies ``indices`` of one stage from their stacked channel inputs."""
     first = plan.copies[indices[0]].node
     if first.kind == "mlp":
-        return model.mlp(first.layer, torch.stack([x[0] for x in inputs]))  # type: ignore[arg-type]
+        return model.mlp(first.layer, channels[0])  # type: ignore[arg-type]
     if first.kind == "out":
-        return model.unembed(torch.stack([x[0] for x in inputs]))
+        return model.unembed(channels[0])
     layer = first.layer
     assert layer is not None
     heads = torch.tensor([plan.copies[i].node.head for i in indices], device=clean.logits.device)
@@ -236,14 +303,21 @@ def _compute(model: ResidualModel, plan: Plan, indices, inputs, clean: RunCache,
                 pattern = pattern[torch.arange(pattern.shape[0], device=pattern.device)[:, None], rows.slot_position]
             patterns.append(pattern)
     if todo:
+        def pick(x: Tensor) -> Tensor:
+            return x if x.shape[0] == 1 or len(todo) == len(indices) else x[todo]
+
         sel = heads[todo]
-        q_in = torch.stack([inputs[p][0] for p in todo])
-        k_in = torch.stack([inputs[p][1] for p in todo])
+        q_in, k_in = pick(channels[0]), pick(channels[1])
         fresh = model.attn_slots(layer, sel, q_in, k_in, rows) if rows is not None else model.attn_pattern(
             layer, sel, q_in, k_in)
-        for j, p in enumerate(todo):
-            patterns[p] = fresh[j]
-    v_in = torch.stack([x[2] for x in inputs])
+        if len(todo) == len(indices):
+            stacked = fresh
+        else:
+            for j, p in enumerate(todo):
+                patterns[p] = fresh[j]
+            stacked = torch.stack(patterns)  # type: ignore[arg-type]
+    else:
+        stacked = torch.stack(patterns)  # type: ignore[arg-type]
     if rows is not None:
-        return model.head_out_slots(layer, heads, torch.stack(patterns), v_in, rows)  # type: ignore[arg-type]
-    return model.head_out(layer, heads, torch.stack(patterns), v_in)  # type: ignore[arg-type]
+        return model.head_out_slots(layer, heads, stacked, channels[2], rows)
+    return model.head_out(layer, heads, stacked, channels[2])

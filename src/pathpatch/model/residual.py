@@ -240,7 +240,8 @@ class ResidualModel(nn.Module):
         see :class:`~pathpatch.engine.rows.TargetRows`) to every key position of their example."""
         w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
         kv = self._kv(heads)
-        q = torch.einsum("cnd,cde->cne", self._norm(q_rows, w, b), self.W_Q[layer, heads]) + self.b_Q[layer, heads][:, None]
+        q_norm = self._norm(q_rows, w, b).expand(len(heads), -1, -1)
+        q = torch.einsum("cnd,cde->cne", q_norm, self.W_Q[layer, heads]) + self.b_Q[layer, heads][:, None]
         k = torch.einsum("cbpd,cde->cbpe", self._norm(k_in, w, b).expand(len(heads), -1, -1, -1), self.W_K[layer, kv])
         k = k + self.b_K[layer, kv][:, None, None]
         if self.config.positions == "rotary":
