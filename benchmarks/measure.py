@@ -1,0 +1,109 @@
+"""Measuring: best-of-n wall time, peak memory, and the engine's limit.
+
+**The limit** of an evaluation is the cost of the MIXED copies its plan needed: the copies are
+counted per stage (and per full / target-rows width) and computed again as plain node
+computations on ready inputs, stacked per stage the way the engine stacks them, without the
+delta sums, the hash-consing, the bookkeeping or the reuse of cached attention patterns. An
+engine near its limit spends its time on the copies the hypotheses require.
+
+**Peak memory**: on CUDA, ``torch.cuda.max_memory_allocated``; on CPU, the peak resident set size
+sampled every millisecond by a thread, above the resident size when the measurement starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from pathpatch.engine.execute import narrow_copies
+from pathpatch.engine.rows import TargetRows
+
+__all__ = ["best_of", "PeakMemory", "limit_seconds"]
+
+
+def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """Smallest wall time of ``repeats`` calls (after none: warm up yourself if it matters)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+class PeakMemory:
+    """``with PeakMemory(device) as m: ...`` then ``m.bytes``: the peak above the start."""
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.cuda = torch.device(device).type == "cuda"
+        self.bytes = 0
+
+    def __enter__(self) -> PeakMemory:
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._start = torch.cuda.memory_allocated()
+            return self
+        self._start = self._peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, _rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.bytes = torch.cuda.max_memory_allocated() - self._start
+            return
+        self._stop.set()
+        self._thread.join()
+        self.bytes = max(self._peak, _rss()) - self._start
+
+
+@torch.no_grad()
+def limit_seconds(model, plan, clean, targets: torch.Tensor | None, repeats: int = 2) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Seconds to compute ``plan``'s MIXED copies as plain node computations, and their number."""
+    graph = model.graph
+    rows = TargetRows.of(targets) if targets is not None else None
+    narrow = narrow_copies(plan) if rows is not None else [False] * len(plan.copies)
+    stages: dict[tuple[int, str, bool], list[Any]] = defaultdict(list)
+    for flag, copy in zip(narrow, plan.copies):
+        stages[(graph.stage_of(copy.node), copy.node.kind, flag)].append(copy.node)
+    total = 0.0
+    for (stage, kind, flag), nodes in stages.items():
+        c = len(nodes)
+        x = clean.stage_inputs[stage]
+        wide = x[None].expand(c, -1, -1, -1).contiguous()
+        narrow_x = rows.take(wide) if flag else None  # type: ignore[union-attr]
+        if kind == "out":
+            fn = (lambda z=(narrow_x if flag else wide): model.unembed(z))
+        elif kind == "mlp":
+            fn = (lambda z=(narrow_x if flag else wide), layer=nodes[0].layer: model.mlp(layer, z))
+        else:
+            heads = torch.tensor([n.head for n in nodes])
+            layer = nodes[0].layer
+            if flag:
+                fn = (lambda: model.head_out_slots(layer, heads, model.attn_slots(layer, heads, narrow_x, wide, rows),
+                                                   wide, rows))
+            else:
+                fn = (lambda: model.heads(layer, heads, wide, wide, wide))
+        fn()  # warm
+        total += best_of(fn, repeats)
+    return total, len(plan.copies)
