@@ -172,3 +172,23 @@ def test_demo_reproduces_the_readme_numbers(runner, tmp_path) -> None:  # type: 
     assert naive == pytest.approx(0.743, abs=0.002)
     assert best == pytest.approx(0.919, abs=0.002)
     assert report["1 naive (Olsson et al.)"].n_paths == 16
+
+
+def test_scan_commands(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`pathpatch scan` on the shipped model: sender sweep, every path under a memory bound, errors."""
+    out = tmp_path / "scan"
+    result = runner.invoke(cli, ["scan", "senders", "--receivers", "a1.6", "--examples", "8", "--quiet",
+                                 "--top", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "ablate scan of 10 senders" in result.output and "3 that matter most" in result.output
+    data = json.loads((out / "scan.json").read_text())
+    assert data["kind"] == "senders" and len(data["rows"]) == 10
+    values = [r["value"] for r in data["rows"]]
+    assert all(v <= 1.0 + 1e-9 for v in values) and min(values) < 1.0
+    result = runner.invoke(cli, ["scan", "paths", "--examples", "4", "--quiet", "--max-memory", "200MB",
+                                 "--dtype", "bfloat16", "--top", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "restore scan of 1041 paths" in result.output
+    assert json.loads((out / "scan.json").read_text())["meta"]["dtype"] == "bfloat16"
+    result = runner.invoke(cli, ["scan", "senders", "--quiet"])
+    assert result.exit_code != 0 and "needs --receivers" in result.output

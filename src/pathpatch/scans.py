@@ -50,9 +50,13 @@ class ScanTable:
                 return estimate
         raise KeyError(f"no row {name!r}; rows are {[n for n, _ in self.rows]}")
 
-    def top(self, k: int = 10) -> list[tuple[str, Estimate]]:
-        """The ``k`` rows with the largest values."""
-        return sorted(self.rows, key=lambda r: -r[1].value)[:k]
+    def top(self, k: int = 10, largest: bool = True) -> list[tuple[str, Estimate]]:
+        """The ``k`` rows with the largest values (the smallest with ``largest=False``)."""
+        return sorted(self.rows, key=lambda r: -r[1].value if largest else r[1].value)[:k]
+
+    def most_important(self, k: int = 10) -> list[tuple[str, Estimate]]:
+        """The ``k`` rows that matter most: largest when restoring, smallest when ablating."""
+        return self.top(k, largest=self.mode == "restore")
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "metric": self.metric, "rows": [{"name": n, **e.to_dict()} for n, e in self.rows]}
