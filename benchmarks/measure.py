@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from pathpatch.engine.execute import narrow_copies
+from pathpatch.engine.schedule import narrow_copies
 from pathpatch.engine.rows import TargetRows
 
 __all__ = ["best_of", "PeakMemory", "limit_seconds"]

@@ -338,7 +338,8 @@ def main() -> None:
         with torch.no_grad():
             step()
     if not MEMORY_PASS:
-        print("[memory pass, in a child process]", flush=True)
+        show(results)
+        print("\n[memory pass, in a child process]", flush=True)
         peaks = memory_pass(args)
         for r in results:
             r.update(peaks.get(r["workload"], {}))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..errors import InputError
 from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
-from .execute import narrow_copies
+from .schedule import narrow_copies
 from .plan import Plan
 from .posplan import PosPlan
 

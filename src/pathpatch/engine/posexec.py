@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..model.residual import ResidualModel
 from .cache import RunCache
-from .execute import rows_sum
+from .sums import rows_sum
 from .plan import BOTH, NEW, REF
 from .posplan import PosPlan
 
