@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-extras install clean
+.PHONY: demo test test-slow test-extras bench bench-autocircuit install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -29,5 +29,18 @@ test-extras: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,transformer-lens]'
 	$(BIN)/python -m pytest tests/test_tlens.py
 
+# The benchmark suite (about 15 minutes on 2 cores): prints a table, writes benchmarks/results/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+# auto-circuit's edge patching on the same subgraph as pathpatch, in its own environment
+# (auto-circuit needs transformer_lens<4 and is not a pathpatch dependency).
+bench-autocircuit:
+	[ -x .venv-ac/bin/python ] || $(PY) -m venv .venv-ac
+	.venv-ac/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		torch==2.13.0 auto-circuit 'transformer_lens<4' attrs
+	.venv-ac/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	.venv-ac/bin/python benchmarks/autocircuit_subgraph.py
+
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-ac results benchmarks/results .pytest_cache .hypothesis

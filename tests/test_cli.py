@@ -178,17 +178,17 @@ def test_scan_commands(runner, tmp_path) -> None:  # type: ignore[no-untyped-def
     """`pathpatch scan` on the shipped model: sender sweep, every path under a memory bound, errors."""
     out = tmp_path / "scan"
     result = runner.invoke(cli, ["scan", "senders", "--receivers", "a1.6", "--examples", "8", "--quiet",
-                                 "--top", "3", "--out", str(out)])
+                                 "--top", "3", "--dtype", "bfloat16", "--out", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "ablate scan of 10 senders" in result.output and "3 that matter most" in result.output
     data = json.loads((out / "scan.json").read_text())
     assert data["kind"] == "senders" and len(data["rows"]) == 10
+    assert data["meta"]["dtype"] == "bfloat16"
     values = [r["value"] for r in data["rows"]]
     assert all(v <= 1.0 + 1e-9 for v in values) and min(values) < 1.0
-    result = runner.invoke(cli, ["scan", "paths", "--examples", "4", "--quiet", "--max-memory", "200MB",
-                                 "--dtype", "bfloat16", "--top", "2", "--out", str(out)])
+    result = runner.invoke(cli, ["scan", "paths", "--examples", "3", "--quiet", "--max-memory", "200MB",
+                                 "--top", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "restore scan of 1041 paths" in result.output
-    assert json.loads((out / "scan.json").read_text())["meta"]["dtype"] == "bfloat16"
     result = runner.invoke(cli, ["scan", "senders", "--quiet"])
     assert result.exit_code != 0 and "needs --receivers" in result.output

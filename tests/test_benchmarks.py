@@ -1,0 +1,26 @@
+"""The benchmark suite still runs and its baselines still agree with the engine (no timings checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_benchmark_suite_runs_quick(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "bench.json").read_text())["results"]
+    names = " | ".join(r["workload"] for r in results)
+    for part in ("clean forward", "one subgraph", "every single path", "sender scan", "max_memory"):
+        assert part in names
+    # each baseline was checked against the engine before it was timed
+    assert all(r["max_diff"] <= 1e-4 for r in results if "max_diff" in r)
+    assert any(r.get("engine_peak_mb", 0) > 0 for r in results)
