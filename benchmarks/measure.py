@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from pathpatch.engine.schedule import narrow_copies
+from pathpatch.engine.heads import Channel, head_copies
 from pathpatch.engine.rows import TargetRows
 
 __all__ = ["best_of", "PeakMemory", "limit_seconds"]
@@ -100,8 +101,9 @@ def limit_seconds(model, plan, clean, targets: torch.Tensor | None, repeats: int
             heads = torch.tensor([n.head for n in nodes])
             layer = nodes[0].layer
             if flag:
-                fn = (lambda: model.head_out_slots(layer, heads, model.attn_slots(layer, heads, narrow_x, wide, rows),
-                                                   wide, rows))
+                every = torch.arange(c)
+                fn = (lambda: head_copies(model, layer, heads, Channel(narrow_x, every, True),
+                                          Channel(wide, every, True), Channel(wide, every, True), [None] * c, rows))
             else:
                 fn = (lambda: model.heads(layer, heads, wide, wide, wide))
         fn()  # warm

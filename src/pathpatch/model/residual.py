@@ -12,7 +12,6 @@ identical in every run, so they never depend on the hypothesis.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +21,6 @@ from torch import Tensor, nn
 from ..errors import InputError, SequenceTooLongError, TokenOutOfRangeError
 from ..graph import Graph, Port
 from .config import ModelConfig
-
-if TYPE_CHECKING:
-    from ..engine.rows import TargetRows
 
 __all__ = ["ResidualModel"]
 
@@ -227,43 +223,6 @@ class ResidualModel(nn.Module):
         v = torch.einsum("cbpd,cde->cbpe", self._norm(v_in, w, b), self.W_V[layer, kv]) + self.b_V[layer, kv][:, None, None]
         z = torch.einsum("cbp,cbpe->cbe", pattern, v)
         return torch.einsum("cbe,ced->cbd", z, self.W_O[layer, heads])
-
-    def attn_slots(
-        self,
-        layer: int,
-        heads: Int[Tensor, " copy"],
-        q_rows: Float[Tensor, "copy row d_model"],
-        k_in: Float[Tensor, "copy batch kpos d_model"],
-        rows: TargetRows,
-    ) -> Float[Tensor, "copy batch slot kpos"]:
-        """Attention of each head (one per copy) from the target rows only (padded per example,
-        see :class:`~pathpatch.engine.rows.TargetRows`) to every key position of their example."""
-        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
-        kv = self._kv(heads)
-        q_norm = self._norm(q_rows, w, b).expand(len(heads), -1, -1)
-        q = torch.einsum("cnd,cde->cne", q_norm, self.W_Q[layer, heads]) + self.b_Q[layer, heads][:, None]
-        k = torch.einsum("cbpd,cde->cbpe", self._norm(k_in, w, b).expand(len(heads), -1, -1, -1), self.W_K[layer, kv])
-        k = k + self.b_K[layer, kv][:, None, None]
-        if self.config.positions == "rotary":
-            q, k = self._rotate(q, rows.position[None, :]), self._rotate(k)
-        scores = torch.einsum("cbse,cbpe->cbsp", rows.pad(q), k) * self.config.scale
-        return scores.masked_fill(rows.after(k.shape[2])[None], float("-inf")).softmax(-1)
-
-    def head_out_slots(
-        self,
-        layer: int,
-        heads: Int[Tensor, " copy"],
-        pattern: Float[Tensor, "copy batch slot kpos"],
-        v_in: Float[Tensor, "copy batch kpos d_model"],
-        rows: TargetRows,
-    ) -> Float[Tensor, "copy row d_model"]:
-        """Each head's write at the target rows, from its padded attention and its v input."""
-        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
-        kv = self._kv(heads)
-        v = torch.einsum("cbpd,cde->cbpe", self._norm(v_in, w, b).expand(len(heads), -1, -1, -1), self.W_V[layer, kv])
-        v = v + self.b_V[layer, kv][:, None, None]
-        z = rows.unpad(torch.einsum("cbsp,cbpe->cbse", pattern, v))
-        return torch.einsum("cne,ced->cnd", z, self.W_O[layer, heads])
 
     def heads(self, layer: int, heads: Tensor, q_in: Tensor, k_in: Tensor, v_in: Tensor) -> Tensor:
         """Head outputs ``[copy, batch, pos, d_model]`` from the three channel inputs."""
