@@ -45,6 +45,12 @@ class _Decided:
     def full(self, state: State) -> bool:
         return state == _IN
 
+    @staticmethod
+    def node_at(letter: Any) -> tuple[Node, int | None]:
+        """The node a letter names and its position (None without one)."""
+        letter, t = letter if isinstance(letter, tuple) else (letter, None)
+        return (letter if isinstance(letter, Node) else letter.node), t
+
 
 class CutAutomaton(_Decided):
     """Reads letters backwards; the first letter at or before the cut decides (its position)."""
@@ -56,8 +62,7 @@ class CutAutomaton(_Decided):
     def step(self, state: State, letter: Any) -> State:
         if state is not None:
             return state
-        letter, t = letter if isinstance(letter, tuple) else (letter, None)
-        node = letter if isinstance(letter, Node) else letter.node
+        node, t = self.node_at(letter)
         if self.graph.stage_of(node) > self.last_stage:
             return None
         return _IN if self.where is None or t in self.where else _OUT
@@ -103,8 +108,7 @@ class OnlyAtAutomaton(_Decided):
     def step(self, state: State, letter: Any) -> State:
         if state is not None:
             return state
-        letter, t = letter if isinstance(letter, tuple) else (letter, None)
-        node = letter if isinstance(letter, Node) else letter.node
+        node, t = self.node_at(letter)
         if t is None or self.where is None or t > self.where:
             return None
         if t < self.where:
