@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from pathpatch.engine.schedule import narrow_copies
 from pathpatch.engine.heads import Channel, head_copies
 from pathpatch.engine.rows import TargetRows
+from pathpatch.engine.schedule import narrow_copies
 
 __all__ = ["best_of", "PeakMemory", "limit_seconds"]
 

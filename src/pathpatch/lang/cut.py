@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..graph import Graph, Node
 from .automata import Automaton, State
 from .hypothesis import Hypothesis
-from .pattern import Letter, PosContext
+from .pattern import PosContext
 
 __all__ = ["residual_at", "ResidualCut", "only_at", "OnlyAt"]
 
