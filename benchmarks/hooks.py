@@ -109,7 +109,7 @@ class HookPatcher:
     def set_edges(self, kept: Iterable[Edge]) -> None:
         kept = set(kept)
         for g, ports in self.groups.items():
-            mask = torch.zeros(len(ports), self.span[g], dtype=self.model.dtype)
+            mask = torch.zeros(len(ports), self.span[g], dtype=self.model.dtype, device=self.model.device)
             for i, port in enumerate(ports):
                 for s in self.graph.senders(port):
                     if Edge(s, port) in kept:
@@ -132,7 +132,8 @@ class HookPatcher:
     def prepare(self, tokens_new: Tensor, forward) -> None:  # type: ignore[no-untyped-def]
         """Record the x_new run (every node's output) and the ablated input of every port."""
         b, p = tokens_new.shape
-        self.ablated = torch.zeros(len(self.nodes), b, p, self.model.config.d_model, dtype=self.model.dtype)
+        self.ablated = torch.zeros(len(self.nodes), b, p, self.model.config.d_model, dtype=self.model.dtype,
+                                   device=tokens_new.device)
         self.recording = True
         forward(tokens_new)
         self.recording = False

@@ -14,6 +14,7 @@ Plotting and optional backends are imported lazily; importing pathpatch has no s
 
 from .data import Dataset, Pairs, pair_derangement, pair_from_pool
 from .engine.api import Engine, evaluate, evaluate_many
+from .engine.soft import EdgeMasks, masked_forward
 from .errors import (
     ConfigError,
     EmptyDatasetError,
@@ -51,7 +52,7 @@ __all__ = [
     # hypotheses
     "Hypothesis", "paths", "all_paths", "no_paths", "through", "through_edge", "subgraph",
     # engine
-    "evaluate", "evaluate_many", "Engine",
+    "evaluate", "evaluate_many", "Engine", "EdgeMasks", "masked_forward",
     # data, metrics, reports
     "Dataset", "Pairs", "pair_derangement", "pair_from_pool", "score", "per_example",
     "node_scan", "edge_scan", "sender_scan", "path_scan", "ScanTable",

@@ -18,13 +18,21 @@ __all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option("--threads", type=int, default=None, envvar="PATHPATCH_THREADS",
+              help="CPU threads for torch [default: the cores idle now, i.e. cores minus the load average; "
+                   "env PATHPATCH_THREADS].")
+def cli(threads: int | None) -> None:
     """Path patching for transformers: say which paths carry a behaviour, get a number with error bars.
 
     A hypothesis is a set of paths through the model's computational graph, written in the path
     language (`pathpatch paths --help`). It is scored by evaluating the treeified model with x_ref
     on its paths and x_new on all others, and comparing with the clean run.
     """
+    import torch
+
+    from .threads import choose_threads
+
+    torch.set_num_threads(choose_threads(threads))
 
 
 @cli.command()

@@ -31,6 +31,11 @@ CHANNELS = ("q", "k", "v")
 _NODE_RE = re.compile(r"^(?:(embed|pos|out)|a(\d+)\.(\d+)|m(\d+))$")
 
 
+def _cache_hash(entity: object, fields: tuple[object, ...]) -> None:
+    """Graph entities are hashed millions of times by the planner: hash their fields once."""
+    object.__setattr__(entity, "_hash", hash(fields))
+
+
 @dataclass(frozen=True, order=True)
 class Node:
     """One component: an input, a head, an MLP or the output."""
@@ -38,6 +43,12 @@ class Node:
     kind: Kind
     layer: int | None = None
     head: int | None = None
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, (self.kind, self.layer, self.head))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined,no-any-return]
 
     @property
     def name(self) -> str:
@@ -83,6 +94,12 @@ class Port:
     node: Node
     channel: str | None = None
 
+    def __post_init__(self) -> None:
+        _cache_hash(self, (self.node, self.channel))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined,no-any-return]
+
     @property
     def name(self) -> str:
         return self.node.name + (f".{self.channel}" if self.channel else "")
@@ -113,6 +130,12 @@ class Edge:
 
     sender: Node
     receiver: Port
+
+    def __post_init__(self) -> None:
+        _cache_hash(self, (self.sender, self.receiver))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined,no-any-return]
 
     @property
     def name(self) -> str:
@@ -272,6 +295,11 @@ class Graph:
     @cached_property
     def edges(self) -> tuple[Edge, ...]:
         return tuple(Edge(s, p) for p in self.ports for s in self._senders[p])
+
+    @cached_property
+    def edge_set(self) -> frozenset[Edge]:
+        """The edges as a set, for membership tests."""
+        return frozenset(self.edges)
 
     @cached_property
     def names(self) -> frozenset[str]:

@@ -18,10 +18,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Pairs
-from .engine.api import Ablation, Engine
-from .engine.budget import Chunk, chunk_work, parse_bytes
+from .engine.api import Ablation, Engine, equal_inputs
+from .engine.budget import Chunk, chunk_work, resolve_budget
 from .engine.cache import mean_outputs
 from .errors import InputError
+from .graph import Node
 from .estimates import summarise
 from .lang.hypothesis import Hypothesis
 from .metrics import Delta, loss, resolve_delta
@@ -66,7 +67,7 @@ def per_example(
     delta_fn = resolve_delta(delta)
     only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
     hyps, names = list(named.values()), list(named)
-    chunks = _chunks(model, hyps, pairs, only_targets, batch_size, max_memory)
+    chunks = _chunks(model, hyps, pairs, only_targets, batch_size, max_memory, equal_inputs(model, ablation))
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
     shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}
@@ -102,14 +103,12 @@ def per_example(
 
 
 def _chunks(model: ResidualModel, hyps: list[Hypothesis], pairs: Pairs, only_targets: bool, batch_size: int,
-            max_memory: int | str | None) -> list[Chunk]:
-    """All hypotheses in one group at ``batch_size``, or the groups and batch sizes that keep one
-    evaluation within ``max_memory`` (:mod:`pathpatch.engine.budget`)."""
-    if max_memory is None:
-        return [Chunk(tuple(range(len(hyps))), batch_size, 0)]
+            max_memory: int | str | None, both: frozenset[Node]) -> list[Chunk]:
+    """The groups of hypotheses and batch sizes that keep one evaluation within ``max_memory``
+    (default: half of the free memory of the model's device; :mod:`pathpatch.engine.budget`)."""
     rows = int(pairs.ref.target_mask.sum(1).max()) if only_targets else None
     return chunk_work(model, lambda idx: Engine(model, [hyps[i] for i in idx]), len(hyps), pairs.ref.n_pos, rows,
-                      parse_bytes(max_memory), batch_size, pairs.ref.names_at(0))
+                      resolve_budget(max_memory, model.device), batch_size, pairs.ref.names_at(0), both)
 
 
 def count_paths(hyp: Hypothesis, model: ResidualModel, pairs: Pairs) -> int:
@@ -145,9 +144,10 @@ def score(
     ``pairs.new_tokens`` as x_new; ``"mean"`` uses the mean activations over ``pairs.new_tokens``;
     ``"zero"`` uses zeros.
 
-    ``max_memory`` (bytes, or a size like ``"4GB"``): evaluate in batches of examples, and if
-    needed in groups of hypotheses, whose engine tensors stay within it (an estimate, see
-    :mod:`pathpatch.engine.budget`); the numbers are those of one unbounded pass. ``device``
+    ``max_memory`` (bytes, or a size like ``"4GB"``; default ``None``: half of the memory free on
+    the device): evaluate in batches of examples, and if needed in groups of hypotheses, whose
+    engine tensors stay within it (an estimate, see :mod:`pathpatch.engine.budget`); the numbers
+    are those of one unbounded pass. ``device``
     (``"cuda"``, ``"cpu"``, ...) and ``dtype`` (``torch.bfloat16``, ``torch.float16``, ...) run the
     evaluation on a copy of ``model`` placed there (the model passed in is not changed); metrics
     are always computed in float64 from the logits.

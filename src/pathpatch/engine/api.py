@@ -19,6 +19,7 @@ from ..graph import Node
 from ..lang.hypothesis import Hypothesis
 from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
+from .budget import chunk_work, resolve_budget
 from .cache import RunCache, mean_outputs, run_cache
 from .execute import execute
 from .plan import Plan, make_plan
@@ -26,7 +27,7 @@ from .posexec import execute_positions
 from .posplan import PosPlan, make_pos_plan
 from .positions import Positions, position_groups
 
-__all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache"]
+__all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache", "equal_inputs"]
 
 Ablation = Literal["resample", "mean", "zero"]
 
@@ -70,6 +71,12 @@ def ablated_cache(
         zero = torch.zeros(1, 1, model.config.d_model, dtype=model.dtype, device=model.device)
         return run_cache(model, ref_tokens, fixed={n: zero for n in model.graph.nodes if n.kind != "out"})
     raise InputError(f"ablation must be 'resample', 'mean' or 'zero', got {ablation!r}")
+
+
+def equal_inputs(model: ResidualModel, ablation: Ablation) -> frozenset[Node]:
+    """The inputs whose values the clean and ablated runs share whatever the tokens: the learned
+    position embedding under resampling (x_ref and x_new have the same length)."""
+    return frozenset(n for n in model.graph.inputs if n.kind == "pos") if ablation == "resample" else frozenset()
 
 
 class Engine:
@@ -201,10 +208,43 @@ class Engine:
         ablation: Ablation = "resample",
         means: dict[Node, Tensor] | None = None,
         positions: Positions | None = None,
+        max_memory: int | str | None = None,
     ) -> Float[Tensor, "hypothesis batch pos vocab"]:
         """Patched logits of every hypothesis on one batch (``positions``: named positions,
-        ``{"END": [batch] tensor}``, for hypotheses that name them)."""
-        return torch.stack(self.run_batch(ref_tokens, new_tokens, ablation, means, positions)[2])
+        ``{"END": [batch] tensor}``, for hypotheses that name them).
+
+        The work is split over examples and groups of hypotheses so that the engine's tensors stay
+        within ``max_memory`` (bytes or ``"4GB"``; default: half of the memory free on the model's
+        device, see :mod:`.budget`); the logits are the same with any budget.
+        """
+        ref, new = self.check_pair(ref_tokens, new_tokens)
+        batch, n_pos = ref.shape
+        vocab = self.model.config.d_vocab
+        need = len(self.hypotheses) * batch * n_pos * vocab * self.model.dtype.itemsize
+        budget = resolve_budget(max_memory, self.model.device)
+        if need > budget:
+            raise InputError(f"the patched logits alone ({len(self.hypotheses)} hypotheses x {batch} x {n_pos} x "
+                             f"{vocab}) take {need:,} bytes, over the memory budget of {budget:,}; evaluate fewer "
+                             "hypotheses or examples at a time, or use pathpatch.score, which keeps only the metrics")
+        names = None if positions is None else {k: int(v[0]) for k, v in positions.items()}
+        chunks = chunk_work(self.model, lambda idx: self if len(idx) == len(self.hypotheses) else
+                            Engine(self.model, [self.hypotheses[i] for i in idx]),
+                            len(self.hypotheses), n_pos, None, budget - need, batch, names,
+                            equal_inputs(self.model, ablation))
+        if len(chunks) == 1 and chunks[0].batch_size >= batch:
+            return torch.stack(self.run_batch(ref, new, ablation, means, positions)[2])
+        if ablation == "mean" and means is None:
+            means = mean_outputs(self.model, new if new is not None else ref)
+        out = torch.empty(len(self.hypotheses), batch, n_pos, vocab, dtype=self.model.dtype, device=self.model.device)
+        for chunk in chunks:
+            engine: Engine = chunk.engine  # type: ignore[assignment]
+            index = torch.tensor(chunk.indices, device=out.device)
+            for start in range(0, batch, chunk.batch_size):
+                part = slice(start, start + chunk.batch_size)
+                where = None if positions is None else {k: v[part] for k, v in positions.items()}
+                logits = engine.run_batch(ref[part], None if new is None else new[part], ablation, means, where)[2]
+                out[index, part] = torch.stack(logits)
+        return out
 
 
 def evaluate_many(
@@ -214,9 +254,11 @@ def evaluate_many(
     new_tokens: Int[Tensor, "batch pos"] | None = None,
     ablation: Ablation = "resample",
     positions: Positions | None = None,
+    max_memory: int | str | None = None,
 ) -> Float[Tensor, "hypothesis batch pos vocab"]:
-    """Patched logits of many hypotheses in one pass that shares every cached and mixed copy."""
-    return Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions)
+    """Patched logits of many hypotheses in one pass that shares every cached and mixed copy
+    (chunked to stay within ``max_memory``, see :meth:`Engine.run`)."""
+    return Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions, max_memory=max_memory)
 
 
 def evaluate(
@@ -226,12 +268,14 @@ def evaluate(
     new_tokens: Int[Tensor, "batch pos"] | None = None,
     ablation: Ablation = "resample",
     positions: Positions | None = None,
+    max_memory: int | str | None = None,
 ) -> Float[Tensor, "batch pos vocab"]:
     """Logits of the treeified model with x_ref on the paths of ``hypothesis``, x_new elsewhere.
 
     ``ablation``: ``"resample"`` (default; needs ``new_tokens``), ``"mean"`` (every ablated node
     takes its mean output over ``new_tokens``, or over ``ref_tokens`` if None) or ``"zero"``.
     ``positions``: the examples' named positions (``{"END": [batch] tensor}``) if the hypothesis
-    uses names like ``a9.1@END``.
+    uses names like ``a9.1@END``. ``max_memory``: see :meth:`Engine.run`.
     """
-    return Engine(model, [hypothesis]).run(ref_tokens, new_tokens, ablation, positions=positions)[0]
+    return Engine(model, [hypothesis]).run(ref_tokens, new_tokens, ablation, positions=positions,
+                                           max_memory=max_memory)[0]

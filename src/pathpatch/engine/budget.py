@@ -9,20 +9,28 @@ of the process: Python, the model's weights and the allocator's slack come on to
 Work is split two ways so that ``examples × bytes per example <= max_memory``: over examples
 (smaller batches), and over copies, by evaluating the hypotheses in groups whose plans are each
 small enough for one example. Results are the same, up to float rounding, as without the bound.
+Without a ``max_memory`` every entry point takes half of the memory free on its device
+(:func:`resolve_budget`), so a large scan is chunked, never killed.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+import torch
+
 from ..errors import InputError
+from ..graph import Node
 from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
 from .schedule import narrow_copies
 from .plan import Plan
 from .posplan import PosPlan
 
-__all__ = ["parse_bytes", "example_bytes", "Chunk", "chunk_work"]
+__all__ = ["parse_bytes", "free_memory", "resolve_budget", "example_bytes", "Chunk", "chunk_work"]
+
+AUTO_SHARE = 0.5  # the share of free memory an unbounded call may use
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
           "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
@@ -45,6 +53,29 @@ def parse_bytes(value: int | float | str) -> int:
         if unit in _UNITS and amount > 0:
             return int(amount * _UNITS[unit])
     raise InputError(f"max_memory must be a number of bytes or a size like '2GB' or '512MiB', got {value!r}")
+
+
+def free_memory(device: torch.device | str | None = None) -> int:
+    """Bytes free for new tensors on ``device``: free device memory on CUDA (plus what PyTorch's
+    allocator holds unused), available RAM on the CPU (``MemAvailable``, or total RAM where
+    /proc/meminfo is missing)."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if ":" in line}
+        return info.get("MemAvailable", info.get("MemFree", 0))
+    except OSError:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def resolve_budget(max_memory: int | float | str | None, device: torch.device | str | None = None) -> int:
+    """``max_memory`` as bytes; None or ``"auto"``: half of what is free on ``device`` now."""
+    if max_memory is None or (isinstance(max_memory, str) and max_memory.strip().lower() == "auto"):
+        return max(1, int(AUTO_SHARE * free_memory(device)))
+    return parse_bytes(max_memory)
 
 
 def _cache_bytes(model: ResidualModel, n_pos: int) -> int:
@@ -89,15 +120,16 @@ def _pos_bytes(model: ResidualModel, plan: PosPlan, n_pos: int) -> int:
 
 
 def example_bytes(model: ResidualModel, engine, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
-                  names: dict[str, int] | None = None) -> int:
+                  names: dict[str, int] | None = None, both: frozenset[Node] = frozenset()) -> int:
     """Bytes one example costs ``engine`` (an :class:`~pathpatch.engine.api.Engine`) with sequences
-    of ``n_pos`` tokens; ``rows``: the most target rows of one example, or None for every position."""
+    of ``n_pos`` tokens; ``rows``: the most target rows of one example, or None for every position;
+    ``both``: the inputs equal in the two runs (so the plans made here are the ones the run uses)."""
     total = _cache_bytes(model, n_pos) + n_pos * model.config.d_vocab  # + the scorer's buffer
     if engine.free:
-        total += _free_bytes(model, engine.plan(), n_pos, rows)
+        total += _free_bytes(model, engine.plan(both), n_pos, rows)
     if engine.positional:
         at = None if rows is None else tuple(range(n_pos))
-        total += _pos_bytes(model, engine.pos_plan(PosContext.of(n_pos, names or {}), frozenset(), at), n_pos)
+        total += _pos_bytes(model, engine.pos_plan(PosContext.of(n_pos, names or {}), both, at), n_pos)
     return total * model.dtype.itemsize
 
 
@@ -112,7 +144,8 @@ class Chunk:
 
 
 def chunk_work(model: ResidualModel, make_engine, n_hyps: int, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
-               max_memory: int, batch_size: int, names: dict[str, int] | None = None) -> list[Chunk]:
+               max_memory: int, batch_size: int, names: dict[str, int] | None = None,
+               both: frozenset[Node] = frozenset()) -> list[Chunk]:
     """Groups of hypotheses and batch sizes within ``max_memory`` bytes (see module docs).
 
     ``make_engine(indices)`` builds the engine of a group. A group that does not fit one example
@@ -123,7 +156,7 @@ def chunk_work(model: ResidualModel, make_engine, n_hyps: int, n_pos: int, rows:
     while todo:
         group = todo.pop(0)
         engine = make_engine(group)
-        need = example_bytes(model, engine, n_pos, rows, names)
+        need = example_bytes(model, engine, n_pos, rows, names, both)
         if need <= max_memory:
             chunks.append(Chunk(group, max(1, min(batch_size, max_memory // need)), need, engine))
         elif len(group) > 1:

@@ -1,11 +1,17 @@
 """Planning: which tree copies are MIXED, found without building the tree (DESIGN §3, step 2).
 
 The value of a tree copy of node ``v`` depends only on ``v`` and the automaton state reached by
-reading the path suffix from ``v`` to ``out``; so the walk is memoised on ``(v, state)``. Each
-copy is then hash-consed by what it reads: REF (its whole subtree is x_ref), NEW (all x_new),
+reading the path suffix from ``v`` to ``out``; better, only on the states reached after each of
+``v``'s ports. So the walk is memoised on ``(v, states after v's ports)``, and it stops where the
+automaton is decided for every letter the graph still has below (``dead_at`` / ``full_at``).
+Each copy is then hash-consed by what it reads: REF (its whole subtree is x_ref), NEW (all x_new),
 BOTH (an input equal in both runs, or a copy of only such inputs), or MIXED, identified by
-``(v, children)``. Only MIXED copies are computed, once each, however many hypotheses and
-suffixes share them.
+``(v, rows)``. A row (the children one port reads, one per sender) is interned once across all
+hypotheses, so a copy is compared by a few row ids. Only MIXED copies are computed, once each,
+however many hypotheses and suffixes share them.
+
+Subgraph hypotheses (edge sets) need no walk at all: each node has at most one copy that matters
+(the one reached along kept edges), planned in one pass over the nodes (:func:`_plan_subgraph`).
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..graph import Graph, Node, Port
-from ..lang.automata import Automaton
+from ..graph import Edge, Graph, Node, Port
+from ..lang.automata import Automaton, SubgraphAutomaton
 
 __all__ = ["Ref", "MixedCopy", "Plan", "make_plan", "REF", "NEW", "BOTH"]
 
@@ -23,19 +29,28 @@ REF, NEW, BOTH = "R", "N", "B"
 Ref = tuple  # (REF | NEW | BOTH, Node) or ("M", index into Plan.copies)
 
 
+def _label(kinds: set[str] | frozenset[str]) -> str:
+    kinds = set(kinds) - {BOTH}
+    if not kinds:
+        return BOTH
+    return kinds.pop() if len(kinds) == 1 and "M" not in kinds else "M"
+
+
 @dataclass(frozen=True)
 class MixedCopy:
-    """A MIXED copy of ``node``: per channel of the node, one child per sender (same order)."""
+    """A MIXED copy of ``node``: per channel of the node, one child per sender (same order).
+
+    ``labels`` (filled by the planner) caches :meth:`channel_label` per channel."""
 
     node: Node
     children: tuple[tuple[Ref, ...], ...]
+    labels: tuple[str, ...] = field(default=(), compare=False)
 
     def channel_label(self, i: int) -> str:
         """REF / NEW if channel ``i`` reads only cached values of that run (BOTH counts for both)."""
-        kinds = {child[0] for child in self.children[i]} - {BOTH}
-        if not kinds:
-            return BOTH
-        return kinds.pop() if len(kinds) == 1 and "M" not in kinds else "M"
+        if self.labels:
+            return self.labels[i]
+        return _label({child[0] for child in self.children[i]})
 
 
 @dataclass
@@ -54,18 +69,35 @@ class Plan:
         return counts
 
 
-def _combine(node: Node, children: tuple[tuple[Ref, ...], ...], interned: dict[Any, int], plan: Plan) -> Ref:
-    kinds = {child[0] for channel in children for child in channel}
-    if kinds <= {REF, BOTH}:
-        return (REF, node) if REF in kinds else (BOTH, node)
-    if kinds <= {NEW, BOTH}:
-        return (NEW, node)
-    key = (node, children)
-    index = interned.get(key)
-    if index is None:
-        index = interned[key] = len(plan.copies)
-        plan.copies.append(MixedCopy(node, children))
-    return ("M", index)
+class _Builder:
+    """Interns rows (by content) and MIXED copies (by node and row ids) across hypotheses."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.row_ids: dict[tuple[Ref, ...], int] = {}
+        self.rows: list[tuple[tuple[Ref, ...], str]] = []  # the interned row and its label
+        self.copy_ids: dict[tuple[Node, tuple[int, ...]], int] = {}
+
+    def row(self, children: tuple[Ref, ...]) -> int:
+        index = self.row_ids.get(children)
+        if index is None:
+            index = self.row_ids[children] = len(self.rows)
+            self.rows.append((children, _label({c[0] for c in children})))
+        return index
+
+    def copy(self, node: Node, rows: tuple[int, ...]) -> Ref:
+        labels = tuple(self.rows[r][1] for r in rows)
+        kinds = set(labels)
+        if kinds <= {REF, BOTH}:
+            return (REF, node) if REF in kinds else (BOTH, node)
+        if kinds <= {NEW, BOTH}:
+            return (NEW, node)
+        key = (node, rows)
+        index = self.copy_ids.get(key)
+        if index is None:
+            index = self.copy_ids[key] = len(self.plan.copies)
+            self.plan.copies.append(MixedCopy(node, tuple(self.rows[r][0] for r in rows), labels))
+        return ("M", index)
 
 
 def make_plan(graph: Graph, automata: Sequence[Automaton], both: frozenset[Node] = frozenset()) -> Plan:
@@ -74,46 +106,85 @@ def make_plan(graph: Graph, automata: Sequence[Automaton], both: frozenset[Node]
     ``both``: input nodes whose value is the same in the clean and the ablated run.
     """
     plan = Plan(graph)
-    interned: dict[Any, int] = {}
-    out = Node("out")
-
+    builder = _Builder(plan)
     for dfa in automata:
-        memo: dict[tuple[Node, Any], Ref] = {}
-        rows: dict[tuple[int, Any], tuple[Ref, ...]] = {}  # ports with the same senders share rows
-
-        def row(port: Port, q: Any) -> tuple[Ref, ...]:
-            # every dead (full) state gives the same all-NEW (all-REF) row: one key for all of them
-            fixed = NEW if dfa.dead(q) else REF if dfa.full(q) else None
-            key = (graph.sender_group(port), fixed or q)
-            hit = rows.get(key)
-            if hit is None:
-                hit = rows[key] = tuple(
-                    (BOTH, u) if u in both
-                    else (fixed, u) if fixed
-                    else (REF if dfa.accepts(dfa.step(q, u)) else NEW, u) if u.is_input
-                    else copy(u, q)
-                    for u in graph.senders(port)
-                )
-            return hit
-
-        def copy(node: Node, state: Any) -> Ref:
-            key = (node, state)
-            hit = memo.get(key)
-            if hit is not None:
-                return hit
-            plan.walked += 1
-            if dfa.dead(state):
-                result: Ref = (NEW, node)
-            elif dfa.full(state):
-                result = (REF, node)
-            else:
-                ports = [Port(node, c) for c in node.channels]
-                children = tuple(row(p, dfa.step(state, p)) for p in ports)
-                result = _combine(node, children, interned, plan)
-            memo[key] = result
-            return result
-
-        plan.roots.append(copy(out, dfa.start))
-
+        if isinstance(dfa, SubgraphAutomaton):
+            plan.roots.append(_plan_subgraph(graph, dfa.edges, both, builder))
+        else:
+            plan.roots.append(_walk(graph, dfa, both, builder))
     # Children are interned before parents, so plan.copies is already topologically ordered.
     return plan
+
+
+def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: _Builder) -> Ref:
+    """The root copy of one hypothesis, by a memoised walk of the graph × automaton product."""
+    plan = builder.plan
+    memo: dict[tuple[Node, Any], Ref] = {}
+    by_steps: dict[tuple[Node, tuple[Any, ...]], Ref] = {}
+    rows: dict[tuple[int, Any], int] = {}  # ports with the same senders share rows
+
+    def row(port: Port, q: Any) -> int:
+        # every dead (full) state gives the same all-NEW (all-REF) row: one key for all of them
+        below = graph.stage_of(port.node) - 1
+        fixed = NEW if dfa.dead_at(q, below) else REF if dfa.full_at(q, below) else None
+        key = (graph.sender_group(port), fixed or q)
+        hit = rows.get(key)
+        if hit is None:
+            hit = rows[key] = builder.row(tuple(
+                (BOTH, u) if u in both
+                else (fixed, u) if fixed
+                else (REF if dfa.accepts(dfa.step(q, u)) else NEW, u) if u.is_input
+                else copy(u, q)
+                for u in graph.senders(port)
+            ))
+        return hit
+
+    def copy(node: Node, state: Any) -> Ref:
+        key = (node, state)
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+        plan.walked += 1
+        stage = graph.stage_of(node)
+        if dfa.dead_at(state, stage):
+            result: Ref = (NEW, node)
+        elif dfa.full_at(state, stage):
+            result = (REF, node)
+        else:
+            ports = [Port(node, c) for c in node.channels]
+            steps = tuple(dfa.step(state, p) for p in ports)
+            result = by_steps.get((node, steps))  # type: ignore[assignment]
+            if result is None:
+                result = by_steps[(node, steps)] = builder.copy(node, tuple(row(p, q) for p, q in zip(ports, steps)))
+        memo[key] = result
+        return result
+
+    return copy(Node("out"), dfa.start)
+
+
+def _plan_subgraph(graph: Graph, edges: frozenset[Edge], both: frozenset[Node], builder: _Builder) -> Ref:
+    """The root copy of the subgraph hypothesis ``edges``, in one pass over the nodes.
+
+    Every path of the hypothesis reaches a node along kept edges only, so each node has one copy
+    that matters: its input at a port is, per sender, that sender's copy if the edge is kept, else
+    the sender's ablated value. Nodes no kept edge leads from to ``out`` need no copy.
+    """
+    kept: dict[Port, list[bool]] = {
+        p: [Edge(u, p) in edges for u in graph.senders(p)] for p in graph.ports
+    }
+    ports_of = {n: [Port(n, c) for c in n.channels] for n in graph.nodes}
+    alive = {Node("out")}
+    for node in reversed(graph.nodes):
+        if node in alive:
+            for p in ports_of[node]:
+                alive.update(u for u, k in zip(graph.senders(p), kept[p]) if k)
+    copy: dict[Node, Ref] = {}
+    for node in graph.nodes:
+        if node.is_input:
+            copy[node] = (BOTH if node in both else REF, node)
+        elif node in alive:
+            copy[node] = builder.copy(node, tuple(
+                builder.row(tuple(copy[u] if k else (BOTH if u in both else NEW, u)
+                                  for u, k in zip(graph.senders(p), kept[p])))
+                for p in ports_of[node]))
+    return copy[Node("out")]

@@ -107,7 +107,8 @@ def make_pos_plan(
 
         def row(port: Port, t: int, q: Any) -> int:
             # every dead (full) state gives the same all-NEW (all-REF) row: one key for all of them
-            fixed = NEW if dfa.dead(q) else REF if dfa.full(q) else None
+            below = graph.stage_of(port.node) - 1
+            fixed = NEW if dfa.dead_at(q, below) else REF if dfa.full_at(q, below) else None
             key = (graph.sender_group(port), t, fixed or q)
             hit = rows.get(key)
             if hit is None:
@@ -127,9 +128,10 @@ def make_pos_plan(
             if hit is not None:
                 return hit
             plan.walked += 1
-            if dfa.dead(state):
+            stage = graph.stage_of(node)
+            if dfa.dead_at(state, stage):
                 result: PosRef = (NEW, node, t)
-            elif dfa.full(state):
+            elif dfa.full_at(state, stage):
                 result = (REF, node, t)
             else:
                 channels = []

@@ -101,8 +101,9 @@ def _make(plan: Plan, graph: Graph, targets: bool, shortformer: bool) -> Schedul
                     per_copy.append(("C", NEW if label == NEW else REF, port, row_only))
                     continue
                 children = copy.children[ci]
-                # same children, same base input: one sum (ports differ in base only for q/k with shortformer)
-                dedupe = (children, shortformer and channel in ("q", "k"), row_only)
+                # same children, same base input: one sum (ports differ in base only for q/k with
+                # shortformer); the planner interns rows, so equal children are the same object
+                dedupe = (id(children), shortformer and channel in ("q", "k"), row_only)
                 if dedupe not in seen:
                     seen[dedupe] = ("R", row_only, len(rows[row_only]))
                     rows[row_only].append((children, port))

@@ -4,7 +4,11 @@ A path ``embed -> a0.1.v -> out`` is read as the letters ``out``, ``a0.1.v``, ``
 automaton here is deterministic and complete, with hashable states, and offers two sound
 shortcuts the engine relies on: ``dead(q)`` (no continuation can be accepted: every leaf below
 is NEW) and ``full(q)`` (every continuation is accepted: every leaf below is REF). They may
-answer False when unsure, never True wrongly.
+answer False when unsure, never True wrongly. ``dead_at(q, stage)`` and ``full_at(q, stage)`` say
+the same for continuations made of the graph's letters at or below ``stage`` (a copy of a node
+reads only its own ports and, below them, nodes of strictly earlier stages): a pattern whose
+remaining letters cannot occur that low is dead there, so walks stop early without exploring
+a subtree that the pattern can never reach.
 
 Patterns compile to one NFA per union of patterns, determinised lazily by subset construction;
 set algebra is a lazy product; a subgraph is a small automaton that remembers the last port.
@@ -16,11 +20,16 @@ positions; a pattern automaton built with one matches each element's positions a
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Hashable, Iterable
-from typing import Protocol
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
 
 from ..graph import Edge, Node, Port
 from .pattern import Element, Gap, Letter, LetterSet, PosContext
+
+if TYPE_CHECKING:
+    from ..graph import Graph
 
 __all__ = [
     "Automaton",
@@ -29,6 +38,7 @@ __all__ = [
     "ConstAutomaton",
     "ProductAutomaton",
     "ComplementAutomaton",
+    "Unstaged",
 ]
 
 State = Hashable
@@ -41,9 +51,27 @@ class Automaton(Protocol):
     def accepts(self, state: State) -> bool: ...
     def dead(self, state: State) -> bool: ...
     def full(self, state: State) -> bool: ...
+    def dead_at(self, state: State, stage: int) -> bool: ...
+    def full_at(self, state: State, stage: int) -> bool: ...
 
 
-class ConstAutomaton:
+class Unstaged:
+    """Automata that know nothing of stages: ``dead_at``/``full_at`` are ``dead``/``full``."""
+
+    def dead(self, state: State) -> bool:
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def full(self, state: State) -> bool:
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def dead_at(self, state: State, stage: int) -> bool:
+        return self.dead(state)
+
+    def full_at(self, state: State, stage: int) -> bool:
+        return self.full(state)
+
+
+class ConstAutomaton(Unstaged):
     """All paths (``accept=True``) or none."""
 
     def __init__(self, accept: bool) -> None:
@@ -71,8 +99,18 @@ class PatternAutomaton:
     """
 
     def __init__(self, patterns: Iterable[tuple[Element, ...]], ctx: PosContext | None = None,
-                 texts: Iterable[str] = ()) -> None:
+                 texts: Iterable[str] = (), graph: Graph | None = None) -> None:
         self.patterns = [tuple(reversed(p)) for p in patterns]
+        # per element: the graph's letters it matches (so matching is a set lookup) and their
+        # sorted stages (for dead_at); None where no graph is known
+        elements = [el for els in self.patterns for el in els if isinstance(el, LetterSet)]
+        self._letters: dict[int, frozenset[Letter]] | None = None
+        self._stages: dict[int, list[int]] | None = None
+        if graph is not None:
+            matched = {id(el): _matched(el, graph) for el in elements}
+            self._letters = {k: v[0] for k, v in matched.items()}
+            self._stages = {k: v[1] for k, v in matched.items()}
+        self._dead_at: dict[tuple[State, int], bool] = {}
         self.ctx = ctx
         self._where = dict(zip(range(len(self.patterns)), texts))
         self._resolved: dict[frozenset[int | str], frozenset[int]] = {}
@@ -81,11 +119,19 @@ class PatternAutomaton:
                 for el in els:
                     if isinstance(el, LetterSet) and el.positions is not None and el.positions not in self._resolved:
                         self._resolved[el.positions] = ctx.resolve(el.positions, self._where.get(p, ""))
+        self._closed: dict[frozenset[tuple[int, int]], frozenset[tuple[int, int]]] = {}
         self.start: State = self._close({(p, 0) for p in range(len(self.patterns))})
         self._steps: dict[tuple[State, Letter], State] = {}
         self._full: dict[State, bool] = {}
 
     def _close(self, states: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+        key = frozenset(states)
+        hit = self._closed.get(key)
+        if hit is None:
+            hit = self._closed[key] = self._closure(states)
+        return hit
+
+    def _closure(self, states: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
         todo, seen = list(states), set(states)
         while todo:
             p, i = todo.pop()
@@ -111,7 +157,8 @@ class PatternAutomaton:
             el = els[i]
             if isinstance(el, Gap):
                 nxt.add((p, i))
-            elif el.matches(letter) and (t is None or self.ctx is None or el.matches_at(t, self._resolved)):
+            elif (letter in self._letters[id(el)] if self._letters is not None else el.matches(letter)) and (
+                    t is None or self.ctx is None or el.matches_at(t, self._resolved)):
                 nxt.add((p, i + 1))
         result = self._close(nxt)
         self._steps[key] = result
@@ -130,11 +177,46 @@ class PatternAutomaton:
                                           for p, i in state)  # type: ignore[attr-defined]
         return hit
 
+    def full_at(self, state: State, stage: int) -> bool:
+        return self.full(state)
+
+    def dead_at(self, state: State, stage: int) -> bool:
+        if self._stages is None:
+            return self.dead(state)
+        key = (state, stage)
+        hit = self._dead_at.get(key)
+        if hit is None:
+            hit = self._dead_at[key] = not any(self._live(p, i, stage) for p, i in state)  # type: ignore[attr-defined]
+        return hit
+
+    def _live(self, p: int, i: int, stage: int) -> bool:
+        """Whether the rest of pattern ``p`` from element ``i`` can match letters read downwards
+        from ``stage``: each letter lies at a strictly lower stage than the one before it."""
+        assert self._stages is not None
+        for el in self.patterns[p][i:]:
+            if isinstance(el, Gap):
+                continue
+            stages = self._stages[id(el)]
+            k = bisect_right(stages, stage)
+            if k == 0:
+                return False
+            stage = stages[k - 1] - 1
+        return True
+
+
+@lru_cache(maxsize=1 << 14)
+def _matched(el: LetterSet, graph: Graph) -> tuple[frozenset[Letter], list[int]]:
+    """The letters of ``graph`` that ``el`` matches, and their sorted stages (cached: the same
+    element recurs across the hypotheses of a scan)."""
+    letters = [(x, -1) for x in graph.inputs] + [(p, graph.stage_of(p.node)) for p in graph.ports]
+    hits = [(x, s) for x, s in letters if el.matches(x)]
+    return frozenset(x for x, _ in hits), sorted({s for _, s in hits})
+
 
 _DEAD = "dead"
 
 
-class SubgraphAutomaton:
+class SubgraphAutomaton(Unstaged):
     """Paths whose every edge is in ``edges``. State: the last port read (or dead/accepted)."""
 
     def __init__(self, edges: Iterable[Edge]) -> None:
@@ -194,6 +276,22 @@ class ProductAutomaton:
             return self.a.full(qa) and self.b.full(qb)
         return self.a.full(qa) and self.b.dead(qb)
 
+    def dead_at(self, state: State, stage: int) -> bool:
+        qa, qb = state  # type: ignore[misc]
+        if self.op == "|":
+            return self.a.dead_at(qa, stage) and self.b.dead_at(qb, stage)
+        if self.op == "&":
+            return self.a.dead_at(qa, stage) or self.b.dead_at(qb, stage)
+        return self.a.dead_at(qa, stage) or self.b.full_at(qb, stage)
+
+    def full_at(self, state: State, stage: int) -> bool:
+        qa, qb = state  # type: ignore[misc]
+        if self.op == "|":
+            return self.a.full_at(qa, stage) or self.b.full_at(qb, stage)
+        if self.op == "&":
+            return self.a.full_at(qa, stage) and self.b.full_at(qb, stage)
+        return self.a.full_at(qa, stage) and self.b.dead_at(qb, stage)
+
 
 class ComplementAutomaton:
     """Every path that ``inner`` rejects."""
@@ -213,3 +311,9 @@ class ComplementAutomaton:
 
     def full(self, state: State) -> bool:
         return self.inner.dead(state)
+
+    def dead_at(self, state: State, stage: int) -> bool:
+        return self.inner.full_at(state, stage)
+
+    def full_at(self, state: State, stage: int) -> bool:
+        return self.inner.dead_at(state, stage)

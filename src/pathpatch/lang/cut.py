@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..graph import Graph, Node
-from .automata import Automaton, State
+from .automata import Automaton, State, Unstaged
 from .hypothesis import Hypothesis
 from .pattern import PosContext
 
@@ -33,7 +33,7 @@ __all__ = ["residual_at", "ResidualCut", "only_at", "OnlyAt"]
 _IN, _OUT = "in", "out"
 
 
-class _Decided:
+class _Decided(Unstaged):
     """States: None (undecided yet), _IN (every continuation accepted) or _OUT (none)."""
 
     def accepts(self, state: State) -> bool:

@@ -226,7 +226,7 @@ class Patterns(Hypothesis):
             for el in elements:
                 if isinstance(el, LetterSet) and not any(el.matches(x) for x in letters):
                     raise graph.unknown(el.text, text, el.column)
-        return PatternAutomaton(parsed, ctx, self.texts)
+        return PatternAutomaton(parsed, ctx, self.texts, graph)
 
     def __str__(self) -> str:
         return " | ".join(self.texts) if len(self.texts) < 4 else f"{self.texts[0]} | ... ({len(self.texts)} patterns)"
@@ -250,14 +250,14 @@ class Subgraph(Hypothesis):
     edges: frozenset[Edge]
 
     def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
-        known = set(graph.edges)
-        for edge in sorted(self.edges):
-            if edge.sender not in graph.nodes:
+        missing = self.edges - graph.edge_set
+        nodes, ports = set(graph.nodes), set(graph.ports)
+        for edge in sorted(missing):
+            if edge.sender not in nodes:
                 raise graph.unknown(edge.sender.name, edge.name, 0)
-            if edge.receiver not in set(graph.ports):
+            if edge.receiver not in ports:
                 raise graph.unknown(edge.receiver.name, edge.name, edge.name.index("->") + 3)
-            if edge not in known:
-                raise PatternError("no such edge: a sender must come before its receiver", edge.name, edge.name, 0)
+            raise PatternError("no such edge: a sender must come before its receiver", edge.name, edge.name, 0)
         return SubgraphAutomaton(self.edges)
 
     def __str__(self) -> str:
