@@ -1,0 +1,66 @@
+"""Memory-safe by default: every entry point chunks to a budget, and chunking changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import tiny_model
+
+import pathpatch as pp
+from pathpatch.engine.api import Engine, equal_inputs
+from pathpatch.engine.budget import AUTO_SHARE, chunk_work, example_bytes, free_memory, resolve_budget
+
+
+def _data(model, batch: int = 6, length: int = 5):  # type: ignore[no-untyped-def]
+    g = torch.Generator().manual_seed(0)
+    v = model.config.d_vocab
+    return torch.randint(0, v, (batch, length), generator=g), torch.randint(0, v, (batch, length), generator=g)
+
+
+def test_the_default_budget_is_a_share_of_free_memory() -> None:
+    free = free_memory("cpu")
+    assert free > 0
+    got = resolve_budget(None, "cpu")
+    assert abs(got - AUTO_SHARE * free) <= 0.05 * free  # free memory moves a little between the calls
+    assert resolve_budget("auto") == pytest.approx(got, rel=0.05)
+    assert resolve_budget("1MB") == 1 << 20
+
+
+@pytest.mark.parametrize("ablation", ["resample", "mean"])
+def test_a_chunked_evaluate_many_equals_the_unchunked_one(ablation: str) -> None:
+    model = tiny_model("shortformer", None, seed=1)
+    ref, new = _data(model)
+    hyps = [pp.paths(p.name) for p in list(model.graph.iter_paths())[:12]] + [~pp.through("a1.0"), pp.all_paths()]
+    whole = pp.evaluate_many(model, hyps, ref, new, ablation)  # type: ignore[arg-type]
+    engine = Engine(model, hyps)
+    per_example = example_bytes(model, engine, ref.shape[1], None, both=equal_inputs(model, ablation))  # type: ignore[arg-type]
+    out = len(hyps) * ref.numel() * model.config.d_vocab * 4
+    # room for the output and about one example of one group: forces groups of hypotheses and batches of 1
+    small = out + per_example // 3
+    chunks = chunk_work(model, lambda idx: Engine(model, [hyps[i] for i in idx]), len(hyps), ref.shape[1], None,
+                        small - out, ref.shape[0], None, equal_inputs(model, ablation))  # type: ignore[arg-type]
+    assert len(chunks) > 1 and max(c.batch_size for c in chunks) < ref.shape[0]  # really chunked
+    chunked = Engine(model, hyps).run(ref, new, ablation, max_memory=small)  # type: ignore[arg-type]
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
+    single = pp.evaluate(model, hyps[-2], ref, new, ablation, max_memory=small)  # type: ignore[arg-type]
+    torch.testing.assert_close(single, whole[-2], atol=1e-5, rtol=0)
+
+
+def test_output_larger_than_the_budget_is_refused_before_any_work() -> None:
+    model = tiny_model("absolute", 12, seed=2)
+    ref, new = _data(model)
+    with pytest.raises(pp.InputError, match="the patched logits alone .* take .* bytes, over the memory budget"):
+        pp.evaluate_many(model, [pp.all_paths(), pp.no_paths()], ref, new, max_memory=1000)
+
+
+def test_positions_are_sliced_with_their_examples() -> None:
+    model = tiny_model("absolute", 12, seed=3)
+    ref, new = _data(model)
+    ends = torch.tensor([1, 2, 3, 4, 1, 2])
+    hyp = pp.through("a1.0@END") | pp.paths("embed -> out")
+    whole = pp.evaluate(model, hyp, ref, new, positions={"END": ends})
+    engine = Engine(model, [hyp])
+    per_example = example_bytes(model, engine, ref.shape[1], None, {"END": 1}, equal_inputs(model, "resample"))
+    small = ref.numel() * model.config.d_vocab * 4 + 2 * per_example
+    chunked = pp.evaluate(model, hyp, ref, new, positions={"END": ends}, max_memory=small)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
