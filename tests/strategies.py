@@ -163,7 +163,10 @@ def pos_patterns(draw, graph: Graph, n_pos: int) -> tuple[H.Hypothesis, PosOracl
     if not parts:
         parts = [("...", lambda n, names: GAP)]
     texts = [t for t, _ in parts]
-    if not any("@" in t for t in texts):  # make it positional
+    if not any("@" in t for t in texts) and tail:  # make it positional ('out' must stay last)
+        texts[-1] = "out@-1"
+        parts[-1] = ("out@-1", lambda n, names: rf"\|out@{n - 1}")
+    elif not any("@" in t for t in texts):
         texts.append("*@-1")
         parts.append(("*@-1", lambda n, names: rf"\|[^|@]+@{n - 1}"))
 
