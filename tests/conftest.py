@@ -60,3 +60,11 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.write_sep("-", "oracle draws (executed through MIXED copies)")
         for tally in TALLIES.values():
             terminalreporter.write_line(tally.line())
+
+
+# `pytest --hypothesis-profile=noshrink`: report the first failing draw without shrinking it
+# (quick checks that a deliberately broken engine fails the property tests).
+from hypothesis import Phase  # noqa: E402
+from hypothesis import settings as _settings  # noqa: E402
+
+_settings.register_profile("noshrink", phases=[Phase.explicit, Phase.reuse, Phase.generate])
