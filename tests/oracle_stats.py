@@ -31,11 +31,12 @@ class Tally:
         self.ablations[ablation] += 1
         self.copies += mixed_copies
 
-    def check(self, examples: int, each_ablation: int = 1, distinct: float = 0.75) -> None:
+    def check(self, examples: int, ablations: tuple[str, ...] = ("resample", "mean", "zero"),
+              each_ablation: int = 1, distinct: float = 0.75) -> None:
         """Every example reached the executor, most hypotheses differ, every ablation ran."""
         assert self.draws >= examples, f"{self.test}: only {self.draws} of {examples} examples ran MIXED copies"
         assert len(self.hypotheses) >= distinct * self.draws, self.line()
-        assert all(self.ablations[a] >= each_ablation for a in ("resample", "mean", "zero")), self.line()
+        assert all(self.ablations[a] >= each_ablation for a in ablations), self.line()
 
     def line(self) -> str:
         abl = " ".join(f"{a}={self.ablations[a]}" for a in ("resample", "mean", "zero"))

@@ -14,7 +14,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from oracle_draws import ABLATIONS, all_paths, batches
+from oracle_draws import all_paths, batches
 from oracle_stats import Tally
 from oracle_zoo import HF, NATIVE, get
 from strategies import hypotheses
@@ -29,15 +29,16 @@ SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandom
 MODELS = [n for n in NATIVE if n not in BIG] + ["hf-gpt2-2x3"]
 
 
-def oracle_check(name: str, examples: int, lengths: tuple[int, int] = (2, 8)) -> None:
+def oracle_check(name: str, examples: int, lengths: tuple[int, int] = (2, 8),
+                 ablations: tuple[str, ...] = ("resample", "mean", "zero"), each_ablation: int = 1) -> None:
     """``examples`` random hypotheses, ablations, token pairs and targets on model ``name``, each
     run through MIXED copies and compared with the brute force, whole logits and target rows."""
     model = get(name)
     paths = all_paths(model)
-    tally = Tally.of(name)
+    tally = Tally.of(f"{name} {'/'.join(ablations)}")
 
     @settings(max_examples=examples, **SETTINGS)
-    @given(hypotheses(model.graph, list(paths)), ABLATIONS, batches(model, lengths), st.booleans())
+    @given(hypotheses(model.graph, list(paths)), st.sampled_from(ablations), batches(model, lengths), st.booleans())
     def check(pair, ablation, batch, no_new) -> None:  # type: ignore[no-untyped-def]
         hyp, member = pair
         ref, new, targets = batch
@@ -57,12 +58,14 @@ def oracle_check(name: str, examples: int, lengths: tuple[int, int] = (2, 8)) ->
         tally.add(members, ablation, engine.stats.mixed_copies)
 
     check()
-    tally.check(examples)
+    tally.check(examples, ablations, each_ablation)
 
 
+@pytest.mark.parametrize("ablation", ["resample", "mean", "zero"])
 @pytest.mark.parametrize("name", MODELS)
-def test_random_hypotheses_match_brute_force(name: str) -> None:
-    oracle_check(name, 12)
+def test_random_hypotheses_match_brute_force(name: str, ablation: str) -> None:
+    """Every ablation reaches the executor on every model (4 draws each)."""
+    oracle_check(name, 4, ablations=(ablation,))
 
 
 @pytest.mark.slow
