@@ -9,6 +9,10 @@ from pathpatch.model.config import NativeConfig
 from pathpatch.model.native import native_model
 
 torch.set_num_threads(2)
+# OMP_NUM_THREADS=1 (as the developer docs ask on a shared machine) is honoured: on busy cores two
+# torch threads wait for each other and tiny ops take milliseconds instead of microseconds.
+if __import__("os").environ.get("OMP_NUM_THREADS") == "1":
+    torch.set_num_threads(1)
 
 # Tiny configs: (positions, d_mlp). init_std is large so that every path visibly matters.
 TINY = [
@@ -46,3 +50,21 @@ def tiny_hf_gpt2(seed: int = 0, **kw):  # type: ignore[no-untyped-def]
 def model(request):  # type: ignore[no-untyped-def]
     positions, d_mlp = request.param
     return tiny_model(positions, d_mlp)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """How many distinct hypotheses the oracle tests compared through MIXED copies (oracle_stats)."""
+    from oracle_stats import TALLIES
+
+    if TALLIES:
+        terminalreporter.write_sep("-", "oracle draws (executed through MIXED copies)")
+        for tally in TALLIES.values():
+            terminalreporter.write_line(tally.line())
+
+
+# `pytest --hypothesis-profile=noshrink`: report the first failing draw without shrinking it
+# (quick checks that a deliberately broken engine fails the property tests).
+from hypothesis import Phase  # noqa: E402
+from hypothesis import settings as _settings  # noqa: E402
+
+_settings.register_profile("noshrink", phases=[Phase.explicit, Phase.reuse, Phase.generate])

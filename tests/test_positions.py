@@ -9,34 +9,29 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_hf_gpt2, tiny_model
-from hypothesis import HealthCheck, given, settings
+from conftest import tiny_model
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from oracle_draws import batches, positioned_paths
+from oracle_stats import Tally
+from oracle_zoo import get
 from strategies import pos_hypotheses
 from treeify import brute_force_positions
 
 import pathpatch.lang.hypothesis as H
 from pathpatch.engine.api import Engine, evaluate
 from pathpatch.errors import InputError, PatternError
-from pathpatch.model.hf_gpt2 import from_hf
 
 ATOL = 1e-5
 N_POS = 3
 END = [1, 2]  # END of example 0 and 1
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+# (model, longest sequence): positioned paths grow fast with length, so bigger graphs get shorter ones
+MODELS = {"abs-mlp-2x4": 3, "short-mlp-2x3-relu": 4, "rot-partial-par-gqa-3x4": 3, "hf-gpt2-2x3": 3}
 
 
-def _models():  # type: ignore[no-untyped-def]
-    return [
-        ("absolute-mlp", tiny_model("absolute", 12, seed=11)),
-        ("shortformer-attn", tiny_model("shortformer", None, seed=12)),
-        ("rotary-parallel-gqa", tiny_model("rotary", 12, seed=13, n_kv_heads=1, parallel=True,
-                                           norm_kind="rmsnorm", gated=True, act="silu")),
-        ("hf-gpt2", from_hf(tiny_hf_gpt2(seed=14))),
-    ]
-
-
-MODELS = _models()
+def _small():  # type: ignore[no-untyped-def]
+    return tiny_model("absolute", 12, seed=11)
 
 
 def _pair(model, seed=0):  # type: ignore[no-untyped-def]
@@ -45,35 +40,60 @@ def _pair(model, seed=0):  # type: ignore[no-untyped-def]
     return torch.randint(0, v, (2, N_POS), generator=gen), torch.randint(0, v, (2, N_POS), generator=gen)
 
 
-@pytest.mark.parametrize("name,model", MODELS, ids=[n for n, _ in MODELS])
-def test_random_positional_hypotheses_match_brute_force(name, model) -> None:  # type: ignore[no-untyped-def]
-    ref, new = _pair(model, seed=len(name))
-    all_paths = list(model.graph.iter_positioned_paths(N_POS))
-    seen: list[str] = []
+def positional_check(name: str, examples: int, longest: int,
+                     ablations: tuple[str, ...] = ("resample", "mean", "zero"), each_ablation: int = 1) -> None:
+    """Random position-resolved hypotheses, ablations, token pairs (batch 3-4, length 2..longest)
+    and END positions (one per example, several per batch) against the literal positional tree;
+    every draw runs MIXED copies."""
+    model = get(name)
+    tally = Tally.of(f"{name} (positions) {'/'.join(ablations)}")
 
-    @SETTINGS
-    @given(pos_hypotheses(model.graph, N_POS), st.sampled_from(["resample", "resample", "mean", "zero"]))
-    def check(pair, ablation) -> None:  # type: ignore[no-untyped-def]
-        hyp, member = pair
-        seen.append(str(hyp))
-        got = evaluate(model, hyp, ref, new, ablation, positions={"END": torch.tensor(END)})
-        for i, end in enumerate(END):
+    @settings(max_examples=examples, **SETTINGS)
+    @given(st.data(), st.sampled_from(ablations), batches(model, (2, longest)))
+    def check(data, ablation, batch) -> None:  # type: ignore[no-untyped-def]
+        ref, new, _ = batch
+        n_pos = ref.shape[1]
+        hyp, member = data.draw(pos_hypotheses(model.graph, n_pos))
+        ends = data.draw(st.lists(st.integers(0, n_pos - 1), min_size=len(ref), max_size=len(ref)))
+        engine = Engine(model, [hyp])
+        got = engine.run(ref, new, ablation, positions={"END": torch.tensor(ends)})[0]
+        assume(engine.stats.mixed_copies > 0)
+        paths = positioned_paths(model, n_pos)
+        meaning = set()
+        for end in sorted(set(ends)):
             names = {"END": end}
-            members = {p.name for p in all_paths if member(p, N_POS, names)}
-            if hyp.positional or i == 0:
-                assert {p.name for p in hyp.iter(model, n_pos=N_POS, positions=names)} == members
-                assert hyp.count(model, n_pos=N_POS, positions=names) == len(members)
+            members = {p.name for p in paths if member(p, n_pos, names)}
+            meaning |= {f"{end}:{m}" for m in members}
+            if hyp.positional or end == ends[0]:
+                assert {p.name for p in hyp.iter(model, n_pos=n_pos, positions=names)} == members
+                assert hyp.count(model, n_pos=n_pos, positions=names) == len(members)
             # mean ablation averages over the whole batch, as the engine does
-            want = brute_force_positions(model, members, ref, new, ablation)[i]
-            torch.testing.assert_close(got[i], want, atol=ATOL, rtol=0)
+            want = brute_force_positions(model, members, ref, new, ablation)
+            rows = torch.tensor([e == end for e in ends])
+            torch.testing.assert_close(got[rows], want[rows], atol=ATOL, rtol=0)
+        tally.add(meaning, ablation, engine.stats.mixed_copies)
 
     check()
-    assert len(seen) >= SETTINGS.max_examples
+    tally.check(examples, ablations, each_ablation)
 
 
-@pytest.mark.parametrize("name,model", MODELS, ids=[n for n, _ in MODELS])
-def test_position_free_hypotheses_agree_in_both_engines(name, model) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("ablation", ["resample", "mean", "zero"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_random_positional_hypotheses_match_brute_force(name: str, ablation: str) -> None:
+    """Every ablation reaches the executor on every model (3 draws each)."""
+    positional_check(name, 3, MODELS[name], ablations=(ablation,))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MODELS) + ["hf-neox-partial-parallel", "hf-llama-gqa", "abs-mlp-3x3"])
+def test_random_positional_hypotheses_match_brute_force_many(name: str) -> None:
+    positional_check(name, 60, MODELS.get(name, 3))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_position_free_hypotheses_agree_in_both_engines(name: str) -> None:
     """A hypothesis that names no position means the same in the positional engine."""
+    model = get(name)
     ref, new = _pair(model, seed=1)
     never = H.paths("a0.0@0") - H.paths("a0.0@0")  # positional, holds no path
     for hyp in [H.through("a1.0"), H.paths("embed -> a1.*.v -> out"), ~H.through_edge("a0.1", "a1.0.k"),
@@ -84,7 +104,7 @@ def test_position_free_hypotheses_agree_in_both_engines(name, model) -> None:  #
 
 def test_every_position_of_a_node_is_the_node() -> None:
     """Restoring a head at every position equals restoring the head (causal tracing summed)."""
-    model = MODELS[0][1]
+    model = _small()
     ref, new = _pair(model, seed=2)
     whole = evaluate(model, H.through("a0.1"), ref, new)
     by_position = evaluate(model, H.paths([f"a0.1@{t}" for t in range(N_POS)]), ref, new)
@@ -93,7 +113,7 @@ def test_every_position_of_a_node_is_the_node() -> None:
 
 def test_positions_leave_earlier_outputs_alone() -> None:
     """Restoring a node at the last position changes only the last position's logits."""
-    model = MODELS[0][1]
+    model = _small()
     ref, new = _pair(model, seed=3)
     got = evaluate(model, H.through("a0.1@-1"), ref, new)
     empty = evaluate(model, H.no_paths(), ref, new)
@@ -102,7 +122,7 @@ def test_positions_leave_earlier_outputs_alone() -> None:
 
 
 def test_named_positions_group_examples_and_plans_are_cached() -> None:
-    model = MODELS[0][1]
+    model = _small()
     ref, new = _pair(model, seed=4)
     engine = Engine(model, [H.through("a1.0@END"), H.through("a1.1")])
     ends = torch.tensor([2, 0])
@@ -116,7 +136,7 @@ def test_named_positions_group_examples_and_plans_are_cached() -> None:
 
 
 def test_position_errors_say_what_to_do() -> None:
-    model = MODELS[0][1]
+    model = _small()
     ref, new = _pair(model)
     with pytest.raises(PatternError, match="position name 'END' is not defined by the dataset"):
         evaluate(model, H.through("a1.0@END"), ref, new)
@@ -135,7 +155,7 @@ def test_position_errors_say_what_to_do() -> None:
 
 
 def test_positioned_paths_round_trip_and_count() -> None:
-    model = MODELS[0][1]
+    model = _small()
     paths = list(model.graph.iter_positioned_paths(N_POS))
     assert H.all_paths().count(model, n_pos=N_POS) == len(paths) == len(set(paths))
     from pathpatch.graph import Path
@@ -147,7 +167,7 @@ def test_positioned_paths_round_trip_and_count() -> None:
 
 def test_targets_compute_only_what_the_metric_reads() -> None:
     """``targets=`` returns ``logits[targets]`` and plans roots only at the target positions."""
-    model = MODELS[0][1]
+    model = _small()
     ref, new = _pair(model, seed=5)
     hyps = [H.through("a1.0@END"), H.through("a0.1"), H.through("m1@-1")]
     engine = Engine(model, hyps)

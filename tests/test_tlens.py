@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import pathpatch as pp
+from oracle_zoo import TLENS
+from test_oracle import oracle_check
 
 tl = pytest.importorskip("transformer_lens")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -40,6 +42,13 @@ def test_hooked_transformer_matches(kw) -> None:  # type: ignore[no-untyped-def]
     torch.testing.assert_close(model(tokens), want, atol=1e-4, rtol=0)
     ref, new = tokens, torch.randint(0, 20, (3, 8))
     torch.testing.assert_close(pp.evaluate(model, pp.all_paths(), ref, new), want, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(TLENS))
+def test_hooked_transformer_through_mixed_copies(name: str) -> None:
+    """Random hypotheses on adapted HookedTransformers (LN, RMS + rotary + GQA + gated MLP, LNPre +
+    parallel) run through MIXED copies and match the brute-force treeifier."""
+    oracle_check(name, 5, lengths=(2, 6), each_ablation=0)
 
 
 @pytest.mark.parametrize("position", ["alibi", "shortformer"])
