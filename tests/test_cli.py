@@ -259,7 +259,8 @@ def _scan(runner, tmp_path, *args: str) -> tuple[str, dict]:  # type: ignore[no-
     return result.output, json.loads((out / "scan.json").read_text())
 
 
-def test_scan_nodes_modes_deltas_device_dtype(runner, tmp_path, tiny_shipped, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_scan_nodes_modes_deltas_device_dtype(  # type: ignore[no-untyped-def]
+        runner, tmp_path, tiny_shipped, monkeypatch, capsys) -> None:
     """`scan nodes` with the default mode and delta, then --mode ablate --delta kl --device cpu, then
     --dtype bfloat16: every row checked by hand; a bad device is a clean error."""
     import torch
