@@ -174,21 +174,198 @@ def test_demo_reproduces_the_readme_numbers(runner, tmp_path) -> None:  # type: 
     assert report["1 naive (Olsson et al.)"].n_paths == 16
 
 
-def test_scan_commands(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """`pathpatch scan` on the shipped model: sender sweep, every path under a memory bound, errors."""
+def _by_hand(model, pairs, hyp, delta: str) -> float:  # type: ignore[no-untyped-def]
+    """Proportion explained of ``hyp`` recomputed from the clean, x_new and patched logits (float64)."""
+    import torch
+
+    import pathpatch as pp
+
+    ref, new, mask, targets = pairs.ref.tokens, pairs.new_tokens, pairs.ref.target_mask, pairs.ref.target_tokens
+
+    def per_example(values: torch.Tensor) -> torch.Tensor:  # [batch, pos] -> mean over target positions
+        return (values * mask).sum(1) / mask.sum(1)
+
+    def ce(logits: torch.Tensor) -> torch.Tensor:
+        return per_example(-logits.double().log_softmax(-1).gather(-1, targets[..., None])[..., 0])
+
+    def d(clean: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        if delta == "loss":
+            return (ce(other) - ce(clean)).abs()
+        log_p, log_q = clean.double().log_softmax(-1), other.double().log_softmax(-1)
+        return per_example((log_p.exp() * (log_p - log_q)).sum(-1))
+
+    with torch.no_grad():
+        clean = model(ref)
+        aue = d(clean, pp.evaluate(model, hyp, ref, new)).mean()
+        ate = d(clean, model(new)).mean()
+    return float(1 - aue / ate)
+
+
+def test_scan_senders_on_the_shipped_model(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`pathpatch scan` on the shipped model: sender sweep (rows checked by hand), every path under a
+    memory bound, errors."""
+    import pathpatch as pp
+    from pathpatch.data import pair_derangement
+    from pathpatch.induction.study import induction_dataset
+    from pathpatch.zoo import bundle
+
     out = tmp_path / "scan"
     result = runner.invoke(cli, ["scan", "senders", "--receivers", "a1.6", "--examples", "8", "--quiet",
-                                 "--top", "3", "--dtype", "bfloat16", "--out", str(out)])
+                                 "--top", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "ablate scan of 10 senders" in result.output and "3 that matter most" in result.output
     data = json.loads((out / "scan.json").read_text())
     assert data["kind"] == "senders" and len(data["rows"]) == 10
-    assert data["meta"]["dtype"] == "bfloat16"
-    values = [r["value"] for r in data["rows"]]
-    assert all(v <= 1.0 + 1e-9 for v in values) and min(values) < 1.0
+    rows = {r["name"]: r["value"] for r in data["rows"]}
+    shipped = bundle("induction-2l")
+    pairs = pair_derangement(induction_dataset(shipped.heldout, 8, 0), 0)
+    for sender in ("a0.2", "pos"):  # the previous-token head, and pos (which enters through q and k only)
+        ports = [p for p in ("a1.6.q", "a1.6.k", "a1.6.v") if sender != "pos" or not p.endswith(".v")]
+        hyp = pp.through_edge(sender, ports[0])
+        for port in ports[1:]:
+            hyp = hyp | pp.through_edge(sender, port)
+        assert rows[sender] == pytest.approx(_by_hand(shipped.model, pairs, ~hyp, "loss"), abs=1e-5), sender
+    printed = [line.split()[0] for line in result.output.splitlines()[1:4]]
+    assert printed == [r["name"] for r in sorted(data["rows"], key=lambda r: r["value"])[:3]]
     result = runner.invoke(cli, ["scan", "paths", "--examples", "3", "--quiet", "--max-memory", "200MB",
                                  "--top", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "restore scan of 1041 paths" in result.output
     result = runner.invoke(cli, ["scan", "senders", "--quiet"])
     assert result.exit_code != 0 and "needs --receivers" in result.output
+
+
+@pytest.fixture
+def tiny_shipped(monkeypatch):  # type: ignore[no-untyped-def]
+    """`pathpatch scan` on a tiny stand-in for the shipped model (same code path, fast)."""
+    import torch
+    from conftest import tiny_model
+
+    import pathpatch.zoo as zoo
+    from pathpatch.data import pair_derangement
+    from pathpatch.induction.study import induction_dataset
+
+    model = tiny_model("shortformer", None, n_heads=2, n_ctx=10, d_vocab=6, seed=4)
+    heldout = torch.randint(0, 6, (30, 10), generator=torch.Generator().manual_seed(1))
+    shipped = zoo.Bundle(model, None, heldout, {})
+    monkeypatch.setattr(zoo, "bundle", lambda name="induction-2l": shipped)
+    return model, pair_derangement(induction_dataset(heldout, 12, 0), 0)
+
+
+def _scan(runner, tmp_path, *args: str) -> tuple[str, dict]:  # type: ignore[no-untyped-def,type-arg]
+    out = tmp_path / "_".join(a.strip("-") for a in args)
+    result = runner.invoke(cli, ["scan", *args, "--examples", "12", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output, json.loads((out / "scan.json").read_text())
+
+
+def test_scan_nodes_modes_deltas_device_dtype(  # type: ignore[no-untyped-def]
+        runner, tmp_path, tiny_shipped, monkeypatch, capsys) -> None:
+    """`scan nodes` with the default mode and delta, then --mode ablate --delta kl --device cpu, then
+    --dtype bfloat16: every row checked by hand; a bad device is a clean error."""
+    import torch
+
+    import pathpatch as pp
+
+    model, pairs = tiny_shipped
+    nodes = ["a0.0", "a0.1", "a1.0", "a1.1"]
+    runs = {}
+    for args, mode, delta in [(("nodes", "--top", "0"), "restore", "loss"),
+                              (("nodes", "--mode", "ablate", "--delta", "kl", "--device", "cpu"), "ablate", "kl")]:
+        output, data = _scan(runner, tmp_path, *args)
+        assert output.startswith(f"{mode} scan of 4 nodes, proportion explained, 12 examples, delta={delta}")
+        assert data["mode"] == mode and data["meta"]["delta"] == delta and data["kind"] == "nodes"
+        assert [r["name"] for r in data["rows"]] == nodes
+        for row in data["rows"]:
+            hyp = pp.through(row["name"]) if mode == "restore" else ~pp.through(row["name"])
+            assert row["value"] == pytest.approx(_by_hand(model, pairs, hyp, delta), abs=1e-5), (mode, row)
+        assert (tmp_path / "_".join(a.strip("-") for a in args) / "heads.png").stat().st_size > 0
+        if mode == "ablate":  # the default --top 15 > 4 rows prints all of them, smallest first
+            printed = [line.split()[0] for line in output.splitlines()[1:5]]
+            assert printed == [r["name"] for r in sorted(data["rows"], key=lambda r: r["value"])]
+        else:  # --top 0: every row in graph order
+            assert [line.split()[0] for line in output.splitlines()[1:5]] == nodes
+        runs[mode] = data
+    assert runs["ablate"]["meta"]["device"] == "cpu" and runs["ablate"]["meta"]["dtype"] == "float32"
+    _, half = _scan(runner, tmp_path, "nodes", "--top", "0", "--dtype", "bfloat16")
+    assert half["meta"]["dtype"] == "bfloat16"
+    assert [r["value"] for r in half["rows"]] == pytest.approx([r["value"] for r in runs["restore"]["rows"]],
+                                                                abs=0.05)
+    code, out, err = _main(monkeypatch, capsys, "scan", "nodes", "--device", "nonsense", "--quiet",
+                           "--out", str(tmp_path / "bad"))
+    assert code == 2 and out == ""
+    assert err.startswith("error: device='nonsense' is not a device torch knows") and "Traceback" not in err
+    if not torch.cuda.is_available():
+        code, _, err = _main(monkeypatch, capsys, "scan", "nodes", "--device", "cuda", "--quiet",
+                             "--out", str(tmp_path / "bad"))
+        assert code == 2 and "torch sees no CUDA device here; use device='cpu'" in err
+
+
+def test_scan_edges(runner, tmp_path, tiny_shipped) -> None:  # type: ignore[no-untyped-def]
+    """`scan edges` (default: ablate each edge), rows by hand, the smallest printed first."""
+    import pathpatch as pp
+
+    model, pairs = tiny_shipped
+    edges = model.graph.edges
+    output, data = _scan(runner, tmp_path, "edges", "--delta", "kl", "--top", "3")
+    assert data["mode"] == "ablate" and len(data["rows"]) == len(edges)
+    assert output.startswith(f"ablate scan of {len(edges)} edges, proportion explained, 12 examples, delta=kl "
+                             "(3 that matter most)\n")
+    smallest = sorted(data["rows"], key=lambda r: r["value"])[:3]
+    printed = [" ".join(line.split()[:3]) for line in output.splitlines()[1:4]]  # "u -> v.c"
+    assert printed == [r["name"] for r in smallest]
+    rows = {r["name"]: r["value"] for r in data["rows"]}
+    for edge in (edges[0], edges[len(edges) // 2], edges[-1]):
+        hyp = ~pp.through_edge(edge.sender, edge.receiver)
+        assert rows[edge.name] == pytest.approx(_by_hand(model, pairs, hyp, "kl"), abs=1e-5), edge.name
+
+
+def test_train_tiny(runner, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`pathpatch train` for 2 steps of a d_model-16 model on a small corpus (the stdlib's json
+    package); the written model, tokenizer, held-out data and card are checked by hand."""
+    import math
+    import sysconfig
+    from pathlib import Path
+
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+    from tokenizers import Tokenizer
+
+    import pathpatch.induction.train as train_module
+    from pathpatch.induction.corpus import gather_files, heldout_sequences
+    from pathpatch.model.config import NativeConfig
+    from pathpatch.model.native import load_model_dir, native_model
+
+    corpus = gather_files(Path(sysconfig.get_paths()["stdlib"]) / "json")
+    monkeypatch.setattr(train_module, "gather_files", lambda: corpus)
+    out = tmp_path / "model"
+    result = runner.invoke(cli, ["train", "--out", str(out), "--steps", "2", "--d-model", "16", "--seed", "3",
+                                 "--quiet"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["steps"] == 2 and card["training"]["d_model"] == 16 and card["training"]["seed"] == 3
+    assert card["config"]["d_model"] == 16 and card["config"]["d_head"] == 2 and card["config"]["n_heads"] == 8
+    assert [h["step"] for h in card["history"]] == [2]
+    assert card["uniform_loss"] == pytest.approx(math.log(1024))
+    assert f"corpus: {len(corpus.train)} train files" in result.output
+    assert f"held-out loss {card['heldout_loss']:.3f} (uniform {math.log(1024):.3f})" in result.output
+    # the held-out windows are the held-out files encoded with the written tokenizer
+    tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    ids: list[int] = []
+    for path in corpus.heldout:
+        ids += tokenizer.encode(path.read_text(encoding="utf-8", errors="replace")).ids + [eot]
+    heldout = load_file(str(out / "heldout.safetensors"))["tokens"].long()
+    assert heldout.shape[1] == 128 and torch.equal(heldout, heldout_sequences(torch.tensor(ids), 128))
+    # the card's held-out loss is the written model's next-token loss on those windows
+    model = load_model_dir(out)
+    with torch.no_grad():
+        logits = model(heldout[:500, :-1])
+    want = F.cross_entropy(logits.reshape(-1, 1024).double(), heldout[:500, 1:].reshape(-1)).item()
+    assert card["heldout_loss"] == pytest.approx(want, rel=1e-5)
+    assert abs(want - math.log(1024)) < 1.0  # 2 steps from a small init: still near uniform
+    # and two AdamW steps moved the weights away from the seeded initialisation
+    init = native_model(NativeConfig(**card["config"]))
+    assert (model.W_Q - init.W_Q).abs().max() > 1e-4
+    assert tuple(model.W_E.shape) == (1024, 16)

@@ -122,3 +122,112 @@ def test_hypotheses_reject_non_hypotheses() -> None:
         pp.all_paths() | "embed -> out"  # type: ignore[operator]
     with pytest.raises(TypeError, match="expected Hypothesis objects"):
         pp.Engine(tiny_model(), ["embed -> out"])  # type: ignore[list-item]
+
+
+# ---------------------------------------------------------------- the PathPatchError family
+
+# every error class of pathpatch.errors, with the builtin exceptions it must also be
+FAMILY = {
+    "PathPatchError": (Exception,),
+    "PatternError": (ValueError,),
+    "UnknownNodeError": (pp.PatternError, KeyError, ValueError),
+    "InputError": (ValueError,),
+    "ShapeMismatchError": (pp.InputError, ValueError),
+    "TokenOutOfRangeError": (pp.InputError, ValueError),
+    "SequenceTooLongError": (pp.InputError, ValueError),
+    "EmptyDatasetError": (pp.InputError, ValueError),
+    "ConfigError": (ValueError,),
+    "ModelLoadError": (OSError,),
+}
+
+
+def test_error_hierarchy() -> None:
+    import inspect
+
+    import pathpatch.errors as errors
+
+    classes = {n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, BaseException)}
+    assert classes == set(FAMILY), "a new error class needs an entry in FAMILY"
+    assert set(FAMILY) <= set(pp.__all__) and set(FAMILY) <= set(errors.__all__)
+    for name, bases in FAMILY.items():
+        cls = getattr(errors, name)
+        assert getattr(pp, name) is cls
+        assert issubclass(cls, pp.PathPatchError), name
+        for base in bases:
+            assert issubclass(cls, base), (name, base)
+    # the siblings stay apart: catching one kind never catches another
+    assert not issubclass(pp.ConfigError, pp.InputError) and not issubclass(pp.InputError, pp.PatternError)
+    assert not issubclass(pp.ModelLoadError, ValueError) and not issubclass(pp.PatternError, pp.InputError)
+
+
+def test_pattern_error_message_points_at_the_token() -> None:
+    with pytest.raises(pp.PatternError) as info:
+        pp.paths("embed -> a0.x -> out")
+    lines = str(info.value).split("\n")
+    assert lines[0].startswith("not a path element (expected embed, pos, out, aL.H[.q|k|v], mL")
+    assert lines[0].endswith("(token 'a0.x' at column 9)")
+    assert lines[1:] == ["  embed -> a0.x -> out", "  " + " " * 9 + "^^^^"]
+    assert info.value.pattern == "embed -> a0.x -> out" and info.value.suggestions == []
+
+
+def test_unknown_node_error_is_a_key_error_with_a_readable_message(model: pp.ResidualModel) -> None:
+    with pytest.raises(KeyError) as info:  # caught as the builtin it also is
+        pp.through("a0.9").count(model)
+    assert isinstance(info.value, pp.UnknownNodeError)
+    assert str(info.value).startswith("no node or port 'a0.9' in this model")  # not KeyError's repr()
+
+
+def test_empty_dataset_messages() -> None:
+    with pytest.raises(pp.EmptyDatasetError, match=r"the dataset has no examples \(tokens has shape"):
+        pp.Dataset.next_token(torch.zeros(0, 5, dtype=torch.long))
+    mask = torch.zeros(2, 5, dtype=torch.bool)
+    mask[0, 1] = True
+    with pytest.raises(pp.EmptyDatasetError, match="example 1 has no target position"):
+        pp.Dataset.next_token(_tok(2, 5), mask)
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"n_layers": 0}, "n_layers must be a positive int, got 0"),
+        ({"d_mlp": -3}, r"d_mlp must be a positive int or None \(attention-only\), got -3"),
+        ({"positions": "learned"}, "positions must be 'absolute', 'shortformer', 'rotary' or 'none', got 'learned'"),
+        ({"act": "tanh"}, "act must be 'gelu', 'gelu_new', 'relu' or 'silu', got 'tanh'"),
+        ({"norm_kind": "batchnorm"}, "norm_kind must be 'layernorm' or 'rmsnorm', got 'batchnorm'"),
+        ({"n_kv_heads": 3}, "n_kv_heads=3 must divide n_heads=2"),
+        ({"rotary_dim": 3}, r"rotary_dim=3 must be even and in \(0, d_head=4\]"),
+    ],
+)
+def test_config_errors(kw: dict, message: str) -> None:  # type: ignore[type-arg]
+    base = dict(n_layers=1, n_heads=2, d_model=8, d_head=4, d_vocab=11, n_ctx=6)
+    with pytest.raises(pp.ConfigError, match=message):
+        pp.ModelConfig(**{**base, **kw})
+
+
+def test_config_errors_of_public_constructors() -> None:
+    with pytest.raises(pp.ConfigError, match=r"unknown config keys \['n_layer'\]; expected some of"):
+        pp.ModelConfig.from_dict({"n_layer": 2})
+    cfg = pp.ModelConfig(n_layers=1, n_heads=2, d_model=8, d_head=4, d_vocab=11, n_ctx=6)
+    with pytest.raises(pp.ConfigError, match="native_model needs a NativeConfig, got ModelConfig"):
+        pp.native_model(cfg)  # type: ignore[arg-type]
+
+
+def test_model_load_errors(tmp_path, model: pp.ResidualModel) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(pp.ModelLoadError, match=r"no shipped model 'induction-2x'.*did you mean 'induction-2l'"):
+        pp.load("induction-2x")
+    with pytest.raises(pp.ModelLoadError, match="is not a pathpatch model directory: it needs"):
+        pp.load_model_dir(tmp_path)
+    directory = pp.save_model(model, tmp_path / "m")
+    (directory / "config.json").write_text('{"n_layers": 2, "colour": "red"}')
+    with pytest.raises(pp.ModelLoadError, match=r"cannot read the model in .*unknown config keys \['colour'\]"):
+        pp.load_model_dir(directory)
+    with pytest.raises(OSError, match="are not in the local Hugging Face cache and pathpatch never downloads"):
+        pp.load(tmp_path / "nothing-here")  # a ModelLoadError, also catchable as the builtin OSError
+    from safetensors.torch import load_file, save_file
+
+    directory = pp.save_model(model, tmp_path / "m2")
+    tensors = load_file(str(directory / "model.safetensors"))
+    del tensors["W_U"]
+    save_file(tensors, str(directory / "model.safetensors"))
+    with pytest.raises(pp.ModelLoadError, match=r"model.safetensors lacks tensors \['W_U'\] for config"):
+        pp.load_model_dir(directory)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_model
@@ -49,13 +51,58 @@ def test_corpus_split_is_deterministic_and_disjoint() -> None:
     assert all("test" not in p.relative_to(a.root).parts for p in a.train + a.heldout)
 
 
-def test_repeated_tokens_and_probe_shapes() -> None:
+def _forward_by_hand(model: pp.ResidualModel, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Logits and attention patterns [batch, head, q, k] of an attention-only shortformer model,
+    written out from its weights (positions enter the q and k inputs only)."""
+    import torch.nn.functional as F
+
+    cfg = model.config
+    n = tokens.shape[1]
+    x, pos = model.W_E[tokens], model.W_pos[:n]
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    patterns = []
+    for layer in range(cfg.n_layers):
+        def ln(v: torch.Tensor) -> torch.Tensor:
+            return F.layer_norm(v, (cfg.d_model,), model.ln1_w[layer], model.ln1_b[layer], cfg.eps)
+
+        qk, v_in = ln(x + pos), ln(x)
+        q = torch.einsum("bpd,hde->bhpe", qk, model.W_Q[layer]) + model.b_Q[layer][:, None]
+        k = torch.einsum("bpd,hde->bhpe", qk, model.W_K[layer]) + model.b_K[layer][:, None]
+        v = torch.einsum("bpd,hde->bhpe", v_in, model.W_V[layer]) + model.b_V[layer][:, None]
+        scores = (q @ k.transpose(-1, -2)) / cfg.d_head ** 0.5
+        pattern = scores.masked_fill(~causal, float("-inf")).softmax(-1)
+        patterns.append(pattern)
+        x = x + torch.einsum("bhpe,hed->bpd", pattern @ v, model.W_O[layer]) + model.b_O[layer]
+    final = F.layer_norm(x, (cfg.d_model,), model.lnf_w, model.lnf_b, cfg.eps)
+    return final @ model.W_U + model.b_U, patterns
+
+
+def test_repeated_tokens_and_probes_by_hand() -> None:
     tokens = repeated_tokens(vocab=11, n=3, half=4, seed=1)
     assert torch.equal(tokens[:, :4], tokens[:, 4:]) and tokens.min() >= 1
-    proof = prove_induction(tiny_model("shortformer", None, n_ctx=8), n=4, half=4)
-    assert len(proof.prev_token_scores) == 2 and len(proof.prev_token_scores[0]) == 2
-    assert all(0 <= s <= 1 for row in proof.induction_scores for s in row)
-    assert "second-copy loss" in proof.summary()
+    model = tiny_model("shortformer", None, n_ctx=8, n_heads=3)
+    half = 4
+    tokens = repeated_tokens(model.config.d_vocab, 4, half, 0)
+    with torch.no_grad():
+        logits, patterns = _forward_by_hand(model, tokens)
+    torch.testing.assert_close(logits, model(tokens), atol=1e-5, rtol=1e-5)  # the hand forward is right
+    q, q2 = torch.arange(1, 2 * half), torch.arange(half, 2 * half)
+    prev = [p[:, :, q, q - 1].mean(dim=(0, 2)).tolist() for p in patterns]
+    ind = [p[:, :, q2, q2 - half + 1].mean(dim=(0, 2)).tolist() for p in patterns]
+    nll = -logits.double().log_softmax(-1)[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
+    # thresholds between the heads' scores, so that some heads pass and some do not
+    prev_cut = sum(sorted(prev[0])[:2]) / 2
+    ind_cut = sum(sorted(ind[1])[:2]) / 2
+    proof = prove_induction(model, n=4, half=half, prev_threshold=prev_cut, induction_threshold=ind_cut)
+    np.testing.assert_allclose(proof.prev_token_scores, prev, atol=1e-5)
+    np.testing.assert_allclose(proof.induction_scores, ind, atol=1e-5)
+    assert proof.first_half_loss == pytest.approx(nll[:, : half - 1].mean().item(), rel=1e-5)
+    assert proof.second_half_loss == pytest.approx(nll[:, half:].mean().item(), rel=1e-5)
+    assert proof.prev_token_heads == [f"a0.{h}" for h in range(3) if prev[0][h] >= prev_cut]
+    assert proof.induction_heads == [f"a1.{h}" for h in range(3) if ind[1][h] >= ind_cut]
+    assert len(proof.prev_token_heads) == 2 and len(proof.induction_heads) == 2
+    assert proof.uniform_loss == pytest.approx(math.log(11))
+    assert f"second-copy loss {proof.second_half_loss:.2f}" in proof.summary()
 
 
 def test_naive_patterns_are_the_olsson_story() -> None:
@@ -81,5 +128,32 @@ def test_study_end_to_end_small(tmp_path) -> None:  # type: ignore[no-untyped-de
     # (h not a prev-token head); q, v and out for each layer-0 head; every other layer-1 head
     study = json.loads((tmp_path / "study.json").read_text())
     assert study["best_k"] == result.best_k
-    for score in report:
-        assert all(v == v for e in score.metrics.values() for v in (e.value, e.low, e.high))  # no NaN
+    # the ladder's numbers by hand: |Δ loss| at the candidates from pp.evaluate's logits, same pairs
+    prev = [int(n.split(".")[1]) for n in proof.prev_token_heads] or [
+        max(range(4), key=lambda h: proof.prev_token_scores[0][h])]
+    ind = [int(n.split(".")[1]) for n in proof.induction_heads] or [
+        max(range(4), key=lambda h: proof.induction_scores[1][h])]
+    pairs = pp.pair_derangement(induction_dataset(heldout, 10, 0), 0)
+    naive = pp.paths(naive_patterns(prev, ind))
+    edges = {edge for path in naive.iter(model) for edge in path.edges}
+    for name, hyp in (("1 naive (Olsson et al.)", naive), ("4 naive as a subgraph", pp.subgraph(edges))):
+        got = report[name].metrics
+        want = _loss_metrics(model, pairs, hyp)
+        assert got["proportion_explained"].value == pytest.approx(want["proportion_explained"], abs=1e-5), name
+        assert got["aue"].value == pytest.approx(want["aue"], rel=1e-4, abs=1e-7), name
+        assert got["proportion_explained"].low <= got["proportion_explained"].value <= got["proportion_explained"].high
+    assert report["1 naive (Olsson et al.)"].n_paths == naive.count(model)
+
+
+def _loss_metrics(model: pp.ResidualModel, pairs: pp.Pairs, hyp: pp.Hypothesis) -> dict[str, float]:
+    ref, new, mask, targets = pairs.ref.tokens, pairs.new_tokens, pairs.ref.target_mask, pairs.ref.target_tokens
+
+    def ce(logits: torch.Tensor) -> torch.Tensor:
+        nll = -logits.double().log_softmax(-1).gather(-1, targets[..., None])[..., 0]
+        return (nll * mask).sum(1) / mask.sum(1)
+
+    with torch.no_grad():
+        clean = ce(model(ref))
+        aue = (ce(pp.evaluate(model, hyp, ref, new)) - clean).abs().mean().item()
+        ate = (ce(model(new)) - clean).abs().mean().item()
+    return {"aue": aue, "proportion_explained": 1 - aue / ate}

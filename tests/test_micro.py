@@ -63,13 +63,66 @@ def test_micro_model_literal_values(micro: pp.ResidualModel, name: str) -> None:
     torch.testing.assert_close(got, torch.tensor([expected]), atol=1e-6, rtol=0)
 
 
-def test_micro_model_zero_and_mean_ablation(micro: pp.ResidualModel) -> None:
-    # zero ablation of the head only (embed kept): out = embed(ref) + 0
-    direct = pp.evaluate(micro, pp.paths("embed -> out"), REF, ablation="zero")
-    torch.testing.assert_close(direct, torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]))
-    # mean over the single example x_new: the head's mean output is its output on x_new (0)
-    mean = pp.evaluate(micro, pp.paths("embed -> out"), REF, NEW, ablation="mean")
-    torch.testing.assert_close(mean, torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]))
+# ---------------------------------------------------------------- with biases: three ablations differ
+#
+# The same weights plus a value bias b_V = 1 (so v = x[0] + 1 and the head writes 2 + 2·Σ a·x[0]) and
+# an attention output bias b_O = [0.5, 0] (a constant every run adds, never ablated). Two examples,
+# both x_ref = [0, 1]; x_new = [1, 1] and [1, 0]. Head outputs (coordinate 1):
+#   on x_ref: pos 0 z = 2 -> 4; pos 1 attention [3/4, 1/4] over values [2, 1] -> z = 7/4 -> 3.5
+#   on [1, 1]: keys 0, values 1 -> 2 at both positions
+#   on [1, 0]: pos 0 z = 1 -> 2; pos 1 q = 0 -> uniform over values [1, 2] -> z = 3/2 -> 3
+#   mean over the two x_new: [2, 2.5]; zero: [0, 0]
+# Clean logits: [[1.5, 4], [0.5, 4.5]].
+# "embed -> out": out = embed(x_ref) + ablated head + b_O.
+# "embed -> a0.0.v -> out": out = ablated embed + head(q, k from the ablated embed, v from x_ref) + b_O;
+#   mean: the mean embed is [0, 1] at pos 0 and [1/2, 1/2] at pos 1, so at pos 1 q = 1/2, keys
+#   [0, ln(3)/2] -> attention ∝ [1, 3^(1/4)] over values [2, 1].
+
+BREF = torch.tensor([[0, 1], [0, 1]])
+BNEW = torch.tensor([[1, 1], [1, 0]])
+R = 3 ** 0.25
+BIASED = {
+    # (hypothesis, ablation) -> logits [example][pos][vocab]
+    ("direct", "resample"): [[[1.5, 2.0], [0.5, 3.0]], [[1.5, 2.0], [0.5, 4.0]]],
+    ("direct", "mean"): [[[1.5, 2.0], [0.5, 3.5]]] * 2,
+    ("direct", "zero"): [[[1.5, 0.0], [0.5, 1.0]]] * 2,
+    ("v only", "resample"): [[[0.5, 5.0], [0.5, 4.0]], [[0.5, 5.0], [1.5, 3.0]]],
+    ("v only", "mean"): [[[0.5, 5.0], [1.0, 0.5 + 2 * (2 + R) / (1 + R)]]] * 2,
+    ("v only", "zero"): [[[0.5, 4.0], [0.5, 3.0]]] * 2,
+    ("none", "resample"): [[[0.5, 3.0], [0.5, 3.0]], [[0.5, 3.0], [1.5, 3.0]]],
+    ("none", "mean"): [[[0.5, 3.0], [1.0, 3.0]]] * 2,
+    ("none", "zero"): [[[0.5, 0.0], [0.5, 0.0]]] * 2,
+    ("all", "resample"): [[[1.5, 4.0], [0.5, 4.5]]] * 2,
+    ("all", "mean"): [[[1.5, 4.0], [0.5, 4.5]]] * 2,
+    ("all", "zero"): [[[1.5, 4.0], [0.5, 4.5]]] * 2,
+}
+BIASED_HYPS = {"direct": "embed -> out", "v only": "embed -> a0.0.v -> out", "none": None, "all": "*"}
+
+
+@pytest.fixture
+def biased(micro: pp.ResidualModel) -> pp.ResidualModel:
+    with torch.no_grad():
+        micro.b_V[0, 0] = torch.tensor([1.0])
+        micro.b_O[0] = torch.tensor([0.5, 0.0])
+    return micro
+
+
+@pytest.mark.parametrize("key", list(BIASED), ids=[f"{h}-{a}" for h, a in BIASED])
+def test_biased_micro_model_resample_mean_zero(biased: pp.ResidualModel, key: tuple[str, str]) -> None:
+    name, ablation = key
+    pattern = BIASED_HYPS[name]
+    hyp = pp.no_paths() if pattern is None else pp.all_paths() if pattern == "*" else pp.paths(pattern)
+    got = pp.evaluate(biased, hyp, BREF, BNEW, ablation=ablation)  # type: ignore[arg-type]
+    torch.testing.assert_close(got, torch.tensor(BIASED[key]), atol=1e-6, rtol=0)
+
+
+def test_biased_micro_model_ablations_really_differ() -> None:
+    """The three ablations give three different answers here (unlike the bias-free model above)."""
+    for name in ("direct", "v only", "none"):
+        values = [torch.tensor(BIASED[(name, a)]) for a in ("resample", "mean", "zero")]
+        for i in range(3):
+            for j in range(i + 1, 3):
+                assert (values[i] - values[j]).abs().max() > 0.1, (name, i, j)
 
 
 def test_micro_model_counts(micro: pp.ResidualModel) -> None:

@@ -81,18 +81,87 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
     study = json.loads((out / "study.json").read_text())
     rows = study["trace"]["rows"]
     assert len(rows) == 3 * 2 * 4  # resid/attn/mlp x 2 layers x 4 positions
-    assert all(math.isfinite(r["value"]) for r in rows)
+    # every cell by hand: restore that module's output at that position in GPT-2's own x_new run (hooks)
+    hf = transformers.GPT2LMHeadModel.from_pretrained(model_dir).eval()
+    task = number_task(number_tokenizer(128))
+    ref, new, data = task.pairs.ref.tokens, task.pairs.new_tokens, task.pairs.ref
+    with torch.no_grad():
+        clean, ablated = hf(ref).logits, hf(new).logits
+    for r in rows:
+        block = hf.transformer.h[r["layer"]]
+        module = {"resid": block, "attn": block.attn, "mlp": block.mlp}[r["kind"]]
+        patched = _restore_with_hook(hf, module, ref, new, r["position"])
+        assert r["value"] == pytest.approx(_proportion(clean, ablated, patched, data), abs=1e-4), r
     # the last block's residual at the last position is the whole output there
     last = [r for r in rows if r["kind"] == "resid" and r["layer"] == 1 and r["position"] == 3][0]
     assert last["value"] == pytest.approx(1.0, abs=1e-6)
     assert 1 <= len(study["search"]) <= 3
     report = json.loads((out / "report.json").read_text())
     assert set(report) == {"loss", "logit_diff"}
-    for r in report.values():
+    # "direct only": no head or MLP at the last position reads x_ref, so out's input there is x_new's
+    # final residual with x_new's token embedding swapped for x_ref's (positions are equal)
+    swap = hf.transformer.wte.weight[ref[:, -1]] - hf.transformer.wte.weight[new[:, -1]]
+
+    def direct(mod, args):  # type: ignore[no-untyped-def]
+        hidden = args[0].clone()
+        hidden[:, -1] += swap
+        return (hidden,)
+
+    with torch.no_grad():
+        handle = hf.transformer.ln_f.register_forward_pre_hook(direct)
+        patched = hf(new).logits
+        handle.remove()
+    want = {"loss": _proportion(clean, ablated, patched, data),
+            "logit_diff": _proportion(clean, ablated, patched, data, task.numbers)}
+    for key, r in report.items():
         values = [s["metrics"]["proportion_explained"]["value"] for s in r["scores"]]
-        assert all(math.isfinite(v) for v in values) and values[-1] == pytest.approx(1.0, abs=1e-6)
+        assert r["scores"][0]["name"] == "direct only (no node at the last position)"
+        assert values[0] == pytest.approx(want[key], abs=1e-4), key
+        assert values[-1] == pytest.approx(1.0, abs=1e-6)
     sp = study["info"]["specificity"]
     assert sp["paths_path"] > 0 and sp["paths_tracing"] > 0
+
+
+def _restore_with_hook(hf, module, ref, new, t):  # type: ignore[no-untyped-def]
+    """x_new's run with ``module``'s output at position ``t`` replaced by its output on x_ref."""
+    store = {}
+
+    def first(out):  # type: ignore[no-untyped-def]
+        return out[0] if isinstance(out, tuple) else out
+
+    def save(mod, inp, out):  # type: ignore[no-untyped-def]
+        store["clean"] = first(out).detach().clone()
+
+    def patch(mod, inp, out):  # type: ignore[no-untyped-def]
+        value = first(out).clone()
+        value[:, t] = store["clean"][:, t]
+        return (value, *out[1:]) if isinstance(out, tuple) else value
+
+    with torch.no_grad():
+        handle = module.register_forward_hook(save)
+        hf(ref)
+        handle.remove()
+        handle = module.register_forward_hook(patch)
+        logits = hf(new).logits
+        handle.remove()
+    return logits
+
+
+def _proportion(clean, ablated, patched, data, numbers=None) -> float:  # type: ignore[no-untyped-def]
+    """1 − mean|Δ|(patched) / mean|Δ|(ablated), Δ of the loss at the last position (or, with
+    ``numbers``, of the logit of the answer minus the mean logit of the other answers)."""
+    target = data.target_tokens[:, -1]
+
+    def measure(logits):  # type: ignore[no-untyped-def]
+        last = logits[:, -1].double()
+        if numbers is None:
+            return -last.log_softmax(-1).gather(-1, target[:, None])[:, 0]
+        others = numbers[None, :] != target[:, None]  # [batch, answer]
+        rivals = (last[:, numbers] * others).sum(1) / others.sum(1)
+        return last.gather(-1, target[:, None])[:, 0] - rivals
+
+    base = measure(clean)
+    return float(1 - (measure(patched) - base).abs().mean() / (measure(ablated) - base).abs().mean())
 
 
 def test_numbers_needs_a_tokenizer(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ import torch
 from conftest import tiny_model
 
 import pathpatch as pp
-from pathpatch.scans import edge_scan, node_scan, path_scan, plot_head_scan, sender_scan
+from pathpatch.scans import ScanTable, edge_scan, node_scan, path_scan, plot_head_scan, sender_scan
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +43,57 @@ def test_edge_scan_into_a_receiver(setup, tmp_path) -> None:  # type: ignore[no-
     table = edge_scan(model, pairs, receiver="a1.0.k", n_boot=50, progress=False)
     senders = [s.name for s in model.graph.senders(model.graph.port("a1.0.k"))]
     assert [n for n, _ in table.rows] == [f"{s} -> a1.0.k" for s in senders]
-    for name, estimate in table.rows:
-        assert estimate.value <= 1.0 + 1e-9
+    # each row by hand: KL of the clean logits to pp.evaluate's logits with that edge removed
+    ref, new, mask = pairs.ref.tokens, pairs.new_tokens, pairs.ref.target_mask
+    clean = model(ref)
+    ate = _kl(clean, model(new), mask).mean()
+    for s in senders:
+        aue = _kl(clean, pp.evaluate(model, ~pp.through_edge(s, "a1.0.k"), ref, new), mask).mean()
+        assert table[f"{s} -> a1.0.k"].value == pytest.approx(1 - aue / ate, abs=1e-6), s
+    assert min(e.value for _, e in table.rows) < 0.999  # some edge into a1.0.k matters
     plot = plot_head_scan(node_scan(model, pairs, n_boot=20, progress=False), model, tmp_path / "heads.png")
     assert plot.stat().st_size > 0
     with pytest.raises(pp.InputError, match="no edges"):
         edge_scan(model, pairs, edges=[])
     with pytest.raises(pp.InputError, match="mode must be"):
         node_scan(model, pairs, mode="swap")  # type: ignore[arg-type]
+
+
+def _kl(ref_logits: torch.Tensor, patched_logits: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """Per-example KL(clean ‖ patched) averaged over the target positions, in float64 by hand."""
+    log_p = ref_logits.double().log_softmax(-1)
+    log_q = patched_logits.double().log_softmax(-1)
+    per_pos = (log_p.exp() * (log_p - log_q)).sum(-1)
+    return ((per_pos * mask).sum(1) / mask.sum(1)).numpy()
+
+
+def _table(mode: str, values: dict[str, float]) -> ScanTable:
+    rows = tuple((n, pp.Estimate(v, v - 0.1, v + 0.1)) for n, v in values.items())
+    return ScanTable(mode, "proportion_explained", rows, pp.Report(()))
+
+
+def test_top_and_most_important_literal() -> None:
+    values = {"a0.0": 0.3, "a0.1": -0.2, "m0": 0.9, "a1.0": 0.5, "a1.1": 0.1}
+    restore, ablate = _table("restore", values), _table("ablate", values)
+    assert [n for n, _ in restore.top(2)] == ["m0", "a1.0"]
+    assert [n for n, _ in restore.top(3, largest=False)] == ["a0.1", "a1.1", "a0.0"]
+    assert [e.value for _, e in restore.top(2, largest=False)] == [-0.2, 0.1]
+    assert [n for n, _ in restore.most_important(2)] == ["m0", "a1.0"]  # restoring: largest matter most
+    assert [n for n, _ in ablate.most_important(2)] == ["a0.1", "a1.1"]  # ablating: smallest matter most
+    assert [n for n, _ in ablate.most_important(10)] == ["a0.1", "a1.1", "a0.0", "a1.0", "m0"]
+    assert ablate["a1.0"] == pp.Estimate(0.5, 0.4, 0.6)
+    with pytest.raises(KeyError, match="no row 'a9.9'"):
+        ablate["a9.9"]
+
+
+def test_most_important_on_an_ablate_scan(setup) -> None:  # type: ignore[no-untyped-def]
+    """On a real ablate scan, most_important is the rows sorted by value, smallest first."""
+    model, pairs = setup
+    table = node_scan(model, pairs, mode="ablate", n_boot=20, progress=False)
+    by_value = sorted(table.rows, key=lambda r: r[1].value)
+    assert [n for n, _ in table.most_important(3)] == [n for n, _ in by_value[:3]]
+    assert table.most_important(3) == table.top(3, largest=False)
+    assert table.most_important(1)[0][1].value < table.top(1)[0][1].value
 
 
 def _one_at_a_time(model, pairs, named, **kw):  # type: ignore[no-untyped-def]
@@ -140,6 +183,8 @@ def test_dtype_and_device_are_honoured(setup) -> None:  # type: ignore[no-untype
     if not torch.cuda.is_available():
         with pytest.raises(pp.InputError, match="no CUDA device"):
             model.placed("cuda")
+    with pytest.raises(pp.InputError, match="device='gpu0' is not a device torch knows .*use 'cpu', 'cuda'"):
+        pp.score(model, hyps, pairs, n_boot=20, progress=False, device="gpu0")
 
 
 def test_sender_scan_errors(setup) -> None:  # type: ignore[no-untyped-def]

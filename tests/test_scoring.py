@@ -81,8 +81,16 @@ def test_score_kl_invariants_and_path_counts(model, pairs) -> None:  # type: ign
     assert [s.n_paths for s in report] == [total, 0, 1, total - through_a1]
     assert report.meta["delta"] == "kl" and report.meta["ablation"] == "resample"
     assert report.meta["examples"] == N
-    # KL is a divergence: every AUE is non-negative
-    assert all(s.metrics["aue"].value >= 0 for s in report)
+    # every AUE and proportion explained by hand: KL of the clean logits to pp.evaluate's logits
+    ref, new, mask = pairs.ref.tokens, pairs.new_tokens, pairs.ref.target_mask
+    clean = model(ref)
+    ate = _kl(clean, model(new), mask).mean()
+    assert report["none"].metrics["ate"].value == pytest.approx(ate, rel=1e-6)
+    for name, hyp in _hyps().items():
+        aue = _kl(clean, pp.evaluate(model, hyp, ref, new), mask).mean()
+        assert report[name].metrics["aue"].value == pytest.approx(aue, rel=1e-5, abs=1e-9), name
+        assert report[name].metrics["proportion_explained"].value == pytest.approx(1 - aue / ate, abs=1e-6), name
+    assert 0.01 < report["not a1"].metrics["proportion_explained"].value < 0.99  # a case in between
 
 
 @pytest.mark.parametrize("delta", ["loss", "logit_diff"])

@@ -71,7 +71,11 @@ class ResidualModel(nn.Module):
     def placed(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> ResidualModel:
         """This model if it already lives on ``device`` in ``dtype`` (None: unchanged), else a copy
         moved there; the model itself is never changed."""
-        device = torch.device(device) if device is not None else self.device
+        try:
+            device = torch.device(device) if device is not None else self.device
+        except (RuntimeError, TypeError) as err:
+            raise InputError(f"device={device!r} is not a device torch knows ({err}); use 'cpu', 'cuda' or "
+                             "'cuda:N'") from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("device='cuda' was asked for, but torch sees no CUDA device here; use device='cpu'")
         dtype = dtype or self.dtype
@@ -80,7 +84,10 @@ class ResidualModel(nn.Module):
         same_device = device.type == self.device.type and (device.index is None or device == self.device)
         if same_device and dtype == self.dtype:
             return self
-        return copy.deepcopy(self).to(device=device, dtype=dtype)
+        try:
+            return copy.deepcopy(self).to(device=device, dtype=dtype)
+        except RuntimeError as err:  # e.g. a backend torch was not built with, or a missing cuda:N
+            raise InputError(f"cannot place the model on device {str(device)!r}: {err}; use device='cpu'") from err
 
     def check_tokens(self, tokens: Tensor, what: str = "tokens") -> Tensor:
         """Validate a ``[batch, pos]`` integer tensor of token ids; return it on the model's device."""
