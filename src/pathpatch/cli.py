@@ -244,8 +244,8 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
 
     check_device(device)
     check_max_memory(max_memory)
-    if kind == "senders" and not receivers:
-        raise click.UsageError("scan senders needs --receivers, e.g. --receivers a1.6")
+    if kind == "senders":
+        split_receivers(receivers)
     start = time.perf_counter()
     shipped = bundle("induction-2l")
     model = shipped.model
@@ -260,10 +260,7 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
     if kind == "senders":
         if not receivers:
             raise click.UsageError("scan senders needs --receivers, e.g. --receivers a1.6")
-        names = [r.strip() for r in receivers.split(",") if r.strip()]
-        if not names:
-            raise click.UsageError(f"--receivers {receivers!r} names no receiver; e.g. --receivers a1.6,a1.7")
-        table = sender_scan(model, pairs, names, mode=mode or "ablate", **kw)
+        table = sender_scan(model, pairs, split_receivers(receivers), mode=mode or "ablate", **kw)
     elif kind == "nodes":
         table = node_scan(model, pairs, mode=mode or "restore", **kw)
     elif kind == "edges":
@@ -286,6 +283,14 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
         plot_head_scan(table, model, out / "heads.png")
         written.append("heads.png")
     click.echo(f"wrote {', '.join(str(out / w) for w in written)}")
+
+
+def split_receivers(receivers: str | None) -> list[str]:
+    """``--receivers`` as a list of names: comma-separated, spaces around them allowed."""
+    names = [r.strip() for r in (receivers or "").split(",") if r.strip()]
+    if not names:
+        raise click.UsageError("scan senders needs --receivers, e.g. --receivers a1.6 or --receivers 'a1.6, a1.7'")
+    return names
 
 
 def main() -> None:

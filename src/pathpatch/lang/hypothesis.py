@@ -250,7 +250,7 @@ def missing_edge(graph: Graph, edge: Edge, text: str) -> EmptyPathSetError:
 def _edge_positions_possible(text: str, ctx: PosContext, channel: str | None) -> bool:
     """Whether some sender position can feed some receiver position in ``text`` (``u@s -> v@r``):
     into k or v from any position at or before the query's, else at the same position."""
-    first, second = parse_pattern(text)[:2]
+    first, second = [el for el in parse_pattern(text) if isinstance(el, LetterSet)][:2]
     every = frozenset(range(ctx.n_pos))
     senders = every if first.positions is None else ctx.resolve(first.positions, text)  # type: ignore[union-attr]
     receivers = every if second.positions is None else ctx.resolve(second.positions, text)  # type: ignore[union-attr]
