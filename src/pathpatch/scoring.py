@@ -21,7 +21,7 @@ from .data import Pairs
 from .engine.api import Ablation, Engine
 from .engine.budget import Chunk, chunk_work, parse_bytes
 from .engine.cache import mean_outputs
-from .errors import EmptyPathSetError, InputError
+from .errors import EmptyPathSetError, InputError, TokenOutOfRangeError
 from .estimates import summarise
 from .lang.hypothesis import Hypothesis, Patterns
 from .metrics import Delta, loss, resolve_delta
@@ -125,6 +125,15 @@ def _check(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablation: Any, b
     validate.check_dtype(dtype)
     for h in named.values():
         h.compile(model)  # unknown names fail now, not after the clean runs
+    if delta == "logit_diff" and pairs.ref.distractor_tokens is None:
+        raise InputError("delta='logit_diff' needs an incorrect token per target position, but the dataset has "
+                         "distractor_tokens=None; pass distractor_tokens to Dataset(...), or use delta='kl' or 'loss'")
+    vocab, mask = model.config.d_vocab, pairs.ref.target_mask
+    for what in ("target_tokens", "distractor_tokens"):
+        ids = getattr(pairs.ref, what)
+        if ids is not None and bool(((ids[mask] < 0) | (ids[mask] >= vocab)).any()):
+            raise TokenOutOfRangeError(f"{what} at the target positions holds ids outside the model's vocabulary "
+                                       f"[0, {vocab}); check that the tokenizer matches the model")
     return named
 
 
