@@ -281,3 +281,21 @@ def test_lazy_package_exports_every_name() -> None:
         assert getattr(pp, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         pp.nonsense  # noqa: B018
+
+
+def test_more_wrong_types_and_values(model, data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match=r"pair_derangement takes a pathpatch.Dataset .*got Tensor"):
+        pp.pair_derangement(data.tokens)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"seed must be an int, got str"):
+        pp.pair_derangement(data, seed="0")  # type: ignore[arg-type]
+    with pytest.raises(pp.InputError, match=r"n_pos is the sequence length, a positive int, got 0"):
+        pp.through("a1.0@0").count(model, n_pos=0)
+    with pytest.raises(pp.InputError, match=r"limit must be None \(all paths\) or a non-negative int, got -1"):
+        pp.all_paths().list(model, limit=-1)
+    assert pp.all_paths().list(model, limit=0) == []
+    with pytest.raises(TypeError, match=r"save_model: model must be a pathpatch ResidualModel"):
+        pp.save_model("model", tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"dtype must be a torch.dtype, got the string 'float32'"):
+        pp.native_model(model.native_config, dtype="float32")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"subgraph\(\) takes a list of edges"):
+        pp.subgraph("a0.0 -> a1.0.k")

@@ -78,6 +78,10 @@ class Hypothesis(ABC):
 
     def context(self, n_pos: int | None, positions: dict[str, int] | None = None) -> PosContext | None:
         """The position context for counting or listing: None (position-free) unless ``n_pos`` is given."""
+        if n_pos is not None and (isinstance(n_pos, bool) or not isinstance(n_pos, int) or n_pos < 1):
+            raise InputError(f"n_pos is the sequence length, a positive int, got {n_pos!r}")
+        if positions is not None and not isinstance(positions, dict):
+            raise TypeError(f"positions must be a dict {{name: position}}, got {type(positions).__name__}")
         if n_pos is None:
             if self.positional:
                 raise InputError(f"{self} names positions: pass n_pos= (the sequence length) and, for named "
@@ -163,6 +167,10 @@ class Hypothesis(ABC):
     def list(self, model_or_graph: Any, limit: int | None = None, n_pos: int | None = None,
              positions: dict[str, int] | None = None) -> list[Path]:
         """Up to ``limit`` paths (all if None), sorted by their names."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InputError(f"limit must be None (all paths) or a non-negative int, got {limit!r}")
+        if limit == 0:
+            return []
         out: list[Path] = []
         for path in self.iter(model_or_graph, n_pos, positions):
             out.append(path)

@@ -28,8 +28,12 @@ def native_model(config: NativeConfig, dtype: torch.dtype = torch.float32) -> Re
 
     Biases and norm gains are random (not 0/1) so that tests exercise every term.
     """
+    from ..validate import check_dtype
+
     if not isinstance(config, NativeConfig):
         raise ConfigError(f"native_model needs a NativeConfig, got {type(config).__name__}")
+    if check_dtype(dtype) is None:
+        raise TypeError("dtype must be a floating-point torch.dtype such as torch.float32, got None")
     model = ResidualModel(config.architecture(), dtype=dtype)
     gen = torch.Generator().manual_seed(config.seed)
     with torch.no_grad():
@@ -49,7 +53,16 @@ def native_model(config: NativeConfig, dtype: torch.dtype = torch.float32) -> Re
 
 def save_model(model: ResidualModel, directory: str | Path, config: NativeConfig | None = None) -> Path:
     """Write ``model`` to ``directory`` (created if needed); returns the directory."""
+    from ..validate import check_model
+
+    check_model(model, "save_model")
+    if not isinstance(directory, (str, Path)):
+        raise TypeError(f"directory must be a path (str or pathlib.Path), got {type(directory).__name__}")
+    if config is not None and not isinstance(config, NativeConfig):
+        raise TypeError(f"config must be a NativeConfig or None, got {type(config).__name__}")
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ModelLoadError(f"{directory} is a file; save_model needs a directory to write into")
     directory.mkdir(parents=True, exist_ok=True)
     config = config or getattr(model, "native_config", None) or NativeConfig(**model.config.to_dict())
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
