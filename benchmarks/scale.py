@@ -100,7 +100,7 @@ def plan_seconds(model: pp.ResidualModel, hyps: list[pp.Hypothesis]) -> tuple[fl
 def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:  # type: ignore[type-arg]
     layers, heads, d_model = SHAPES[name]
     plan_only = args.plan_only or name == "xl"
-    skeleton = model_of(layers, heads, 16, 32, "cpu")  # same graph: planning cost only
+    skeleton = model_of(layers, heads, heads, 32, "cpu")  # same graph (d_head 1): planning cost only
     chosen = args.workloads.split(",")
     workloads = [(label, make()) for key, label, make in (
         ("sub5", "subgraph 5%", lambda: [subgraph_hyp(skeleton.graph, 0.05)]),

@@ -12,33 +12,82 @@ Say "this behaviour flows through these paths", get a number with error bars:
 Plotting and optional backends are imported lazily; importing pathpatch has no side effects.
 """
 
-from .data import Dataset, Pairs, pair_derangement, pair_from_pool
-from .engine.api import Engine, evaluate, evaluate_many
-from .engine.soft import EdgeMasks, masked_forward
-from .errors import (
-    ConfigError,
-    EmptyDatasetError,
-    InputError,
-    ModelLoadError,
-    PathPatchError,
-    PatternError,
-    SequenceTooLongError,
-    ShapeMismatchError,
-    TokenOutOfRangeError,
-    UnknownNodeError,
-)
-from .estimates import Estimate
-from .graph import Edge, Graph, Node, Path, Port
-from .lang.hypothesis import Hypothesis, all_paths, no_paths, paths, subgraph, through, through_edge
-from .model.config import ModelConfig, NativeConfig
-from .model.hf import from_hf
-from .model.native import load_model_dir, native_model, save_model
-from .model.tlens import from_transformer_lens
-from .model.residual import ResidualModel
-from .report import HypothesisScore, Report
-from .scans import ScanTable, edge_scan, node_scan, path_scan, sender_scan
-from .scoring import per_example, score
-from .zoo import bundle, load
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Public names and the module each lives in: imported on first use, so that `import pathpatch`
+# (and the `pathpatch --help` command line) does not pay for torch until something needs it.
+_HOMES = {
+    "Dataset": "data", "Pairs": "data", "pair_derangement": "data", "pair_from_pool": "data",
+    "Engine": "engine.api", "evaluate": "engine.api", "evaluate_many": "engine.api",
+    "EdgeMasks": "engine.soft", "masked_forward": "engine.soft",
+    "ConfigError": "errors", "EmptyDatasetError": "errors", "InputError": "errors", "ModelLoadError": "errors",
+    "PathPatchError": "errors", "PatternError": "errors", "SequenceTooLongError": "errors",
+    "ShapeMismatchError": "errors", "TokenOutOfRangeError": "errors", "UnknownNodeError": "errors",
+    "ArgumentError": "errors", "DeviceError": "errors", "EmptyPathSetError": "errors",
+    "UnreliableIntervalWarning": "errors",
+    "Estimate": "estimates",
+    "Edge": "graph", "Graph": "graph", "Node": "graph", "Path": "graph", "Port": "graph",
+    "Hypothesis": "lang.hypothesis", "all_paths": "lang.hypothesis", "no_paths": "lang.hypothesis",
+    "paths": "lang.hypothesis", "subgraph": "lang.hypothesis", "through": "lang.hypothesis",
+    "through_edge": "lang.hypothesis",
+    "ModelConfig": "model.config", "NativeConfig": "model.config",
+    "from_hf": "model.hf",
+    "load_model_dir": "model.native", "native_model": "model.native", "save_model": "model.native",
+    "from_transformer_lens": "model.tlens",
+    "ResidualModel": "model.residual",
+    "HypothesisScore": "report", "Report": "report",
+    "ScanTable": "scans", "edge_scan": "scans", "node_scan": "scans", "path_scan": "scans", "sender_scan": "scans",
+    "per_example": "scoring", "score": "scoring",
+    "bundle": "zoo", "load": "zoo",
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
+    from .data import Dataset, Pairs, pair_derangement, pair_from_pool
+    from .engine.api import Engine, evaluate, evaluate_many
+    from .engine.soft import EdgeMasks, masked_forward
+    from .errors import (
+        ArgumentError,
+        ConfigError,
+        DeviceError,
+        EmptyDatasetError,
+        EmptyPathSetError,
+        InputError,
+        ModelLoadError,
+        PathPatchError,
+        PatternError,
+        SequenceTooLongError,
+        ShapeMismatchError,
+        TokenOutOfRangeError,
+        UnknownNodeError,
+        UnreliableIntervalWarning,
+    )
+    from .estimates import Estimate
+    from .graph import Edge, Graph, Node, Path, Port
+    from .lang.hypothesis import Hypothesis, all_paths, no_paths, paths, subgraph, through, through_edge
+    from .model.config import ModelConfig, NativeConfig
+    from .model.hf import from_hf
+    from .model.native import load_model_dir, native_model, save_model
+    from .model.residual import ResidualModel
+    from .model.tlens import from_transformer_lens
+    from .report import HypothesisScore, Report
+    from .scans import ScanTable, edge_scan, node_scan, path_scan, sender_scan
+    from .scoring import per_example, score
+    from .zoo import bundle, load
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pathpatch' has no attribute {name!r}")
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __version__ = "0.1.0"
 
@@ -60,4 +109,5 @@ __all__ = [
     # errors
     "PathPatchError", "PatternError", "UnknownNodeError", "InputError", "ShapeMismatchError",
     "TokenOutOfRangeError", "SequenceTooLongError", "EmptyDatasetError", "ConfigError", "ModelLoadError",
+    "ArgumentError", "DeviceError", "EmptyPathSetError", "UnreliableIntervalWarning",
 ]

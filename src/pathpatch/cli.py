@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
@@ -28,17 +29,16 @@ def cli(threads: int | None) -> None:
     language (`pathpatch paths --help`). It is scored by evaluating the treeified model with x_ref
     on its paths and x_new on all others, and comparing with the clean run.
     """
-    import torch
+    from .threads import apply_threads
 
-    from .threads import choose_threads
-
-    torch.set_num_threads(choose_threads(threads))
+    apply_threads(threads)
 
 
 @cli.command()
 @click.option("--out", "out_dir", default="results/example", show_default=True, help="Where to write the report.")
-@click.option("--examples", default=256, show_default=True, help="Number of sequences to score on.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the data and the pairing.")
+@click.option("--examples", default=256, show_default=True, type=click.IntRange(min=2),
+              help="Number of sequences to score on.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data and the pairing.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
     """Score seven hypotheses on a seeded random model (no download), print the table, write files.
@@ -62,12 +62,13 @@ def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
 
 @cli.group(invoke_without_command=True)
 @click.option("--out", "out_dir", default="results/induction", show_default=True, help="Where to write the results.")
-@click.option("--examples", default=200, show_default=True, help="Held-out sequences to score on.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the data choice, pairing and bootstrap.")
+@click.option("--examples", default=200, show_default=True, type=click.IntRange(min=2),
+              help="Held-out sequences to score on.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data choice, pairing and bootstrap.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, quiet: bool) -> None:
-    """The induction-heads study on the shipped 2-layer model (the main job; about 2 minutes).
+    """The induction-heads study on the shipped 2-layer model (the main job; about a minute on 2 CPU cores).
 
     \b
     1. proves the model has induction heads (repeated random tokens: loss on the
@@ -97,11 +98,11 @@ def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, quiet: bool
 @click.option("--model", "model_name", required=True,
               help="A GPT-2 directory (save_pretrained output with tokenizer files) or a cached hub name.")
 @click.option("--out", "out_dir", default="results/numbers", show_default=True, help="Where to write the results.")
-@click.option("--target", default=0.9, show_default=True, help="Stop the path search at this proportion explained.")
-@click.option("--max-nodes", default=10, show_default=True, help="At most this many heads/MLPs in the path search.")
-@click.option("--batch-size", default=8, show_default=True, help="Prompts per batch (memory grows with it).")
-@click.option("--boot", "n_boot", default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the x_new pairing and the bootstrap.")
+@click.option("--target", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="Stop the path search at this proportion explained.")
+@click.option("--max-nodes", default=10, show_default=True, type=click.IntRange(min=1), help="At most this many heads/MLPs in the path search.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help="Prompts per batch (memory grows with it).")
+@click.option("--boot", "n_boot", default=1000, show_default=True, type=click.IntRange(min=20), help="Bootstrap resamples for the intervals.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the x_new pairing and the bootstrap.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def numbers(model_name: str, out_dir: str, target: float, max_nodes: int, batch_size: int, n_boot: int, seed: int,
             quiet: bool) -> None:
@@ -134,14 +135,15 @@ def numbers(model_name: str, out_dir: str, target: float, max_nodes: int, batch_
 @cli.command()
 @click.option("--out", "out_dir", default="results/induction-2l-model", show_default=True,
               help="Model directory to write (weights, config, tokenizer, held-out data, card).")
-@click.option("--steps", default=10_000, show_default=True, help="Optimiser steps.")
-@click.option("--d-model", default=256, show_default=True, help="Residual width (8 heads).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the weights and the batches.")
+@click.option("--steps", default=10_000, show_default=True, type=click.IntRange(min=1), help="Optimiser steps.")
+@click.option("--d-model", default=256, show_default=True, type=click.IntRange(min=8),
+              help="Residual width (8 heads; a multiple of 8).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the weights and the batches.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(out_dir: str, steps: int, d_model: int, seed: int, quiet: bool) -> None:
     """Train the 2-layer attention-only induction model on the standard library's source (CPU).
 
-    Reproduces the shipped `induction-2l` model with the defaults (about 40 minutes on 2 cores);
+    Reproduces the shipped `induction-2l` model with the defaults (56 minutes on 2 CPU cores);
     logs the induction probes every 500 steps. Copy OUT into src/pathpatch/assets/induction-2l to
     ship a new model.
     """
@@ -156,12 +158,12 @@ def train(out_dir: str, steps: int, d_model: int, seed: int, quiet: bool) -> Non
 @cli.command(name="paths")
 @click.argument("patterns", nargs=-1, required=True)
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="A saved model directory.")
-@click.option("--layers", default=2, show_default=True, help="Layers (without --model).")
-@click.option("--heads", default=8, show_default=True, help="Heads per layer (without --model).")
+@click.option("--layers", default=2, show_default=True, type=click.IntRange(min=1), help="Layers (without --model).")
+@click.option("--heads", default=8, show_default=True, type=click.IntRange(min=1), help="Heads per layer (without --model).")
 @click.option("--mlp/--no-mlp", default=False, show_default=True, help="With MLPs (without --model).")
 @click.option("--positions", type=click.Choice(["absolute", "shortformer", "none"]), default="shortformer",
               show_default=True, help="Position kind (without --model).")
-@click.option("--list", "limit", default=10, show_default=True, help="List up to this many paths (0: none).")
+@click.option("--list", "limit", default=10, show_default=True, type=click.IntRange(min=0), help="List up to this many paths (0: none).")
 def paths_cmd(patterns: tuple[str, ...], model_dir: str | None, layers: int, heads: int, mlp: bool,
               positions: str, limit: int) -> None:
     """Count and list the paths that PATTERNS (their union) hold on a model.
@@ -207,17 +209,19 @@ def paths_cmd(patterns: tuple[str, ...], model_dir: str | None, layers: int, hea
                    "[default: restore for nodes and paths, ablate for edges and senders]")
 @click.option("--delta", type=click.Choice(["kl", "loss"]), default="loss", show_default=True,
               help="Dissimilarity of outputs the metrics use.")
-@click.option("--examples", default=64, show_default=True, help="Held-out sequences to score on.")
-@click.option("--batch-size", default=32, show_default=True, help="Examples per batch (an upper bound with --max-memory).")
+@click.option("--examples", default=64, show_default=True, type=click.IntRange(min=2),
+              help="Held-out sequences to score on.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Examples per batch (an upper bound with --max-memory).")
 @click.option("--max-memory", default=None, help="Keep the engine's tensors under this size, e.g. '2GB' (chunks "
               "examples and, if needed, hypotheses; same numbers).")
 @click.option("--device", default=None, help="'cpu', 'cuda', 'cuda:1', ... [default: where the model is]")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None, help="Evaluate in this precision "
               "(metrics stay float64). [default: the model's]")
-@click.option("--top", default=15, show_default=True, help="Print the rows that matter most (largest when restoring, "
+@click.option("--top", default=15, show_default=True, type=click.IntRange(min=0), help="Print the rows that matter most (largest when restoring, "
               "smallest when ablating); 0: all, in graph order.")
 @click.option("--out", "out_dir", default="results/scan", show_default=True, help="Where to write scan.json (and heads.png).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the data choice, pairing and bootstrap.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data choice, pairing and bootstrap.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def scan(kind: str, receivers: str | None, mode: str | None, delta: str, examples: int, batch_size: int,
          max_memory: str | None, device: str | None, dtype: str | None, top: int, out_dir: str, seed: int,
@@ -242,21 +246,34 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
     from .scans import edge_scan, node_scan, path_scan, plot_head_scan, sender_scan
     from .zoo import bundle
 
+    from .validate import check_device, check_max_memory
+
+    check_device(device)
+    check_max_memory(max_memory)
+    if kind == "senders":
+        split_receivers(receivers)
+    start = time.perf_counter()
     shipped = bundle("induction-2l")
     model = shipped.model
+    if examples > len(shipped.heldout):
+        raise click.BadParameter(f"the shipped model has {len(shipped.heldout)} held-out sequences; "
+                                 f"pass at most that many", param_hint="--examples")
     pairs = pair_derangement(induction_dataset(shipped.heldout, examples, seed), seed)
+    click.echo(f"[1/2] scanning {kind} of the shipped model on {len(pairs)} held-out sequences "
+               f"({time.perf_counter() - start:.1f} s)")
     kw = dict(delta=delta, batch_size=batch_size, max_memory=max_memory, device=device, seed=seed,
               dtype=getattr(torch, dtype) if dtype else None, progress=not quiet)
     if kind == "senders":
         if not receivers:
             raise click.UsageError("scan senders needs --receivers, e.g. --receivers a1.6")
-        table = sender_scan(model, pairs, receivers.split(","), mode=mode or "ablate", **kw)
+        table = sender_scan(model, pairs, split_receivers(receivers), mode=mode or "ablate", **kw)
     elif kind == "nodes":
         table = node_scan(model, pairs, mode=mode or "restore", **kw)
     elif kind == "edges":
         table = edge_scan(model, pairs, mode=mode or "ablate", **kw)
     else:
         table = path_scan(model, pairs, mode=mode or "restore", **kw)
+    click.echo(f"[2/2] scored {len(table.rows)} hypotheses ({time.perf_counter() - start:.1f} s)")
     rows = table.most_important(top) if top else list(table.rows)
     width = max(len(n) for n, _ in rows)
     click.echo(f"{table.mode} scan of {len(table.rows)} {kind}, {table.metric.replace('_', ' ')}, "
@@ -272,6 +289,14 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
         plot_head_scan(table, model, out / "heads.png")
         written.append("heads.png")
     click.echo(f"wrote {', '.join(str(out / w) for w in written)}")
+
+
+def split_receivers(receivers: str | None) -> list[str]:
+    """``--receivers`` as a list of names: comma-separated, spaces around them allowed."""
+    names = [r.strip() for r in (receivers or "").split(",") if r.strip()]
+    if not names:
+        raise click.UsageError("scan senders needs --receivers, e.g. --receivers a1.6 or --receivers 'a1.6, a1.7'")
+    return names
 
 
 def main() -> None:

@@ -225,7 +225,15 @@ class Pairs:
 
 
 def _generator(seed: int) -> torch.Generator:
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
     return torch.Generator().manual_seed(int(seed))
+
+
+def _check_dataset(dataset: object, where: str) -> None:
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"{where} takes a pathpatch.Dataset (e.g. Dataset.next_token(tokens)), got "
+                        f"{type(dataset).__name__}")
 
 
 def pair_derangement(dataset: Dataset, seed: int = 0) -> Pairs:
@@ -235,6 +243,7 @@ def pair_derangement(dataset: Dataset, seed: int = 0) -> Pairs:
     from a ``torch.Generator`` seeded with ``seed``, so the pairing is reproducible. Duplicate
     rows in the dataset may still pair an example with an identical sequence.
     """
+    _check_dataset(dataset, "pair_derangement")
     n = len(dataset)
     if n < 2:
         raise InputError(f"a derangement needs at least 2 examples, the dataset has {n}; add examples "
@@ -254,6 +263,7 @@ def pair_from_pool(dataset: Dataset, pool_tokens: Int[Tensor, "n pos"], seed: in
     ``pool_tokens`` is ``[n, pos]`` with the dataset's ``pos``; the draw uses a
     ``torch.Generator`` seeded with ``seed``.
     """
+    _check_dataset(dataset, "pair_from_pool")
     _check_tokens("pool_tokens", pool_tokens)
     if pool_tokens.shape[1] != dataset.n_pos:
         raise ShapeMismatchError(f"pool_tokens must have {dataset.n_pos} positions like the dataset, "

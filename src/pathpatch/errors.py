@@ -20,6 +20,10 @@ __all__ = [
     "EmptyDatasetError",
     "ConfigError",
     "ModelLoadError",
+    "ArgumentError",
+    "DeviceError",
+    "EmptyPathSetError",
+    "UnreliableIntervalWarning",
     "close_matches",
 ]
 
@@ -90,3 +94,24 @@ class ConfigError(PathPatchError, ValueError):
 
 class ModelLoadError(PathPatchError, OSError):
     """Weights that cannot be found or read (missing files, offline hub, bad format)."""
+
+
+class ArgumentError(InputError):
+    """An argument with a value the function cannot use (a negative budget, an unknown metric, ...).
+
+    The message names the argument, what was wrong with it and what to pass instead.
+    """
+
+
+class DeviceError(ArgumentError):
+    """A device or dtype that torch does not know, or that this machine does not have."""
+
+
+class EmptyPathSetError(PatternError):
+    """A *named* edge, path or position that holds no path of this model (an edge that is not in
+    the graph, a path running backwards, a sender position after its receiver's). Scoring it would
+    silently report the empty hypothesis."""
+
+
+class UnreliableIntervalWarning(UserWarning):
+    """A confidence interval computed from too few bootstrap resamples to mean much."""

@@ -37,25 +37,46 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+UNRELIABLE_MARK = " (!)"
+
+
 @dataclass(frozen=True)
 class Estimate:
-    """A point value with a confidence interval ``[low, high]`` at ``level`` (default 95%)."""
+    """A point value with a confidence interval ``[low, high]`` at ``level`` (default 95%).
+
+    ``unreliable``: for a ratio (proportion explained, loss recovered) whose denominator's interval
+    includes 0, why the ratio means nothing (it can take any value); ``None`` otherwise. Such an
+    estimate prints with a trailing ``(!)``.
+    """
 
     value: float
     low: float
     high: float
     level: float = 0.95
+    unreliable: str | None = None
+
+    @property
+    def reliable(self) -> bool:
+        return self.unreliable is None
 
     def __str__(self) -> str:
-        return f"{_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}]"
+        mark = UNRELIABLE_MARK if self.unreliable else ""
+        return f"{_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}]{mark}"
 
-    def to_dict(self) -> dict[str, float]:
-        return {"value": self.value, "low": self.low, "high": self.high, "level": self.level}
+    def to_dict(self) -> dict[str, float | str]:
+        """``{"value", "low", "high", "level"}`` (plus ``"unreliable"``: the reason, when flagged);
+        :meth:`from_dict` reads it back."""
+        d: dict[str, float | str] = {"value": self.value, "low": self.low, "high": self.high, "level": self.level}
+        if self.unreliable:
+            d["unreliable"] = self.unreliable
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, float]) -> Estimate:
+        """The estimate :meth:`to_dict` wrote."""
+        reason = d.get("unreliable")
         return cls(value=float(d["value"]), low=float(d["low"]), high=float(d["high"]),
-                   level=float(d.get("level", 0.95)))
+                   level=float(d.get("level", 0.95)), unreliable=str(reason) if reason else None)
 
 
 def _as_array(name: str, x: object) -> np.ndarray:
@@ -218,4 +239,24 @@ def summarise(per_example: dict[str, np.ndarray], n_boot: int = 1000, level: flo
     }
     if has_losses:
         out["loss_recovered"] = bootstrap(_recovered, *(arrays[k] for k in _LOSSES), **kw)
-    return out
+    return _flag_unreliable(out, arrays, kw)
+
+
+def _includes_zero(e: Estimate) -> bool:
+    return e.low <= 0.0 <= e.high
+
+
+def _flag_unreliable(out: dict[str, Estimate], arrays: dict[str, np.ndarray], kw: dict) -> dict[str, Estimate]:
+    """Mark each ratio whose denominator's interval includes 0 (the ATE for every ratio; the loss
+    gap L_new − L_clean for loss recovered): its value and interval can then be anything."""
+    from dataclasses import replace
+
+    reasons: dict[str, str] = {}
+    if _includes_zero(out["ate"]):
+        why = f"the ATE's interval {out['ate']} includes 0"
+        reasons = {"proportion_explained": why, "loss_recovered": why}
+    elif "loss_recovered" in out:
+        gap = bootstrap(_aue, arrays["loss_new"] - arrays["loss_clean"], **kw)
+        if _includes_zero(gap):
+            reasons["loss_recovered"] = f"the loss gap L_new - L_clean, {gap}, has an interval that includes 0"
+    return {k: replace(e, unreliable=reasons[k]) if k in reasons else e for k, e in out.items()}

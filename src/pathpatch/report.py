@@ -47,11 +47,13 @@ class HypothesisScore:
     metrics: dict[str, Estimate] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"name", "n_paths", "metrics": {metric: Estimate.to_dict()}}``."""
         return {"name": self.name, "n_paths": self.n_paths,
                 "metrics": {k: e.to_dict() for k, e in self.metrics.items()}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HypothesisScore:
+        """The score :meth:`to_dict` wrote."""
         return cls(name=d["name"], n_paths=d.get("n_paths"),
                    metrics={k: Estimate.from_dict(e) for k, e in d.get("metrics", {}).items()})
 
@@ -117,6 +119,23 @@ class Report:
                 for s in self.scores]
         return header, rows
 
+    def unreliable(self) -> dict[str, str]:
+        """``{"hypothesis: metric": reason}`` for every ratio flagged unreliable (its denominator's
+        interval includes 0, so the ratio and its interval can be anything)."""
+        return {f"{s.name}: {k}": e.unreliable for s in self.scores for k, e in s.metrics.items() if e.unreliable}
+
+    def _notes(self) -> list[str]:
+        reasons: dict[str, list[str]] = {}
+        for s in self.scores:
+            for k, e in s.metrics.items():
+                if e.unreliable:
+                    reasons.setdefault(e.unreliable, [])
+                    title = dict(COLUMNS).get(k, k)
+                    if title not in reasons[e.unreliable]:
+                        reasons[e.unreliable].append(title)
+        return [f"(!) unreliable {' and '.join(titles)}: {why}, so the ratio and its interval can take any value; "
+                f"use more examples or pairs with a larger effect" for why, titles in reasons.items()]
+
     def __str__(self) -> str:
         header, rows = self._rows()
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -132,6 +151,7 @@ class Report:
             lines.append(ate)
         lines += [line(header), "-+-".join("-" * w for w in widths)]
         lines += [line(r) for r in rows]
+        lines += self._notes()
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
@@ -143,11 +163,15 @@ class Report:
 
         intro = self._title() + (f"; {ate}" if (ate := self._ate_line()) else "")
         align = "|:---|---:|" + "---:|" * len(COLUMNS)
-        return "\n".join([f"**{intro}**", "", line(header), align, *(line(r) for r in rows)]) + "\n"
+        notes = self._notes()
+        return "\n".join([f"**{intro}**", "", line(header), align, *(line(r) for r in rows)]
+                         + (["", *notes] if notes else [])) + "\n"
 
     # ------------------------------------------------------------ serialisation
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"meta": ..., "scores": [HypothesisScore.to_dict()]}`` (JSON values; :meth:`from_dict`
+        reads it back); an estimate flagged unreliable carries its reason under ``"unreliable"``."""
         return {"meta": dict(self.meta), "scores": [s.to_dict() for s in self.scores]}
 
     @classmethod

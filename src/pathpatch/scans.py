@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .data import Pairs
-from .errors import InputError, UnknownNodeError
+from .errors import EmptyPathSetError, InputError, UnknownNodeError
 from .estimates import Estimate
 from .graph import Edge, Node
-from .lang.hypothesis import Hypothesis, paths as explicit, through, through_edge
+from .lang.hypothesis import Hypothesis, missing_edge, paths as explicit, through, through_edge
 from .metrics import Delta
 from .model.residual import ResidualModel
 from .plots import pyplot, save_figure
 from .report import Report
-from .scoring import score
+from .scoring import count_paths, score
+from . import validate
 
 __all__ = ["ScanTable", "node_scan", "edge_scan", "sender_scan", "path_scan", "plot_head_scan"]
 
@@ -59,6 +60,8 @@ class ScanTable:
         return self.top(k, largest=self.mode == "restore")
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"mode", "metric", "rows": [{"name", "value", "low", "high", "level", ...}]}`` (JSON values;
+        a row's ``unreliable`` says why its ratio cannot be trusted, when it cannot)."""
         return {"mode": self.mode, "metric": self.metric, "rows": [{"name": n, **e.to_dict()} for n, e in self.rows]}
 
     def __str__(self) -> str:
@@ -68,20 +71,28 @@ class ScanTable:
         return "\n".join(lines)
 
 
+def _check(model: Any, pairs: Any, mode: Any, metric: Any, where: str) -> None:
+    """The arguments every scan shares, checked before any work."""
+    validate.check_model(model, where)
+    validate.check_pairs(pairs, where)
+    if not isinstance(mode, str) or mode not in ("restore", "ablate"):
+        raise InputError(f"mode must be 'restore' or 'ablate', got {mode!r}")
+    validate.check_metric(metric)
+
+
 def _scan(model: ResidualModel, named: dict[str, Hypothesis], pairs: Pairs, mode: Mode, metric: str,
           kw: dict[str, Any]) -> ScanTable:
-    if mode not in ("restore", "ablate"):
-        raise InputError(f"mode must be 'restore' or 'ablate', got {mode!r}")
     hyps = named if mode == "restore" else {k: ~h for k, h in named.items()}
     report = score(model, hyps, pairs, **kw)
-    if metric not in report.scores[0].metrics:
-        raise InputError(f"unknown metric {metric!r}; choose one of {sorted(report.scores[0].metrics)}")
     return ScanTable(mode, metric, tuple((s.name, s.metrics[metric]) for s in report), report)
 
 
 def node_scan(model: ResidualModel, pairs: Pairs, nodes: Iterable[str | Node] | None = None, mode: Mode = "restore",
               metric: str = "proportion_explained", delta: str | Delta = "kl", **kw: Any) -> ScanTable:
     """Restore (or ablate) each node in turn; default: every head and MLP."""
+    _check(model, pairs, mode, metric, "node_scan")
+    if isinstance(nodes, (str, Node)):
+        nodes = [nodes]
     chosen = [n.name if isinstance(n, Node) else n for n in nodes] if nodes is not None else [
         n.name for n in model.graph.nodes if n.kind in ("head", "mlp")]
     return _scan(model, {n: through(n) for n in chosen}, pairs, mode, metric, {"delta": delta, **kw})
@@ -95,11 +106,25 @@ def edge_scan(model: ResidualModel, pairs: Pairs, edges: Iterable[str | Edge] | 
     ``receiver`` (e.g. ``"a1.5.k"``) scans every edge into that port; ``edges`` the given ones;
     neither: every edge of the graph.
     """
+    _check(model, pairs, mode, metric, "edge_scan")
     if receiver is not None:
-        port = model.graph.port(receiver)
+        if not isinstance(receiver, str):
+            raise TypeError(f"receiver must be a port name such as 'a1.5.k', got {type(receiver).__name__}")
+        port = model.graph.port(receiver.strip())
         chosen = [Edge(s, port) for s in model.graph.senders(port)]
     elif edges is not None:
+        if isinstance(edges, (str, Edge)):
+            edges = [edges]
+        bad = [e for e in edges if not isinstance(e, (str, Edge))]
+        if bad:
+            raise TypeError(f"edges are 'a0.1 -> a1.0.k' strings or Edge objects, got {type(bad[0]).__name__}")
         chosen = [e if isinstance(e, Edge) else Edge.parse(e) for e in edges]
+        known = set(model.graph.edges)
+        for e in chosen:
+            if e not in known:
+                model.graph.port(e.receiver.name)  # unknown names first
+                model.graph.node(e.sender.name)
+                raise missing_edge(model.graph, e, e.name)
     else:
         chosen = list(model.graph.edges)
     if not chosen:
@@ -119,20 +144,27 @@ def sender_scan(model: ResidualModel, pairs: Pairs, receivers: str | Iterable[st
     s into a receiver": x_new flows along exactly those edges. ``senders`` default to every node
     with an edge into some receiver.
     """
+    _check(model, pairs, mode, metric, "sender_scan")
     graph = model.graph
-    names = [receivers] if isinstance(receivers, str) else list(receivers)
+    if not isinstance(receivers, (str, list, tuple)) or not all(isinstance(r, str) for r in receivers):
+        raise TypeError(f"receivers must be a port or node name, or a list of them, got {receivers!r}")
+    names = [r.strip() for r in ([receivers] if isinstance(receivers, str) else list(receivers)) if r.strip()]
     ports = []
     for name in names:
         try:
             node = graph.node(name)
-        except UnknownNodeError:
+        except UnknownNodeError as err:
+            if name.count(".") < 2 and name[:1] == "a":  # a head without a channel: the head is unknown
+                raise err from None
             ports.append(graph.port(name))  # raises a clear error for a bad name
         else:
             ports += [p for p in graph.ports if p.node == node]
     if not ports:
         raise InputError(f"sender_scan needs receivers, got {receivers!r}")
     sending = [u for u in graph.nodes if any(u in graph.senders(p) for p in ports)]
-    chosen = sending if senders is None else [graph.node(s) if isinstance(s, str) else s for s in senders]
+    if isinstance(senders, (str, Node)):
+        senders = [senders]
+    chosen = sending if senders is None else [graph.node(s.strip()) if isinstance(s, str) else s for s in senders]
     lonely = [u.name for u in chosen if u not in sending]
     if lonely:
         raise InputError(f"{lonely} send to none of {[p.name for p in ports]}; senders must come before a receiver")
@@ -154,6 +186,10 @@ def path_scan(model: ResidualModel, pairs: Pairs, paths: Iterable[str] | None = 
     ``paths`` default to every path of the graph (refused above ``max_paths``: a 12-layer model has
     astronomically many; restrict them with a pattern's ``.iter(model)``).
     """
+    _check(model, pairs, mode, metric, "path_scan")
+    validate.check_int(max_paths, "max_paths", 1)
+    if isinstance(paths, str):
+        paths = [paths]
     if paths is None:
         total = model.graph.count_paths()
         if total > max_paths:
@@ -164,7 +200,14 @@ def path_scan(model: ResidualModel, pairs: Pairs, paths: Iterable[str] | None = 
         chosen = [p if isinstance(p, str) else p.name for p in paths]
     if not chosen:
         raise InputError("path_scan got no paths to scan")
-    return _scan(model, {p: explicit(p) for p in chosen}, pairs, mode, metric, {"delta": delta, **kw})
+    named = {p: explicit(p) for p in chosen}
+    for p, h in named.items():
+        h.compile(model)  # unknown names first
+        if count_paths(h, model, pairs) == 0:
+            raise EmptyPathSetError(f"{p!r} is no path of this model ({model.graph.describe()}): a sender must "
+                                    "come before its receiver, and an edge into k or v from a position at or "
+                                    "before the receiver's, any other at the same position", p, p, 0)
+    return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
 
 
 def plot_head_scan(table: ScanTable, model: ResidualModel, path: str | Path) -> Path:

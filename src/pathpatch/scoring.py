@@ -21,13 +21,14 @@ from .data import Pairs
 from .engine.api import Ablation, Engine, equal_inputs
 from .engine.budget import Chunk, chunk_work, resolve_budget
 from .engine.cache import mean_outputs
-from .errors import InputError
+from .errors import EmptyPathSetError, InputError, TokenOutOfRangeError
 from .graph import Node
 from .estimates import summarise
-from .lang.hypothesis import Hypothesis
+from .lang.hypothesis import Hypothesis, Patterns
 from .metrics import Delta, loss, resolve_delta
 from .model.residual import ResidualModel
 from .report import HypothesisScore, Report
+from . import validate
 
 __all__ = ["score", "per_example", "count_paths"]
 
@@ -35,9 +36,18 @@ __all__ = ["score", "per_example", "count_paths"]
 def _named(hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis]) -> dict[str, Hypothesis]:
     if isinstance(hypotheses, Hypothesis):
         hypotheses = [hypotheses]
+    if isinstance(hypotheses, (str, bytes)) or not isinstance(hypotheses, (Mapping, Sequence, set, frozenset)):
+        raise TypeError(f"hypotheses must be a dict {{name: Hypothesis}} or a list of Hypothesis objects, "
+                        f"got {type(hypotheses).__name__}")
     named = dict(hypotheses) if isinstance(hypotheses, Mapping) else {str(h): h for h in hypotheses}
     if not named:
         raise InputError("no hypotheses to score; pass a dict {name: hypothesis} or a list")
+    for name, h in named.items():
+        if not isinstance(name, str):
+            raise TypeError(f"hypothesis names must be strings, got {type(name).__name__} {name!r}")
+        if not isinstance(h, Hypothesis):
+            raise TypeError(f"hypothesis {name!r} must be a Hypothesis (see pathpatch.paths), got {type(h).__name__}"
+                            + ("; wrap pattern strings in pathpatch.paths(...)" if isinstance(h, str) else ""))
     if len(named) != (len(hypotheses)):
         raise InputError("two hypotheses have the same name; pass a dict with distinct names")
     return named
@@ -60,9 +70,8 @@ def per_example(
 
     See :func:`score` for ``max_memory``, ``device`` and ``dtype``.
     """
-    named = _named(hypotheses)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive int, got {batch_size!r}")
+    named = _check(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype,
+                   "per_example")
     model = model.placed(device, dtype)
     delta_fn = resolve_delta(delta)
     only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
@@ -100,6 +109,33 @@ def per_example(
     bar.close()
     common = {k: np.concatenate(v) for k, v in shared.items()}
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
+
+
+def _check(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablation: Any, batch_size: Any, progress: Any,
+           max_memory: Any, device: Any, dtype: Any, where: str) -> dict[str, Hypothesis]:
+    """Every argument of :func:`per_example` checked before any work (typed errors)."""
+    validate.check_model(model, where)
+    validate.check_pairs(pairs, where)
+    named = _named(hypotheses)
+    validate.check_delta(delta)
+    validate.check_ablation(ablation)
+    validate.check_int(batch_size, "batch_size", 1)
+    validate.check_progress(progress)
+    validate.check_max_memory(max_memory)
+    validate.check_device(device)
+    validate.check_dtype(dtype)
+    for h in named.values():
+        h.compile(model)  # unknown names fail now, not after the clean runs
+    if delta == "logit_diff" and pairs.ref.distractor_tokens is None:
+        raise InputError("delta='logit_diff' needs an incorrect token per target position, but the dataset has "
+                         "distractor_tokens=None; pass distractor_tokens to Dataset(...), or use delta='kl' or 'loss'")
+    vocab, mask = model.config.d_vocab, pairs.ref.target_mask
+    for what in ("target_tokens", "distractor_tokens"):
+        ids = getattr(pairs.ref, what)
+        if ids is not None and bool(((ids[mask] < 0) | (ids[mask] >= vocab)).any()):
+            raise TokenOutOfRangeError(f"{what} at the target positions holds ids outside the model's vocabulary "
+                                       f"[0, {vocab}); check that the tokenizer matches the model")
+    return named
 
 
 def _chunks(model: ResidualModel, hyps: list[Hypothesis], pairs: Pairs, only_targets: bool, batch_size: int,
@@ -152,12 +188,25 @@ def score(
     evaluation on a copy of ``model`` placed there (the model passed in is not changed); metrics
     are always computed in float64 from the logits.
     """
-    named = _named(hypotheses)
+    named = _check(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype, "score")
+    validate.check_n_boot(n_boot, level)
+    validate.check_seed(seed)
+    if meta is not None and not isinstance(meta, Mapping):
+        raise TypeError(f"meta must be a dict of JSON values, got {type(meta).__name__}")
+    counts = {name: count_paths(hyp, model, pairs) for name, hyp in named.items()}
+    for name, hyp in named.items():
+        if counts[name] == 0 and isinstance(hyp, Patterns):
+            text = str(hyp)
+            raise EmptyPathSetError(f"hypothesis {name!r} names no path of this model ({model.graph.describe()}"
+                                    f"{f', on {pairs.ref.n_pos}-token sequences' if hyp.positional else ''}): "
+                                    "a sender must come before its receiver, and an edge into k or v from a position "
+                                    "at or before the receiver's, any other at the same position; for the empty "
+                                    "hypothesis on purpose, use pathpatch.no_paths()", text, text, 0)
     values = per_example(model, named, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype)
     scores = []
     for name, hyp in named.items():
         metrics = summarise(values[name], n_boot=n_boot, level=level, seed=seed)
-        scores.append(HypothesisScore(name, count_paths(hyp, model, pairs), metrics))
+        scores.append(HypothesisScore(name, counts[name], metrics))
     info = {
         "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
         "ablation": ablation,

@@ -14,10 +14,11 @@ changes torch's setting (a program that imports pathpatch keeps its own).
 from __future__ import annotations
 
 import os
+import sys
 
 from .errors import InputError
 
-__all__ = ["choose_threads", "idle_cores"]
+__all__ = ["choose_threads", "idle_cores", "apply_threads"]
 
 
 def idle_cores() -> int:
@@ -41,4 +42,15 @@ def choose_threads(requested: int | str | None = None) -> int:
         n = 0
     if n < 1:
         raise InputError(f"threads must be a positive whole number (or unset for the idle cores), got {value!r}")
+    return n
+
+
+def apply_threads(requested: int | str | None = None) -> int:
+    """Set torch's CPU threads to :func:`choose_threads` (through ``OMP_NUM_THREADS`` when torch is
+    not imported yet, so a command that never needs torch does not pay for importing it)."""
+    n = choose_threads(requested)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(n)
     return n

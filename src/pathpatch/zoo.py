@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from .errors import ModelLoadError, close_matches
-from .model.native import load_model_dir
+from .model.native import load_model_dir, read_config
 from .model.residual import ResidualModel
 
 __all__ = ["SHIPPED", "load", "bundle", "Bundle", "shipped_dir"]
@@ -53,22 +53,42 @@ def _from_hugging_face(source: str, dtype: torch.dtype | None) -> ResidualModel:
     try:
         hf_model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as err:
+        where = "" if Path(source).exists() else "there is no local directory of that name, and "
         raise ModelLoadError(
-            f"weights for {source!r} are not in the local Hugging Face cache and pathpatch never downloads; "
+            f"{where}weights for {source!r} are not in the local Hugging Face cache and pathpatch never downloads; "
             f"pass the path of a local model directory instead (for example one written by "
             f"model.save_pretrained(DIR) on a machine with network access), or a shipped model: {list(SHIPPED)}"
         ) from err
     return from_hf(hf_model.eval(), dtype)
 
 
+def _looks_like_path(text: str) -> bool:
+    """A name that can only mean a place on disk, never a hub name like ``gpt2`` or ``org/model``."""
+    return text.startswith(("/", "./", "../", "~", ".\\")) or text.endswith(("/", "\\")) or "\\" in text \
+        or text in (".", "..") or Path(text).is_absolute()
+
+
 def load(name_or_path: str | Path, dtype: torch.dtype | None = None) -> ResidualModel:
     """A shipped model by name, a saved or Hugging Face model directory, or a cached hub model."""
-    path = Path(name_or_path)
+    from .validate import check_dtype
+
+    if not isinstance(name_or_path, (str, Path)):
+        raise TypeError(f"load() takes a shipped model name {list(SHIPPED)}, a directory path or a cached hub name, "
+                        f"got {type(name_or_path).__name__}")
+    check_dtype(dtype)
+    if not str(name_or_path).strip():
+        raise ModelLoadError(f"load() got an empty name; pass a shipped model name {list(SHIPPED)} or a directory")
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        raise ModelLoadError(f"{path} is a file; pass the directory that holds model.safetensors and config.json")
     if path.is_dir():
         config = path / "config.json"
-        if config.is_file() and "model_type" in json.loads(config.read_text()):
+        if config.is_file() and "model_type" in read_config(config):
             return _from_hugging_face(str(path), dtype)
         return load_model_dir(path, dtype)
+    if isinstance(name_or_path, Path) or _looks_like_path(str(name_or_path)):
+        raise ModelLoadError(f"no directory {str(name_or_path)!r}: the path does not exist; check it, or pass a "
+                             f"shipped model name: {list(SHIPPED)}")
     if str(name_or_path) in SHIPPED:
         return load_model_dir(shipped_dir(str(name_or_path)), dtype)
     if "/" not in str(name_or_path) and close_matches(str(name_or_path), SHIPPED):

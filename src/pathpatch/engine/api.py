@@ -26,6 +26,7 @@ from .plan import Plan, make_plan
 from .posexec import execute_positions
 from .posplan import PosPlan, make_pos_plan
 from .positions import Positions, position_groups
+from .. import validate
 
 __all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache", "equal_inputs"]
 
@@ -83,11 +84,9 @@ class Engine:
     """Hypotheses compiled against one model, evaluated together so that they share copies."""
 
     def __init__(self, model: ResidualModel, hypotheses: Iterable[Hypothesis]) -> None:
+        validate.check_model(model, "Engine")
         self.model = model
-        self.hypotheses = list(hypotheses)
-        bad = [h for h in self.hypotheses if not isinstance(h, Hypothesis)]
-        if bad:
-            raise TypeError(f"expected Hypothesis objects (see pathpatch.paths), got {type(bad[0]).__name__}")
+        self.hypotheses = validate.check_hypotheses(hypotheses, "Engine")
         for h in self.hypotheses:
             h.compile(model)  # names checked now, positions when a batch fixes their meaning
         self.free = [i for i, h in enumerate(self.hypotheses) if not h.positional]
@@ -115,6 +114,8 @@ class Engine:
         return self._pos_plans[key]
 
     def check_pair(self, ref_tokens: Tensor, new_tokens: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Validated ``(ref_tokens, new_tokens)`` on the model's device: ids in the vocabulary, no
+        longer than the context, the same shape; a typed error naming the argument otherwise."""
         ref = self.model.check_tokens(ref_tokens, "ref_tokens")
         if new_tokens is None:
             return ref, None
@@ -217,6 +218,8 @@ class Engine:
         within ``max_memory`` (bytes or ``"4GB"``; default: half of the memory free on the model's
         device, see :mod:`.budget`); the logits are the same with any budget.
         """
+        validate.check_run_args(ref_tokens, new_tokens, ablation, positions)
+        validate.check_max_memory(max_memory)
         ref, new = self.check_pair(ref_tokens, new_tokens)
         batch, n_pos = ref.shape
         vocab = self.model.config.d_vocab
@@ -258,7 +261,11 @@ def evaluate_many(
 ) -> Float[Tensor, "hypothesis batch pos vocab"]:
     """Patched logits of many hypotheses in one pass that shares every cached and mixed copy
     (chunked to stay within ``max_memory``, see :meth:`Engine.run`)."""
-    return Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions, max_memory=max_memory)
+    validate.check_model(model, "evaluate_many")
+    validate.check_run_args(ref_tokens, new_tokens, ablation, positions)
+    logits = Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions,
+                                           max_memory=max_memory)
+    return validate.check_finite_logits(logits, "evaluate_many")
 
 
 def evaluate(
@@ -277,5 +284,10 @@ def evaluate(
     ``positions``: the examples' named positions (``{"END": [batch] tensor}``) if the hypothesis
     uses names like ``a9.1@END``. ``max_memory``: see :meth:`Engine.run`.
     """
-    return Engine(model, [hypothesis]).run(ref_tokens, new_tokens, ablation, positions=positions,
-                                           max_memory=max_memory)[0]
+    validate.check_model(model, "evaluate")
+    validate.check_run_args(ref_tokens, new_tokens, ablation, positions)
+    if isinstance(hypothesis, (list, tuple)):
+        raise TypeError("evaluate takes one Hypothesis; for a list use evaluate_many(model, hypotheses, ...)")
+    logits = Engine(model, [hypothesis]).run(ref_tokens, new_tokens, ablation, positions=positions,
+                                             max_memory=max_memory)[0]
+    return validate.check_finite_logits(logits, "evaluate")

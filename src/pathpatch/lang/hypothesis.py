@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..errors import InputError, PatternError
+from ..errors import EmptyPathSetError, InputError, PatternError
 from ..graph import Edge, Graph, Node, Path, Port
 from .automata import (
     Automaton,
@@ -78,6 +78,10 @@ class Hypothesis(ABC):
 
     def context(self, n_pos: int | None, positions: dict[str, int] | None = None) -> PosContext | None:
         """The position context for counting or listing: None (position-free) unless ``n_pos`` is given."""
+        if n_pos is not None and (isinstance(n_pos, bool) or not isinstance(n_pos, int) or n_pos < 1):
+            raise InputError(f"n_pos is the sequence length, a positive int, got {n_pos!r}")
+        if positions is not None and not isinstance(positions, dict):
+            raise TypeError(f"positions must be a dict {{name: position}}, got {type(positions).__name__}")
         if n_pos is None:
             if self.positional:
                 raise InputError(f"{self} names positions: pass n_pos= (the sequence length) and, for named "
@@ -163,6 +167,10 @@ class Hypothesis(ABC):
     def list(self, model_or_graph: Any, limit: int | None = None, n_pos: int | None = None,
              positions: dict[str, int] | None = None) -> list[Path]:
         """Up to ``limit`` paths (all if None), sorted by their names."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InputError(f"limit must be None (all paths) or a non-negative int, got {limit!r}")
+        if limit == 0:
+            return []
         out: list[Path] = []
         for path in self.iter(model_or_graph, n_pos, positions):
             out.append(path)
@@ -230,6 +238,52 @@ class Patterns(Hypothesis):
 
     def __str__(self) -> str:
         return " | ".join(self.texts) if len(self.texts) < 4 else f"{self.texts[0]} | ... ({len(self.texts)} patterns)"
+
+
+def missing_edge(graph: Graph, edge: Edge, text: str) -> EmptyPathSetError:
+    """The error for a named edge that is not in ``graph``, saying why."""
+    s, r = edge.sender, edge.receiver
+    if s.kind == "pos" and graph.config.positions == "shortformer":
+        why = "with shortformer positions, pos feeds only the q and k inputs of heads"
+    elif s.kind == "out" or r.node.is_input:
+        why = "edges run from embed, pos, a head or an MLP into a head's q/k/v, an MLP or out"
+    elif graph.stage_of(s) >= graph.stage_of(r.node):
+        why = f"{s.name} does not come before {r.node.name}, and a sender must come before its receiver"
+    else:
+        why = "a sender must come before its receiver"
+    return EmptyPathSetError(f"no edge {edge.name} in this model ({graph.describe()}): {why}; "
+                             "list the edges with model.graph.edges", text, text, 0)
+
+
+def _edge_positions_possible(text: str, ctx: PosContext, channel: str | None) -> bool:
+    """Whether some sender position can feed some receiver position in ``text`` (``u@s -> v@r``):
+    into k or v from any position at or before the query's, else at the same position."""
+    first, second = [el for el in parse_pattern(text) if isinstance(el, LetterSet)][:2]
+    every = frozenset(range(ctx.n_pos))
+    senders = every if first.positions is None else ctx.resolve(first.positions, text)  # type: ignore[union-attr]
+    receivers = every if second.positions is None else ctx.resolve(second.positions, text)  # type: ignore[union-attr]
+    if channel in ("k", "v"):
+        return bool(senders and receivers) and min(senders) <= max(receivers)
+    return bool(senders & receivers)
+
+
+@dataclass(frozen=True, repr=False)
+class _EdgePattern(Patterns):
+    """The paths through one named edge: an edge the model lacks, or positions it cannot join, are
+    an :class:`~pathpatch.errors.EmptyPathSetError`, never an empty set that scores as something."""
+
+    edge: Edge | None = None
+
+    def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
+        dfa = super().automaton(graph, ctx)  # unknown names first
+        text = self.texts[0]
+        if self.edge not in set(graph.edges):
+            raise missing_edge(graph, self.edge, text)  # type: ignore[arg-type]
+        if ctx is not None and not _edge_positions_possible(text, ctx, self.edge.receiver.channel):  # type: ignore[union-attr]
+            raise EmptyPathSetError(f"the edge {text} joins no positions of a {ctx.n_pos}-token sequence: an edge "
+                                    "into k or v comes from a position at or before the receiver's, any other "
+                                    "edge stays at one position", text, text, 0)
+        return dfa
 
 
 @dataclass(frozen=True, repr=False)
@@ -300,6 +354,9 @@ def paths(spec: str | Path | Iterable[str | Path]) -> Hypothesis:
     """A hypothesis from one pattern, or the union of several (strings or :class:`Path` objects)."""
     if isinstance(spec, (str, Path)):
         spec = [spec]
+    if not isinstance(spec, Iterable) or isinstance(spec, (bytes, Hypothesis)):
+        raise TypeError(f"paths() takes a pattern string (e.g. 'embed -> a1.*.v -> out'), a Path, or a list of "
+                        f"them, got {type(spec).__name__}")
     texts = tuple(s.name if isinstance(s, Path) else s for s in spec)
     if not texts:
         return no_paths()
@@ -325,7 +382,9 @@ def through(node: str | Node) -> Hypothesis:
     ``node`` may be one pattern element with wildcards: ``through("a1.*")`` is every path through
     some layer-1 head, ``through("a1.0.k")`` every path entering head 1.0 through k.
     """
-    name = node.name if isinstance(node, Node) else node
+    if not isinstance(node, (str, Node, Port)):
+        raise TypeError(f"through() takes a node name such as 'a0.3' or 'a1.*', or a Node, got {type(node).__name__}")
+    name = node if isinstance(node, str) else node.name
     if "->" in name:
         raise PatternError("through() takes one node, not a path; use paths(...) for chains", name, "->",
                            name.index("->"))
@@ -337,14 +396,26 @@ def through_edge(sender: str | Node, receiver: str | Port) -> Hypothesis:
 
     Either end may carry a position: ``through_edge("a0.2@4", "a1.0.k@7")``.
     """
+    if not isinstance(sender, (str, Node)):
+        raise TypeError(f"through_edge: sender must be a node name such as 'a0.3', or a Node, got {type(sender).__name__}")
+    if not isinstance(receiver, (str, Port)):
+        raise TypeError(f"through_edge: receiver must be a port name such as 'a1.5.k', 'm2' or 'out', or a Port, "
+                        f"got {type(receiver).__name__}")
     s = (sender.name if isinstance(sender, Node) else sender).strip()
     r = (receiver.name if isinstance(receiver, Port) else receiver).strip()
     edge = Edge.parse(f"{s.partition('@')[0]} -> {r.partition('@')[0]}")
     if "@" in s or "@" in r:
-        return Patterns((f"{s} -> {r}",))
-    return Patterns((edge.name,))
+        return _EdgePattern((f"{s} -> {r}",), edge)
+    return _EdgePattern((edge.name,), edge)
 
 
 def subgraph(edges: Iterable[Edge | str]) -> Hypothesis:
     """Paths whose every edge is kept: ``edges`` as :class:`Edge` objects or ``"a0.1 -> a1.0.k"``."""
-    return Subgraph(frozenset(e if isinstance(e, Edge) else Edge.parse(e) for e in edges))
+    if isinstance(edges, (str, Edge)) or not isinstance(edges, Iterable):
+        raise TypeError(f"subgraph() takes a list of edges ('a0.1 -> a1.0.k' strings or Edge objects), "
+                        f"got {type(edges).__name__}")
+    items = list(edges)
+    bad = [e for e in items if not isinstance(e, (str, Edge))]
+    if bad:
+        raise TypeError(f"subgraph() edges are 'a0.1 -> a1.0.k' strings or Edge objects, got {type(bad[0]).__name__}")
+    return Subgraph(frozenset(e if isinstance(e, Edge) else Edge.parse(e) for e in items))

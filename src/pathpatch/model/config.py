@@ -10,7 +10,7 @@ Dimension names used across pathpatch (in jaxtyping annotations):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
 from ..errors import ConfigError
@@ -69,6 +69,20 @@ class ModelConfig:
             raise ConfigError(f"act must be 'gelu', 'gelu_new', 'relu' or 'silu', got {self.act!r}")
         if self.norm_kind not in ("layernorm", "rmsnorm"):
             raise ConfigError(f"norm_kind must be 'layernorm' or 'rmsnorm', got {self.norm_kind!r}")
+        for name in ("norm", "gated", "parallel"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name, optional in (("eps", False), ("rotary_base", False), ("attn_scale", True)):
+            value = getattr(self, name)
+            if optional and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name} must be a positive finite number{' or None' if optional else ''}, "
+                                  f"got {value!r}")
+        for name in ("n_kv_heads", "rotary_dim"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{name} must be an int or None, got {value!r}")
         if self.n_kv_heads is not None and (self.n_kv_heads < 1 or self.n_heads % self.n_kv_heads):
             raise ConfigError(f"n_kv_heads={self.n_kv_heads} must divide n_heads={self.n_heads}")
         if self.rotary_dim is not None and (self.rotary_dim % 2 or not 0 < self.rotary_dim <= self.d_head):
@@ -101,10 +115,17 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """The config these fields describe; unknown or missing fields are a :class:`ConfigError`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config is a dict of fields, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown config keys {unknown}; expected some of {sorted(known)}")
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        lacking = [k for k in required if k not in data]
+        if lacking:
+            raise ConfigError(f"the config lacks required keys {lacking}")
         return cls(**data)
 
 
@@ -114,6 +135,14 @@ class NativeConfig(ModelConfig):
 
     seed: int = 0
     init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative int, got {self.seed!r}")
+        std = self.init_std
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not math.isfinite(std) or std < 0:
+            raise ConfigError(f"init_std must be a non-negative finite number, got {std!r}")
 
     def architecture(self) -> ModelConfig:
         """The architecture alone, without the initialisation fields."""

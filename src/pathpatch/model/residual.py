@@ -115,10 +115,14 @@ class ResidualModel(nn.Module):
 
     # ------------------------------------------------------------------ node functions
     def embed(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
+        """The ``embed`` node: each token's row of ``W_E`` (ids already checked, see :meth:`check_tokens`)."""
         return self.W_E[tokens]
 
     def pos_embed(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
-        assert self.W_pos is not None
+        """The ``pos`` node: the learned position embedding of positions ``0..pos-1``, the same for
+        every example (only models with absolute or shortformer positions have it)."""
+        if self.W_pos is None:
+            raise InputError(f"this model has {self.config.positions} positions and no pos node")
         return self.W_pos[: tokens.shape[1]].expand(tokens.shape[0], -1, -1)
 
     def reader_bias(self, port: Port) -> Float[Tensor, " d_model"]:
@@ -236,6 +240,8 @@ class ResidualModel(nn.Module):
         return self.head_out(layer, heads, self.attn_pattern(layer, heads, q_in, k_in), v_in)
 
     def mlp(self, layer: int, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        """The MLP node ``m{layer}`` on its summed input ``x``: its own norm (ln2), then
+        ``W_out(act(W_in h))`` (gated: ``W_out(act(W_gate h) * W_in h)``), with biases."""
         cfg = self.config
         h = self._norm(x, *((self.ln2_w[layer], self.ln2_b[layer]) if cfg.norm else (None, None)))
         pre = (h @ self.W_gate[layer] + self.b_gate[layer]) if cfg.gated else h @ self.W_in[layer] + self.b_in[layer]
@@ -250,6 +256,7 @@ class ResidualModel(nn.Module):
         return act @ self.W_out[layer] + self.b_out[layer]
 
     def unembed(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... vocab"]:
+        """The ``out`` node on its summed input ``x``: the final norm, then ``W_U`` and ``b_U`` (logits)."""
         h = self._norm(x, *((self.lnf_w, self.lnf_b) if self.config.norm else (None, None)))
         return h @ self.W_U + self.b_U
 
