@@ -66,108 +66,7 @@ def _members(model, hyp) -> set[str]:  # type: ignore[no-untyped-def]
     return {p.name for p in hyp.iter(model)}
 
 
-@pytest.mark.parametrize("name", ["absolute-mlp", "shortformer-attn", "rotary-parallel-gqa"])
-def test_fixed_hypotheses_match_brute_force(name: str) -> None:
-    """All hypotheses in one engine (shared copies), full logits and target rows; resampling, and
-    mean and zero ablation on a few."""
-    model = MODELS[name]
-    ref, new = _pair(model, seed=len(name))
-    hyps = _hyps(model)
-    members = [_members(model, h) for h in hyps]
-    mask = torch.tensor([[False, True, False, True], [False, False, True, False]])
-    cheap = not model.config.has_mlp or model.config.parallel
-    for ablation, n in (("resample", len(hyps) if cheap else 8), ("mean", 3 if cheap else 2), ("zero", 2)):
-        engine = Engine(model, hyps[:n])
-        full = engine.run(ref, new, ablation)
-        rows = engine.run_batch(ref, new, ablation, targets=mask)[2]
-        for hyp, member, got, got_rows in zip(hyps, members, full, rows):
-            want = brute_force(model, member, ref, new, ablation)
-            torch.testing.assert_close(got, want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp} {ablation}: {m}")
-            torch.testing.assert_close(got_rows, want[mask], atol=ATOL, rtol=0, msg=lambda m: f"{hyp} rows: {m}")
-
-
-def test_hypotheses_are_not_all_trivial() -> None:
-    """The fixed hypotheses differ from the clean and the ablated run, so they test something."""
-    model = MODELS["absolute-mlp"]
-    ref, new = _pair(model, seed=1)
-    clean, ablated = model(ref), model(new)
-    for hyp, got in zip(_hyps(model), evaluate_many(model, _hyps(model), ref, new)):
-        assert (got - clean).abs().max() > 1e-3, str(hyp)
-        if not str(hyp).startswith("pos"):  # positions are equal in both runs
-            assert (got - ablated).abs().max() > 1e-3, str(hyp)
-
-
-def test_mean_ablation_averages_over_new_tokens() -> None:
-    model = MODELS["absolute-mlp"]
-    ref, new = _pair(model, seed=2, batch=3)
-    got = evaluate(model, H.paths("embed -> a1.0.v -> out"), ref, new, "mean")
-    members = _members(model, H.paths("embed -> a1.0.v -> out"))
-    torch.testing.assert_close(got, brute_force(model, members, ref, new, "mean"), atol=ATOL, rtol=0)
-    assert (got - brute_force(model, members, ref, None, "mean")).abs().max() > 1e-3
-
-
-def test_identical_inputs_and_partly_identical_inputs() -> None:
-    """x_new == x_ref gives the clean run for every hypothesis; inputs equal in only some examples
-    are not treated as equal in all."""
-    model = MODELS["shortformer-mlp"]
-    ref, new = _pair(model, seed=3)
-    hyps = [H.no_paths(), H.paths("embed -> a1.0.k -> out"), ~H.through("a0.1")]
-    for got in evaluate_many(model, hyps, ref, ref.clone()):
-        torch.testing.assert_close(got, model(ref), atol=ATOL, rtol=0)
-    new[1] = ref[1]
-    for hyp, got in zip(hyps, evaluate_many(model, hyps, ref, new)):
-        torch.testing.assert_close(got, brute_force(model, _members(model, hyp), ref, new), atol=ATOL, rtol=0)
-
-
-def test_sender_scan_rows_from_the_clean_run() -> None:
-    """Every edge into one receiver ablated in turn (rows summed from the clean run)."""
-    model = MODELS["shortformer-attn"]
-    ref, new = _pair(model, seed=4)
-    for receiver in ("a1.1.k", "a1.0.v"):
-        port = model.graph.port(receiver)
-        hyps = [~H.through_edge(s.name, receiver) for s in model.graph.senders(port)]
-        for hyp, got in zip(hyps, evaluate_many(model, hyps, ref, new)):
-            torch.testing.assert_close(got, brute_force(model, _members(model, hyp), ref, new), atol=ATOL, rtol=0)
-
-
-# --- position-resolved hypotheses ---
-
-N_POS = 3
-POS_HYPOTHESES = ["embed@0 -> a1.0.k@2 -> out", "embed@1 -> a0.1.v@1 -> a1.1.v@2 -> out", "a0.0@-1",
-                  "embed -> a1.1.k@END -> out", "pos@0 -> ... -> a1.0.{k,v}@2", "a0.1.v@{0,1} -> a1.0"]
-
-
-@pytest.mark.parametrize("name", ["absolute-mlp", "shortformer-attn", "rotary-parallel-gqa"])
-def test_fixed_positional_hypotheses_match_brute_force(name: str) -> None:
-    model = MODELS[name]
-    ref, new = _pair(model, seed=5, length=N_POS)
-    ends = [2, 1]
-    hyps = [H.paths(p) for p in POS_HYPOTHESES if model.config.has_pos_node or "pos" not in p]
-    hyps.append(H.through("a1.0@END") | H.paths("embed -> a0.1.v -> out"))
-    for ablation in ("resample", "zero") if not model.config.has_mlp else ("resample",):
-        got = evaluate_many(model, hyps, ref, new, ablation, positions={"END": torch.tensor([e - N_POS for e in ends])})
-        for hyp, logits in zip(hyps, got):
-            by_members: dict[frozenset[str], list[int]] = {}
-            for i, end in enumerate(ends):
-                members = frozenset(p.name for p in hyp.iter(model, n_pos=N_POS, positions={"END": end}))
-                by_members.setdefault(members, []).append(i)
-            for members, rows in by_members.items():
-                want = brute_force_positions(model, set(members), ref, new, ablation)[rows]
-                torch.testing.assert_close(logits[rows], want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp}: {m}")
-
-
-def test_positional_target_rows() -> None:
-    model = MODELS["absolute-mlp"]
-    ref, new = _pair(model, seed=6, length=N_POS)
-    hyps = [H.paths("embed@0 -> a1.0.k@2 -> out"), H.through("a0.1@1")]
-    mask = torch.tensor([[False, False, True], [False, True, True]])
-    rows = Engine(model, hyps).run_batch(ref, new, targets=mask)[2]
-    for hyp, got in zip(hyps, rows):
-        want = brute_force_positions(model, {p.name for p in hyp.iter(model, n_pos=N_POS)}, ref, new)
-        torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)
-
-
-# --- the pieces, against what they promise ---
+# --- the pieces, against what they promise (first: they take no time) ---
 
 def test_target_rows_layout_and_causal_mask() -> None:
     mask = torch.tensor([[False, True, False, True], [False, False, False, False], [True, False, False, False]])
@@ -262,3 +161,106 @@ def test_memory_budget() -> None:
     assert all(c.bytes_per_example <= big - 1 and c.batch_size >= 1 for c in split)
     with pytest.raises(InputError, match="raise max_memory"):
         chunk_work(model, make, len(hyps), 4, None, 10, 16)
+
+
+# --- whole hypotheses against the brute force ---
+
+@pytest.mark.parametrize("name", ["shortformer-attn", "rotary-parallel-gqa", "absolute-mlp"])
+def test_fixed_hypotheses_match_brute_force(name: str) -> None:
+    """All hypotheses in one engine (shared copies), full logits and target rows; resampling, and
+    mean and zero ablation on a few."""
+    model = MODELS[name]
+    ref, new = _pair(model, seed=len(name))
+    hyps = _hyps(model)
+    members = [_members(model, h) for h in hyps]
+    mask = torch.tensor([[False, True, False, True], [False, False, True, False]])
+    cheap = not model.config.has_mlp or model.config.parallel
+    for ablation, n in (("resample", len(hyps) if cheap else 8), ("mean", 3 if cheap else 2), ("zero", 2)):
+        engine = Engine(model, hyps[:n])
+        full = engine.run(ref, new, ablation)
+        rows = engine.run_batch(ref, new, ablation, targets=mask)[2]
+        for hyp, member, got, got_rows in zip(hyps, members, full, rows):
+            want = brute_force(model, member, ref, new, ablation)
+            torch.testing.assert_close(got, want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp} {ablation}: {m}")
+            torch.testing.assert_close(got_rows, want[mask], atol=ATOL, rtol=0, msg=lambda m: f"{hyp} rows: {m}")
+
+
+def test_hypotheses_are_not_all_trivial() -> None:
+    """The fixed hypotheses differ from the clean and the ablated run, so they test something."""
+    model = MODELS["absolute-mlp"]
+    ref, new = _pair(model, seed=1)
+    clean, ablated = model(ref), model(new)
+    for hyp, got in zip(_hyps(model), evaluate_many(model, _hyps(model), ref, new)):
+        assert (got - clean).abs().max() > 1e-3, str(hyp)
+        if not str(hyp).startswith("pos"):  # positions are equal in both runs
+            assert (got - ablated).abs().max() > 1e-3, str(hyp)
+
+
+def test_mean_ablation_averages_over_new_tokens() -> None:
+    model = MODELS["absolute-mlp"]
+    ref, new = _pair(model, seed=2, batch=3)
+    got = evaluate(model, H.paths("embed -> a1.0.v -> out"), ref, new, "mean")
+    members = _members(model, H.paths("embed -> a1.0.v -> out"))
+    torch.testing.assert_close(got, brute_force(model, members, ref, new, "mean"), atol=ATOL, rtol=0)
+    assert (got - brute_force(model, members, ref, None, "mean")).abs().max() > 1e-3
+
+
+def test_identical_inputs_and_partly_identical_inputs() -> None:
+    """x_new == x_ref gives the clean run for every hypothesis; inputs equal in only some examples
+    are not treated as equal in all."""
+    model = MODELS["shortformer-mlp"]
+    ref, new = _pair(model, seed=3)
+    hyps = [H.no_paths(), H.paths("embed -> a1.0.k -> out"), ~H.through("a0.1")]
+    for got in evaluate_many(model, hyps, ref, ref.clone()):
+        torch.testing.assert_close(got, model(ref), atol=ATOL, rtol=0)
+    new[1] = ref[1]
+    for hyp, got in zip(hyps, evaluate_many(model, hyps, ref, new)):
+        torch.testing.assert_close(got, brute_force(model, _members(model, hyp), ref, new), atol=ATOL, rtol=0)
+
+
+def test_sender_scan_rows_from_the_clean_run() -> None:
+    """Every edge into one receiver ablated in turn (rows summed from the clean run)."""
+    model = MODELS["shortformer-attn"]
+    ref, new = _pair(model, seed=4)
+    for receiver in ("a1.1.k", "a1.0.v"):
+        port = model.graph.port(receiver)
+        hyps = [~H.through_edge(s.name, receiver) for s in model.graph.senders(port)]
+        for hyp, got in zip(hyps, evaluate_many(model, hyps, ref, new)):
+            torch.testing.assert_close(got, brute_force(model, _members(model, hyp), ref, new), atol=ATOL, rtol=0)
+
+
+# --- position-resolved hypotheses ---
+
+N_POS = 3
+POS_HYPOTHESES = ["embed@0 -> a1.0.k@2 -> out", "embed@1 -> a0.1.v@1 -> a1.1.v@2 -> out", "a0.0@-1",
+                  "embed -> a1.1.k@END -> out", "pos@0 -> ... -> a1.0.{k,v}@2", "a0.1.v@{0,1} -> a1.0"]
+
+
+@pytest.mark.parametrize("name", ["shortformer-attn", "rotary-parallel-gqa", "absolute-mlp"])
+def test_fixed_positional_hypotheses_match_brute_force(name: str) -> None:
+    model = MODELS[name]
+    ref, new = _pair(model, seed=5, length=N_POS)
+    ends = [2, 1]
+    hyps = [H.paths(p) for p in POS_HYPOTHESES if model.config.has_pos_node or "pos" not in p]
+    hyps.append(H.through("a1.0@END") | H.paths("embed -> a0.1.v -> out"))
+    for ablation in ("resample", "zero") if not model.config.has_mlp else ("resample",):
+        got = evaluate_many(model, hyps, ref, new, ablation, positions={"END": torch.tensor([e - N_POS for e in ends])})
+        for hyp, logits in zip(hyps, got):
+            by_members: dict[frozenset[str], list[int]] = {}
+            for i, end in enumerate(ends):
+                members = frozenset(p.name for p in hyp.iter(model, n_pos=N_POS, positions={"END": end}))
+                by_members.setdefault(members, []).append(i)
+            for members, rows in by_members.items():
+                want = brute_force_positions(model, set(members), ref, new, ablation)[rows]
+                torch.testing.assert_close(logits[rows], want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp}: {m}")
+
+
+def test_positional_target_rows() -> None:
+    model = MODELS["absolute-mlp"]
+    ref, new = _pair(model, seed=6, length=N_POS)
+    hyps = [H.paths("embed@0 -> a1.0.k@2 -> out"), H.through("a0.1@1")]
+    mask = torch.tensor([[False, False, True], [False, True, True]])
+    rows = Engine(model, hyps).run_batch(ref, new, targets=mask)[2]
+    for hyp, got in zip(hyps, rows):
+        want = brute_force_positions(model, {p.name for p in hyp.iter(model, n_pos=N_POS)}, ref, new)
+        torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)

@@ -15,8 +15,8 @@ Only code inside functions is mutated (as mutmut does); docstrings are not.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -35,7 +35,11 @@ class Mutant:
     operator: str
     before: str  # the mutated node's source, one line
     after: str
-    source: str  # the whole mutated file
+    render: Callable[[], str] = field(repr=False, compare=False)  # the whole mutated file
+
+    @property
+    def source(self) -> str:
+        return self.render()
 
     @property
     def description(self) -> str:
@@ -132,9 +136,7 @@ def mutants_of(path: str, code: str) -> list[Mutant]:
         line = pos.start.line if pos else 0
         if line in class_lines:
             continue
-        source = deep_replace(module, m.original_node, m.mutated_node).code  # type: ignore[union-attr]
-        if source == code:
-            continue
+        render = lambda m=m: deep_replace(module, m.original_node, m.mutated_node).code  # type: ignore[union-attr]  # noqa: E731
         out.append(Mutant(f"{path}:{len(out)}", path, line, _op_name(m.original_node, m.mutated_node),
-                          _one_line(module, m.original_node), _one_line(module, m.mutated_node), source))
+                          _one_line(module, m.original_node), _one_line(module, m.mutated_node), render))
     return out

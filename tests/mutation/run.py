@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ class Job:
     id: str
     path: str  # relative to ROOT
     description: str
-    source: str  # the mutated file
+    render: Callable[[], str]  # the mutated file
     equivalent: str | None = None  # why, if known to be equivalent
 
 
@@ -68,7 +69,8 @@ def hand_jobs() -> list[Job]:
         if n != 1:
             raise SystemExit(f"hand mutation {m.name}: its snippet occurs {n} times in {m.path}, not once; update "
                              f"tests/mutation/engine_mutations.py to the current source")
-        jobs.append(Job(f"hand:{m.name}", m.path, m.description, original.replace(m.old, m.new), m.equivalent))
+        mutated = original.replace(m.old, m.new)
+        jobs.append(Job(f"hand:{m.name}", m.path, m.description, lambda s=mutated: s, m.equivalent))
     return jobs
 
 
@@ -80,7 +82,7 @@ def mechanical_jobs(scope: str, sample: int | None, seed: int) -> list[Job]:
         rel = str(file.relative_to(ROOT))
         for m in mutants_of(rel, file.read_text()):
             key = f"{m.path} [{m.operator}] {m.before}  =>  {m.after}"
-            jobs.append(Job(m.id, m.path, m.description, m.source, EQUIVALENT.get(key)))
+            jobs.append(Job(m.id, m.path, m.description, m.render, EQUIVALENT.get(key)))
     if sample is not None and sample < len(jobs):
         jobs = random.Random(f"{seed}:{scope}").sample(jobs, sample)
         jobs.sort(key=lambda j: (j.path, int(j.id.rsplit(":", 1)[1])))
@@ -98,7 +100,7 @@ class Sandbox:
         target = self.dir / job.path if job else None
         original = target.read_text() if target else None
         if target:
-            target.write_text(job.source)  # type: ignore[union-attr]
+            target.write_text(job.render())  # type: ignore[union-attr]
         env = dict(os.environ, PYTHONPATH=f"{self.dir / 'src'}{os.pathsep}{HERE}", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1",
                    MKL_NUM_THREADS="1", HYPOTHESIS_STORAGE_DIRECTORY=str(self.dir / ".hypothesis"))
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "fastfail", "--no-header", "-W",
