@@ -201,6 +201,9 @@ def main() -> int:
             r = Result(job.id, job.path, job.description, st, secs, det)
             print(f"[{len(results) + 1}/{len(jobs)}] {st:9} {secs:6.1f}s  {job.id}  {job.description}", flush=True)
             results.append(r)
+            # an interrupted run still leaves what it measured
+            Path(args.json).write_text(json.dumps({"partial": True, "per_file": summarize(results),
+                                                   "results": [asdict(x) for x in results]}, indent=1))
             return r
 
         with ThreadPoolExecutor(len(boxes)) as pool:
@@ -229,7 +232,7 @@ def main() -> int:
         print(f"  {r.id}  {r.description}")
     wall = time.monotonic() - start
     print(f"\n{len(ordered)} mutants in {wall / 60:.1f} min")
-    summary = {"command": sys.argv, "seed": args.seed, "tests": args.tests, "timeout_s": timeout, "clean_run_s": clean_s,
+    summary = {"partial": False, "command": sys.argv, "seed": args.seed, "tests": args.tests, "timeout_s": timeout, "clean_run_s": clean_s,
                "wall_s": round(wall, 1), "rates": rates, "per_file": per_file, "results": [asdict(r) for r in ordered]}
     Path(args.json).write_text(json.dumps(summary, indent=1))
     print(f"wrote {args.json}")
