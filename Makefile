@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-extras bench bench-autocircuit install clean
+.PHONY: demo test test-slow test-extras mutation bench bench-autocircuit install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,12 @@ test-extras: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,transformer-lens]'
 	$(BIN)/python -m pytest tests/test_tlens.py
 
+# Mutation testing (tests/mutation/README.md): hand-made engine mutations and a seeded sample of
+# mutmut's mutants of engine/ and lang/, each run against the fast engine tests; writes mutation-results.json.
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'mutmut>=3.8'
+	OMP_NUM_THREADS=1 $(BIN)/python tests/mutation/run.py --sample 100 --seed 0
+
 # The benchmark suite (about 15 minutes on 2 cores): prints a table, writes benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
@@ -43,4 +49,4 @@ bench-autocircuit:
 	.venv-ac/bin/python benchmarks/autocircuit_subgraph.py
 
 clean:
-	rm -rf $(VENV) .venv-ac results benchmarks/results .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-ac results benchmarks/results .pytest_cache .hypothesis mutation-results.json

@@ -1,0 +1,127 @@
+"""Hand-made engine-level mutations: plausible ways to write a wrong engine (issue 15, part 3).
+
+Each entry replaces one exact snippet (it must occur once in the file) by a wrong variant. An
+entry with ``equivalent`` set is provably harmless and is reported apart (a control: the
+harness must not count it as a missing test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Mutation", "MUTATIONS"]
+
+E = "src/pathpatch/engine/"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+    description: str
+    equivalent: str | None = None
+
+
+MUTATIONS = [
+    # --- the five named in the issue ---
+    Mutation("swap-ref-new-v", E + "schedule.py",
+             'per_copy.append(("C", NEW if label == NEW else REF, port, row_only))',
+             'per_copy.append(("C", (REF if label == NEW else NEW) if channel == "v" else NEW if label == NEW '
+             'else REF, port, row_only))',
+             "a v channel that reads one run's cached input reads the other run's"),
+    Mutation("swap-ref-new-pos-k", E + "posexec.py",
+             "run = ablated if label == NEW else clean",
+             'run = (clean if label == NEW else ablated) if row.port.channel == "k" else ablated if label == NEW '
+             'else clean',
+             "position-resolved: a cached k row reads the other run's input"),
+    Mutation("drop-sender-delta", E + "schedule.py",
+             "        for child in children:\n            kind = child[0]",
+             "        for child in children[1:]:\n            kind = child[0]",
+             "a summed row leaves out its first sender's delta (embed's)"),
+    Mutation("drop-sender-delta-pos", E + "posexec.py",
+             "for child in plan.rows[needed[j]].children:",
+             "for child in plan.rows[needed[j]].children[1:]:",
+             "position-resolved: a summed row leaves out its first sender's delta"),
+    Mutation("kv-wrong-position", E + "posplan.py",
+             "channels.append(tuple(row(port, u, q) for u in graph.sender_positions(port, t)))",
+             'channels.append(tuple(row(port, t if port.channel == "v" else u, q) for u in '
+             "graph.sender_positions(port, t)))",
+             "a v channel reads its senders at the query position, not at each key position"),
+    Mutation("copy-shared-across-states", E + "plan.py",
+             "key = (node, state)", "key = node",
+             "copies memoised on the node alone: one copy reused for different automaton states"),
+    Mutation("row-shared-across-states", E + "plan.py",
+             "key = (graph.sender_group(port), fixed or q)", "key = (graph.sender_group(port), fixed)",
+             "rows memoised without the automaton state"),
+    Mutation("pos-copy-shared-across-states", E + "posplan.py",
+             "key = (graph.sender_group(port), t, fixed or q)", "key = (graph.sender_group(port), t, fixed)",
+             "position-resolved rows memoised without the automaton state"),
+    Mutation("forget-reader-bias", E + "cache.py",
+             "        if not cfg.has_mlp or cfg.parallel:\n            resid = resid + model.b_O[layer]",
+             "        if not cfg.has_mlp or cfg.parallel:\n            pass",
+             "the attention output bias b_O is not added to later readers (attention-only / parallel models)"),
+    Mutation("forget-reader-bias-mlp", E + "cache.py",
+             "                resid = resid + model.b_O[layer]\n", "",
+             "b_O not added before a sequential MLP reads the residual"),
+    # --- more plausible engine bugs ---
+    Mutation("pattern-from-wrong-run", E + "execute.py",
+             "run = clean if labels <= {REF} else ablated if labels == {NEW} else None",
+             "run = ablated if labels <= {REF} else clean if labels == {NEW} else None",
+             "a head whose q and k are cached reuses the other run's attention pattern"),
+    Mutation("pattern-reuse-ignores-k", E + "execute.py",
+             "labels = {copy.channel_label(0), copy.channel_label(1)} - {BOTH}",
+             "labels = {copy.channel_label(0)} - {BOTH}",
+             "a head reuses a cached pattern when only its q is cached (its k is mixed)"),
+    Mutation("pos-pattern-ignores-k", E + "posexec.py",
+             "cached = {plan.channel_label(c, 0), plan.channel_label(c, 1)} - {BOTH}",
+             "cached = {plan.channel_label(c, 0)} - {BOTH}",
+             "position-resolved: cached attention row reused when only q is cached"),
+    Mutation("mixed-from-clean-sign", E + "schedule.py",
+             "zip(ref, (r, row_of[copies[index].node], -1.0))", "zip(ref, (r, row_of[copies[index].node], 1.0))",
+             "clean-based rows add the (clean - ablated) delta of a mixed child instead of subtracting it"),
+    Mutation("from-clean-flipped", E + "schedule.py",
+             "from_clean = kinds.count(NEW) + 2 * n_m < kinds.count(REF) + n_m",
+             "from_clean = kinds.count(NEW) + 2 * n_m > kinds.count(REF) + n_m",
+             "rows take the other of the two equal forms of the sum",
+             equivalent="both forms are the same sum (ablated + Σ_REF Δ + Σ_M Δ_M = clean - Σ_NEW Δ + Σ_M (Δ_M - Δ)); "
+                        "only float rounding and speed differ"),
+    Mutation("shortformer-k-without-pos", E + "cache.py",
+             'if self.shortformer and port.channel in ("q", "k"):', 'if self.shortformer and port.channel in ("q",):',
+             "shortformer: a cached k input lacks the position embedding"),
+    Mutation("port-input-memo-ignores-qk", E + "execute.py",
+             'key = (label, self.graph.stage_of(port.node), self.shortformer and port.channel in ("q", "k"), row_only)',
+             "key = (label, self.graph.stage_of(port.node), row_only)",
+             "shortformer: cached q/k inputs (with pos) and v inputs (without) share one memo entry"),
+    Mutation("row-dedupe-ignores-qk", E + "schedule.py",
+             'dedupe = (children, shortformer and channel in ("q", "k"), row_only)', "dedupe = (children, row_only)",
+             "shortformer: a v row and a q row with the same children are summed once (wrong base)"),
+    Mutation("k-read-at-rows-only", E + "schedule.py",
+             'if not (narrow[i] and channel not in ("k", "v")):', 'if not (narrow[i] and channel not in ("v",)):',
+             "targets: copies read through k by row-only heads are computed at the target rows only"),
+    Mutation("causal-mask-diagonal", E + "rows.py",
+             "return keys[None, None, :] > self.slot_position[:, :, None]",
+             "return keys[None, None, :] >= self.slot_position[:, :, None]",
+             "targets: a row-only query cannot attend to its own position"),
+    Mutation("gqa-key-head", E + "heads.py",
+             "kh = _project(model.W_K[layer], model.b_K[layer], norm(k), t, kv_heads[t])",
+             "kh = _project(model.W_K[layer], model.b_K[layer], norm(k), t, heads[t] % model.W_K.shape[1])",
+             "grouped-query attention: keys projected with the query head's index, not its key/value head's"),
+    Mutation("negative-position-kept", E + "positions.py",
+             "out[name] = t.long().cpu() % n_pos", "out[name] = t.long().cpu().clamp(min=0)",
+             "named positions counted from the end are not converted"),
+    Mutation("inputs-both-always", E + "api.py",
+             "if resample and torch.equal(clean.outputs[n], ablated.outputs[n])", "if resample",
+             "every input is taken as equal in both runs under resampling"),
+    Mutation("mean-over-ref", E + "api.py",
+             "means = mean_outputs(model, new_tokens if new_tokens is not None else ref_tokens)",
+             "means = mean_outputs(model, ref_tokens)",
+             "mean ablation averages over x_ref instead of x_new"),
+    Mutation("delta-base-clean", E + "execute.py",
+             "x = self.runs[NEW].outputs[node]", "x = self.runs[REF].outputs[node]",
+             "a mixed copy's delta is taken against the clean output instead of the ablated one"),
+    Mutation("pos-pattern-wrong-query", E + "posexec.py",
+             "run.patterns[layer][c.node.head, :, c.t, :width]", "run.patterns[layer][c.node.head, :, width - 1, :width]",
+             "position-resolved: a cached attention row taken at the stage's last query position"),
+]
