@@ -138,6 +138,9 @@ FAMILY = {
     "EmptyDatasetError": (pp.InputError, ValueError),
     "ConfigError": (ValueError,),
     "ModelLoadError": (OSError,),
+    "ArgumentError": (pp.InputError, ValueError),
+    "DeviceError": (pp.ArgumentError, pp.InputError),
+    "EmptyPathSetError": (pp.PatternError, ValueError),
 }
 
 
@@ -146,7 +149,8 @@ def test_error_hierarchy() -> None:
 
     import pathpatch.errors as errors
 
-    classes = {n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, BaseException)}
+    classes = {n for n, c in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(c, BaseException) and not issubclass(c, Warning)}
     assert classes == set(FAMILY), "a new error class needs an entry in FAMILY"
     assert set(FAMILY) <= set(pp.__all__) and set(FAMILY) <= set(errors.__all__)
     for name, bases in FAMILY.items():
@@ -215,19 +219,31 @@ def test_config_errors_of_public_constructors() -> None:
 def test_model_load_errors(tmp_path, model: pp.ResidualModel) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(pp.ModelLoadError, match=r"no shipped model 'induction-2x'.*did you mean 'induction-2l'"):
         pp.load("induction-2x")
-    with pytest.raises(pp.ModelLoadError, match="is not a pathpatch model directory: it needs"):
+    with pytest.raises(pp.ModelLoadError, match="is not a pathpatch model directory: .*it needs"):
         pp.load_model_dir(tmp_path)
     directory = pp.save_model(model, tmp_path / "m")
     (directory / "config.json").write_text('{"n_layers": 2, "colour": "red"}')
-    with pytest.raises(pp.ModelLoadError, match=r"cannot read the model in .*unknown config keys \['colour'\]"):
+    with pytest.raises(pp.ConfigError, match=r"m/config.json: unknown config keys \['colour'\]"):
         pp.load_model_dir(directory)
-    with pytest.raises(OSError, match="are not in the local Hugging Face cache and pathpatch never downloads"):
+    with pytest.raises(OSError, match="no directory .*nothing-here': the path does not exist"):
         pp.load(tmp_path / "nothing-here")  # a ModelLoadError, also catchable as the builtin OSError
+    with pytest.raises(OSError, match="are not in the local Hugging Face cache and pathpatch never downloads"):
+        pp.load("gpt2-nonexistent-xyz")
     from safetensors.torch import load_file, save_file
 
     directory = pp.save_model(model, tmp_path / "m2")
     tensors = load_file(str(directory / "model.safetensors"))
     del tensors["W_U"]
     save_file(tensors, str(directory / "model.safetensors"))
-    with pytest.raises(pp.ModelLoadError, match=r"model.safetensors lacks tensors \['W_U'\] for config"):
+    with pytest.raises(pp.ModelLoadError, match=r"model.safetensors lacks tensors \['W_U'\] that .*config.json needs"):
         pp.load_model_dir(directory)
+
+
+def test_argument_device_and_empty_path_set_errors(model: pp.ResidualModel) -> None:
+    pairs = pp.pair_derangement(pp.Dataset.next_token(torch.randint(0, model.config.d_vocab, (4, 6))), 0)
+    with pytest.raises(pp.ArgumentError, match="batch_size"):
+        pp.score(model, {"h": pp.all_paths()}, pairs, batch_size=0, progress=False)
+    with pytest.raises(pp.DeviceError, match="device='gpu0' is not a device torch knows; use 'cpu', 'cuda'"):
+        pp.score(model, {"h": pp.all_paths()}, pairs, device="gpu0", progress=False)
+    with pytest.raises(pp.EmptyPathSetError, match="names no path of this model"):
+        pp.score(model, {"h": pp.paths("a1.0 -> a0.1.k")}, pairs, progress=False)

@@ -183,7 +183,7 @@ def test_dtype_and_device_are_honoured(setup) -> None:  # type: ignore[no-untype
     if not torch.cuda.is_available():
         with pytest.raises(pp.InputError, match="no CUDA device"):
             model.placed("cuda")
-    with pytest.raises(pp.InputError, match="device='gpu0' is not a device torch knows .*use 'cpu', 'cuda'"):
+    with pytest.raises(pp.InputError, match="device='gpu0' is not a device torch knows.*use 'cpu', 'cuda'"):
         pp.score(model, hyps, pairs, n_boot=20, progress=False, device="gpu0")
 
 
