@@ -21,7 +21,7 @@ positions; a pattern automaton built with one matches each element's positions a
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,13 +56,11 @@ class Automaton(Protocol):
 
 
 class Unstaged:
-    """Automata that know nothing of stages: ``dead_at``/``full_at`` are ``dead``/``full``."""
+    """Mixin for automata that know nothing of stages: ``dead_at``/``full_at`` are the class's own
+    ``dead``/``full``."""
 
-    def dead(self, state: State) -> bool:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
-
-    def full(self, state: State) -> bool:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+    dead: Callable[[State], bool]
+    full: Callable[[State], bool]
 
     def dead_at(self, state: State, stage: int) -> bool:
         return self.dead(state)
