@@ -47,7 +47,10 @@ HYPOTHESES = [
 def _hyps(model):  # type: ignore[no-untyped-def]
     out = [H.paths(p) for p in HYPOTHESES if model.config.has_pos_node or "pos" not in p]
     out += [~H.through_edge("a0.1", "a1.0.k"), ~H.through_edge("embed", "a1.1.v"),  # rows from the clean run
-            H.through("a0.0") & ~H.paths("a0.0.q"), H.subgraph(model.graph.edges[1::2])]
+            H.through("a0.0") & ~H.paths("a0.0.q"), H.subgraph(model.graph.edges[1::2]),
+            # a0.0 reached in two live states that read different channels: copies and rows must
+            # be memoised on the state (and on the states after a node's ports), not on the node
+            H.paths(["embed -> a0.0.v -> a1.0.q -> out", "embed -> a0.0.k -> a1.1.v -> out"])]
     if model.config.has_mlp:
         out += [H.paths("embed -> m0 -> a1.0.k -> out"), H.paths("a0.1 -> m1 -> out") | H.paths("embed -> m1")]
     return out
@@ -243,6 +246,8 @@ def test_fixed_positional_hypotheses_match_brute_force(name: str) -> None:
     ends = [2, 1]
     hyps = [H.paths(p) for p in POS_HYPOTHESES if model.config.has_pos_node or "pos" not in p]
     hyps.append(H.through("a1.0@END") | H.paths("embed -> a0.1.v -> out"))
+    # a0.0@1 reached in two live states reading different channels (rows memoised on the state)
+    hyps.append(H.paths(["embed -> a0.0.v@1 -> a1.0.q@2 -> out", "embed -> a0.0.k@1 -> a1.1.v@2 -> out"]))
     for ablation in ("resample", "zero") if not model.config.has_mlp else ("resample",):
         got = evaluate_many(model, hyps, ref, new, ablation, positions={"END": torch.tensor([e - N_POS for e in ends])})
         for hyp, logits in zip(hyps, got):

@@ -120,15 +120,17 @@ def _pos_bytes(model: ResidualModel, plan: PosPlan, n_pos: int) -> int:
 
 
 def example_bytes(model: ResidualModel, engine, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
-                  names: dict[str, int] | None = None, both: frozenset[Node] = frozenset()) -> int:
+                  names: dict[str, int] | None = None, both: frozenset[Node] = frozenset(),
+                  at: tuple[int, ...] | None = None) -> int:
     """Bytes one example costs ``engine`` (an :class:`~pathpatch.engine.api.Engine`) with sequences
     of ``n_pos`` tokens; ``rows``: the most target rows of one example, or None for every position;
-    ``both``: the inputs equal in the two runs (so the plans made here are the ones the run uses)."""
+    ``both``: the inputs equal in the two runs and ``at``: the positions whose logits are read (so
+    the plans made here are the ones the run uses)."""
     total = _cache_bytes(model, n_pos) + n_pos * model.config.d_vocab  # + the scorer's buffer
     if engine.free:
         total += _free_bytes(model, engine.plan(both), n_pos, rows)
     if engine.positional:
-        at = None if rows is None else tuple(range(n_pos))
+        at = None if rows is None else (at if at is not None else tuple(range(n_pos)))
         total += _pos_bytes(model, engine.pos_plan(PosContext.of(n_pos, names or {}), both, at), n_pos)
     return total * model.dtype.itemsize
 
@@ -145,7 +147,7 @@ class Chunk:
 
 def chunk_work(model: ResidualModel, make_engine, n_hyps: int, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
                max_memory: int, batch_size: int, names: dict[str, int] | None = None,
-               both: frozenset[Node] = frozenset()) -> list[Chunk]:
+               both: frozenset[Node] = frozenset(), at: tuple[int, ...] | None = None) -> list[Chunk]:
     """Groups of hypotheses and batch sizes within ``max_memory`` bytes (see module docs).
 
     ``make_engine(indices)`` builds the engine of a group. A group that does not fit one example
@@ -156,7 +158,7 @@ def chunk_work(model: ResidualModel, make_engine, n_hyps: int, n_pos: int, rows:
     while todo:
         group = todo.pop(0)
         engine = make_engine(group)
-        need = example_bytes(model, engine, n_pos, rows, names, both)
+        need = example_bytes(model, engine, n_pos, rows, names, both, at)
         if need <= max_memory:
             chunks.append(Chunk(group, max(1, min(batch_size, max_memory // need)), need, engine))
         elif len(group) > 1:
