@@ -34,6 +34,7 @@ MODELS = {
 # Hypotheses whose copies read one channel from one run and another from the other, whose nodes
 # are reached in several automaton states, and whose rows mix REF, NEW and MIXED children.
 HYPOTHESES = [
+    "embed -> a0.0.v -> a1.1.k -> out",             # a mixed copy read only through k by a row-only head
     "embed -> a1.0.v -> out",                       # v channel all REF, q and k cached NEW: pattern reuse
     "embed -> a1.1.k -> out",                       # k mixed, q cached
     "embed -> a0.0 -> a1.1.q -> out",               # one node in two states (a0.0 via q and via nothing)
@@ -248,6 +249,8 @@ def test_fixed_positional_hypotheses_match_brute_force(name: str) -> None:
     hyps.append(H.through("a1.0@END") | H.paths("embed -> a0.1.v -> out"))
     # a0.0@1 reached in two live states reading different channels (rows memoised on the state)
     hyps.append(H.paths(["embed -> a0.0.v@1 -> a1.0.q@2 -> out", "embed -> a0.0.k@1 -> a1.1.v@2 -> out"]))
+    if model.config.has_mlp:  # a1.0@2 from out and from m1: the same port rows, different children
+        hyps.append(H.paths(["embed -> a1.0.v@2 -> out", "a0.0 -> a1.0.v@2 -> m1"]))
     for ablation in ("resample", "zero") if not model.config.has_mlp else ("resample",):
         got = evaluate_many(model, hyps, ref, new, ablation, positions={"END": torch.tensor([e - N_POS for e in ends])})
         for hyp, logits in zip(hyps, got):
@@ -269,3 +272,13 @@ def test_positional_target_rows() -> None:
     for hyp, got in zip(hyps, rows):
         want = brute_force_positions(model, {p.name for p in hyp.iter(model, n_pos=N_POS)}, ref, new)
         torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)
+
+
+def test_grouped_query_attention_uses_the_key_value_head() -> None:
+    """Four query heads over two key/value heads: head 1 must use key head 0, head 3 key head 1."""
+    model = tiny_model("rotary", None, seed=25, n_heads=4, n_kv_heads=2)
+    ref, new = _pair(model, seed=6)
+    for hyp in [H.paths("embed -> a1.1.k -> out"), H.paths("embed -> a0.3.v -> a1.1.k -> out"),
+                H.paths("embed -> a0.1.k -> a1.3.q -> out")]:
+        want = brute_force(model, _members(model, hyp), ref, new)
+        torch.testing.assert_close(evaluate(model, hyp, ref, new), want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp}: {m}")
