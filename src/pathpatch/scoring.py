@@ -141,7 +141,7 @@ def _check(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablation: Any, b
 def _chunks(model: ResidualModel, hyps: list[Hypothesis], pairs: Pairs, only_targets: bool, batch_size: int,
             max_memory: int | str | None, both: frozenset[Node]) -> list[Chunk]:
     """The groups of hypotheses and batch sizes that keep one evaluation within ``max_memory``
-    (default: half of the free memory of the model's device; :mod:`pathpatch.engine.budget`)."""
+    (default: three quarters of the free memory of the model's device; :mod:`pathpatch.engine.budget`)."""
     mask = pairs.ref.target_mask
     rows = int(mask.sum(1).max()) if only_targets else None
     at = tuple(mask.any(0).nonzero().flatten().tolist()) if only_targets else None  # as the run plans them
@@ -182,7 +182,7 @@ def score(
     ``pairs.new_tokens`` as x_new; ``"mean"`` uses the mean activations over ``pairs.new_tokens``;
     ``"zero"`` uses zeros.
 
-    ``max_memory`` (bytes, or a size like ``"4GB"``; default ``None``: half of the memory free on
+    ``max_memory`` (bytes, or a size like ``"4GB"``; default ``None``: three quarters of the memory free on
     the device): evaluate in batches of examples, and if needed in groups of hypotheses, whose
     engine tensors stay within it (an estimate, see :mod:`pathpatch.engine.budget`); the numbers
     are those of one unbounded pass. ``device``

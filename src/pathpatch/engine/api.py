@@ -215,7 +215,7 @@ class Engine:
         ``{"END": [batch] tensor}``, for hypotheses that name them).
 
         The work is split over examples and groups of hypotheses so that the engine's tensors stay
-        within ``max_memory`` (bytes or ``"4GB"``; default: half of the memory free on the model's
+        within ``max_memory`` (bytes or ``"4GB"``; default: three quarters of the memory free on the model's
         device, see :mod:`.budget`); the logits are the same with any budget.
         """
         validate.check_run_args(ref_tokens, new_tokens, ablation, positions)

@@ -9,7 +9,7 @@ of the process: Python, the model's weights and the allocator's slack come on to
 Work is split two ways so that ``examples × bytes per example <= max_memory``: over examples
 (smaller batches), and over copies, by evaluating the hypotheses in groups whose plans are each
 small enough for one example. Results are the same, up to float rounding, as without the bound.
-Without a ``max_memory`` every entry point takes half of the memory free on its device
+Without a ``max_memory`` every entry point takes three quarters of the memory free on its device
 (:func:`resolve_budget`), so a large scan is chunked, never killed.
 """
 
@@ -30,7 +30,7 @@ from .posplan import PosPlan
 
 __all__ = ["parse_bytes", "free_memory", "resolve_budget", "example_bytes", "Chunk", "chunk_work"]
 
-AUTO_SHARE = 0.5  # the share of free memory an unbounded call may use
+AUTO_SHARE = 0.75  # the share of free memory a call without max_memory may use (estimates run high)
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
           "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
@@ -72,7 +72,7 @@ def free_memory(device: torch.device | str | None = None) -> int:
 
 
 def resolve_budget(max_memory: int | float | str | None, device: torch.device | str | None = None) -> int:
-    """``max_memory`` as bytes; None or ``"auto"``: half of what is free on ``device`` now."""
+    """``max_memory`` as bytes; None or ``"auto"``: three quarters of what is free on ``device`` now."""
     if max_memory is None or (isinstance(max_memory, str) and max_memory.strip().lower() == "auto"):
         return max(1, int(AUTO_SHARE * free_memory(device)))
     return parse_bytes(max_memory)
