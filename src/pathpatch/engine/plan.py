@@ -169,9 +169,8 @@ def _plan_subgraph(graph: Graph, edges: frozenset[Edge], both: frozenset[Node], 
     that matters: its input at a port is, per sender, that sender's copy if the edge is kept, else
     the sender's ablated value. Nodes no kept edge leads from to ``out`` need no copy.
     """
-    kept: dict[Port, list[bool]] = {
-        p: [Edge(u, p) in edges for u in graph.senders(p)] for p in graph.ports
-    }
+    flags = iter([e in edges for e in graph.edges])  # graph.edges: port by port, senders in order
+    kept: dict[Port, list[bool]] = {p: [next(flags) for _ in graph.senders(p)] for p in graph.ports}
     ports_of = {n: [Port(n, c) for c in n.channels] for n in graph.nodes}
     alive = {Node("out")}
     for node in reversed(graph.nodes):
