@@ -64,3 +64,11 @@ def test_positions_are_sliced_with_their_examples() -> None:
     small = ref.numel() * model.config.d_vocab * 4 + 2 * per_example
     chunked = pp.evaluate(model, hyp, ref, new, positions={"END": ends}, max_memory=small)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
+
+
+def test_a_positional_estimate_counts_the_cached_runs_too() -> None:
+    model = tiny_model("absolute", 12, seed=4)
+    names = {"END": 2}
+    positional = example_bytes(model, Engine(model, [pp.through("a1.0@END")]), 5, None, names)
+    nothing_mixed = example_bytes(model, Engine(model, [pp.all_paths()]), 5, None, names)  # the two runs and more
+    assert positional > nothing_mixed > 0

@@ -272,6 +272,13 @@ def test_positional_target_rows() -> None:
     for hyp, got in zip(hyps, rows):
         want = brute_force_positions(model, {p.name for p in hyp.iter(model, n_pos=N_POS)}, ref, new)
         torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)
+    # a named position that differs between the examples: two groups, each computed at the target rows
+    hyp, ends = H.through("a1.0@END") | H.paths("embed -> a0.1.v -> out"), [1, 2]
+    got = Engine(model, [hyp]).run_batch(ref, new, positions={"END": torch.tensor(ends)}, targets=mask)[2][0]
+    want = torch.stack([brute_force_positions(model, {p.name for p in hyp.iter(model, n_pos=N_POS,
+                                                                               positions={"END": end})},
+                                              ref, new)[i] for i, end in enumerate(ends)])
+    torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)
 
 
 def test_grouped_query_attention_uses_the_key_value_head() -> None:

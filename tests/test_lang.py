@@ -142,3 +142,14 @@ def test_hypotheses_print_readably() -> None:
     h = (pp.paths("embed -> out") | pp.through("a1.0")) - ~pp.subgraph([])
     assert str(h) == "((embed -> out | a1.0) - ~subgraph(0 edges))"
     assert "embed -> out" in repr(pp.paths("embed -> out"))
+
+
+def test_pattern_mistakes_are_named() -> None:
+    with pytest.raises(pp.PatternError, match=r"^empty set \(token '\{\}' at column 0\)"):
+        pp.paths("a{}.0")
+    with pytest.raises(pp.PatternError, match=r"^an input node can only start a path \(token 'embed' at column 8\)"):
+        pp.paths("a0.0 -> embed -> out")
+    graph = Graph(pp.NativeConfig(n_layers=2, n_heads=2, d_model=8, d_head=4, d_vocab=11, n_ctx=6))
+    for bad in (2.5, "3", 0):
+        with pytest.raises(pp.InputError, match="n_pos is the sequence length, a positive int"):
+            pp.through("a0.0@1").count(graph, n_pos=bad)  # type: ignore[arg-type]
