@@ -186,10 +186,11 @@ def check_delta(delta: object) -> None:
 
 
 def check_max_memory(max_memory: object) -> None:
-    """None, a positive finite number of bytes, or a size like ``"2GB"``."""
+    """None or ``"auto"`` (a share of the free memory), a positive finite number of bytes, or a size
+    like ``"2GB"``."""
     from .engine.budget import parse_bytes
 
-    if max_memory is None:
+    if max_memory is None or (isinstance(max_memory, str) and max_memory.strip().lower() == "auto"):
         return
     if isinstance(max_memory, bool) or not isinstance(max_memory, (numbers.Real, str)):
         raise TypeError(f"max_memory must be a number of bytes or a size like '2GB', got {_type_name(max_memory)}")
