@@ -30,7 +30,8 @@ MODELS = [n for n in NATIVE if n not in BIG] + ["hf-gpt2-2x3"]
 
 
 def oracle_check(name: str, examples: int, lengths: tuple[int, int] = (2, 8),
-                 ablations: tuple[str, ...] = ("resample", "mean", "zero"), each_ablation: int = 1) -> None:
+                 ablations: tuple[str, ...] = ("resample", "mean", "zero"), each_ablation: int = 1,
+                 distinct: float = 0.75) -> None:
     """``examples`` random hypotheses, ablations, token pairs and targets on model ``name``, each
     run through MIXED copies and compared with the brute force, whole logits and target rows."""
     model = get(name)
@@ -58,7 +59,7 @@ def oracle_check(name: str, examples: int, lengths: tuple[int, int] = (2, 8),
         tally.add(members, ablation, engine.stats.mixed_copies)
 
     check()
-    tally.check(examples, ablations, each_ablation)
+    tally.check(examples, ablations, each_ablation, distinct)
 
 
 @pytest.mark.parametrize("ablation", ["resample", "mean", "zero"])
@@ -71,7 +72,7 @@ def test_random_hypotheses_match_brute_force(name: str, ablation: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(NATIVE) + list(HF))
 def test_random_hypotheses_match_brute_force_many(name: str) -> None:
-    oracle_check(name, 120)
+    oracle_check(name, 120, distinct=0.4)  # many draws repeat a small model's meanings more often
 
 
 @pytest.mark.parametrize("name", MODELS)

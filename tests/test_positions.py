@@ -41,7 +41,8 @@ def _pair(model, seed=0):  # type: ignore[no-untyped-def]
 
 
 def positional_check(name: str, examples: int, longest: int,
-                     ablations: tuple[str, ...] = ("resample", "mean", "zero"), each_ablation: int = 1) -> None:
+                     ablations: tuple[str, ...] = ("resample", "mean", "zero"), each_ablation: int = 1,
+                 distinct: float = 0.75) -> None:
     """Random position-resolved hypotheses, ablations, token pairs (batch 3-4, length 2..longest)
     and END positions (one per example, several per batch) against the literal positional tree;
     every draw runs MIXED copies."""
@@ -74,7 +75,7 @@ def positional_check(name: str, examples: int, longest: int,
         tally.add(meaning, ablation, engine.stats.mixed_copies)
 
     check()
-    tally.check(examples, ablations, each_ablation)
+    tally.check(examples, ablations, each_ablation, distinct)
 
 
 @pytest.mark.parametrize("ablation", ["resample", "mean", "zero"])
@@ -87,7 +88,7 @@ def test_random_positional_hypotheses_match_brute_force(name: str, ablation: str
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS) + ["hf-neox-partial-parallel", "hf-llama-gqa", "abs-mlp-3x3"])
 def test_random_positional_hypotheses_match_brute_force_many(name: str) -> None:
-    positional_check(name, 60, MODELS.get(name, 3))
+    positional_check(name, 60, MODELS.get(name, 3), distinct=0.4)  # many draws repeat a small model's meanings more often
 
 
 @pytest.mark.parametrize("name", list(MODELS))
