@@ -72,7 +72,7 @@ def test_random_hypotheses_match_brute_force(name: str, ablation: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(NATIVE) + list(HF))
 def test_random_hypotheses_match_brute_force_many(name: str) -> None:
-    oracle_check(name, 120, distinct=0.25)  # many draws repeat a small model's meanings more often
+    oracle_check(name, 120, distinct=0.25)  # many draws repeat a small model's meanings
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -88,7 +88,7 @@ def test_random_positional_hypotheses_match_brute_force(name: str, ablation: str
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS) + ["hf-neox-partial-parallel", "hf-llama-gqa", "abs-mlp-3x3"])
 def test_random_positional_hypotheses_match_brute_force_many(name: str) -> None:
-    positional_check(name, 60, MODELS.get(name, 3), distinct=0.25)  # many draws repeat a small model's meanings more often
+    positional_check(name, 60, MODELS.get(name, 3), distinct=0.25)  # many draws repeat meanings
 
 
 @pytest.mark.parametrize("name", list(MODELS))
