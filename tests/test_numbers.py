@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
+from hooked import restore_with_hook
 
 from pathpatch.cli import cli
 from pathpatch.data import Dataset
@@ -90,7 +91,7 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
     for r in rows:
         block = hf.transformer.h[r["layer"]]
         module = {"resid": block, "attn": block.attn, "mlp": block.mlp}[r["kind"]]
-        patched = _restore_with_hook(hf, module, ref, new, r["position"])
+        patched = restore_with_hook(hf, module, ref, new, r["position"])
         assert r["value"] == pytest.approx(_proportion(clean, ablated, patched, data), abs=1e-4), r
     # the last block's residual at the last position is the whole output there
     last = [r for r in rows if r["kind"] == "resid" and r["layer"] == 1 and r["position"] == 3][0]
@@ -120,31 +121,6 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
         assert values[-1] == pytest.approx(1.0, abs=1e-6)
     sp = study["info"]["specificity"]
     assert sp["paths_path"] > 0 and sp["paths_tracing"] > 0
-
-
-def _restore_with_hook(hf, module, ref, new, t):  # type: ignore[no-untyped-def]
-    """x_new's run with ``module``'s output at position ``t`` replaced by its output on x_ref."""
-    store = {}
-
-    def first(out):  # type: ignore[no-untyped-def]
-        return out[0] if isinstance(out, tuple) else out
-
-    def save(mod, inp, out):  # type: ignore[no-untyped-def]
-        store["clean"] = first(out).detach().clone()
-
-    def patch(mod, inp, out):  # type: ignore[no-untyped-def]
-        value = first(out).clone()
-        value[:, t] = store["clean"][:, t]
-        return (value, *out[1:]) if isinstance(out, tuple) else value
-
-    with torch.no_grad():
-        handle = module.register_forward_hook(save)
-        hf(ref)
-        handle.remove()
-        handle = module.register_forward_hook(patch)
-        logits = hf(new).logits
-        handle.remove()
-    return logits
 
 
 def _proportion(clean, ablated, patched, data, numbers=None) -> float:  # type: ignore[no-untyped-def]

@@ -6,37 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import tiny_hf_gpt2, tiny_model
+from hooked import restore_with_hook
 
 import pathpatch as pp
 from pathpatch.engine.api import evaluate
 from pathpatch.lang.cut import residual_at
 from pathpatch.model.hf_gpt2 import from_hf
 from pathpatch.tracing import causal_trace, plot_trace, trace_hypothesis
-
-
-def _restore_with_hook(hf, module, ref, new, t):  # type: ignore[no-untyped-def]
-    """Run x_new with ``module``'s output at position ``t`` replaced by its output on x_ref."""
-    store = {}
-
-    def first(out):  # type: ignore[no-untyped-def]
-        return out[0] if isinstance(out, tuple) else out
-
-    def save(mod, inp, out):  # type: ignore[no-untyped-def]
-        store["clean"] = first(out).detach().clone()
-
-    def patch(mod, inp, out):  # type: ignore[no-untyped-def]
-        value = first(out).clone()
-        value[:, t] = store["clean"][:, t]
-        return (value, *out[1:]) if isinstance(out, tuple) else value
-
-    with torch.no_grad():
-        handle = module.register_forward_hook(save)
-        hf(ref)
-        handle.remove()
-        handle = module.register_forward_hook(patch)
-        logits = hf(new).logits
-        handle.remove()
-    return logits
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
@@ -49,7 +25,7 @@ def test_trace_cells_equal_hooked_interventions(layer, t) -> None:  # type: igno
     block = hf.transformer.h[layer]
     for kind, module in [("resid", block), ("attn", block.attn), ("mlp", block.mlp)]:
         got = evaluate(model, trace_hypothesis(kind, layer, t), ref, new)
-        want = _restore_with_hook(hf, module, ref, new, t)
+        want = restore_with_hook(hf, module, ref, new, t)
         torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
     assert (evaluate(model, residual_at(layer, t), ref, new) - model(new)).abs().max() > 1e-3
 
