@@ -125,11 +125,10 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
     for label, hyps in workloads:
         plan_s, copies = plan_seconds(skeleton, hyps)
         out_bytes = len(hyps) * args.batch * args.pos * args.vocab * 4
-        if len(hyps) > 1 and "scan" not in chosen:
-            pass
-        elif len(hyps) > 1 and out_bytes > args.max_logits_gb * 2**30:
+        all_positions = len(hyps) == 1 or "scan" in chosen
+        if all_positions and out_bytes > args.max_logits_gb * 2**30:
             print(f"{name:7} {label:28} all positions skipped: its logits would take {out_bytes / 2**30:.0f} GB")
-        else:
+        elif all_positions:
             first, _ = timed(lambda: pp.evaluate_many(model, hyps, ref, new))
             engine = Engine(model, hyps)
             engine.run(ref, new)

@@ -168,12 +168,18 @@ def check_n_boot(n_boot: object, level: object) -> int:
     return n
 
 
+def _check_choice(value: object, name: str, choices: object, bad: str) -> str:
+    """A string among ``choices``: a TypeError for a non-string, ``bad`` (an ArgumentError) for others."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {choices}, got {_type_name(value)}")
+    if value not in choices:  # type: ignore[operator]
+        raise ArgumentError(bad)
+    return value
+
+
 def check_ablation(ablation: object) -> str:
-    if not isinstance(ablation, str):
-        raise TypeError(f"ablation must be a string, one of {ABLATIONS}, got {_type_name(ablation)}")
-    if ablation not in ABLATIONS:
-        raise ArgumentError(f"ablation must be 'resample', 'mean' or 'zero', got {ablation!r}")
-    return ablation
+    return _check_choice(ablation, "ablation", ABLATIONS,
+                         f"ablation must be 'resample', 'mean' or 'zero', got {ablation!r}")
 
 
 def check_delta(delta: object) -> None:
@@ -188,18 +194,18 @@ def check_delta(delta: object) -> None:
 def check_max_memory(max_memory: object) -> None:
     """None or ``"auto"`` (a share of the free memory), a positive finite number of bytes, or a size
     like ``"2GB"``."""
-    from .engine.budget import parse_bytes
+    from .engine.budget import is_auto, parse_bytes
 
-    if max_memory is None or (isinstance(max_memory, str) and max_memory.strip().lower() == "auto"):
+    if is_auto(max_memory):
         return
     if isinstance(max_memory, bool) or not isinstance(max_memory, (numbers.Real, str)):
         raise TypeError(f"max_memory must be a number of bytes or a size like '2GB', got {_type_name(max_memory)}")
     if isinstance(max_memory, numbers.Real) and not math.isfinite(max_memory):
-        raise ArgumentError(f"max_memory must be a finite size, got {max_memory!r}; pass None for no bound")
+        raise ArgumentError(f"max_memory must be a finite size, got {max_memory!r}; pass None for the default (a share of the free memory)")
     try:
         parse_bytes(max_memory)  # type: ignore[arg-type]
     except OverflowError:
-        raise ArgumentError(f"max_memory={max_memory!r} is too large; pass None for no bound") from None
+        raise ArgumentError(f"max_memory={max_memory!r} is too large; pass None for the default (a share of the free memory)") from None
 
 
 def check_seed(seed: object) -> int:
@@ -207,11 +213,7 @@ def check_seed(seed: object) -> int:
 
 
 def check_metric(metric: object) -> str:
-    if not isinstance(metric, str):
-        raise TypeError(f"metric must be a string, one of {list(METRICS)}, got {_type_name(metric)}")
-    if metric not in METRICS:
-        raise ArgumentError(f"unknown metric {metric!r}; choose one of {sorted(METRICS)}")
-    return metric
+    return _check_choice(metric, "metric", list(METRICS), f"unknown metric {metric!r}; choose one of {sorted(METRICS)}")
 
 
 def check_positions(positions: object) -> None:

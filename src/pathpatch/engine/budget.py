@@ -28,7 +28,7 @@ from .schedule import narrow_copies
 from .plan import Plan
 from .posplan import PosPlan
 
-__all__ = ["parse_bytes", "free_memory", "resolve_budget", "example_bytes", "Chunk", "chunk_work"]
+__all__ = ["parse_bytes", "free_memory", "is_auto", "resolve_budget", "example_bytes", "Chunk", "chunk_work"]
 
 AUTO_SHARE = 0.75  # the share of free memory a call without max_memory may use (estimates run high)
 
@@ -71,9 +71,14 @@ def free_memory(device: torch.device | str | None = None) -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def is_auto(max_memory: object) -> bool:
+    """Whether ``max_memory`` asks for the default budget (None or ``"auto"``)."""
+    return max_memory is None or (isinstance(max_memory, str) and max_memory.strip().lower() == "auto")
+
+
 def resolve_budget(max_memory: int | float | str | None, device: torch.device | str | None = None) -> int:
     """``max_memory`` as bytes; None or ``"auto"``: three quarters of what is free on ``device`` now."""
-    if max_memory is None or (isinstance(max_memory, str) and max_memory.strip().lower() == "auto"):
+    if is_auto(max_memory):
         return max(1, int(AUTO_SHARE * free_memory(device)))
     return parse_bytes(max_memory)
 
