@@ -285,6 +285,37 @@ class Graph:
                 out[sender].append(port)
         return {n: tuple(p) for n, p in out.items()}
 
+    def sender_index(self, port: Port) -> dict[Node, int]:
+        """Each sender of ``port`` and its place in ``senders(port)`` (one dict per sender group)."""
+        group = self._groups[port]
+        index = self._indexes.get(group)
+        if index is None:
+            index = self._indexes[group] = {u: i for i, u in enumerate(self._senders[port])}
+        return index
+
+    def has_edge(self, edge: Edge) -> bool:
+        """Whether ``edge`` is an edge of this graph (without listing every edge)."""
+        return edge.receiver in self._senders and edge.sender in self.sender_index(edge.receiver)
+
+    def downstream(self, nodes: frozenset[Node]) -> tuple[Node, ...]:
+        """``nodes`` and every node they send to, directly or not, in topological order (cached)."""
+        hit = self._downstream.get(nodes)
+        if hit is None:
+            reached = set(nodes)
+            for n in self.nodes:
+                if n in reached:
+                    reached.update(p.node for p in self.receivers[n])
+            hit = self._downstream[nodes] = tuple(n for n in self.nodes if n in reached)
+        return hit
+
+    @cached_property
+    def _indexes(self) -> dict[int, dict[Node, int]]:
+        return {}
+
+    @cached_property
+    def _downstream(self) -> dict[frozenset[Node], tuple[Node, ...]]:
+        return {}
+
     def senders(self, port: Port) -> tuple[Node, ...]:
         """Nodes with an edge into ``port``, in topological order."""
         try:

@@ -36,7 +36,7 @@ from equivalent import EQUIVALENT  # noqa: E402
 
 # Fast, strong tests first: with -x most mutants die in the first seconds.
 TESTS = ["tests/test_micro.py", "tests/test_engine_mutants.py", "tests/test_lang.py", "tests/test_soft.py",
-         "tests/test_budget.py"]
+         "tests/test_budget.py", "tests/test_edges.py"]
 # The oracle tests (the property tests against the brute-force treeifiers) kill more but take
 # minutes per surviving mutant on 2 cores: ``--tests`` with these added, for a full run.
 FULL = TESTS + ["tests/test_oracle.py", "tests/test_positions.py", "tests/test_scans.py"]

@@ -22,7 +22,8 @@ from ..model.residual import ResidualModel
 from .budget import chunk_work, resolve_budget
 from .cache import RunCache, mean_outputs, run_cache
 from .execute import execute
-from .plan import Plan, make_plan
+from .copies import Plan
+from .plan import make_plan
 from .posexec import execute_positions
 from .posplan import PosPlan, make_pos_plan
 from .positions import Positions, position_groups

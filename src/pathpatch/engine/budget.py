@@ -25,7 +25,7 @@ from ..graph import Node
 from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
 from .schedule import narrow_copies
-from .plan import Plan
+from .copies import Plan
 from .posplan import PosPlan
 
 __all__ = ["parse_bytes", "free_memory", "is_auto", "resolve_budget", "example_bytes", "Chunk", "chunk_work"]

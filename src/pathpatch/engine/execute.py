@@ -21,7 +21,7 @@ from ..graph import Node, Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .heads import Channel, channel_of, gathered, head_copies
-from .plan import BOTH, NEW, REF, Plan
+from .copies import BOTH, NEW, REF, Plan
 from .rows import TargetRows
 from .schedule import RowGroup, Schedule, narrow_copies, schedule
 from .sums import rows_sum

@@ -10,94 +10,21 @@ BOTH (an input equal in both runs, or a copy of only such inputs), or MIXED, ide
 hypotheses, so a copy is compared by a few row ids. Only MIXED copies are computed, once each,
 however many hypotheses and suffixes share them.
 
-Subgraph hypotheses (edge sets) need no walk at all: each node has at most one copy that matters
-(the one reached along kept edges), planned in one pass over the nodes (:func:`_plan_subgraph`).
+Edge-set hypotheses (subgraphs, edges used or avoided: :mod:`~pathpatch.lang.edges`) need no
+walk at all: each node has at most one copy that matters, planned directly (:mod:`.edgeplan`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..graph import Edge, Graph, Node, Port
+from ..graph import Graph, Node, Port
 from ..lang.automata import Automaton, SubgraphAutomaton
+from .copies import BOTH, NEW, REF, Builder, MixedCopy, Plan, Ref
+from .edgeplan import plan_dropped, plan_kept
 
 __all__ = ["Ref", "MixedCopy", "Plan", "make_plan", "REF", "NEW", "BOTH"]
-
-REF, NEW, BOTH = "R", "N", "B"
-Ref = tuple  # (REF | NEW | BOTH, Node) or ("M", index into Plan.copies)
-
-
-def _label(kinds: set[str] | frozenset[str]) -> str:
-    kinds = set(kinds) - {BOTH}
-    if not kinds:
-        return BOTH
-    return kinds.pop() if len(kinds) == 1 and "M" not in kinds else "M"
-
-
-@dataclass(frozen=True)
-class MixedCopy:
-    """A MIXED copy of ``node``: per channel of the node, one child per sender (same order).
-
-    ``labels`` (filled by the planner) caches :meth:`channel_label` per channel."""
-
-    node: Node
-    children: tuple[tuple[Ref, ...], ...]
-    labels: tuple[str, ...] = field(default=(), compare=False)
-
-    def channel_label(self, i: int) -> str:
-        """REF / NEW if channel ``i`` reads only cached values of that run (BOTH counts for both)."""
-        if self.labels:
-            return self.labels[i]
-        return _label({child[0] for child in self.children[i]})
-
-
-@dataclass
-class Plan:
-    """The MIXED copies (topologically ordered) and the root copy of each hypothesis."""
-
-    graph: Graph
-    copies: list[MixedCopy] = field(default_factory=list)
-    roots: list[Ref] = field(default_factory=list)
-    walked: int = 0  # number of (node, state) pairs visited
-
-    def copies_per_node(self) -> dict[Node, int]:
-        counts: dict[Node, int] = {}
-        for c in self.copies:
-            counts[c.node] = counts.get(c.node, 0) + 1
-        return counts
-
-
-class _Builder:
-    """Interns rows (by content) and MIXED copies (by node and row ids) across hypotheses."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self.row_ids: dict[tuple[Ref, ...], int] = {}
-        self.rows: list[tuple[tuple[Ref, ...], str]] = []  # the interned row and its label
-        self.copy_ids: dict[tuple[Node, tuple[int, ...]], int] = {}
-
-    def row(self, children: tuple[Ref, ...]) -> int:
-        index = self.row_ids.get(children)
-        if index is None:
-            index = self.row_ids[children] = len(self.rows)
-            self.rows.append((children, _label({c[0] for c in children})))
-        return index
-
-    def copy(self, node: Node, rows: tuple[int, ...]) -> Ref:
-        labels = tuple(self.rows[r][1] for r in rows)
-        kinds = set(labels)
-        if kinds <= {REF, BOTH}:
-            return (REF, node) if REF in kinds else (BOTH, node)
-        if kinds <= {NEW, BOTH}:
-            return (NEW, node)
-        key = (node, rows)
-        index = self.copy_ids.get(key)
-        if index is None:
-            index = self.copy_ids[key] = len(self.plan.copies)
-            self.plan.copies.append(MixedCopy(node, tuple(self.rows[r][0] for r in rows), labels))
-        return ("M", index)
 
 
 def make_plan(graph: Graph, automata: Sequence[Automaton], both: frozenset[Node] = frozenset()) -> Plan:
@@ -106,17 +33,18 @@ def make_plan(graph: Graph, automata: Sequence[Automaton], both: frozenset[Node]
     ``both``: input nodes whose value is the same in the clean and the ablated run.
     """
     plan = Plan(graph)
-    builder = _Builder(plan)
+    builder = Builder(plan)
     for dfa in automata:
         if isinstance(dfa, SubgraphAutomaton):
-            plan.roots.append(_plan_subgraph(graph, dfa.edges, both, builder))
+            plan_edges = plan_kept if dfa.kept_form else plan_dropped
+            plan.roots.append(plan_edges(graph, dfa, both, builder))
         else:
             plan.roots.append(_walk(graph, dfa, both, builder))
     # Children are interned before parents, so plan.copies is already topologically ordered.
     return plan
 
 
-def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: _Builder) -> Ref:
+def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder) -> Ref:
     """The root copy of one hypothesis, by a memoised walk of the graph × automaton product."""
     plan = builder.plan
     memo: dict[tuple[Node, Any], Ref] = {}
@@ -160,30 +88,3 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: _Builder
         return result
 
     return copy(Node("out"), dfa.start)
-
-
-def _plan_subgraph(graph: Graph, edges: frozenset[Edge], both: frozenset[Node], builder: _Builder) -> Ref:
-    """The root copy of the subgraph hypothesis ``edges``, in one pass over the nodes.
-
-    Every path of the hypothesis reaches a node along kept edges only, so each node has one copy
-    that matters: its input at a port is, per sender, that sender's copy if the edge is kept, else
-    the sender's ablated value. Nodes no kept edge leads from to ``out`` need no copy.
-    """
-    flags = iter([e in edges for e in graph.edges])  # graph.edges: port by port, senders in order
-    kept: dict[Port, list[bool]] = {p: [next(flags) for _ in graph.senders(p)] for p in graph.ports}
-    ports_of = {n: [Port(n, c) for c in n.channels] for n in graph.nodes}
-    alive = {Node("out")}
-    for node in reversed(graph.nodes):
-        if node in alive:
-            for p in ports_of[node]:
-                alive.update(u for u, k in zip(graph.senders(p), kept[p]) if k)
-    copy: dict[Node, Ref] = {}
-    for node in graph.nodes:
-        if node.is_input:
-            copy[node] = (BOTH if node in both else REF, node)
-        elif node in alive:
-            copy[node] = builder.copy(node, tuple(
-                builder.row(tuple(copy[u] if k else (BOTH if u in both else NEW, u)
-                                  for u, k in zip(graph.senders(p), kept[p])))
-                for p in ports_of[node]))
-    return copy[Node("out")]

@@ -18,7 +18,7 @@ from torch import Tensor
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .sums import rows_sum
-from .plan import BOTH, NEW, REF
+from .copies import BOTH, NEW, REF
 from .posplan import PosPlan
 
 __all__ = ["execute_positions"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..graph import Graph, Node, Port
 from ..lang.automata import Automaton
-from .plan import BOTH, NEW, REF
+from .copies import BOTH, NEW, REF
 
 __all__ = ["PosRow", "PosCopy", "PosPlan", "make_pos_plan"]
 

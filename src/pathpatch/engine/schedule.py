@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import Graph, Node, Port
-from .plan import NEW, REF, Plan
+from .copies import NEW, REF, Plan
 from .sums import SparseSum
 
 __all__ = ["RowGroup", "Stage", "Schedule", "schedule", "narrow_copies"]

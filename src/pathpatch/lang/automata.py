@@ -11,7 +11,8 @@ remaining letters cannot occur that low is dead there, so walks stop early witho
 a subtree that the pattern can never reach.
 
 Patterns compile to one NFA per union of patterns, determinised lazily by subset construction;
-set algebra is a lazy product; a subgraph is a small automaton that remembers the last port.
+set algebra is a lazy product; edge-set hypotheses (subgraphs, edges used or avoided) have their
+own small automaton (:mod:`.edges`).
 
 Position-resolved walks (DESIGN §4) feed letters ``(letter, t)``: the letter and the position of
 the copy it names. Automata built without a :class:`~pathpatch.lang.pattern.PosContext` ignore
@@ -25,7 +26,8 @@ from collections.abc import Callable, Hashable, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-from ..graph import Edge, Node, Port
+from ..graph import Node, Port
+from .edges import SubgraphAutomaton
 from .pattern import Element, Gap, Letter, LetterSet, PosContext
 
 if TYPE_CHECKING:
@@ -209,36 +211,6 @@ def _matched(el: LetterSet, graph: Graph) -> tuple[frozenset[Letter], list[int]]
     letters = [(x, -1) for x in graph.inputs] + [(p, graph.stage_of(p.node)) for p in graph.ports]
     hits = [(x, s) for x, s in letters if el.matches(x)]
     return frozenset(x for x, _ in hits), sorted({s for _, s in hits})
-
-
-_DEAD = "dead"
-
-
-class SubgraphAutomaton(Unstaged):
-    """Paths whose every edge is in ``edges``. State: the last port read (or dead/accepted)."""
-
-    def __init__(self, edges: Iterable[Edge]) -> None:
-        self.edges = frozenset(edges)
-        self.start: State = None
-
-    def step(self, state: State, letter: Letter) -> State:
-        if isinstance(letter, tuple):
-            letter = letter[0]  # edges carry no positions
-        if state == _DEAD or isinstance(state, Node):
-            return _DEAD  # nothing follows the input letter
-        if state is None:  # the first letter must be `out`
-            return letter if isinstance(letter, Port) and letter.node.kind == "out" else _DEAD
-        sender = letter if isinstance(letter, Node) else letter.node
-        return letter if Edge(sender, state) in self.edges else _DEAD  # type: ignore[arg-type]
-
-    def accepts(self, state: State) -> bool:
-        return isinstance(state, Node)
-
-    def dead(self, state: State) -> bool:
-        return state == _DEAD
-
-    def full(self, state: State) -> bool:
-        return False
 
 
 class ProductAutomaton:

@@ -27,6 +27,7 @@ from .automata import (
     ProductAutomaton,
     SubgraphAutomaton,
 )
+from .edges import combine_edges
 from .pattern import LetterSet, PosContext, parse_pattern, uses_positions
 
 __all__ = [
@@ -275,9 +276,12 @@ class _EdgePattern(Patterns):
     edge: Edge | None = None
 
     def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
-        dfa = super().automaton(graph, ctx)  # unknown names first
         text = self.texts[0]
-        if self.edge not in set(graph.edges):
+        if "@" not in text and graph.has_edge(self.edge):  # type: ignore[arg-type]
+            # the paths that use one edge: the edge-set family's small automaton (lang/edges.py)
+            return SubgraphAutomaton(dropped={self.edge}, negated=True, graph=graph)
+        dfa = super().automaton(graph, ctx)  # unknown names first
+        if not graph.has_edge(self.edge):  # type: ignore[arg-type]
             raise missing_edge(graph, self.edge, text)  # type: ignore[arg-type]
         if ctx is not None and not _edge_positions_possible(text, ctx, self.edge.receiver.channel):  # type: ignore[union-attr]
             raise EmptyPathSetError(f"the edge {text} joins no positions of a {ctx.n_pos}-token sequence: an edge "
@@ -304,7 +308,7 @@ class Subgraph(Hypothesis):
     edges: frozenset[Edge]
 
     def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
-        missing = self.edges - graph.edge_set
+        missing = {e for e in self.edges if not graph.has_edge(e)}
         nodes, ports = set(graph.nodes), set(graph.ports)
         for edge in sorted(missing):
             if edge.sender not in nodes:
@@ -329,7 +333,8 @@ class _Binary(Hypothesis):
         return self.a.positional or self.b.positional
 
     def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
-        return ProductAutomaton(self.op, self.a.compile(graph, ctx), self.b.compile(graph, ctx))
+        a, b = self.a.compile(graph, ctx), self.b.compile(graph, ctx)
+        return combine_edges(self.op, a, b, graph) or ProductAutomaton(self.op, a, b)
 
     def __str__(self) -> str:
         return f"({self.a} {self.op} {self.b})"
@@ -344,7 +349,8 @@ class _Complement(Hypothesis):
         return self.inner.positional
 
     def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
-        return ComplementAutomaton(self.inner.compile(graph, ctx))
+        inner = self.inner.compile(graph, ctx)
+        return inner.negate() if isinstance(inner, SubgraphAutomaton) else ComplementAutomaton(inner)
 
     def __str__(self) -> str:
         return f"~{self.inner}"
