@@ -18,7 +18,7 @@ from treeify import brute_force, brute_force_positions
 import pathpatch.lang.hypothesis as H
 from pathpatch.engine.api import Engine, evaluate, evaluate_many
 from pathpatch.engine.budget import chunk_work, example_bytes, parse_bytes
-from pathpatch.engine.positions import check_positions, position_groups
+from pathpatch.positions import check_positions, position_groups
 from pathpatch.engine.rows import TargetRows
 from pathpatch.engine.sums import SparseSum, rows_sum
 from pathpatch.errors import InputError, ShapeMismatchError
@@ -78,9 +78,14 @@ def test_target_rows_layout_and_causal_mask() -> None:
     assert rows.batch_index.tolist() == [0, 0, 2] and rows.position.tolist() == [1, 3, 0]
     assert rows.slot.tolist() == [0, 1, 0] and rows.slots == 2 and len(rows) == 3
     assert rows.slot_position.tolist() == [[1, 3], [3, 3], [0, 3]]
-    after = rows.after(4)
-    assert after[0, 0].tolist() == [False, False, True, True]  # query at 1 sees keys 0 and 1
-    assert after[2, 0].tolist() == [False, True, True, True]
+    # attention at the rows' own positions (model.attend, the one place heads are computed)
+    model = MODELS["rotary-parallel-gqa"]
+    gen = torch.Generator().manual_seed(0)
+    q, k = torch.randn(1, 3, 2, model.config.d_head, generator=gen), torch.randn(1, 3, 4, model.config.d_head, generator=gen)
+    pattern = model.attend(q, k, rows.slot_position[None])
+    assert (pattern[0, 0, 0, 2:] == 0).all() and (pattern[0, 0, 0, :2] > 0).all()  # query at 1 sees keys 0, 1
+    assert (pattern[0, 2, 0, 1:] == 0).all() and pattern[0, 2, 0, 0] == 1  # query at 0 sees key 0 only
+    torch.testing.assert_close(pattern[:, :1, 1:], model.attend(q[:, :1, 1:], k[:, :1]))  # the last query
     x = torch.arange(3 * 4 * 2.0).view(3, 4, 2)
     taken = rows.take(x)
     assert taken.tolist() == [x[0, 1].tolist(), x[0, 3].tolist(), x[2, 0].tolist()]

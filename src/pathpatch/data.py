@@ -25,7 +25,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from .engine.positions import check_positions
+from .positions import check_positions
 from .errors import EmptyDatasetError, InputError, ShapeMismatchError
 
 __all__ = ["Dataset", "Pairs", "pair_derangement", "pair_from_pool"]

@@ -26,7 +26,7 @@ from .copies import Plan
 from .plan import make_plan
 from .posexec import execute_positions
 from .posplan import PosPlan, make_pos_plan
-from .positions import Positions, position_groups
+from ..positions import Positions, position_groups
 from .. import validate
 
 __all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache", "equal_inputs"]

@@ -1,8 +1,10 @@
 """The values a plan is made of: cached leaves, MIXED copies, rows, and the plan itself.
 
-A tree copy's value is named by a *ref*: ``(REF, node)`` / ``(NEW, node)`` when its whole subtree
-reads x_ref / x_new (a cached value of the clean / ablated run), ``(BOTH, node)`` for an input equal
-in both runs, or ``("M", i)`` for the MIXED copy ``i`` of the plan, computed by the engine. A *row*
+A tree copy's value is named by a *ref*: ``Cached(REF, node)`` / ``Cached(NEW, node)`` when its
+whole subtree reads x_ref / x_new (a cached value of the clean / ablated run), ``Cached(BOTH, node)``
+for an input equal in both runs, or ``Mixed(MIXED, i)`` for the MIXED copy ``i`` of the plan,
+computed by the engine. Position-resolved plans name one position ``t`` of a node
+(``Cached(REF, node, t)``); position-free ones leave ``t`` None (every position). A *row*
 is what one port of a copy reads: one ref per sender of the port, in the graph's sender order.
 :class:`Builder` interns rows by content and MIXED copies by ``(node, row ids)`` across all the
 hypotheses of a plan, so equal copies are computed once.
@@ -12,20 +14,40 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import NamedTuple, Union
 
 from ..graph import Graph, Node
 
-__all__ = ["Ref", "MixedCopy", "Plan", "Builder", "REF", "NEW", "BOTH", "MIXED"]
+__all__ = ["Ref", "Cached", "Mixed", "MixedCopy", "Plan", "Builder", "label_of", "REF", "NEW", "BOTH", "MIXED"]
 
 REF, NEW, BOTH, MIXED = "R", "N", "B", "M"
-Ref = tuple  # (REF | NEW | BOTH, Node) or ("M", index into Plan.copies)
 
 
-def _label(kinds: set[str] | frozenset[str]) -> str:
+class Cached(NamedTuple):
+    """A value the engine reads from a cached run: ``kind`` REF (clean), NEW (ablated) or BOTH."""
+
+    kind: str
+    node: Node
+    t: int | None = None  # the position, in position-resolved plans (None: every position)
+
+
+class Mixed(NamedTuple):
+    """A MIXED copy, computed by the engine: ``Plan.copies[index]`` (``kind`` is MIXED)."""
+
+    kind: str
+    index: int
+
+
+Ref = Union[Cached, Mixed]
+
+
+def label_of(kinds: set[str] | frozenset[str]) -> str:
+    """The label of a row or copy whose children have ``kinds``: REF / NEW if it reads only cached
+    values of that run (BOTH counts for both), BOTH if only inputs equal in both, else MIXED."""
     kinds = set(kinds) - {BOTH}
     if not kinds:
         return BOTH
-    return kinds.pop() if len(kinds) == 1 and "M" not in kinds else "M"
+    return kinds.pop() if len(kinds) == 1 and MIXED not in kinds else MIXED
 
 
 @dataclass(frozen=True)
@@ -42,7 +64,7 @@ class MixedCopy:
         """REF / NEW if channel ``i`` reads only cached values of that run (BOTH counts for both)."""
         if self.labels:
             return self.labels[i]
-        return _label({child[0] for child in self.children[i]})
+        return label_of({child.kind for child in self.children[i]})
 
 
 @dataclass
@@ -76,19 +98,19 @@ class Builder:
         index = self.row_ids.get(children if key is None else key)  # type: ignore[call-overload]
         if index is None:
             index = self.row_ids[children if key is None else key] = len(self.rows)  # type: ignore[index]
-            self.rows.append((children, _label({c[0] for c in children})))
+            self.rows.append((children, label_of({c.kind for c in children})))
         return index
 
     def copy(self, node: Node, rows: tuple[int, ...]) -> Ref:
         labels = tuple(self.rows[r][1] for r in rows)
         kinds = set(labels)
         if kinds <= {REF, BOTH}:
-            return (REF, node) if REF in kinds else (BOTH, node)
+            return Cached(REF if REF in kinds else BOTH, node)
         if kinds <= {NEW, BOTH}:
-            return (NEW, node)
+            return Cached(NEW, node)
         key = (node, rows)
         index = self.copy_ids.get(key)
         if index is None:
             index = self.copy_ids[key] = len(self.plan.copies)
             self.plan.copies.append(MixedCopy(node, tuple(self.rows[r][0] for r in rows), labels))
-        return ("M", index)
+        return Mixed(MIXED, index)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..graph import Edge, Graph, Node, Port
 from ..lang.edges import SubgraphAutomaton
-from .copies import BOTH, NEW, REF, Builder, Ref
+from .copies import BOTH, NEW, REF, Builder, Cached, Ref
 
 __all__ = ["plan_kept", "plan_dropped"]
 
@@ -42,10 +42,10 @@ def plan_kept(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], build
     copy: dict[Node, Ref] = {}
     for node in graph.nodes:
         if node.is_input:
-            copy[node] = (BOTH if node in both else on, node)
+            copy[node] = Cached(BOTH if node in both else on, node)
         elif node in alive:
             copy[node] = builder.copy(node, tuple(
-                builder.row(tuple(copy[u] if k else (BOTH if u in both else off, u)
+                builder.row(tuple(copy[u] if k else Cached(BOTH if u in both else off, u)
                                   for u, k in zip(graph.senders(p), kept[p])))
                 for p in ports_of[node]))
     return copy[Node("out")]
@@ -77,7 +77,7 @@ def plan_dropped(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], bu
                 row_ids[key] = builder.row(_patched(graph, port, plain, copy, cut, both, off), name)
             rows.append(row_ids[key])
         copy[node] = builder.copy(node, tuple(rows))
-    return copy.get(Node("out"), (on, Node("out")))
+    return copy.get(Node("out"), Cached(on, Node("out")))
 
 
 def _patched(graph: Graph, port: Port, plain: dict[int, tuple[Ref, ...]], copy: dict[Node, Ref],
@@ -90,7 +90,7 @@ def _patched(graph: Graph, port: Port, plain: dict[int, tuple[Ref, ...]], copy: 
         if u in index:
             row[index[u]] = c
     for u in cut:
-        row[index[u]] = (BOTH if u in both else off, u)
+        row[index[u]] = Cached(BOTH if u in both else off, u)
     return tuple(row)
 
 
@@ -99,7 +99,7 @@ def _plain_rows(graph: Graph, both: frozenset[Node], on: str) -> dict[int, tuple
     cache = graph.__dict__.setdefault("_plain_rows", {})
     key = (both, on)
     if key not in cache:
-        cache[key] = {graph.sender_group(p): tuple((BOTH if u in both else on, u) for u in graph.senders(p))
+        cache[key] = {graph.sender_group(p): tuple(Cached(BOTH if u in both else on, u) for u in graph.senders(p))
                       for p in graph.ports}
     return cache[key]  # type: ignore[no-any-return]
 

@@ -21,9 +21,9 @@ from ..graph import Node, Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .heads import Channel, channel_of, gathered, head_copies
-from .copies import BOTH, NEW, REF, Plan
+from .copies import BOTH, NEW, REF, Mixed, Plan
 from .rows import TargetRows
-from .schedule import RowGroup, Schedule, narrow_copies, schedule
+from .schedule import CachedInput, RowGroup, Schedule, narrow_copies, schedule
 from .sums import rows_sum
 
 __all__ = ["execute", "rows_sum", "narrow_copies"]
@@ -41,7 +41,7 @@ def execute(
     ``targets`` only the rows ``logits[targets]``, ``[row, vocab]``."""
     graph = model.graph
     rows = TargetRows.of(targets.to(clean.logits.device)) if targets is not None else None
-    sched = schedule(plan, graph, rows is not None, clean.shortformer)
+    sched = schedule(plan, graph, rows is not None)
     senders = [n for n in graph.nodes if n.kind != "out"]
     tables = _Tables(sched, rows, torch.stack([clean.outputs[n] - ablated.outputs[n] for n in senders]))
     inputs_of = _PortInputs(graph, clean, ablated, rows)
@@ -49,7 +49,7 @@ def execute(
     for stage in sched.stages:
         at_rows = stage.key[2]
         summed = {flag: tables.sums(group, inputs_of, flag) for flag, group in stage.groups.items()}
-        inputs = [channel_of([inputs_of(d[1], d[2], d[3]) if d[0] == "C" else (d[1], d[2]) for d in per_copy], summed)
+        inputs = [channel_of([inputs_of(*d) if isinstance(d, CachedInput) else d for d in per_copy], summed)
                   for per_copy in stage.channels]
         outputs = _compute(model, plan, stage.indices, inputs, clean, ablated, rows if at_rows else None)
         for pos, index in enumerate(stage.indices):
@@ -61,10 +61,10 @@ def execute(
 
     result = []
     for root in plan.roots:
-        if root[0] == "M":
-            result.append(logits[root[1]])
+        if isinstance(root, Mixed):
+            result.append(logits[root.index])
         else:
-            run = ablated if root[0] == NEW else clean
+            run = ablated if root.kind == NEW else clean
             result.append(run.logits if rows is None else rows.take(run.logits))
     return result
 
@@ -76,11 +76,10 @@ class _PortInputs:
     def __init__(self, graph, clean: RunCache, ablated: RunCache, rows: TargetRows | None) -> None:  # type: ignore[no-untyped-def]
         self.graph, self.runs, self.rows = graph, {REF: clean, NEW: ablated}, rows
         self.memo: dict[tuple, Tensor] = {}  # type: ignore[type-arg]
-        self.shortformer = clean.shortformer
 
     def __call__(self, label: str, port: Port, row_only: bool) -> Tensor:
-        # ports with the same stage (and q/k-ness with shortformer) have the same cached input
-        key = (label, self.graph.stage_of(port.node), self.shortformer and port.channel in ("q", "k"), row_only)
+        # ports with the same senders have the same cached input (Graph.sender_group decides)
+        key = (label, self.graph.sender_group(port), row_only)
         if key not in self.memo:
             x = self.runs[label].port_input(port, self.graph)
             self.memo[key] = self.rows.take(x) if row_only else x  # type: ignore[union-attr]

@@ -101,17 +101,10 @@ def head_copies(
         t = torch.tensor(todo, device=heads.device)
         qh = _project(model.W_Q[layer], model.b_Q[layer], norm(q), t, heads[t])
         kh = _project(model.W_K[layer], model.b_K[layer], norm(k), t, kv_heads[t])
-        if cfg.positions == "rotary":
-            qh = model._rotate(qh, rows.position[None, :] if rows is not None else None)
-            kh = model._rotate(kh)
-        if rows is not None:
-            scores = torch.einsum("cbse,cbpe->cbsp", rows.pad(qh), kh) * cfg.scale
-            masked = rows.after(kh.shape[2])[None]
+        if rows is not None:  # queries laid out per example, at their own positions
+            fresh = model.attend(rows.pad(qh), kh, rows.slot_position[None])
         else:
-            scores = torch.einsum("cbqe,cbke->cbqk", qh, kh) * cfg.scale
-            n = scores.shape[-1]
-            masked = ~torch.ones(n, n, dtype=torch.bool, device=scores.device).tril()
-        fresh = scores.masked_fill(masked, float("-inf")).softmax(-1)
+            fresh = model.attend(qh, kh)
         if len(todo) == len(cached):
             patterns = fresh
         else:
@@ -121,8 +114,5 @@ def head_copies(
         patterns = torch.stack(cached)  # type: ignore[arg-type]
     everyone = torch.arange(len(heads), device=heads.device)
     vh = _project(model.W_V[layer], model.b_V[layer], norm(v), everyone, kv_heads)
-    if rows is not None:
-        z = rows.unpad(torch.einsum("cbsp,cbpe->cbse", patterns, vh))
-    else:
-        z = torch.einsum("cbqk,cbke->cbqe", patterns, vh)
-    return torch.einsum("c...e,ced->c...d", z, model.W_O[layer, heads])
+    out = model.write(layer, heads, patterns, vh)
+    return rows.unpad(out) if rows is not None else out

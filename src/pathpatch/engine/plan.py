@@ -21,7 +21,7 @@ from typing import Any
 
 from ..graph import Graph, Node, Port
 from ..lang.automata import Automaton, SubgraphAutomaton
-from .copies import BOTH, NEW, REF, Builder, MixedCopy, Plan, Ref
+from .copies import BOTH, NEW, REF, Builder, Cached, MixedCopy, Plan, Ref
 from .edgeplan import plan_dropped, plan_kept
 
 __all__ = ["Ref", "MixedCopy", "Plan", "make_plan", "REF", "NEW", "BOTH"]
@@ -59,9 +59,9 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder)
         hit = rows.get(key)
         if hit is None:
             hit = rows[key] = builder.row(tuple(
-                (BOTH, u) if u in both
-                else (fixed, u) if fixed
-                else (REF if dfa.accepts(dfa.step(q, u)) else NEW, u) if u.is_input
+                Cached(BOTH, u) if u in both
+                else Cached(fixed, u) if fixed
+                else Cached(REF if dfa.accepts(dfa.step(q, u)) else NEW, u) if u.is_input
                 else copy(u, q)
                 for u in graph.senders(port)
             ))
@@ -75,9 +75,9 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder)
         plan.walked += 1
         stage = graph.stage_of(node)
         if dfa.dead_at(state, stage):
-            result: Ref = (NEW, node)
+            result: Ref = Cached(NEW, node)
         elif dfa.full_at(state, stage):
-            result = (REF, node)
+            result = Cached(REF, node)
         else:
             ports = [Port(node, c) for c in node.channels]
             steps = tuple(dfa.step(state, p) for p in ports)

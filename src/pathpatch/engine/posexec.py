@@ -18,7 +18,7 @@ from torch import Tensor
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .sums import rows_sum
-from .copies import BOTH, NEW, REF
+from .copies import BOTH, MIXED, NEW, REF, Mixed
 from .posplan import PosPlan
 
 __all__ = ["execute_positions"]
@@ -66,7 +66,7 @@ def execute_positions(
     result = []
     for roots in plan.roots:
         columns = [
-            logits[r[1]] if r[0] == "M" else (ablated.logits if r[0] == NEW else clean.logits)[:, t]
+            logits[r.index] if isinstance(r, Mixed) else (ablated.logits if r.kind == NEW else clean.logits)[:, t]
             for t, r in zip(plan.at, roots)
         ]
         result.append(torch.stack(columns, dim=1))
@@ -89,7 +89,7 @@ def _row_values(plan, needed, row_of, ref_delta, mixed, clean, ablated, graph, n
     for j, r in enumerate(needed):
         row = plan.rows[r]
         label = row.label
-        if label == "M":
+        if label == MIXED:
             out.append(None)
             todo.append(j)
         else:
@@ -100,12 +100,12 @@ def _row_values(plan, needed, row_of, ref_delta, mixed, clean, ablated, graph, n
         mix_idx: tuple[list[int], list[int]] = ([], [])
         for i, j in enumerate(todo):
             for child in plan.rows[needed[j]].children:
-                if child[0] == REF:
+                if child.kind == REF:
                     ref_idx[0].append(i)
-                    ref_idx[1].append(row_of[child[1]] * n_pos + child[2])
-                elif child[0] == "M":
+                    ref_idx[1].append(row_of[child.node] * n_pos + child.t)
+                elif isinstance(child, Mixed):
                     mix_idx[0].append(i)
-                    mix_idx[1].append(child[1])
+                    mix_idx[1].append(child.index)
         total = rows_sum(ref_idx, len(todo), ref_delta) + rows_sum(mix_idx, len(todo), mixed)
         for i, j in enumerate(todo):
             row = plan.rows[needed[j]]
@@ -143,7 +143,9 @@ def _heads(model: ResidualModel, plan: PosPlan, indices, values, local, clean: R
     if todo:
         k_in = gather(1)
         sel = torch.tensor(todo, device=device)
-        fresh = model.attn_row(layer, heads[sel], t[sel], q_in[sel], k_in[sel])
+        q = model.project(layer, "q", q_in[sel][:, :, None], heads[sel])  # one query row each
+        fresh = model.attend(q, model.project(layer, "k", k_in[sel], heads[sel]), t[sel][:, None, None])
         for n, j in enumerate(todo):
-            patterns[j] = fresh[n]
-    return model.head_out_row(layer, heads, torch.stack(patterns), gather(2))  # type: ignore[arg-type]
+            patterns[j] = fresh[n, :, 0]
+    v = model.project(layer, "v", gather(2), heads)
+    return model.write(layer, heads, torch.stack(patterns)[:, :, None], v)[:, :, 0]  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ one row at every key position ``t' <= t``. The walk is memoised on ``(node, t, s
 ``(senders, t', state)``; rows and copies are hash-consed by what they read, so copies at
 different query positions that see the same keys and values share every row.
 
-Refs are ``(REF | NEW | BOTH, node, t)`` for cached values of one run (BOTH: equal in both) and
-``("M", index)`` for a MIXED copy.
+Refs are the plan values of :mod:`.copies` with a position: ``Cached(REF | NEW | BOTH, node, t)``
+for cached values of one run (BOTH: equal in both) and ``Mixed(MIXED, index)`` for a MIXED copy.
 """
 
 from __future__ import annotations
@@ -19,18 +19,11 @@ from typing import Any
 
 from ..graph import Graph, Node, Port
 from ..lang.automata import Automaton
-from .copies import BOTH, NEW, REF
+from .copies import BOTH, MIXED, NEW, REF, Cached, Mixed, Ref, label_of
 
 __all__ = ["PosRow", "PosCopy", "PosPlan", "make_pos_plan"]
 
-PosRef = tuple  # (REF | NEW | BOTH, Node, t) or ("M", index into PosPlan.copies)
-
-
-def _label(kinds: set[str]) -> str:
-    kinds = kinds - {BOTH}
-    if not kinds:
-        return BOTH
-    return kinds.pop() if len(kinds) == 1 and "M" not in kinds else "M"
+PosRef = Ref  # with its position t set
 
 
 @dataclass(frozen=True)
@@ -44,7 +37,7 @@ class PosRow:
     @property
     def label(self) -> str:
         """REF / NEW / BOTH if the row is a cached input of that run, else M (needs a sum)."""
-        return _label({c[0] for c in self.children})
+        return label_of({c.kind for c in self.children})
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,7 @@ class PosPlan:
     walked: int = 0
 
     def channel_label(self, copy: PosCopy, channel: int) -> str:
-        return _label({self.rows[r].label for r in copy.rows[channel]})
+        return label_of({self.rows[r].label for r in copy.rows[channel]})
 
     def copies_per_node(self) -> dict[Node, int]:
         counts: dict[Node, int] = {}
@@ -113,9 +106,9 @@ def make_pos_plan(
             hit = rows.get(key)
             if hit is None:
                 children = tuple(
-                    (BOTH, u, t) if u in both
-                    else (fixed, u, t) if fixed
-                    else (REF if dfa.accepts(dfa.step(q, (u, t))) else NEW, u, t) if u.is_input
+                    Cached(BOTH, u, t) if u in both
+                    else Cached(fixed, u, t) if fixed
+                    else Cached(REF if dfa.accepts(dfa.step(q, (u, t))) else NEW, u, t) if u.is_input
                     else copy(u, t, q)
                     for u in graph.senders(port)
                 )
@@ -130,9 +123,9 @@ def make_pos_plan(
             plan.walked += 1
             stage = graph.stage_of(node)
             if dfa.dead_at(state, stage):
-                result: PosRef = (NEW, node, t)
+                result: PosRef = Cached(NEW, node, t)
             elif dfa.full_at(state, stage):
-                result = (REF, node, t)
+                result = Cached(REF, node, t)
             else:
                 channels = []
                 for channel in node.channels:
@@ -148,12 +141,12 @@ def make_pos_plan(
 
 
 def _combine(plan: PosPlan, node: Node, t: int, channels: tuple[tuple[int, ...], ...], ids: dict[Any, int]) -> PosRef:
-    label = _label({plan.rows[r].label for rows in channels for r in rows})
-    if label in (REF, BOTH, NEW):
-        return (label, node, t)
+    label = label_of({plan.rows[r].label for rows in channels for r in rows})
+    if label != MIXED:
+        return Cached(label, node, t)
     key = (node, t, channels)
     index = ids.get(key)
     if index is None:
         index = ids[key] = len(plan.copies)
         plan.copies.append(PosCopy(node, t, channels))
-    return ("M", index)
+    return Mixed(MIXED, index)

@@ -57,8 +57,3 @@ class TargetRows:
 
     def unpad(self, x: Float[Tensor, "copy batch slot e"]) -> Float[Tensor, "copy row e"]:
         return x[:, self.batch_index, self.slot]
-
-    def after(self, n_keys: int) -> Bool[Tensor, "batch slot key"]:
-        """True where a key position comes after the slot's query position (masked out)."""
-        keys = torch.arange(n_keys, device=self.mask.device)
-        return keys[None, None, :] > self.slot_position[:, :, None]

@@ -15,13 +15,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..graph import Graph, Node, Port
-from .copies import NEW, REF, Plan
+from .copies import MIXED, NEW, REF, Mixed, Plan
 from .sums import SparseSum
 
-__all__ = ["RowGroup", "Stage", "Schedule", "schedule", "narrow_copies"]
+__all__ = ["CachedInput", "SummedRow", "RowGroup", "Stage", "Schedule", "schedule", "narrow_copies"]
+
+
+class CachedInput(NamedTuple):
+    """A channel that reads one run's cached input of ``port`` (at the target rows if ``row_only``)."""
+
+    run: str  # REF or NEW
+    port: Port
+    row_only: bool
+
+
+class SummedRow(NamedTuple):
+    """A channel that reads row ``index`` of its stage's summed rows (row-only or full width)."""
+
+    row_only: bool
+    index: int
 
 
 def narrow_copies(plan: Plan) -> list[bool]:
@@ -33,8 +48,8 @@ def narrow_copies(plan: Plan) -> list[bool]:
         for channel, children in zip(copy.node.channels, copy.children):
             if not (narrow[i] and channel not in ("k", "v")):
                 for child in children:
-                    if child[0] == "M":
-                        narrow[child[1]] = False
+                    if isinstance(child, Mixed):
+                        narrow[child.index] = False
     return narrow
 
 
@@ -53,7 +68,7 @@ class RowGroup:
 class Stage:
     key: tuple[int, str, bool]  # (depth, node kind, at target rows only)
     indices: list[int]  # the copies computed here
-    channels: list[list[tuple]]  # type: ignore[type-arg]  # ("C", label, port, row_only) | ("R", flag, i)
+    channels: list[list[CachedInput | SummedRow]]  # per channel, per copy: where its input comes from
     groups: dict[bool, RowGroup]  # by row-only flag
 
 
@@ -65,16 +80,15 @@ class Schedule:
     stages: list[Stage]
 
 
-def schedule(plan: Plan, graph: Graph, targets: bool, shortformer: bool) -> Schedule:
+def schedule(plan: Plan, graph: Graph, targets: bool) -> Schedule:
     """The schedule of ``plan`` (cached on it) with or without target rows."""
     cache: dict[Any, Schedule] = plan.__dict__.setdefault("_schedules", {})
-    key = (targets, shortformer)
-    if key not in cache:
-        cache[key] = _make(plan, graph, targets, shortformer)
-    return cache[key]
+    if targets not in cache:
+        cache[targets] = _make(plan, graph, targets)
+    return cache[targets]
 
 
-def _make(plan: Plan, graph: Graph, targets: bool, shortformer: bool) -> Schedule:
+def _make(plan: Plan, graph: Graph, targets: bool) -> Schedule:
     narrow = narrow_copies(plan) if targets else [False] * len(plan.copies)
     slot, counts = [], [0, 0]
     for flag in narrow:
@@ -87,9 +101,9 @@ def _make(plan: Plan, graph: Graph, targets: bool, shortformer: bool) -> Schedul
     stages = []
     for key in sorted(by_stage):
         indices = by_stage[key]
-        channels: list[list[tuple]] = []  # type: ignore[type-arg]
+        channels: list[list[CachedInput | SummedRow]] = []
         rows: dict[bool, list[tuple[tuple, Port]]] = {False: [], True: []}  # type: ignore[type-arg]
-        seen: dict[tuple, tuple[str, bool, int]] = {}  # type: ignore[type-arg]
+        seen: dict[tuple[int, bool], SummedRow] = {}
         for ci, channel in enumerate(plan.copies[indices[0]].node.channels):
             row_only = key[2] and channel not in ("k", "v")
             per_copy = []
@@ -97,15 +111,15 @@ def _make(plan: Plan, graph: Graph, targets: bool, shortformer: bool) -> Schedul
                 copy = plan.copies[index]
                 port = Port(copy.node, channel)
                 label = copy.channel_label(ci)
-                if label != "M":
-                    per_copy.append(("C", NEW if label == NEW else REF, port, row_only))
+                if label != MIXED:
+                    per_copy.append(CachedInput(NEW if label == NEW else REF, port, row_only))
                     continue
                 children = copy.children[ci]
-                # same children, same base input: one sum (ports differ in base only for q/k with
-                # shortformer); the planner interns rows, so equal children are the same object
-                dedupe = (id(children), shortformer and channel in ("q", "k"), row_only)
+                # same children, same senders, so the same base input: one sum (the planner
+                # interns rows, so equal children are the same object)
+                dedupe = (id(children), row_only)
                 if dedupe not in seen:
-                    seen[dedupe] = ("R", row_only, len(rows[row_only]))
+                    seen[dedupe] = SummedRow(row_only, len(rows[row_only]))
                     rows[row_only].append((children, port))
                 per_copy.append(seen[dedupe])
             channels.append(per_copy)
@@ -121,14 +135,14 @@ def _group(rows: list[tuple[tuple, Port]], row_of: dict[Node, int], narrow: list
     wide: tuple[list[int], list[int], list[float]] = ([], [], [])  # full copies read at the rows
     bases = []
     for r, (children, port) in enumerate(rows):
-        kinds = [child[0] for child in children]
-        n_m = kinds.count("M")
+        kinds = [child.kind for child in children]
+        n_m = kinds.count(MIXED)
         from_clean = kinds.count(NEW) + 2 * n_m < kinds.count(REF) + n_m
         bases.append((REF if from_clean else NEW, port))
         for child in children:
-            kind = child[0]
-            if kind == "M":
-                index = child[1]
+            kind = child.kind
+            if kind == MIXED:
+                index = child.index
                 target = same if narrow[index] == row_only else wide
                 for part, value in zip(target, (r, slot[index], 1.0)):
                     part.append(value)  # type: ignore[arg-type]
@@ -136,7 +150,7 @@ def _group(rows: list[tuple[tuple, Port]], row_of: dict[Node, int], narrow: list
                     for part, value in zip(ref, (r, row_of[copies[index].node], -1.0)):
                         part.append(value)  # type: ignore[arg-type]
             elif (kind == REF and not from_clean) or (kind == NEW and from_clean):
-                for part, value in zip(ref, (r, row_of[child[1]], 1.0 if kind == REF else -1.0)):
+                for part, value in zip(ref, (r, row_of[child.node], 1.0 if kind == REF else -1.0)):
                     part.append(value)  # type: ignore[arg-type]
     n = len(rows)
     group = RowGroup(bases, SparseSum.of(ref, n), SparseSum.of(same, n))

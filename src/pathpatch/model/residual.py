@@ -165,6 +165,38 @@ class ResidualModel(nn.Module):
         rotated = torch.cat([-x_rot[..., half:], x_rot[..., :half]], dim=-1)
         return torch.cat([x_rot * cos + rotated * sin, x_pass], dim=-1)
 
+    def project(self, layer: int, channel: str, x: Float[Tensor, "copy ... d_model"],
+                heads: Int[Tensor, " copy"]) -> Float[Tensor, "copy ... d_head"]:
+        """A channel's input normalised (ln1) and projected by each copy's head (``q``: the query
+        head; ``k``/``v``: its key/value head), bias added. ``x`` may have one row for all copies."""
+        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
+        index = heads if channel == "q" else self._kv(heads)
+        weight, bias = {"q": (self.W_Q, self.b_Q), "k": (self.W_K, self.b_K), "v": (self.W_V, self.b_V)}[channel]
+        x = self._norm(x, w, b).expand(len(heads), *x.shape[1:])
+        out = torch.einsum("c...d,cde->c...e", x, weight[layer, index])
+        return out + bias[layer, index].view(len(heads), *([1] * (out.dim() - 2)), -1)
+
+    def attend(self, q: Float[Tensor, "copy batch qpos d_head"], k: Float[Tensor, "copy batch kpos d_head"],
+               q_pos: Int[Tensor, "..."] | None = None) -> Float[Tensor, "copy batch qpos kpos"]:
+        """Attention probabilities from projected queries and keys: the one place the engine and
+        the model compute them. ``q_pos``: each query's position, broadcast against
+        ``[copy, batch, qpos]`` (default: the last ``qpos`` of the ``kpos`` positions); keys sit at
+        ``0..kpos-1``. Rotary embeddings use these positions; keys after a query are masked."""
+        n_q, n_k = q.shape[-2], k.shape[-2]
+        if q_pos is None:
+            q_pos = torch.arange(n_k - n_q, n_k, device=q.device)
+        if self.config.positions == "rotary":
+            q, k = self._rotate(q, q_pos), self._rotate(k)
+        scores = torch.einsum("cbqe,cbke->cbqk", q, k) * self.config.scale
+        after = torch.arange(n_k, device=q.device) > q_pos[..., None]
+        return scores.masked_fill(after, float("-inf")).softmax(-1)
+
+    def write(self, layer: int, heads: Int[Tensor, " copy"], pattern: Float[Tensor, "copy batch qpos kpos"],
+              v: Float[Tensor, "copy batch kpos d_head"]) -> Float[Tensor, "copy batch qpos d_model"]:
+        """Each head's write to the residual stream from its pattern and projected values."""
+        z = torch.einsum("cbqk,cbke->cbqe", pattern, v)
+        return torch.einsum("cbqe,ced->cbqd", z, self.W_O[layer, heads])
+
     def attn_pattern(
         self,
         layer: int,
@@ -173,18 +205,7 @@ class ResidualModel(nn.Module):
         k_in: Float[Tensor, "copy batch kpos d_model"],
     ) -> Float[Tensor, "copy batch qpos kpos"]:
         """Attention probabilities of the given heads (one per copy) from their q and k inputs."""
-        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
-        q = torch.einsum("cbpd,cde->cbpe", self._norm(q_in, w, b).expand(len(heads), -1, -1, -1), self.W_Q[layer, heads])
-        kv = self._kv(heads)
-        k = torch.einsum("cbpd,cde->cbpe", self._norm(k_in, w, b).expand(len(heads), -1, -1, -1), self.W_K[layer, kv])
-        q = q + self.b_Q[layer, heads][:, None, None]
-        k = k + self.b_K[layer, kv][:, None, None]
-        if self.config.positions == "rotary":
-            q, k = self._rotate(q), self._rotate(k)
-        scores = torch.einsum("cbqe,cbke->cbqk", q, k) * self.config.scale
-        n_q, n_k = scores.shape[-2:]
-        causal = torch.ones(n_q, n_k, dtype=torch.bool, device=scores.device).tril(n_k - n_q)
-        return scores.masked_fill(~causal, float("-inf")).softmax(-1)
+        return self.attend(self.project(layer, "q", q_in, heads), self.project(layer, "k", k_in, heads))
 
     def head_out(
         self,
@@ -194,46 +215,7 @@ class ResidualModel(nn.Module):
         v_in: Float[Tensor, "copy batch kpos d_model"],
     ) -> Float[Tensor, "copy batch qpos d_model"]:
         """Each head's write to the residual stream, given its pattern and v input."""
-        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
-        kv = self._kv(heads)
-        v = torch.einsum("cbpd,cde->cbpe", self._norm(v_in, w, b).expand(len(heads), -1, -1, -1), self.W_V[layer, kv])
-        v = v + self.b_V[layer, kv][:, None, None]
-        z = torch.einsum("cbqk,cbke->cbqe", pattern, v)
-        return torch.einsum("cbqe,ced->cbqd", z, self.W_O[layer, heads])
-
-    def attn_row(
-        self,
-        layer: int,
-        heads: Int[Tensor, " copy"],
-        t: Int[Tensor, " copy"],
-        q_in: Float[Tensor, "copy batch d_model"],
-        k_in: Float[Tensor, "copy batch kpos d_model"],
-    ) -> Float[Tensor, "copy batch kpos"]:
-        """Attention of each head (one per copy) from its query position ``t`` to key positions
-        ``0..kpos-1``; keys after ``t`` get zero weight (their inputs are ignored)."""
-        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
-        kv = self._kv(heads)
-        q = torch.einsum("cbd,cde->cbe", self._norm(q_in, w, b), self.W_Q[layer, heads]) + self.b_Q[layer, heads][:, None]
-        k = torch.einsum("cbpd,cde->cbpe", self._norm(k_in, w, b), self.W_K[layer, kv]) + self.b_K[layer, kv][:, None, None]
-        if self.config.positions == "rotary":
-            q, k = self._rotate(q, t[:, None]), self._rotate(k)
-        scores = torch.einsum("cbe,cbpe->cbp", q, k) * self.config.scale
-        after = torch.arange(k.shape[2], device=t.device)[None, :] > t[:, None]  # [copy, kpos]
-        return scores.masked_fill(after[:, None], float("-inf")).softmax(-1)
-
-    def head_out_row(
-        self,
-        layer: int,
-        heads: Int[Tensor, " copy"],
-        pattern: Float[Tensor, "copy batch kpos"],
-        v_in: Float[Tensor, "copy batch kpos d_model"],
-    ) -> Float[Tensor, "copy batch d_model"]:
-        """Each head's write at one query position, from its attention row and v inputs."""
-        w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
-        kv = self._kv(heads)
-        v = torch.einsum("cbpd,cde->cbpe", self._norm(v_in, w, b), self.W_V[layer, kv]) + self.b_V[layer, kv][:, None, None]
-        z = torch.einsum("cbp,cbpe->cbe", pattern, v)
-        return torch.einsum("cbe,ced->cbd", z, self.W_O[layer, heads])
+        return self.write(layer, heads, pattern, self.project(layer, "v", v_in, heads))
 
     def heads(self, layer: int, heads: Tensor, q_in: Tensor, k_in: Tensor, v_in: Tensor) -> Tensor:
         """Head outputs ``[copy, batch, pos, d_model]`` from the three channel inputs."""

@@ -13,7 +13,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from ..errors import InputError, ShapeMismatchError
+from .errors import InputError, ShapeMismatchError
 
 __all__ = ["Positions", "check_positions", "position_groups"]
 
