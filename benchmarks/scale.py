@@ -90,11 +90,21 @@ def sender_hyps(graph: pp.Graph) -> list[pp.Hypothesis]:
     return hyps
 
 
-def plan_seconds(model: pp.ResidualModel, hyps: list[pp.Hypothesis]) -> tuple[float, int]:
+def plan_seconds(model: pp.ResidualModel, hyps: list[pp.Hypothesis]) -> tuple[float, int, dict]:  # type: ignore[type-arg]
     start = time.perf_counter()
     engine = Engine(model, hyps)
     plan = engine.plan(equal_inputs(model, "resample"))
-    return time.perf_counter() - start, len(plan.copies)
+    return time.perf_counter() - start, len(plan.copies), plan.copies_per_node()
+
+
+def floor_fe(layers: int, heads: int, d_model: int, vocab: int, n_pos: int, per_node: dict) -> float:  # type: ignore[type-arg]
+    """The mixed-copy floor in forward-equivalents: the multiply-adds of computing each MIXED copy
+    once at full width (a head: q/k/v/o projections and attention; an MLP; ``out``: the unembedding)
+    over those of one forward (every node once)."""
+    d_head = d_model // heads
+    cost = {"head": 4 * d_model * d_head + n_pos * d_head, "mlp": 8 * d_model * d_model, "out": d_model * vocab}
+    forward = layers * heads * cost["head"] + layers * cost["mlp"] + cost["out"]
+    return sum(cost[node.kind] * n for node, n in per_node.items()) / forward
 
 
 def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:  # type: ignore[type-arg]
@@ -110,7 +120,7 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
     base = {"shape": name, "layers": layers, "heads": heads, "d_model": d_model, "edges": len(skeleton.graph.edges)}
     if plan_only:
         for label, hyps in workloads:
-            seconds, copies = plan_seconds(skeleton, hyps)
+            seconds, copies, _ = plan_seconds(skeleton, hyps)
             results.append({**base, "workload": label, "hypotheses": len(hyps), "plan_s": seconds,
                             "mixed_copies": copies})
             print(f"{name:7} {label:28} plan {seconds:7.2f} s  ({copies} mixed copies)", flush=True)
@@ -123,7 +133,8 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
         model(ref)  # warm up
         forward = best_of(lambda: model(ref), args.repeats)
     for label, hyps in workloads:
-        plan_s, copies = plan_seconds(skeleton, hyps)
+        plan_s, copies, per_node = plan_seconds(skeleton, hyps)
+        floor = floor_fe(layers, heads, d_model, args.vocab, args.pos, per_node)
         out_bytes = len(hyps) * args.batch * args.pos * args.vocab * 4
         all_positions = len(hyps) == 1 or "scan" in chosen
         if all_positions and out_bytes > args.max_logits_gb * 2**30:
@@ -137,12 +148,13 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
             clean, ablated = run_cache(model, ref), run_cache(model, new)
             cached = best_of(lambda: engine.run_caches(clean, ablated, True), repeats)
             results.append({**base, "workload": label + ", all positions", "hypotheses": len(hyps), "plan_s": plan_s,
-                            "mixed_copies": copies, "forward_s": forward, "first_call_s": first,
+                            "mixed_copies": copies, "floor_fe": floor, "forward_s": forward, "first_call_s": first,
                             "first_call_fe": first / forward, "warm_s": warm, "warm_fe": warm / forward,
                             "from_caches_s": cached, "from_caches_fe": cached / forward})
             print(f"{name:7} {label:28} plan {plan_s:6.2f} s | first call {first:7.2f} s = {first / forward:6.1f} FE"
                   f" | warm {warm / forward:5.2f} FE, from ready caches {cached / forward:5.2f} FE"
-                  f" | {copies} mixed copies", flush=True)
+                  f" | {copies} mixed copies, floor {floor:.1f} FE (first call {first / forward / floor:.2f}x)",
+                  flush=True)
         if len(hyps) > 1 and "scanlast" in chosen:  # as a user runs it: sender_scan, metric at the last position
             pairs = last_position_pairs(ref, new, args.vocab)
             receiver = label.split()[-1]

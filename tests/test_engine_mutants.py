@@ -294,3 +294,17 @@ def test_grouped_query_attention_uses_the_key_value_head() -> None:
                 H.paths("embed -> a0.1.k -> a1.3.q -> out")]:
         want = brute_force(model, _members(model, hyp), ref, new)
         torch.testing.assert_close(evaluate(model, hyp, ref, new), want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp}: {m}")
+
+
+def test_every_hand_made_mutation_still_applies() -> None:
+    """Each hand-made mutation (tests/mutation/engine_mutations.py) names code that exists once: a
+    refactor that moves it must move the mutation too, or the harness would test nothing."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    sys.path.insert(0, str(root / "tests" / "mutation"))
+    from engine_mutations import MUTATIONS
+
+    for m in MUTATIONS:
+        assert (root / m.path).read_text().count(m.old) == 1, f"{m.name}: its snippet is not in {m.path} exactly once"

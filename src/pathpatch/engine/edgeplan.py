@@ -39,14 +39,14 @@ def plan_kept(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], build
         if node in alive:
             for p in ports_of[node]:
                 alive.update(u for u, k in zip(graph.senders(p), kept[p]) if k)
+    ablated = {u: Cached(BOTH if u in both else off, u) for u in graph.nodes}  # a dropped edge's value
     copy: dict[Node, Ref] = {}
     for node in graph.nodes:
         if node.is_input:
             copy[node] = Cached(BOTH if node in both else on, node)
         elif node in alive:
             copy[node] = builder.copy(node, tuple(
-                builder.row(tuple(copy[u] if k else Cached(BOTH if u in both else off, u)
-                                  for u, k in zip(graph.senders(p), kept[p])))
+                builder.row(tuple(copy[u] if k else ablated[u] for u, k in zip(graph.senders(p), kept[p])))
                 for p in ports_of[node]))
     return copy[Node("out")]
 

@@ -308,7 +308,7 @@ class Subgraph(Hypothesis):
     edges: frozenset[Edge]
 
     def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
-        missing = {e for e in self.edges if not graph.has_edge(e)}
+        missing = self.edges - graph.edge_set  # the planner lists every edge anyway
         nodes, ports = set(graph.nodes), set(graph.ports)
         for edge in sorted(missing):
             if edge.sender not in nodes:
