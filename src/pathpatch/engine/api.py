@@ -25,7 +25,6 @@ from .execute import execute
 from .copies import Plan
 from .plan import make_plan
 from .posexec import execute_positions
-from .posplan import PosPlan, make_pos_plan
 from ..positions import Positions, position_groups
 from .. import validate
 
@@ -94,9 +93,9 @@ class Engine:
         self.positional = [i for i, h in enumerate(self.hypotheses) if h.positional]
         self.automata = [self.hypotheses[i].compile(model) for i in self.free]
         self._plans: dict[frozenset[Node], Plan] = {}
-        self._pos_plans: dict[tuple[frozenset[Node], PosContext], PosPlan] = {}
+        self._pos_plans: dict[tuple[frozenset[Node], PosContext, tuple[int, ...] | None], Plan] = {}
         self.last_plan: Plan | None = None
-        self.last_pos_plans: list[PosPlan] = []
+        self.last_pos_plans: list[Plan] = []
 
     def plan(self, both: frozenset[Node] = frozenset()) -> Plan:
         """The plan of the position-free hypotheses, for inputs ``both`` equal in the two runs."""
@@ -105,13 +104,13 @@ class Engine:
         return self._plans[both]
 
     def pos_plan(self, ctx: PosContext, both: frozenset[Node] = frozenset(),
-                 at: tuple[int, ...] | None = None) -> PosPlan:
+                 at: tuple[int, ...] | None = None) -> Plan:
         """The plan of the hypotheses that name positions, for one meaning of those positions,
         computing the logits at positions ``at`` (default: all)."""
         key = (both, ctx, at)
         if key not in self._pos_plans:
             automata = [self.hypotheses[i].compile(self.model, ctx) for i in self.positional]
-            self._pos_plans[key] = make_pos_plan(self.model.graph, automata, ctx.n_pos, both, at)
+            self._pos_plans[key] = make_plan(self.model.graph, automata, both, ctx.n_pos, at)
         return self._pos_plans[key]
 
     def check_pair(self, ref_tokens: Tensor, new_tokens: Tensor | None) -> tuple[Tensor, Tensor | None]:
@@ -131,7 +130,7 @@ class Engine:
     @property
     def stats(self) -> EngineStats:
         """What the last batch needed (derived from its plan)."""
-        plans: list[Plan | PosPlan] = ([self.last_plan] if self.last_plan else []) + self.last_pos_plans
+        plans: list[Plan] = ([self.last_plan] if self.last_plan else []) + self.last_pos_plans
         if not plans:
             return EngineStats()
         per_node: dict[Node, int] = {}

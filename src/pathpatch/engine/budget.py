@@ -26,7 +26,6 @@ from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
 from .schedule import narrow_copies
 from .copies import Plan
-from .posplan import PosPlan
 
 __all__ = ["parse_bytes", "free_memory", "is_auto", "resolve_budget", "example_bytes", "Chunk", "chunk_work"]
 
@@ -115,7 +114,7 @@ def _free_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) 
     return tables + max(stage.values(), default=0) + logits
 
 
-def _pos_bytes(model: ResidualModel, plan: PosPlan, n_pos: int) -> int:
+def _pos_bytes(model: ResidualModel, plan: Plan, n_pos: int) -> int:
     cfg = model.config
     d = cfg.d_model
     senders = len(model.graph.nodes) - 1

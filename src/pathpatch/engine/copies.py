@@ -16,9 +16,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Union
 
-from ..graph import Graph, Node
+from ..graph import Graph, Node, Port
 
-__all__ = ["Ref", "Cached", "Mixed", "MixedCopy", "Plan", "Builder", "label_of", "REF", "NEW", "BOTH", "MIXED"]
+__all__ = ["Ref", "Cached", "Mixed", "Row", "MixedCopy", "Plan", "Builder", "label_of", "REF", "NEW", "BOTH", "MIXED"]
 
 REF, NEW, BOTH, MIXED = "R", "N", "B", "M"
 
@@ -51,30 +51,48 @@ def label_of(kinds: set[str] | frozenset[str]) -> str:
 
 
 @dataclass(frozen=True)
-class MixedCopy:
-    """A MIXED copy of ``node``: per channel of the node, one child per sender (same order).
+class Row:
+    """The summed input of ``port`` at position ``t`` (None: every position): one child per
+    sender of the port, in the graph's order. Ports with the same senders share rows."""
 
-    ``labels`` (filled by the planner) caches :meth:`channel_label` per channel."""
+    port: Port
+    t: int | None
+    children: tuple[Ref, ...]
+    label: str  # label_of the children's kinds: REF / NEW / BOTH (a cached input), or MIXED
+
+
+@dataclass(frozen=True)
+class MixedCopy:
+    """A MIXED copy of ``node`` at position ``t`` (None: every position). Per channel of the node,
+    the ids of the rows it reads: one (a position-free copy; a q channel, an MLP or ``out``), or
+    one per key position ``0..t`` (a k or v channel of a position-resolved head). ``labels``: per
+    channel, REF / NEW / BOTH if the channel reads only cached inputs of that run, else MIXED."""
 
     node: Node
-    children: tuple[tuple[Ref, ...], ...]
-    labels: tuple[str, ...] = field(default=(), compare=False)
+    t: int | None
+    rows: tuple[tuple[int, ...], ...]
+    labels: tuple[str, ...]
 
     def channel_label(self, i: int) -> str:
-        """REF / NEW if channel ``i`` reads only cached values of that run (BOTH counts for both)."""
-        if self.labels:
-            return self.labels[i]
-        return label_of({child.kind for child in self.children[i]})
+        return self.labels[i]
 
 
 @dataclass
 class Plan:
-    """The MIXED copies (topologically ordered) and the root copy of each hypothesis."""
+    """Rows and MIXED copies (topologically ordered) and, per hypothesis, its root copy at each
+    position of ``at`` (position-free plans: ``at == (None,)``, one root over every position)."""
 
     graph: Graph
+    n_pos: int | None = None  # the sequence length position-resolved plans were made for
+    at: tuple[int | None, ...] = (None,)
+    rows: list[Row] = field(default_factory=list)
     copies: list[MixedCopy] = field(default_factory=list)
-    roots: list[Ref] = field(default_factory=list)
-    walked: int = 0  # number of (node, state) pairs visited
+    roots: list[tuple[Ref, ...]] = field(default_factory=list)
+    walked: int = 0  # number of (node, position, state) triples visited
+
+    def children(self, copy: MixedCopy, channel: int) -> tuple[Ref, ...]:
+        """The children a position-free copy reads through ``channel`` (its one row)."""
+        return self.rows[copy.rows[channel][0]].children
 
     def copies_per_node(self) -> dict[Node, int]:
         counts: dict[Node, int] = {}
@@ -84,33 +102,36 @@ class Plan:
 
 
 class Builder:
-    """Interns rows (by content) and MIXED copies (by node and row ids) across hypotheses."""
+    """Interns rows (by content) and MIXED copies (by node, position and row ids) across the
+    hypotheses of one plan, so that equal copies are computed once."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.row_ids: dict[Hashable, int] = {}
-        self.rows: list[tuple[tuple[Ref, ...], str]] = []  # the interned row and its label
-        self.copy_ids: dict[tuple[Node, tuple[int, ...]], int] = {}
+        self.copy_ids: dict[tuple[Node, int | None, tuple[tuple[int, ...], ...]], int] = {}
 
-    def row(self, children: tuple[Ref, ...], key: Hashable | None = None) -> int:
-        """The id of the row ``children``, interned by content, or by ``key`` if given: a short
-        name the caller guarantees determines the content (hashing a long row costs more)."""
-        index = self.row_ids.get(children if key is None else key)  # type: ignore[call-overload]
+    def row(self, port: Port, t: int | None, children: tuple[Ref, ...], key: Hashable | None = None) -> int:
+        """The id of the row ``children`` of ``port`` at ``t``, interned by content (which names
+        the senders, hence the input, and the position), or by ``key`` if given: a short name the
+        caller guarantees determines the content (hashing a long row costs more)."""
+        name = children if key is None else key
+        index = self.row_ids.get(name)
         if index is None:
-            index = self.row_ids[children if key is None else key] = len(self.rows)  # type: ignore[index]
-            self.rows.append((children, label_of({c.kind for c in children})))
+            index = self.row_ids[name] = len(self.plan.rows)
+            self.plan.rows.append(Row(port, t, children, label_of({c.kind for c in children})))
         return index
 
-    def copy(self, node: Node, rows: tuple[int, ...]) -> Ref:
-        labels = tuple(self.rows[r][1] for r in rows)
-        kinds = set(labels)
-        if kinds <= {REF, BOTH}:
-            return Cached(REF if REF in kinds else BOTH, node)
-        if kinds <= {NEW, BOTH}:
-            return Cached(NEW, node)
-        key = (node, rows)
+    def copy(self, node: Node, t: int | None, channels: tuple[tuple[int, ...], ...]) -> Ref:
+        """The ref of the copy of ``node`` at ``t`` reading ``channels`` (row ids per channel):
+        a cached value if every row is one, else the interned MIXED copy."""
+        rows = self.plan.rows
+        labels = tuple(label_of({rows[r].label for r in ids}) for ids in channels)
+        label = label_of(set(labels))
+        if label != MIXED:
+            return Cached(label, node, t)
+        key = (node, t, channels)
         index = self.copy_ids.get(key)
         if index is None:
             index = self.copy_ids[key] = len(self.plan.copies)
-            self.plan.copies.append(MixedCopy(node, tuple(self.rows[r][0] for r in rows), labels))
+            self.plan.copies.append(MixedCopy(node, t, channels, labels))
         return Mixed(MIXED, index)

@@ -45,8 +45,8 @@ def plan_kept(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], build
         if node.is_input:
             copy[node] = Cached(BOTH if node in both else on, node)
         elif node in alive:
-            copy[node] = builder.copy(node, tuple(
-                builder.row(tuple(copy[u] if k else ablated[u] for u, k in zip(graph.senders(p), kept[p])))
+            copy[node] = builder.copy(node, None, tuple(
+                (builder.row(p, None, tuple(copy[u] if k else ablated[u] for u, k in zip(graph.senders(p), kept[p]))),)
                 for p in ports_of[node]))
     return copy[Node("out")]
 
@@ -74,9 +74,9 @@ def plan_dropped(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], bu
                 cut = into.get(port, ())
                 # the row is the plain row with these senders replaced: a short, exact name for it
                 name = ("dropped", key[0], both, on, tuple(copy.items()), tuple(cut))
-                row_ids[key] = builder.row(_patched(graph, port, plain, copy, cut, both, off), name)
-            rows.append(row_ids[key])
-        copy[node] = builder.copy(node, tuple(rows))
+                row_ids[key] = builder.row(port, None, _patched(graph, port, plain, copy, cut, both, off), name)
+            rows.append((row_ids[key],))
+        copy[node] = builder.copy(node, None, tuple(rows))
     return copy.get(Node("out"), Cached(on, Node("out")))
 
 

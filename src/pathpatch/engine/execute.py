@@ -60,7 +60,7 @@ def execute(
                 tables.store(index, outputs[pos], inputs_of.ablated_output(node, at_rows))
 
     result = []
-    for root in plan.roots:
+    for (root,) in plan.roots:  # position-free: one root over every position
         if isinstance(root, Mixed):
             result.append(logits[root.index])
         else:

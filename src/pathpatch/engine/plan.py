@@ -1,14 +1,19 @@
-"""Planning: which tree copies are MIXED, found without building the tree (DESIGN §3, step 2).
+"""Planning: which tree copies are MIXED, found without building the tree (DESIGN §3-§4, step 2).
 
-The value of a tree copy of node ``v`` depends only on ``v`` and the automaton state reached by
-reading the path suffix from ``v`` to ``out``; better, only on the states reached after each of
-``v``'s ports. So the walk is memoised on ``(v, states after v's ports)``, and it stops where the
-automaton is decided for every letter the graph still has below (``dead_at`` / ``full_at``).
-Each copy is then hash-consed by what it reads: REF (its whole subtree is x_ref), NEW (all x_new),
-BOTH (an input equal in both runs, or a copy of only such inputs), or MIXED, identified by
-``(v, rows)``. A row (the children one port reads, one per sender) is interned once across all
-hypotheses, so a copy is compared by a few row ids. Only MIXED copies are computed, once each,
-however many hypotheses and suffixes share them.
+One planner for position-free and position-resolved hypotheses. A tree copy is a node at a
+position ``t``, or at every position at once (``t`` None: hypotheses that name no position). Its
+value depends only on the node, ``t`` and the automaton state reached by reading the path suffix
+from it to ``out``; better, only on the states reached after each of its ports. So the walk is
+memoised on ``(node, t, state)`` and on ``(node, t, states after its ports)``, and it stops where
+the automaton is decided for every letter the graph still has below (``dead_at`` / ``full_at``).
+
+A copy reads, per channel, *rows*: the summed input of the channel at one position. A position-
+free copy reads one row per channel; at a position ``t``, a ``q`` channel, an MLP or ``out`` reads
+one row at ``t`` and a ``k`` or ``v`` channel one row at every key position ``t' <= t``. Rows are
+memoised on ``(senders, t', state)`` and interned by content across hypotheses, copies by
+``(node, t, row ids)`` (:class:`~.copies.Builder`): REF (the whole subtree is x_ref), NEW (all
+x_new), BOTH (inputs equal in both runs) or MIXED. Only MIXED copies are computed, once each,
+however many hypotheses, suffixes and query positions share them.
 
 Edge-set hypotheses (subgraphs, edges used or avoided: :mod:`~pathpatch.lang.edges`) need no
 walk at all: each node has at most one copy that matters, planned directly (:mod:`.edgeplan`).
@@ -27,64 +32,85 @@ from .edgeplan import plan_dropped, plan_kept
 __all__ = ["Ref", "MixedCopy", "Plan", "make_plan", "REF", "NEW", "BOTH"]
 
 
-def make_plan(graph: Graph, automata: Sequence[Automaton], both: frozenset[Node] = frozenset()) -> Plan:
-    """Find every MIXED copy needed by ``automata`` (one per hypothesis) on ``graph``.
+def make_plan(
+    graph: Graph,
+    automata: Sequence[Automaton],
+    both: frozenset[Node] = frozenset(),
+    n_pos: int | None = None,
+    at: Sequence[int] | None = None,
+) -> Plan:
+    """Find every row and MIXED copy needed by ``automata`` (one per hypothesis) on ``graph``.
 
-    ``both``: input nodes whose value is the same in the clean and the ablated run.
+    ``both``: input nodes whose value is the same in the clean and the ablated run. ``n_pos``:
+    plan position-resolved copies (for automata built with a position context of ``n_pos``
+    positions) for the logits at positions ``at`` (default: all); None: position-free copies.
     """
-    plan = Plan(graph)
+    if n_pos is None:
+        plan = Plan(graph)
+    else:
+        plan = Plan(graph, n_pos, tuple(range(n_pos)) if at is None else tuple(sorted(set(at))))
     builder = Builder(plan)
     for dfa in automata:
-        if isinstance(dfa, SubgraphAutomaton):
+        if isinstance(dfa, SubgraphAutomaton) and n_pos is None:
             plan_edges = plan_kept if dfa.kept_form else plan_dropped
-            plan.roots.append(plan_edges(graph, dfa, both, builder))
+            plan.roots.append((plan_edges(graph, dfa, both, builder),))
         else:
             plan.roots.append(_walk(graph, dfa, both, builder))
     # Children are interned before parents, so plan.copies is already topologically ordered.
     return plan
 
 
-def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder) -> Ref:
-    """The root copy of one hypothesis, by a memoised walk of the graph × automaton product."""
+def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder) -> tuple[Ref, ...]:
+    """The root copies of one hypothesis (one per position of the plan's ``at``), by a memoised
+    walk of the graph × position × automaton product."""
     plan = builder.plan
-    memo: dict[tuple[Node, Any], Ref] = {}
-    by_steps: dict[tuple[Node, tuple[Any, ...]], Ref] = {}
-    rows: dict[tuple[int, Any], int] = {}  # ports with the same senders share rows
+    memo: dict[tuple[Node, int | None, Any], Ref] = {}
+    by_steps: dict[tuple[Node, int | None, tuple[Any, ...]], Ref] = {}
+    rows: dict[tuple[int, int | None, Any], int] = {}  # ports with the same senders share rows
 
-    def row(port: Port, q: Any) -> int:
+    def letter(x: Node | Port, t: int | None) -> Any:
+        return x if t is None else (x, t)
+
+    def row(port: Port, t: int | None, q: Any) -> int:
         # every dead (full) state gives the same all-NEW (all-REF) row: one key for all of them
         below = graph.stage_of(port.node) - 1
         fixed = NEW if dfa.dead_at(q, below) else REF if dfa.full_at(q, below) else None
-        key = (graph.sender_group(port), fixed or q)
+        key = (graph.sender_group(port), t, fixed or q)
         hit = rows.get(key)
         if hit is None:
-            hit = rows[key] = builder.row(tuple(
-                Cached(BOTH, u) if u in both
-                else Cached(fixed, u) if fixed
-                else Cached(REF if dfa.accepts(dfa.step(q, u)) else NEW, u) if u.is_input
-                else copy(u, q)
+            hit = rows[key] = builder.row(port, t, tuple(
+                Cached(BOTH, u, t) if u in both
+                else Cached(fixed, u, t) if fixed
+                else Cached(REF if dfa.accepts(dfa.step(q, letter(u, t))) else NEW, u, t) if u.is_input
+                else copy(u, t, q)
                 for u in graph.senders(port)
             ))
         return hit
 
-    def copy(node: Node, state: Any) -> Ref:
-        key = (node, state)
+    def copy(node: Node, t: int | None, state: Any) -> Ref:
+        key = (node, t, state)
         hit = memo.get(key)
         if hit is not None:
             return hit
         plan.walked += 1
         stage = graph.stage_of(node)
         if dfa.dead_at(state, stage):
-            result: Ref = Cached(NEW, node)
+            result: Ref = Cached(NEW, node, t)
         elif dfa.full_at(state, stage):
-            result = Cached(REF, node)
+            result = Cached(REF, node, t)
         else:
             ports = [Port(node, c) for c in node.channels]
-            steps = tuple(dfa.step(state, p) for p in ports)
-            result = by_steps.get((node, steps))  # type: ignore[assignment]
+            steps = tuple(dfa.step(state, letter(p, t)) for p in ports)
+            result = by_steps.get((node, t, steps))  # type: ignore[assignment]
             if result is None:
-                result = by_steps[(node, steps)] = builder.copy(node, tuple(row(p, q) for p, q in zip(ports, steps)))
+                channels = tuple(tuple(row(p, u, q) for u in _positions(p, t)) for p, q in zip(ports, steps))
+                result = by_steps[(node, t, steps)] = builder.copy(node, t, channels)
         memo[key] = result
         return result
 
-    return copy(Node("out"), dfa.start)
+    return tuple(copy(Node("out"), t, dfa.start) for t in plan.at)
+
+
+def _positions(port: Port, t: int | None) -> tuple[int | None, ...] | range:
+    """The positions of the rows a port of a copy at ``t`` reads (DESIGN §4)."""
+    return (None,) if t is None else Graph.sender_positions(port, t)

@@ -19,14 +19,14 @@ from ..model.residual import ResidualModel
 from .cache import RunCache
 from .sums import rows_sum
 from .copies import BOTH, MIXED, NEW, REF, Mixed
-from .posplan import PosPlan
+from .copies import Plan
 
 __all__ = ["execute_positions"]
 
 
 @torch.no_grad()
 def execute_positions(
-    model: ResidualModel, plan: PosPlan, clean: RunCache, ablated: RunCache
+    model: ResidualModel, plan: Plan, clean: RunCache, ablated: RunCache
 ) -> list[Float[Tensor, "batch at vocab"]]:
     """Logits ``[batch, len(plan.at), vocab]`` of every hypothesis of ``plan`` at the plan's
     positions, on one batch (all of whose examples share ``plan``)."""
@@ -114,7 +114,7 @@ def _row_values(plan, needed, row_of, ref_delta, mixed, clean, ablated, graph, n
     return torch.stack(out)  # type: ignore[arg-type]
 
 
-def _heads(model: ResidualModel, plan: PosPlan, indices, values, local, clean: RunCache, ablated: RunCache) -> Tensor:  # type: ignore[no-untyped-def]
+def _heads(model: ResidualModel, plan: Plan, indices, values, local, clean: RunCache, ablated: RunCache) -> Tensor:  # type: ignore[no-untyped-def]
     copies = [plan.copies[i] for i in indices]
     layer = copies[0].node.layer
     device = values.device
@@ -133,7 +133,7 @@ def _heads(model: ResidualModel, plan: PosPlan, indices, values, local, clean: R
     patterns: list[Tensor | None] = []
     todo: list[int] = []
     for j, c in enumerate(copies):
-        cached = {plan.channel_label(c, 0), plan.channel_label(c, 1)} - {BOTH}
+        cached = {c.channel_label(0), c.channel_label(1)} - {BOTH}
         if cached <= {REF} or cached == {NEW}:
             run = ablated if cached == {NEW} else clean
             patterns.append(run.patterns[layer][c.node.head, :, c.t, :width])

@@ -45,7 +45,8 @@ def narrow_copies(plan: Plan) -> list[bool]:
     narrow = [True] * len(plan.copies)
     for i in reversed(range(len(plan.copies))):  # readers come after what they read
         copy = plan.copies[i]
-        for channel, children in zip(copy.node.channels, copy.children):
+        for ci, channel in enumerate(copy.node.channels):
+            children = plan.children(copy, ci)
             if not (narrow[i] and channel not in ("k", "v")):
                 for child in children:
                     if isinstance(child, Mixed):
@@ -114,10 +115,9 @@ def _make(plan: Plan, graph: Graph, targets: bool) -> Schedule:
                 if label != MIXED:
                     per_copy.append(CachedInput(NEW if label == NEW else REF, port, row_only))
                     continue
-                children = copy.children[ci]
-                # same children, same senders, so the same base input: one sum (the planner
-                # interns rows, so equal children are the same object)
-                dedupe = (id(children), row_only)
+                children = plan.children(copy, ci)
+                # one interned row: the same children, the same senders, so the same base input
+                dedupe = (copy.rows[ci][0], row_only)
                 if dedupe not in seen:
                     seen[dedupe] = SummedRow(row_only, len(rows[row_only]))
                     rows[row_only].append((children, port))
