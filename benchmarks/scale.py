@@ -140,7 +140,7 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
         if all_positions and out_bytes > args.max_logits_gb * 2**30:
             print(f"{name:7} {label:28} all positions skipped: its logits would take {out_bytes / 2**30:.0f} GB")
         elif all_positions:
-            first, _ = timed(lambda: pp.evaluate_many(model, hyps, ref, new))
+            first = timed(lambda: pp.evaluate_many(model, hyps, ref, new))[0]  # logits dropped at once
             engine = Engine(model, hyps)
             engine.run(ref, new)
             repeats = 1 if len(hyps) > 1 else args.repeats
