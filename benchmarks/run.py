@@ -58,7 +58,8 @@ def memory_pass(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
     env = dict(os.environ, PATHPATCH_BENCH_MEMORY="1", MALLOC_MMAP_THRESHOLD_="131072")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, __file__, "--out", tmp, "--threads", str(args.threads), "--repeats", "1"]
+        cmd = [sys.executable, __file__, "--out", tmp, "--threads", str(args.threads), "--repeats", "1",
+               "--device", args.device]
         subprocess.run(cmd + (["--quick"] if args.quick else []), env=env, check=True, stdout=subprocess.DEVNULL)
         rows = json.loads((Path(tmp) / "bench.json").read_text())["results"]
     return {r["workload"]: {k: v for k, v in r.items() if k.endswith("_peak_mb")} for r in rows}
@@ -307,8 +308,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: least noisy here)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs per timing")
     parser.add_argument("--out", default="benchmarks/results", help="folder for bench.json and scaling.png")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: every model, token and baseline lives there")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_default_device(args.device)  # models, tokens and the hook baselines' buffers alike
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -316,7 +319,7 @@ def main() -> None:
     from pathpatch.zoo import bundle
 
     shipped = bundle("induction-2l")
-    induction, heldout = shipped.model, shipped.heldout
+    induction, heldout = shipped.model.to(args.device), shipped.heldout
     plain = PlainAttnOnly(induction).eval()
     results: list = []
     steps = [("clean forwards", lambda: forward_workload(results, hf, model, plain, induction, args.quick)),

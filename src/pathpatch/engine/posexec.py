@@ -1,10 +1,12 @@
 """Executing a position-resolved plan: rows and copies at single positions, batched per stage.
 
-Per stage, every MIXED row is ``ablated input at t' + Σ child deltas`` (one 0/1-matrix product over
-a delta table whose entries are (node, position) vectors); cached rows are read from the runs.
-Copies of one stage are stacked: MLPs and ``out`` read one row each; a head copy at query
-position ``t`` gathers its k and v rows at ``0..t`` (padded to the stage's longest and masked)
-and reuses the cached attention row when its q and k channels are cached in one run.
+Per stage, every MIXED row is ``ablated input at t' + Σ child deltas`` (a signed sum over delta
+tables whose entries are (node, position) vectors), or, when its first children are an earlier
+row (:mod:`.prefix`), that row's value plus the rest; cached rows are read from the runs. Copies
+of one stage are stacked, every position and hypothesis together: MLPs and ``out`` read one row
+each; a head copy at query position ``t`` reads its k and v rows at ``0..t`` (padded to the
+stage's longest and masked), each distinct row normalised once and projected once per head, and
+reuses the cached attention row when its q and k channels are cached in one run.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ from torch import Tensor
 
 from ..model.residual import ResidualModel
 from .cache import RunCache
+from .copies import BOTH, MIXED, NEW, REF, Mixed, Plan
 from .prefix import prefixes
 from .sums import rows_sum
-from .copies import BOTH, MIXED, NEW, REF, Mixed
-from .copies import Plan
 
 __all__ = ["execute_positions"]
 
