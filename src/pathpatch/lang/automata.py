@@ -26,7 +26,6 @@ from collections.abc import Callable, Hashable, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-from ..graph import Node, Port
 from .edges import SubgraphAutomaton
 from .pattern import Element, Gap, Letter, LetterSet, PosContext
 
