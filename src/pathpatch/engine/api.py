@@ -162,16 +162,17 @@ class Engine:
         results: list[Tensor | None] = [None] * len(self.hypotheses)
         self.last_plan, self.last_pos_plans = None, []
         if targets is not None:
-            targets = targets.to(clean.logits.device)
+            targets = targets.to(clean.device)
         if self.free:
             self.last_plan = self.plan(both)
             for i, logits in zip(self.free, execute(self.model, self.last_plan, clean, ablated, targets)):
                 results[i] = logits
         if self.positional:
-            batch, n_pos, vocab = clean.logits.shape
+            batch, n_pos = clean.stage_inputs[0].shape[:2]
+            vocab = self.model.config.d_vocab
             at = None if targets is None else tuple(targets.any(0).nonzero().flatten().tolist())
             width = n_pos if at is None else len(at)
-            out = [clean.logits.new_empty(batch, width, vocab) for _ in self.positional]
+            out = [clean.stage_inputs[0].new_empty(batch, width, vocab) for _ in self.positional]
             for rows, names in position_groups(positions, batch, n_pos):
                 plan = self.pos_plan(PosContext.of(n_pos, names), both, at)
                 self.last_pos_plans.append(plan)

@@ -13,7 +13,8 @@ constant bias, and an ablated head pattern is computed from those inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from jaxtyping import Float, Int
@@ -27,23 +28,37 @@ __all__ = ["RunCache", "run_cache", "mean_outputs"]
 
 @dataclass
 class RunCache:
-    """One (clean or ablated) run of a batch, the values the engine reads."""
+    """One (clean or ablated) run of a batch, the values the engine reads. Its logits are computed
+    when first read (a plan whose every root is MIXED never reads them)."""
 
     outputs: dict[Node, Float[Tensor, "batch pos d_model"]]  # inputs, heads and MLPs
     stage_inputs: dict[int, Float[Tensor, "batch pos d_model"]]  # residual read at each stage
     patterns: dict[int, Float[Tensor, "head batch qpos kpos"]]  # per layer
-    logits: Float[Tensor, "batch pos vocab"]
+    unembed: Callable[[Tensor], Tensor]  # the model's unembedding, for the logits
     shortformer: bool
+    _logits: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.stage_inputs[0].device
+
+    @property
+    def logits(self) -> Float[Tensor, "batch pos vocab"]:
+        if self._logits is None:
+            with torch.no_grad():
+                self._logits = self.unembed(self.stage_inputs[max(self.stage_inputs)])
+        return self._logits
 
     def select(self, rows: Tensor) -> RunCache:
         """The same run restricted to the examples ``rows``."""
-        rows = rows.to(self.logits.device)
+        rows = rows.to(self.device)
         return RunCache(
             {n: v[rows] for n, v in self.outputs.items()},
             {s: v[rows] for s, v in self.stage_inputs.items()},
             {layer: p[:, rows] for layer, p in self.patterns.items()},
-            self.logits[rows],
+            self.unembed,
             self.shortformer,
+            None if self._logits is None else self._logits[rows],
         )
 
     def port_input(self, port: Port, graph: Graph) -> Float[Tensor, "batch pos d_model"]:
@@ -96,7 +111,7 @@ def run_cache(
         if not cfg.has_mlp or cfg.parallel:
             resid = resid + model.b_O[layer]
     stage_inputs[2 * cfg.n_layers] = resid
-    return RunCache(outputs, stage_inputs, patterns, model.unembed(resid), cfg.positions == "shortformer")
+    return RunCache(outputs, stage_inputs, patterns, model.unembed, cfg.positions == "shortformer")
 
 
 @torch.no_grad()

@@ -40,7 +40,7 @@ def execute(
     """Logits of every hypothesis of ``plan`` on one batch: ``[batch, pos, vocab]``, or with
     ``targets`` only the rows ``logits[targets]``, ``[row, vocab]``."""
     graph = model.graph
-    rows = TargetRows.of(targets.to(clean.logits.device)) if targets is not None else None
+    rows = TargetRows.of(targets.to(clean.device)) if targets is not None else None
     sched = schedule(plan, graph, rows is not None)
     senders = [n for n in graph.nodes if n.kind != "out"]
     tables = _Tables(sched, rows, torch.stack([clean.outputs[n] - ablated.outputs[n] for n in senders]))
@@ -143,7 +143,7 @@ def _compute(model: ResidualModel, plan: Plan, indices: list[int], channels: lis
         return model.unembed(gathered(channels[0]))
     layer = first.layer
     assert layer is not None
-    heads = torch.tensor([plan.copies[i].node.head for i in indices], device=clean.logits.device)
+    heads = torch.tensor([plan.copies[i].node.head for i in indices], device=clean.device)
     cached: list[Tensor | None] = []
     for index in indices:
         copy = plan.copies[index]

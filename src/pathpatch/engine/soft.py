@@ -126,7 +126,7 @@ def masked_forward(
     if not mask.is_floating_point():
         raise InputError(f"mask must be a floating tensor (0 keeps x_new, 1 x_ref), got {mask.dtype}")
     lead = mask.shape[:-1]
-    mask = mask.to(device=clean.logits.device, dtype=clean.logits.dtype)
+    mask = mask.to(device=clean.device, dtype=clean.stage_inputs[0].dtype)
     senders = [n for n in graph.nodes if n.kind != "out"]
     deltas: list[Tensor] = []  # per sender in node order: its copy's value - its ablated output
     carries: list[Tensor] = []  # per sender: how much x_ref its copy carries (the gate's r)
