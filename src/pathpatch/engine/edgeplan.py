@@ -104,7 +104,7 @@ def _plain_rows(graph: Graph, both: frozenset[Node], on: str) -> dict[int, tuple
     return cache[key]  # type: ignore[no-any-return]
 
 
-def _unread(graph: Graph, below: tuple[Node, ...], dropped: frozenset) -> frozenset[Node]:  # type: ignore[type-arg]
+def _unread(graph: Graph, below: tuple[Node, ...], dropped: frozenset[Edge]) -> frozenset[Node]:
     """Nodes of ``below`` whose value reaches ``out`` along no kept edge (their copies are never
     read); only a node that sends a dropped edge can become one."""
     alive = {Node("out")}

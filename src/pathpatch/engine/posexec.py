@@ -17,6 +17,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..graph import Graph, Node, Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .copies import BOTH, MIXED, NEW, REF, Mixed, Plan
@@ -82,13 +83,13 @@ class _Inputs:
     """The runs' cached inputs of the sender groups one stage reads, as tables ``[position, batch,
     d_model]`` stacked on first use: a row's cached input is one entry, all taken in one step."""
 
-    def __init__(self, graph, clean: RunCache, ablated: RunCache) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, graph: Graph, clean: RunCache, ablated: RunCache) -> None:
         self.graph, self.runs = graph, {REF: clean, NEW: ablated, BOTH: clean}
         self.parts: list[Tensor] = []
         self.start: dict[tuple[str, int], int] = {}
         self.table: Tensor | None = None
 
-    def entry(self, label: str, port, t: int) -> int:  # type: ignore[no-untyped-def]
+    def entry(self, label: str, port: Port, t: int) -> int:
         """The index of ``port``'s input in run ``label`` at position ``t``."""
         key = (REF if label == BOTH else label, self.graph.sender_group(port))
         if key not in self.start:
@@ -108,7 +109,7 @@ class _Sums:
     """Row values: cached inputs, or an ablated input plus the children's deltas, where a row that
     extends an earlier one (:mod:`.prefix`) adds only its tail to that row's kept value."""
 
-    def __init__(self, plan: Plan, extends: dict[int, tuple[int, int]], row_of, n_pos: int,  # type: ignore[no-untyped-def]
+    def __init__(self, plan: Plan, extends: dict[int, tuple[int, int]], row_of: dict[Node, int], n_pos: int,
                  ref_delta: Tensor, mixed: Tensor) -> None:
         self.plan, self.extends, self.row_of, self.n_pos = plan, extends, row_of, n_pos
         self.ref_delta, self.mixed = ref_delta, mixed

@@ -49,7 +49,8 @@ class SubgraphAutomaton:
         self.dropped = None if dropped is None else frozenset(dropped)
         self.negated = negated
         self.start: State = None
-        self._receivers = frozenset(e.receiver for e in self.dropped) if self.dropped is not None else frozenset()
+        self._dropped: frozenset[Edge] = self.dropped or frozenset()
+        self._receivers = frozenset(e.receiver for e in self._dropped)
         # below the lowest stage a dropped edge enters, no continuation can read one
         self._lowest = -1
         if self.dropped is not None and self.dropped:
@@ -74,7 +75,7 @@ class SubgraphAutomaton:
     def _drops(self, sender: Node, port: Port) -> bool:
         if self.edges is not None:
             return Edge(sender, port) not in self.edges
-        return port in self._receivers and Edge(sender, port) in self.dropped  # type: ignore[operator]
+        return port in self._receivers and Edge(sender, port) in self._dropped
 
     def _pending(self, port: Port) -> State:
         return port if self.edges is not None or port in self._receivers else _OK
@@ -116,7 +117,7 @@ class SubgraphAutomaton:
         """Per edge of ``graph.edges``: is it kept?"""
         if self.edges is not None:
             return [e in self.edges for e in graph.edges]
-        return [e not in self.dropped for e in graph.edges]  # type: ignore[operator]
+        return [e not in self._dropped for e in graph.edges]
 
 
 def _meet(a: SubgraphAutomaton, b: SubgraphAutomaton, graph: Graph) -> SubgraphAutomaton:
@@ -125,8 +126,8 @@ def _meet(a: SubgraphAutomaton, b: SubgraphAutomaton, graph: Graph) -> SubgraphA
         return SubgraphAutomaton(a.edges & b.edges)
     if a.dropped is not None and b.dropped is not None:
         return SubgraphAutomaton(dropped=a.dropped | b.dropped, graph=graph)
-    kept, dropped = (a.edges, b.dropped) if a.edges is not None else (b.edges, a.dropped)
-    return SubgraphAutomaton(kept - dropped)  # type: ignore[operator]
+    kept, dropped = (a.edges, b._dropped) if a.edges is not None else (b.edges, a._dropped)
+    return SubgraphAutomaton((kept or frozenset()) - dropped)
 
 
 def combine_edges(op: str, a: object, b: object, graph: Graph) -> SubgraphAutomaton | None:
