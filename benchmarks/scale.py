@@ -153,8 +153,8 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
                             "from_caches_s": cached, "from_caches_fe": cached / forward})
             print(f"{name:7} {label:28} plan {plan_s:6.2f} s | first call {first:7.2f} s = {first / forward:6.1f} FE"
                   f" | warm {warm / forward:5.2f} FE, from ready caches {cached / forward:5.2f} FE"
-                  f" | {copies} mixed copies, floor {floor:.1f} FE (first call {first / forward / floor:.2f}x)",
-                  flush=True)
+                  f" | {copies} mixed copies, floor {floor:.1f} FE"
+                  + (f" (first call {first / forward / floor:.2f}x)" if floor > 0 else ""), flush=True)
         if len(hyps) > 1 and "scanlast" in chosen:  # as a user runs it: sender_scan, metric at the last position
             pairs = last_position_pairs(ref, new, args.vocab)
             receiver = label.split()[-1]

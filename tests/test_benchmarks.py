@@ -24,3 +24,16 @@ def test_benchmark_suite_runs_quick(tmp_path) -> None:  # type: ignore[no-untype
     # each baseline was checked against the engine before it was timed
     assert all(r["max_diff"] <= 1e-4 for r in results if "max_diff" in r)
     assert any(r.get("engine_peak_mb", 0) > 0 for r in results)
+
+
+def test_scale_benchmark_runs_quick(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``scale.py --quick`` (tiny shape, seconds): every workload row is written, with the
+    mixed-copy floor and forward-equivalents it prints."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = json.loads((tmp_path / "scale.json").read_text())["results"]
+    labels = " | ".join(r["workload"] for r in rows)
+    for part in ("subgraph 5%", "subgraph 50%", "sender scan", "sender_scan"):
+        assert part in labels
+    assert all(r["floor_fe"] > 0 for r in rows if "floor_fe" in r and r["mixed_copies"])
