@@ -228,9 +228,9 @@ def check_progress(progress: object) -> None:
 
 def check_finite_logits(logits: Tensor, where: str) -> Tensor:
     """The logits, unless some are NaN or infinite (broken weights, or overflow in half precision)."""
-    # one float64 sum: NaN and inf propagate, finite float32 values cannot overflow it, and no
-    # logits-sized temporary is made (a scan's logits can take gigabytes)
-    if not bool(torch.isfinite(logits.sum(dtype=torch.float64))):
+    # the smallest and largest value, in one pass: NaN propagates to both and an infinity is one of
+    # them, and no logits-sized temporary is made (a scan's logits can take gigabytes)
+    if logits.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(logits))).all()):
         raise InputError(f"{where} produced NaN or infinite logits; check the model's weights for NaN/inf "
                          f"(torch.isfinite(p).all() for p in model.parameters()), or use a wider dtype "
                          f"(overflow in half precision is a common cause)")

@@ -16,7 +16,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from ..model.residual import ResidualModel
+from ..model.residual import ResidualModel, per_head
 from .rows import TargetRows
 
 __all__ = ["Channel", "channel_of", "gathered", "head_copies"]
@@ -71,7 +71,7 @@ def _project(w: Tensor, b: Tensor, normed: Channel, index: Tensor, heads: Tensor
     else:
         # ``index`` is sorted and distinct, so its full length means every copy, in order
         rows = x if normed.identity and len(index) == x.shape[0] else x[normed.index[index]]
-        out = torch.einsum("c...d,cde->c...e", rows, w[heads])
+        out = per_head(rows, w, heads)
     return out + b[heads].view(len(heads), *([1] * (out.dim() - 2)), -1)
 
 

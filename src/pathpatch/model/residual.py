@@ -22,7 +22,20 @@ from ..errors import InputError, SequenceTooLongError, TokenOutOfRangeError
 from ..graph import Graph, Port
 from .config import ModelConfig
 
-__all__ = ["ResidualModel"]
+__all__ = ["ResidualModel", "per_head"]
+
+
+def per_head(x: Float[Tensor, "copy ... e"], w: Float[Tensor, "head e d"], heads: Int[Tensor, " copy"]
+             ) -> Float[Tensor, "copy ... d"]:
+    """``x[c] @ w[heads[c]]`` for every copy: with more copies than heads, one product per head
+    (gathering a matrix per copy would copy the weights thousands of times)."""
+    if len(heads) <= w.shape[0]:
+        return torch.einsum("c...e,ced->c...d", x, w[heads])
+    out = x.new_empty(*x.shape[:-1], w.shape[-1])
+    for h in torch.unique(heads).tolist():
+        chosen = (heads == h).nonzero().flatten()
+        out[chosen] = x[chosen] @ w[h]
+    return out
 
 
 class ResidualModel(nn.Module):
@@ -194,8 +207,7 @@ class ResidualModel(nn.Module):
     def write(self, layer: int, heads: Int[Tensor, " copy"], pattern: Float[Tensor, "copy batch qpos kpos"],
               v: Float[Tensor, "copy batch kpos d_head"]) -> Float[Tensor, "copy batch qpos d_model"]:
         """Each head's write to the residual stream from its pattern and projected values."""
-        z = torch.einsum("cbqk,cbke->cbqe", pattern, v)
-        return torch.einsum("cbqe,ced->cbqd", z, self.W_O[layer, heads])
+        return per_head(torch.einsum("cbqk,cbke->cbqe", pattern, v), self.W_O[layer], heads)
 
     def attn_pattern(
         self,
