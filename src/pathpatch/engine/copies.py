@@ -6,8 +6,8 @@ for an input equal in both runs, or ``Mixed(MIXED, i)`` for the MIXED copy ``i``
 computed by the engine. Position-resolved plans name one position ``t`` of a node
 (``Cached(REF, node, t)``); position-free ones leave ``t`` None (every position). A *row*
 is what one port of a copy reads: one ref per sender of the port, in the graph's sender order.
-:class:`Builder` interns rows by content and MIXED copies by ``(node, row ids)`` across all the
-hypotheses of a plan, so equal copies are computed once.
+:class:`Builder` interns rows by content and MIXED copies by ``(node, t, row ids)`` across all
+the hypotheses of a plan, so equal copies are computed once.
 """
 
 from __future__ import annotations
