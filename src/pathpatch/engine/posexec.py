@@ -200,7 +200,7 @@ def _projected(model: ResidualModel, layer: int, channel: str, normed: Tensor, r
                heads: Tensor) -> Tensor:
     """``[copy, batch, kpos, d_head]``: the normalised rows ``rows[copy, kpos]`` (``len(normed)``:
     padding) projected by each copy's head for ``channel``, bias added; each (row, head) pair once."""
-    weight, bias = {"q": (model.W_Q, model.b_Q), "k": (model.W_K, model.b_K), "v": (model.W_V, model.b_V)}[channel]
+    weight, bias = model.qkv(channel)
     index = heads if channel == "q" else model._kv(heads)
     n_copy, n_key = rows.shape
     out = normed.new_zeros(n_copy, n_key, normed.shape[1], weight.shape[-1])

@@ -178,13 +178,17 @@ class ResidualModel(nn.Module):
         rotated = torch.cat([-x_rot[..., half:], x_rot[..., :half]], dim=-1)
         return torch.cat([x_rot * cos + rotated * sin, x_pass], dim=-1)
 
+    def qkv(self, channel: str) -> tuple[Tensor, Tensor]:
+        """Channel ``q``, ``k`` or ``v``'s weights ``[layer, head, d_model, d_head]`` and biases."""
+        return {"q": (self.W_Q, self.b_Q), "k": (self.W_K, self.b_K), "v": (self.W_V, self.b_V)}[channel]
+
     def project(self, layer: int, channel: str, x: Float[Tensor, "copy ... d_model"],
                 heads: Int[Tensor, " copy"]) -> Float[Tensor, "copy ... d_head"]:
         """A channel's input normalised (ln1) and projected by each copy's head (``q``: the query
         head; ``k``/``v``: its key/value head), bias added. ``x`` may have one row for all copies."""
         w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
         index = heads if channel == "q" else self._kv(heads)
-        weight, bias = {"q": (self.W_Q, self.b_Q), "k": (self.W_K, self.b_K), "v": (self.W_V, self.b_V)}[channel]
+        weight, bias = self.qkv(channel)
         x = self._norm(x, w, b).expand(len(heads), *x.shape[1:])
         out = torch.einsum("c...d,cde->c...e", x, weight[layer, index])
         return out + bias[layer, index].view(len(heads), *([1] * (out.dim() - 2)), -1)
