@@ -10,6 +10,7 @@
 """
 
 from .circuit import Circuit
+from .planted import PLANTED, PlantedTask, planted
 from .roc import roc_auc, roc_curve
 
-__all__ = ["Circuit", "roc_auc", "roc_curve"]
+__all__ = ["Circuit", "PLANTED", "PlantedTask", "planted", "roc_auc", "roc_curve"]
