@@ -139,7 +139,8 @@ def masked_forward(
         table = torch.stack(deltas[:done], dim=len(lead))  # [*masks, sender, batch, pos, d]
         weights = masks.matrix(mask, stage, len(senders))[..., :done]  # [*masks, port, sender]
         summed = torch.einsum("...rs,...sbpd->...rbpd", weights, table)
-        inputs = {port: ablated.port_input(port, graph) + summed[..., r, :, :, :] for r, port in enumerate(s.ports)}
+        parts = summed.unbind(len(lead))  # one backward op for all ports (indexing each would cost one each)
+        inputs = {port: ablated.port_input(port, graph) + parts[r] for r, port in enumerate(s.ports)}
         if s.ports[0].node.kind == "out":
             return model.unembed(inputs[s.ports[0]])
         nodes = list(dict.fromkeys(p.node for p in s.ports))  # node order: heads, then the MLP
