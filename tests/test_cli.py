@@ -320,6 +320,13 @@ def test_scan_edges(runner, tmp_path, tiny_shipped) -> None:  # type: ignore[no-
     printed = [" ".join(line.split()[:3]) for line in output.splitlines()[1:4]]  # "u -> v.c"
     assert printed == [r["name"] for r in smallest]
     rows = {r["name"]: r["value"] for r in data["rows"]}
+    ate = pp.Estimate.from_dict(data["ate"])  # printed, recorded, one precision for the rows
+    assert f"\nATE = {ate} (x_new everywhere vs the clean run)\n" in output
+    assert all(len(line.split()[3].split(".")[1]) == 3 for line in output.splitlines()[1:4])
+    folder = tmp_path / "edges_delta_kl_top_3"
+    for name in ("top.png", "circuit.png", "circuit.svg"):  # every scan writes a plot; edges also a diagram
+        assert (folder / name).stat().st_size > 0, name
+    assert data["graph"]["n_heads"] == 2
     for edge in (edges[0], edges[len(edges) // 2], edges[-1]):
         hyp = ~pp.through_edge(edge.sender, edge.receiver)
         assert rows[edge.name] == pytest.approx(_by_hand(model, pairs, hyp, "kl"), abs=1e-5), edge.name

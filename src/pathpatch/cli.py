@@ -76,7 +76,8 @@ def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, quiet: bool
     2. scores a ladder of path-set hypotheses at good induction candidates of
        held-out text: the naive Olsson-style story, each refinement added alone,
        the best compact set, and the same claims as subgraphs;
-    3. writes OUT/report.md, report.json, study.json, proof.json and PNG plots.
+    3. writes OUT/report.html (one self-contained page: tables, plots, circuit
+       diagrams), report.md, report.json, study.json, proof.json and PNG plots.
     Hypotheses are written in the path language (see `pathpatch paths --help`).
 
     `pathpatch demo numbers --model DIR` runs the GPT-2 number study instead.
@@ -91,7 +92,8 @@ def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, quiet: bool
     click.echo(f"\nbest compact set = naive + top {result.best_k} refinements:")
     for pattern in result.best_patterns:
         click.echo(f"  {pattern}")
-    click.echo(f"wrote {out_dir}/report.md (with plots), report.json, study.json, proof.json")
+    click.echo(f"wrote {out_dir}/report.html (open it in a browser), report.md (with plots), report.json, "
+               "study.json, proof.json")
 
 
 @demo.command("numbers")
@@ -220,7 +222,8 @@ def paths_cmd(patterns: tuple[str, ...], model_dir: str | None, layers: int, hea
               "(metrics stay float64). [default: the model's]")
 @click.option("--top", default=15, show_default=True, type=click.IntRange(min=0), help="Print the rows that matter most (largest when restoring, "
               "smallest when ablating); 0: all, in graph order.")
-@click.option("--out", "out_dir", default="results/scan", show_default=True, help="Where to write scan.json (and heads.png).")
+@click.option("--out", "out_dir", default="results/scan", show_default=True,
+              help="Where to write scan.json and the plots (top.png; heads.png; circuit.svg/png for edges).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data choice, pairing and bootstrap.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def scan(kind: str, receivers: str | None, mode: str | None, delta: str, examples: int, batch_size: int,
@@ -234,16 +237,19 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
       pathpatch scan edges --top 10                remove each edge (sender->receiver patching)
       pathpatch scan senders --receivers a1.6      every sender into a1.6's q, k and v
       pathpatch scan paths --max-memory 1GB        every single path (about a thousand)
+    \b
+    Prints the rows that matter most with their intervals and the ATE; writes
+    OUT/scan.json, OUT/top.png (those rows as bars), OUT/heads.png (a layer x head
+    heatmap: nodes, senders) and OUT/circuit.svg/png (edges drawn on the graph);
+    `pathpatch report OUT` makes them one HTML page.
     """
-    import json
-    from pathlib import Path
-
     import torch
 
     from .data import pair_derangement
     from .induction.study import induction_dataset
     from .plots import pyplot  # noqa: F401  (fail early without matplotlib)
-    from .scans import edge_scan, node_scan, path_scan, plot_head_scan, sender_scan
+    from .render.scanfiles import write_scan
+    from .scans import edge_scan, format_rows, node_scan, path_scan, sender_scan
     from .zoo import bundle
 
     from .validate import check_device, check_max_memory
@@ -275,20 +281,13 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
         table = path_scan(model, pairs, mode=mode or "restore", **kw)
     click.echo(f"[2/2] scored {len(table.rows)} hypotheses ({time.perf_counter() - start:.1f} s)")
     rows = table.most_important(top) if top else list(table.rows)
-    width = max(len(n) for n, _ in rows)
     click.echo(f"{table.mode} scan of {len(table.rows)} {kind}, {table.metric.replace('_', ' ')}, "
                f"{len(pairs)} examples, delta={delta}" + (f" ({top} that matter most)" if top else ""))
-    for name, estimate in rows:
-        click.echo(f"  {name:<{width}}  {estimate}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scan.json").write_text(json.dumps({"kind": kind, **table.to_dict(), "meta": table.report.meta},
-                                              indent=2, default=str) + "\n")
-    written = ["scan.json"]
-    if kind == "nodes":
-        plot_head_scan(table, model, out / "heads.png")
-        written.append("heads.png")
-    click.echo(f"wrote {', '.join(str(out / w) for w in written)}")
+    for line in format_rows(rows, table.rows):
+        click.echo(f"  {line}")
+    click.echo(f"ATE = {table.ate} (x_new everywhere vs the clean run)")
+    written = write_scan(table, kind, model, out_dir, split_receivers(receivers) if kind == "senders" else None)
+    click.echo(f"wrote {', '.join(str(w) for w in written)}")
 
 
 def split_receivers(receivers: str | None) -> list[str]:
@@ -297,6 +296,11 @@ def split_receivers(receivers: str | None) -> list[str]:
     if not names:
         raise click.UsageError("scan senders needs --receivers, e.g. --receivers a1.6 or --receivers 'a1.6, a1.7'")
     return names
+
+
+from .render.command import report as _report  # noqa: E402  (`pathpatch report DIR`; imports no torch)
+
+cli.add_command(_report)
 
 
 def main() -> None:

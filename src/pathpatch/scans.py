@@ -14,14 +14,15 @@ graph order, printable as a table, with a layer × head heatmap for head rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from .data import Pairs
 from .errors import EmptyPathSetError, InputError, UnknownNodeError
-from .estimates import Estimate
+from .estimates import UNRELIABLE_MARK, Estimate
 from .graph import Edge, Node
 from .lang.hypothesis import Hypothesis, missing_edge, paths as explicit, through, through_edge
 from .metrics import Delta
@@ -31,7 +32,8 @@ from .report import Report
 from .scoring import count_paths, score
 from . import validate
 
-__all__ = ["ScanTable", "node_scan", "edge_scan", "sender_scan", "path_scan", "plot_head_scan"]
+__all__ = ["ScanTable", "node_scan", "edge_scan", "sender_scan", "path_scan", "plot_head_scan", "plot_scan_top",
+           "format_rows", "decimals"]
 
 Mode = Literal["restore", "ablate"]
 
@@ -59,16 +61,42 @@ class ScanTable:
         """The ``k`` rows that matter most: largest when restoring, smallest when ablating."""
         return self.top(k, largest=self.mode == "restore")
 
+    @property
+    def ate(self) -> Estimate | None:
+        """The average total effect every row shares (same data, same delta), if the rows carry it."""
+        ates = [s.metrics["ate"] for s in self.report if "ate" in s.metrics]
+        return ates[0] if ates else None
+
     def to_dict(self) -> dict[str, Any]:
-        """``{"mode", "metric", "rows": [{"name", "value", "low", "high", "level", ...}]}`` (JSON values;
-        a row's ``unreliable`` says why its ratio cannot be trusted, when it cannot)."""
-        return {"mode": self.mode, "metric": self.metric, "rows": [{"name": n, **e.to_dict()} for n, e in self.rows]}
+        """``{"mode", "metric", "rows": [{"name", "value", "low", "high", "level", ...}], "ate"}`` (JSON
+        values; a row's ``unreliable`` says why its ratio cannot be trusted, when it cannot)."""
+        return {"mode": self.mode, "metric": self.metric, "rows": [{"name": n, **e.to_dict()} for n, e in self.rows],
+                "ate": None if self.ate is None else self.ate.to_dict()}
 
     def __str__(self) -> str:
-        width = max(len(n) for n, _ in self.rows)
         lines = [f"{self.mode} scan, {self.metric.replace('_', ' ')} ({self.report.meta.get('examples')} examples)"]
-        lines += [f"{n:<{width}}  {e}" for n, e in self.rows]
+        lines += format_rows(self.rows)
+        if self.ate is not None:
+            lines.append(f"ATE = {self.ate}")
         return "\n".join(lines)
+
+
+def decimals(rows: Sequence[tuple[str, Estimate]]) -> int:
+    """One number of decimals for a whole table: 3, or enough for 3 significant digits of its
+    largest magnitude when that is below 0.1 (at most 8)."""
+    top = max((abs(x) for _, e in rows for x in (e.value, e.low, e.high) if math.isfinite(x)), default=0.0)
+    return 3 if top == 0 else max(3, min(8, 2 - math.floor(math.log10(top))))
+
+
+def format_rows(rows: Sequence[tuple[str, Estimate]], among: Sequence[tuple[str, Estimate]] | None = None) -> list[str]:
+    """``name  value [low, high]`` lines, names padded, every number with the same decimals (chosen
+    from ``among``, default ``rows``, so a top-k listing keeps the whole table's precision)."""
+    if not rows:
+        return []
+    d = decimals(among or rows)
+    width = max(len(n) for n, _ in rows)
+    return [f"{n:<{width}}  {e.value:.{d}f} [{e.low:.{d}f}, {e.high:.{d}f}]{UNRELIABLE_MARK if e.unreliable else ''}"
+            for n, e in rows]
 
 
 def _check(model: Any, pairs: Any, mode: Any, metric: Any, where: str) -> None:
@@ -210,8 +238,8 @@ def path_scan(model: ResidualModel, pairs: Pairs, paths: Iterable[str] | None = 
     return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
 
 
-def plot_head_scan(table: ScanTable, model: ResidualModel, path: str | Path) -> Path:
-    """Layer × head heatmap of a node scan's head rows (values printed in cells)."""
+def plot_head_scan(table: ScanTable, model: ResidualModel, path: str | Path, title: str | None = None) -> Path:
+    """Layer × head heatmap of a scan's head rows (node or sender scans; values printed in cells)."""
     import numpy as np
 
     cfg = model.config
@@ -222,15 +250,40 @@ def plot_head_scan(table: ScanTable, model: ResidualModel, path: str | Path) -> 
             grid[node.layer, node.head] = estimate.value
     if np.isnan(grid).all():
         raise InputError("the scan has no head rows to plot")
+    digits = min(5, decimals(table.rows))  # the table's precision (at most 5 decimals: cells are narrow)
     fig, ax = pyplot().subplots(figsize=(1.0 + 0.55 * cfg.n_heads, 1.2 + 0.45 * cfg.n_layers))
     im = ax.imshow(grid, cmap="viridis", aspect="auto")
     for (layer, head), value in np.ndenumerate(grid):
         if not np.isnan(value):
-            ax.text(head, layer, f"{value:.2f}", ha="center", va="center", color="w", fontsize=7)
+            ax.text(head, layer, f"{value:.{digits}f}", ha="center", va="center", color="w", fontsize=7)
     ax.set_xticks(range(cfg.n_heads))
     ax.set_yticks(range(cfg.n_layers))
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
-    ax.set_title(f"{table.mode} each head: {table.metric.replace('_', ' ')}")
+    ax.set_title(title or f"{table.mode} each head: {table.metric.replace('_', ' ')}")
     fig.colorbar(im, ax=ax, fraction=0.04)
+    return save_figure(fig, path)
+
+
+def plot_scan_top(table: ScanTable, path: str | Path, k: int = 20, title: str | None = None) -> Path:
+    """Horizontal bars of the ``k`` rows that matter most (:meth:`ScanTable.most_important`), with
+    their intervals, the most important on top; saved as PNG.
+
+    Each bar starts where nothing is scanned away: at 0 when restoring, and when ablating at the
+    value of the clean run (1 for proportion explained and loss recovered, else 0), so its length
+    is the row's effect and an ablate scan's values near 1 stay readable.
+    """
+    validate.check_int(k, "k", 1)
+    rows = table.most_important(k)
+    base = 1.0 if table.mode == "ablate" and table.metric in ("proportion_explained", "loss_recovered") else 0.0
+    fig, ax = pyplot().subplots(figsize=(8, 0.32 * len(rows) + 1.5))
+    y = list(range(len(rows)))[::-1]
+    err = [[max(0.0, e.value - e.low) for _, e in rows], [max(0.0, e.high - e.value) for _, e in rows]]
+    ax.barh(y, [e.value - base for _, e in rows], left=base, xerr=err, color="#4c72b0", ecolor="#222222", capsize=2)
+    ax.set_yticks(y, [n for n, _ in rows], fontsize=7 if max(len(n) for n, _ in rows) > 30 else 9)
+    ax.axvline(base, color="#888888", lw=0.8)
+    level = int(round(100 * rows[0][1].level))
+    ax.set_xlabel(f"{table.metric.replace('_', ' ')} ({level}% bootstrap interval)"
+                  + (f"; bars start at {base:g}, the clean run" if base else ""))
+    ax.set_title(title or f"{table.mode} scan: the {len(rows)} of {len(table.rows)} rows that matter most")
     return save_figure(fig, path)

@@ -2,8 +2,9 @@
 
 Loads ``induction-2l``, proves its induction heads (probes + heatmap), runs the hypothesis ladder of
 :mod:`pathpatch.induction.study` on held-out text, and writes ``results/induction/``:
-``proof.json``, ``head_scores.png``, ``study.json``, ``report.json``, ``proportion_explained.png``,
-``refinements.png`` and ``report.md``.
+``proof.json``, ``head_scores.png``, ``study.json``, ``report.json`` (with each hypothesis as a spec
+and as text, and the model's graph), ``proportion_explained.png``, ``refinements.png``, ``report.md``
+and ``report.html`` (one self-contained page, circuit diagrams of the naive and best hypotheses).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from pathlib import Path
 import torch
 
 from ..data import pair_derangement
+from ..lang.hypothesis import Hypothesis, paths, subgraph
 from ..model.residual import ResidualModel
 from ..plots import plot_report, pyplot, save_figure
 from .probes import InductionProof, plot_head_scores, prove_induction
-from .study import StudyResult, induction_dataset, run_study
+from .study import StudyResult, induction_dataset, naive_patterns, run_study
 
-__all__ = ["run_demo", "plot_gains", "markdown_report"]
+__all__ = ["run_demo", "plot_gains", "markdown_report", "ladder_hypotheses"]
 
 
 def _heads(names: list[str]) -> list[int]:
@@ -38,6 +40,28 @@ def plot_gains(result: StudyResult, path: Path, top: int = 15) -> Path:
     ax.set_xlabel("gain in proportion explained over the naive hypothesis")
     ax.set_title(f"Refinements of the naive induction hypothesis (top {len(rows)})")
     return save_figure(fig, path)
+
+
+def ladder_hypotheses(model: ResidualModel, prev: list[int], ind: list[int],
+                      result: StudyResult) -> dict[str, Hypothesis]:
+    """The hypothesis of each row of the study's report, rebuilt from its patterns by row name
+    (rows this does not know are left out; each rebuilt one must hold the row's path count)."""
+    from ..render.kept import kept_edges
+
+    naive, best = naive_patterns(prev, ind), result.best_patterns
+    groups = {g["name"]: g["patterns"] for g in result.gains}
+    out: dict[str, Hypothesis] = {}
+    for score in result.report:
+        name = score.name
+        if name.startswith("1 naive"):
+            out[name] = paths(naive)
+        elif name.startswith("2 naive + ") and name[len("2 naive + "):] in groups:
+            out[name] = paths(naive + groups[name[len("2 naive + "):]])
+        elif name.startswith("3 best compact"):
+            out[name] = paths(best)
+        elif name.startswith("4 ") and name.endswith("as a subgraph"):
+            out[name] = subgraph(kept_edges(paths(naive if "naive" in name else best), model))
+    return {k: h for k, h in out.items() if h.count(model) == result.report[k].n_paths}
 
 
 def markdown_report(proof: InductionProof, result: StudyResult, info: dict) -> str:  # type: ignore[type-arg]
@@ -96,11 +120,19 @@ def run_demo(
     echo("[3/3] writing reports")
     info = {"model": model.graph.describe(), "examples": len(data), "positions": int(data.target_mask.sum()),
             "seed": seed, "seconds": round(time.perf_counter() - start, 1)}
-    result.report.to_json(out / "report.json")
+    from ..render import write_html, write_report_json
+
+    hyps = ladder_hypotheses(model, prev, ind, result)
+    main = [n for n in result.report.names if n.startswith(("1 ", "3 ")) and n in hyps]
+    write_report_json(result.report, out / "report.json", model=model, hypotheses=hyps, diagrams=main,
+                      description=f"Induction heads in {name}, tested with path patching: {len(data)} held-out "
+                                  f"sequences, the metric read at {info['positions']} good induction candidates, "
+                                  f"x_new resampled from other held-out sequences, δ = |Δ loss|.")
     (out / "study.json").write_text(json.dumps({"info": info, "proof": proof.to_dict(), **result.to_dict()},
                                                indent=2) + "\n")
     plot_report(result.report, out / "proportion_explained.png",
                 title="Induction hypotheses: proportion of |Δ loss| explained")
     plot_gains(result, out / "refinements.png")
     (out / "report.md").write_text(markdown_report(proof, result, info) + "\n")
+    write_html(out)
     return proof, result

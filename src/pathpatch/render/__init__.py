@@ -1,0 +1,36 @@
+"""Pictures: circuit diagrams (:func:`draw`) and a self-contained HTML report of a run.
+
+- :mod:`.kept`: the edges a hypothesis keeps, without enumerating its paths;
+- :mod:`.layout`, :mod:`.figure`, :mod:`.subject`, :mod:`.draw`: circuit diagrams as SVG and PNG;
+- :mod:`.spec`: hypotheses as JSON specs and as Python text to copy;
+- :mod:`.runfiles`, :mod:`.scanfiles`: what runs and scans write for a report, and reading it back;
+- :mod:`.page`, :mod:`.html`, :mod:`.command`: the HTML report and ``pathpatch report DIR``.
+
+Names are imported on first use (``pathpatch report --help`` needs no torch); matplotlib when a
+figure is drawn, with the Agg backend.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_HOMES = {"draw": "draw", "Drawing": "draw", "build_html": "html", "write_html": "html", "kept_edges": "kept",
+          "read_run": "runfiles", "write_report_json": "runfiles", "write_scan": "scanfiles"}
+
+if TYPE_CHECKING:
+    from .draw import Drawing, draw
+    from .html import build_html, write_html
+    from .kept import kept_edges
+    from .runfiles import read_run, write_report_json
+    from .scanfiles import write_scan
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pathpatch.render' has no attribute {name!r}")
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["draw", "Drawing", "kept_edges", "write_report_json", "write_scan", "read_run", "build_html", "write_html"]
