@@ -24,10 +24,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow || [ $$? -eq 5 ]
 
-# The optional TransformerLens adapter (extra `transformer-lens`, transformer_lens<4): install, test.
+# The optional adapters: TransformerLens (extra `transformer-lens`, transformer_lens<4) and tracr
+# (extra `tracr`: tracr-pypi with jax and dm-haiku on CPU; compiled RASP programs as ground-truth
+# circuits). Install both, test both.
 test-extras: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,transformer-lens]'
-	$(BIN)/python -m pytest tests/test_tlens.py
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,transformer-lens,tracr]'
+	$(BIN)/python -m pytest tests/test_tlens.py tests/test_tracr.py
 
 # Mutation testing (tests/mutation/README.md): hand-made engine mutations and a seeded sample of
 # mutmut's mutants of engine/ and lang/, each run against the fast engine tests; writes mutation-results.json.
