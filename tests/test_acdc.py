@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import random
 from functools import lru_cache
@@ -12,10 +13,11 @@ import torch
 
 import pathpatch as pp
 from pathpatch.discovery import Circuit, roc_auc
-from pathpatch.discovery import acdc as acdc_module
 from pathpatch.discovery.acdc import AcdcResult, acdc, acdc_search
 from pathpatch.discovery.planted import PLANTED, planted
 from pathpatch.graph import Edge
+
+acdc_module = importlib.import_module("pathpatch.discovery.acdc")  # the package exports the function acdc
 
 
 @lru_cache(maxsize=None)

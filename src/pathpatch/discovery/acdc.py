@@ -20,7 +20,7 @@ every kept edge scores >= ``threshold`` and every removed one less: the circuit 
 
 **Batching with speculation, exact.** A receiver's incoming edges (with the next receivers of
 the same stage while they fit :data:`WINDOW`) form a window of candidates c_1..c_n. One engine
-pass (:func:`pathpatch.per_example` over many ``subgraph`` hypotheses, sharing the cached runs and
+pass (:class:`~.cached.CachedScorer` over many ``subgraph`` hypotheses, sharing the cached runs and
 every common copy) evaluates H \\ S for the sets S a guess of the outcomes implies: the chain H,
 H\\{c_1}, H\\{c_1, c_2}, ... (c_k removed or kept as guessed; "removed" before anything is measured),
 plus, in a window's first pass, every single removal H\\{c_k}. Then the sequential rule is
@@ -39,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from .. import validate
@@ -47,10 +46,11 @@ from ..data import Pairs
 from ..engine.api import Ablation
 from ..errors import ArgumentError
 from ..graph import Edge, Node
-from ..lang.hypothesis import Subgraph
+from ..lang.hypothesis import Subgraph, all_paths
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..scoring import per_example, score as score_hypotheses
+from ..scoring import _check as check_scoring, score as score_hypotheses
+from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
 
 __all__ = ["acdc", "acdc_search", "AcdcResult"]
@@ -105,6 +105,7 @@ class _Search:
 
     def __init__(self, model: ResidualModel, pairs: Pairs, threshold: float, kw: dict[str, Any]) -> None:
         self.model, self.pairs, self.threshold, self.kw = model, pairs, threshold, kw
+        self.scorer = CachedScorer(model, pairs, **kw)  # the clean and ablated runs, kept across passes
         self.all = frozenset(model.graph.edges)
         self.removed: set[Edge] = set()
         self.scores: dict[Edge, float] = {}
@@ -114,10 +115,10 @@ class _Search:
     def measure(self, keys: list[Removed]) -> dict[Removed, float]:
         """m(H \\ S) for every removed set S in ``keys``, all in one engine pass."""
         hyps = {str(i): Subgraph(self.all - k) for i, k in enumerate(keys)}  # = subgraph(kept)
-        values = per_example(self.model, hyps, self.pairs, progress=False, **self.kw)
+        values = self.scorer.aue(hyps)
         self.passes += 1
         self.hypotheses += len(keys)
-        return {k: float(np.mean(values[str(i)]["delta_h"])) for i, k in enumerate(keys)}
+        return {k: values[str(i)] for i, k in enumerate(keys)}
 
     def live(self, node: Node) -> bool:
         """Whether ``node`` still sends a kept edge (then, by induction, it reaches ``out``)."""
@@ -185,6 +186,7 @@ def acdc_search(
     if score:
         validate.check_n_boot(n_boot, 0.95)
     kw: dict[str, Any] = {"delta": delta, "ablation": ablation, "batch_size": batch_size, "max_memory": max_memory}
+    check_scoring(model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None, "acdc")
     start = time.perf_counter()
     graph = model.graph
     search = _Search(model, pairs, threshold, kw)
