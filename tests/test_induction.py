@@ -120,8 +120,17 @@ def test_study_end_to_end_small(tmp_path) -> None:  # type: ignore[no-untyped-de
     proof, result = run_demo(tmp_path, examples=10, model=model, heldout=heldout, progress=False, n_boot=50,
                              echo=lambda *_: None)
     for name in ("report.md", "report.json", "study.json", "proof.json", "head_scores.png",
-                 "proportion_explained.png", "refinements.png"):
+                 "proportion_explained.png", "refinements.png", "report.html", "discovery.json", "discovery.md",
+                 "circuit-paths.json", "circuit-paths.png", "circuit-acdc.json", "circuit-acdc.png"):
         assert (tmp_path / name).stat().st_size > 0, name
+    # step 3: the discovered circuits, scored beside the ladder on sequences no search saw
+    found = json.loads((tmp_path / "discovery.json").read_text())
+    names = [s["name"] for s in found["report"]["scores"]]
+    assert names[:3] == ["naive (Olsson et al.)", "ladder best compact (hand-built)", "paths search (discover_paths)"]
+    assert names[3].startswith("ACDC subgraph")
+    paths_circuit = pp.Circuit.load(tmp_path / "circuit-paths.json")
+    assert found["report"]["scores"][2]["n_paths"] == paths_circuit.hypothesis.count(model)
+    assert "proportion explained" in (tmp_path / "report.html").read_text()
     report = pp.Report.from_json((tmp_path / "report.json").read_text())
     assert report.names[0] == "1 naive (Olsson et al.)"
     assert len(result.gains) == 1 + 3 + 3 * 4 + (4 - len(proof.induction_heads or [0]))  # direct k; a0.h -> I.k

@@ -40,10 +40,22 @@ _HOMES = {
     "ScanTable": "scans", "edge_scan": "scans", "node_scan": "scans", "path_scan": "scans", "sender_scan": "scans",
     "per_example": "scoring", "score": "scoring",
     "bundle": "zoo", "load": "zoo",
+    "Circuit": "discovery.circuit", "acdc": "discovery.acdc", "eap": "discovery.eap", "EdgeScores": "discovery.eap",
+    "faithfulness": "discovery.curves", "discover_paths": "discovery.paths", "planted": "discovery.planted",
+    "roc_auc": "discovery.roc",
+    "from_tracr": "model.tracr",
+    "draw": "render.draw",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .data import Dataset, Pairs, pair_derangement, pair_from_pool
+    from .discovery.acdc import acdc
+    from .discovery.circuit import Circuit
+    from .discovery.curves import faithfulness
+    from .discovery.eap import EdgeScores, eap
+    from .discovery.paths import discover_paths
+    from .discovery.planted import planted
+    from .discovery.roc import roc_auc
     from .engine.api import Engine, evaluate, evaluate_many
     from .engine.soft import EdgeMasks, masked_forward
     from .errors import (
@@ -70,6 +82,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .model.native import load_model_dir, native_model, save_model
     from .model.residual import ResidualModel
     from .model.tlens import from_transformer_lens
+    from .model.tracr import from_tracr
+    from .render.draw import draw
     from .report import HypothesisScore, Report
     from .scans import ScanTable, edge_scan, node_scan, path_scan, sender_scan
     from .scoring import per_example, score
@@ -94,7 +108,7 @@ __version__ = "0.1.0"
 __all__ = [
     # models
     "ModelConfig", "NativeConfig", "ResidualModel", "native_model", "save_model", "load_model_dir", "from_hf",
-    "from_transformer_lens",
+    "from_transformer_lens", "from_tracr",
     "load", "bundle",
     # graph
     "Graph", "Node", "Port", "Edge", "Path",
@@ -105,7 +119,9 @@ __all__ = [
     # data, metrics, reports
     "Dataset", "Pairs", "pair_derangement", "pair_from_pool", "score", "per_example",
     "node_scan", "edge_scan", "sender_scan", "path_scan", "ScanTable",
-    "Estimate", "HypothesisScore", "Report",
+    "Estimate", "HypothesisScore", "Report", "draw",
+    # circuit discovery
+    "acdc", "eap", "discover_paths", "faithfulness", "Circuit", "EdgeScores", "planted", "roc_auc",
     # errors
     "PathPatchError", "PatternError", "UnknownNodeError", "InputError", "ShapeMismatchError",
     "TokenOutOfRangeError", "SequenceTooLongError", "EmptyDatasetError", "ConfigError", "ModelLoadError",

@@ -2,15 +2,48 @@
 
 - :mod:`.circuit`: :class:`Circuit`, what every algorithm returns (edges or path patterns, score,
   how it was found), saved to and loaded from JSON;
-- :mod:`.roc`: ROC curves and their area against a known edge set;
-- :mod:`.acdc`: ACDC (Conmy et al. 2023), exact treeified edge patching, one engine pass per receiver;
+- :mod:`.acdc`: ACDC (Conmy et al. 2023), exact treeified edge patching, batched per receiver;
 - :mod:`.eap`: edge attribution patching, EAP and EAP-IG (Syed et al. 2023; Hanna et al. 2024);
+- :mod:`.curves`: faithfulness curves (proportion explained against edges kept) and their areas;
 - :mod:`.paths`: search at the level of paths, grown backwards from ``out``;
-- :mod:`.planted`: small models whose weights plant a known circuit (ground truth for tests).
+- :mod:`.roc`: ROC curves and their area against a known edge set;
+- :mod:`.planted`: small models whose weights plant a known circuit (ground truth, no extra needed);
+- :mod:`.tracr_tasks`: compiled RASP programs with known circuits (extra ``tracr``);
+- :mod:`.plots`: ROC and faithfulness plots;  :mod:`.command`: ``pathpatch discover``.
+
+Names are imported on first use (``pathpatch discover --help`` needs no torch). The functions named
+like their modules are reached as ``pathpatch.acdc``, ``pathpatch.eap`` and ``pathpatch.planted``
+(or ``pathpatch.discovery.acdc.acdc``, ...), so that ``pathpatch.discovery.acdc`` is always the module.
 """
 
-from .circuit import Circuit
-from .planted import PLANTED, PlantedTask, planted
-from .roc import roc_auc, roc_curve
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Circuit", "PLANTED", "PlantedTask", "planted", "roc_auc", "roc_curve"]
+_HOMES = {
+    "Circuit": "circuit", "AcdcResult": "acdc", "acdc_search": "acdc", "EdgeScores": "eap",
+    "FaithfulnessCurve": "curves", "faithfulness": "curves", "discover_paths": "paths", "PLANTED": "planted",
+    "PlantedTask": "planted", "roc_auc": "roc", "roc_curve": "roc", "TracrTask": "tracr_tasks",
+    "tracr_task": "tracr_tasks", "true_edges": "tracr_tasks",
+}
+
+if TYPE_CHECKING:
+    from .acdc import AcdcResult, acdc_search
+    from .circuit import Circuit
+    from .curves import FaithfulnessCurve, faithfulness
+    from .eap import EdgeScores
+    from .paths import discover_paths
+    from .planted import PLANTED, PlantedTask
+    from .roc import roc_auc, roc_curve
+    from .tracr_tasks import TracrTask, tracr_task, true_edges
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pathpatch.discovery' has no attribute {name!r}")
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = sorted(_HOMES)

@@ -88,10 +88,28 @@ def markdown_report(proof: InductionProof, result: StudyResult, info: dict) -> s
     return "\n".join(lines)
 
 
+def _write_discovery(found, model: ResidualModel, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """discovery.json, the circuits (JSON) and their diagrams (PNG, SVG), and a Markdown table."""
+    from ..render import draw
+
+    (out / "discovery.json").write_text(json.dumps(found.to_dict(), indent=1) + "\n")
+    rows = {s.name: s for s in found.report}
+    for tag, circuit in (("paths", found.circuit), ("acdc", found.acdc)):
+        if circuit is None:
+            continue
+        circuit.save(out / f"circuit-{tag}.json")
+        row = next(s for name, s in rows.items() if name.lower().startswith(tag))
+        draw(model, circuit, out / f"circuit-{tag}.png",
+             title=f"{'path search' if tag == 'paths' else 'ACDC'}: {row.n_paths} paths, proportion explained "
+                   f"{row.metrics['proportion_explained']} on held-out sequences")
+    (out / "discovery.md").write_text("# Discovered circuits beside the hand-built ladder (held-out sequences)\n\n"
+                                      + found.report.to_markdown() + "\n")
+
+
 def run_demo(
     out_dir: str | Path = "results/induction", examples: int = 200, seed: int = 0, progress: bool = True,
     model: ResidualModel | None = None, heldout: torch.Tensor | None = None, n_boot: int = 1000,
-    echo=print,  # type: ignore[no-untyped-def]
+    echo=print, discover: bool = True,  # type: ignore[no-untyped-def]
 ) -> tuple[InductionProof, StudyResult]:
     """Run the study (on the shipped model unless ``model``/``heldout`` are given); write the files."""
     start = time.perf_counter()
@@ -105,7 +123,7 @@ def run_demo(
         model, heldout = model or b.model, heldout if heldout is not None else b.heldout
     else:
         name = "given model"
-    echo(f"[1/3] proving induction heads on repeated random tokens ({name})")
+    echo(f"[1/4] proving induction heads on repeated random tokens ({name})")
     proof = prove_induction(model)
     (out / "proof.json").write_text(json.dumps(proof.to_dict(), indent=2) + "\n")
     plot_head_scores(proof, out / "head_scores.png")
@@ -114,10 +132,20 @@ def run_demo(
     ind = _heads(proof.induction_heads) or [max(range(model.config.n_heads), key=lambda h: proof.induction_scores[1][h])]
     data = induction_dataset(heldout, examples, seed)
     pairs = pair_derangement(data, seed)
-    echo(f"[2/3] scanning refinements on {len(data)} held-out sequences "
+    echo(f"[2/4] scanning refinements on {len(data)} held-out sequences "
          f"({int(data.target_mask.sum())} induction candidates)")
     result = run_study(model, pairs, prev, ind, n_boot=n_boot, seed=seed, progress=progress)
-    echo("[3/3] writing reports")
+    if discover:
+        from ..discovery.induction import compare_with_ladder
+
+        echo(f"[3/4] discovering circuits (path search, ACDC) on {min(32, examples)} of these sequences; "
+             f"scoring them beside the ladder on {examples} sequences no search saw")
+        found = compare_with_ladder(model, heldout, result.best_patterns, prev, ind, study_examples=examples,
+                                    search_examples=min(32, examples), acdc_examples=min(16, examples),
+                                    eval_examples=examples, seed=seed, n_boot=n_boot, progress=progress)
+        _write_discovery(found, model, out)
+        echo("      " + str(found).split("\n", 1)[1].replace("\n", "\n      ") if "\n" in str(found) else str(found))
+    echo("[4/4] writing reports")
     info = {"model": model.graph.describe(), "examples": len(data), "positions": int(data.target_mask.sum()),
             "seed": seed, "seconds": round(time.perf_counter() - start, 1)}
     from ..render import write_html, write_report_json
