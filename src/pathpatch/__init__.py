@@ -12,8 +12,9 @@ Say "this behaviour flows through these paths", get a number with error bars:
 Plotting and optional backends are imported lazily; importing pathpatch has no side effects.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_names
 
 # Public names and the module each lives in: imported on first use, so that `import pathpatch`
 # (and the `pathpatch --help` command line) does not pay for torch until something needs it.
@@ -90,13 +91,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .zoo import bundle, load
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pathpatch' has no attribute {name!r}")
-    value = getattr(import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())
 
 
 def __dir__() -> list[str]:

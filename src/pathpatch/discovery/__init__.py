@@ -16,8 +16,9 @@ like their modules are reached as ``pathpatch.acdc``, ``pathpatch.eap`` and ``pa
 (or ``pathpatch.discovery.acdc.acdc``, ...), so that ``pathpatch.discovery.acdc`` is always the module.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 _HOMES = {
     "Circuit": "circuit", "AcdcResult": "acdc", "acdc_search": "acdc", "EdgeScores": "eap",
@@ -37,13 +38,7 @@ if TYPE_CHECKING:
     from .tracr_tasks import TracrTask, tracr_task, true_edges
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pathpatch.discovery' has no attribute {name!r}")
-    value = getattr(import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())
 
 
 __all__ = sorted(_HOMES)

@@ -10,8 +10,9 @@ Names are imported on first use (``pathpatch report --help`` needs no torch); ma
 figure is drawn, with the Agg backend.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 _HOMES = {"draw": "draw", "Drawing": "draw", "build_html": "html", "write_html": "html", "kept_edges": "kept",
           "read_run": "runfiles", "write_report_json": "runfiles", "write_scan": "scanfiles"}
@@ -24,13 +25,7 @@ if TYPE_CHECKING:
     from .scanfiles import write_scan
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pathpatch.render' has no attribute {name!r}")
-    value = getattr(import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())
 
 
 __all__ = ["draw", "Drawing", "kept_edges", "write_report_json", "write_scan", "read_run", "build_html", "write_html"]
