@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-extras mutation bench bench-autocircuit install clean
+.PHONY: demo test test-slow test-extras mutation bench bench-autocircuit bench-discovery-autocircuit install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -49,6 +49,15 @@ bench-autocircuit:
 		torch==2.13.0 auto-circuit 'transformer_lens<4' attrs
 	.venv-ac/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	.venv-ac/bin/python benchmarks/autocircuit_subgraph.py
+
+# pathpatch's ACDC, EAP and EAP-IG against auto-circuit's own, same model, edges, inputs and metric
+# (about 10 minutes on one thread; --small: under a minute), in the same environment (.venv-ac).
+bench-discovery-autocircuit:
+	[ -x .venv-ac/bin/python ] || $(PY) -m venv .venv-ac
+	.venv-ac/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		torch==2.13.0 auto-circuit 'transformer_lens<4' attrs
+	.venv-ac/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	OMP_NUM_THREADS=1 .venv-ac/bin/python benchmarks/autocircuit_discovery.py
 
 clean:
 	rm -rf $(VENV) .venv-ac results benchmarks/results .pytest_cache .hypothesis mutation-results.json
