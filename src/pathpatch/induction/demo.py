@@ -144,7 +144,8 @@ def run_demo(
                                     search_examples=min(32, examples), acdc_examples=min(16, examples),
                                     eval_examples=examples, seed=seed, n_boot=n_boot, progress=progress)
         _write_discovery(found, model, out)
-        echo("      " + str(found).split("\n", 1)[1].replace("\n", "\n      ") if "\n" in str(found) else str(found))
+        summary = str(found)[len(str(found.report)):].strip()  # the searches' costs; the table is printed last
+        echo("      " + summary.replace("\n", "\n      "))
     echo("[4/4] writing reports")
     info = {"model": model.graph.describe(), "examples": len(data), "positions": int(data.target_mask.sum()),
             "seed": seed, "seconds": round(time.perf_counter() - start, 1)}
