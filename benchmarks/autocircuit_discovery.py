@@ -79,25 +79,14 @@ import os
 import platform
 import sys
 import time
-import types
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # auto-circuit's progress bars
-warnings.filterwarnings("ignore", "HookedTransformer is deprecated", DeprecationWarning)
-
 import numpy as np
 import torch
-import transformer_lens
 
-# auto-circuit 1.0.1 imports the key-value cache class under its TransformerLens 1.x/2.x name; 3.x
-# renamed it. It is only a type there (no kv caches are used): alias it (as autocircuit_subgraph.py).
-if not hasattr(transformer_lens, "HookedTransformerKeyValueCache"):
-    transformer_lens.HookedTransformerKeyValueCache = transformer_lens.TransformerLensKeyValueCache
-    _shim = types.ModuleType("transformer_lens.past_key_value_caching")
-    _shim.HookedTransformerKeyValueCache = transformer_lens.TransformerLensKeyValueCache  # type: ignore
-    sys.modules["transformer_lens.past_key_value_caching"] = _shim
+sys.path.insert(0, str(Path(__file__).parent))
+from autocircuit_common import GPT2_SMALL, TINY, random_hooked as build, to_pathpatch_edges  # noqa: E402  (before auto_circuit)
 
 from auto_circuit.data import PromptDataLoader, PromptDataset
 from auto_circuit.prune_algos.ACDC import acdc_prune_scores
@@ -107,33 +96,16 @@ from auto_circuit.utils.patchable_model import PatchableModel
 from auto_circuit.utils.graph_utils import patchable_model
 from ordered_set import OrderedSet
 from scipy.stats import pearsonr, spearmanr
-from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformer_lens import HookedTransformer
 
 import pathpatch as pp
 from pathpatch.discovery.acdc import acdc
 from pathpatch.discovery.eap import eap
 from pathpatch.model.tlens import from_transformer_lens
 
-GPT2_SMALL = dict(layers=12, heads=12, d_model=768, d_mlp=3072, vocab=50257, n_ctx=1024)
-TINY = dict(layers=2, heads=4, d_model=64, d_mlp=256, vocab=500, n_ctx=64)
 
 
 # ------------------------------------------------------------------ model, data, edges
-
-def build(layers: int, heads: int, d_model: int, d_mlp: int, vocab: int, n_ctx: int) -> HookedTransformer:
-    """A random HookedTransformer with random biases and LayerNorm parameters (as autocircuit_subgraph.py)."""
-    cfg = HookedTransformerConfig(n_layers=layers, n_heads=heads, d_model=d_model, d_head=d_model // heads,
-                                  d_mlp=d_mlp, d_vocab=vocab, n_ctx=n_ctx, act_fn="gelu_new",
-                                  normalization_type="LN", seed=0, device="cpu")
-    ht = HookedTransformer(cfg).eval()
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, p in ht.named_parameters():
-            if name.split(".")[-1].startswith("b"):
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-            elif name.endswith((".w", "ln_final.w")):
-                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
-    return ht
 
 
 class Setup:
@@ -190,20 +162,6 @@ class Setup:
         """pathpatch's per-edge scores summed onto auto-circuit's edges (Resid Start = embed + pos)."""
         return np.array([float(sum(scores[i] for i in self.ac_to_pp[e])) for e in self.ac_edges])
 
-
-def to_pathpatch_edges(edge: Any) -> list[str]:
-    """One auto-circuit edge as pathpatch edge names ('Resid Start' is embed + pos)."""
-    src = edge.src.name
-    senders = ["embed", "pos"] if src == "Resid Start" else [
-        "m" + src.split()[1] if src.startswith("MLP") else "a" + src[1:]]
-    dest = edge.dest.name
-    if dest == "Resid End":
-        port = "out"
-    elif dest.startswith("MLP"):
-        port = "m" + dest.split()[1]
-    else:  # "A3.7.Q"
-        port = "a" + dest[1:-1] + dest[-1].lower()
-    return [f"{s} -> {port}" for s in senders]
 
 
 # ------------------------------------------------------------------ agreement

@@ -36,34 +36,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
-import types
-import warnings
 from pathlib import Path
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # auto-circuit's progress bars
-warnings.filterwarnings("ignore", "HookedTransformer is deprecated", DeprecationWarning)
-
 import torch
-import transformer_lens
 
-# auto-circuit 1.0.1 imports the key-value cache class under its TransformerLens 1.x/2.x name; 3.x
-# renamed it (TransformerLensKeyValueCache). It is only a type here (no kv caches are used): alias it.
-if not hasattr(transformer_lens, "HookedTransformerKeyValueCache"):
-    transformer_lens.HookedTransformerKeyValueCache = transformer_lens.TransformerLensKeyValueCache
-    _shim = types.ModuleType("transformer_lens.past_key_value_caching")
-    _shim.HookedTransformerKeyValueCache = transformer_lens.TransformerLensKeyValueCache  # type: ignore
-    sys.modules["transformer_lens.past_key_value_caching"] = _shim
+sys.path.insert(0, str(Path(__file__).parent))
+from autocircuit_common import TINY, GPT2_SMALL, random_hooked, to_pathpatch_edges  # noqa: E402  (before auto_circuit)
 
 from auto_circuit.data import PromptDataLoader, PromptDataset
 from auto_circuit.prune import run_circuits
 from auto_circuit.types import AblationType, PatchType
 from auto_circuit.utils.ablation_activations import src_ablations
 from auto_circuit.utils.graph_utils import patch_mode, patchable_model
-from transformer_lens import HookedTransformer, HookedTransformerConfig
+from transformer_lens import HookedTransformer
 
 import pathpatch as pp
 from pathpatch.engine.cache import run_cache
@@ -73,34 +61,8 @@ TOL = 1e-4
 
 
 def build(small: bool) -> HookedTransformer:
-    layers, heads, d_model, d_mlp, vocab, n_ctx = (2, 4, 64, 256, 500, 64) if small else (12, 12, 768, 3072, 50257, 1024)
-    cfg = HookedTransformerConfig(n_layers=layers, n_heads=heads, d_model=d_model, d_head=d_model // heads,
-                                  d_mlp=d_mlp, d_vocab=vocab, n_ctx=n_ctx, act_fn="gelu_new",
-                                  normalization_type="LN", seed=0, device="cpu")
-    ht = HookedTransformer(cfg).eval()
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # TL initialises biases to 0 and LN to (1, 0): randomise them so they are tested
-        for name, p in ht.named_parameters():
-            if name.split(".")[-1].startswith("b"):
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-            elif name.endswith((".w", "ln_final.w")):
-                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
-    return ht
+    return random_hooked(**(TINY if small else GPT2_SMALL))
 
-
-def to_pathpatch_edges(edge) -> list[str]:  # type: ignore[no-untyped-def]
-    """One auto-circuit edge as pathpatch edge strings ('Resid Start' is embed + pos)."""
-    src = edge.src.name
-    senders = ["embed", "pos"] if src == "Resid Start" else [
-        "m" + src.split()[1] if src.startswith("MLP") else "a" + src[1:]]
-    dest = edge.dest.name
-    if dest == "Resid End":
-        port = "out"
-    elif dest.startswith("MLP"):
-        port = "m" + dest.split()[1]
-    else:  # "A3.7.Q"
-        port = "a" + dest[1:-1] + dest[-1].lower()
-    return [f"{s} -> {port}" for s in senders]
 
 
 def timed(fn, repeats: int, warm: bool = False) -> float:  # type: ignore[no-untyped-def]
