@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -31,6 +32,8 @@ def test_example_writes_report_files(runner, tmp_path) -> None:  # type: ignore[
     report = Report.from_json((out / "report.json").read_text())
     assert len(report) == 7
     assert report.meta["examples"] == 16
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") >= 2 and all(html.escape(s.name) in page for s in report)  # two diagrams, every row
     for s in report:
         assert s.name in result.output
     full = report["all paths"].metrics

@@ -46,7 +46,7 @@ def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
     """Score seven hypotheses on a seeded random model (no download), print the table, write files.
 
     The hypotheses are written in the path language (see `pathpatch paths --help`), e.g.
-    "embed -> a1.*.v -> out" or ~through("a1.*"). Writes OUT/report.json, OUT/report.md,
+    "embed -> a1.*.v -> out" or ~through("a1.*"). Writes OUT/report.html, OUT/report.json, OUT/report.md,
     OUT/engine.json and OUT/proportion_explained.png.
     """
     from .example import run_example
@@ -59,7 +59,8 @@ def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
         f"{m['nodes']} nodes needed {m['mixed_copies_per_batch']} mixed copies per batch; "
         f"scoring took {m['seconds']} s"
     )
-    click.echo(f"wrote {out_dir}/report.json, report.md, engine.json, proportion_explained.png")
+    click.echo(f"wrote {out_dir}/report.html (open it in a browser), report.json, report.md, engine.json, "
+               "proportion_explained.png")
 
 
 @cli.group(invoke_without_command=True)

@@ -55,7 +55,8 @@ def example_hypotheses(model) -> dict:  # type: ignore[no-untyped-def]
 
 def run_example(out_dir: str | Path = "results/example", n_examples: int = 256, seed: int = 0,
                 progress: bool = True) -> Report:
-    """Run the example, print nothing, write ``report.json``, ``report.md`` and a PNG; return the report."""
+    """Run the example, print nothing, write ``report.json``, ``report.md``, a PNG and ``report.html``;
+    return the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = native_model(EXAMPLE_CONFIG)
@@ -76,8 +77,12 @@ def run_example(out_dir: str | Path = "results/example", n_examples: int = 256, 
         "nodes": len(model.graph.nodes),
     }
     report = Report(report.scores, {**report.meta, **stats})
-    report.to_json(out / "report.json")
+    from .render import write_html, write_report_json
+
+    write_report_json(report, out / "report.json", model=model, hypotheses=hyps, diagrams=list(hyps)[:2],
+                      description="Seven hypotheses about a seeded random model, scored with δ = KL at every position.")
     (out / "report.md").write_text(report.to_markdown() + "\n")
     (out / "engine.json").write_text(json.dumps(stats, indent=2) + "\n")
     plot_report(report, out / "proportion_explained.png", title="Example: proportion of KL explained")
+    write_html(out)
     return report
