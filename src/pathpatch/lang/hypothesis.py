@@ -28,6 +28,7 @@ from .automata import (
     SubgraphAutomaton,
 )
 from .edges import combine_edges
+from .walks import count_accepted, iter_accepted
 from .pattern import LetterSet, PosContext, parse_pattern, uses_positions
 
 __all__ = [
@@ -46,14 +47,6 @@ def _graph_of(model_or_graph: Any) -> Graph:
     if not isinstance(graph, Graph):
         raise TypeError(f"expected a ResidualModel or Graph, got {type(model_or_graph).__name__}")
     return graph
-
-
-def _letter(x: Node | Port, t: int | None) -> Any:
-    return x if t is None else (x, t)
-
-
-def _sender_positions(port: Port, t: int | None) -> Iterable[int | None]:
-    return (None,) if t is None else Graph.sender_positions(port, t)
 
 
 class Hypothesis(ABC):
@@ -109,32 +102,7 @@ class Hypothesis(ABC):
         """
         graph = _graph_of(model_or_graph)
         ctx = self.context(n_pos, positions)
-        dfa = self.compile(graph, ctx)
-        memo: dict[tuple[Node, int | None, Any], int] = {}
-        rows: dict[tuple[int, int | None, Any], int] = {}  # ports with the same senders share their sums
-
-        def row(port: Port, t: int | None, q: Any) -> int:
-            key = (graph.sender_group(port), t, q)
-            if key not in rows:
-                rows[key] = sum(
-                    int(dfa.accepts(dfa.step(q, _letter(u, t)))) if u.is_input else below(u, t, q)
-                    for u in graph.senders(port)
-                )
-            return rows[key]
-
-        def below(node: Node, t: int | None, state: Any) -> int:
-            if dfa.dead(state):
-                return 0
-            key = (node, t, state)
-            if key not in memo:
-                total = 0
-                for port in (Port(node, c) for c in node.channels):
-                    q = dfa.step(state, _letter(port, t))
-                    total += sum(row(port, u, q) for u in _sender_positions(port, t))
-                memo[key] = total
-            return memo[key]
-
-        return sum(below(Node("out"), t, dfa.start) for t in (range(n_pos) if ctx else (None,)))
+        return count_accepted(self.compile(graph, ctx), graph, n_pos if ctx else None)
 
     def iter(self, model_or_graph: Any, n_pos: int | None = None,
              positions: dict[str, int] | None = None) -> Iterator[Path]:
@@ -144,26 +112,7 @@ class Hypothesis(ABC):
         """
         graph = _graph_of(model_or_graph)
         ctx = self.context(n_pos, positions)
-        dfa = self.compile(graph, ctx)
-
-        def walk(node: Node, t: int | None, state: Any, suffix: tuple[tuple[Port, int | None], ...]) -> Iterator[Path]:
-            if dfa.dead(state):
-                return
-            for channel in node.channels:
-                port = Port(node, channel)
-                q = dfa.step(state, _letter(port, t))
-                for u_t in _sender_positions(port, t):
-                    for sender in graph.senders(port):
-                        here = ((port, t),) + suffix
-                        if not sender.is_input:
-                            yield from walk(sender, u_t, q, here)
-                        elif dfa.accepts(dfa.step(q, _letter(sender, u_t))):
-                            ports = tuple(p for p, _ in here)
-                            where = None if ctx is None else (u_t,) + tuple(x for _, x in here)
-                            yield Path(sender, ports, where)  # type: ignore[arg-type]
-
-        for t in range(n_pos) if ctx else (None,):
-            yield from walk(Node("out"), t, dfa.start, ())
+        return iter_accepted(self.compile(graph, ctx), graph, n_pos if ctx else None)
 
     def list(self, model_or_graph: Any, limit: int | None = None, n_pos: int | None = None,
              positions: dict[str, int] | None = None) -> list[Path]:
