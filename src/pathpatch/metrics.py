@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from .data import Dataset
 from .errors import InputError, ShapeMismatchError, TokenOutOfRangeError, close_matches
 
-__all__ = ["kl", "loss", "abs_loss_diff", "logit_diff", "abs_logit_diff_diff", "DELTAS", "Delta", "resolve_delta"]
+__all__ = ["kl", "loss", "abs_loss_diff", "logit_diff", "abs_logit_diff_diff", "DELTAS", "Delta", "resolve_delta",
+           "kl_rows", "mean_over_targets"]
 
 Delta = Callable[[Tensor, Tensor, Dataset], Tensor]
 """δ(ref_logits [batch pos vocab], patched_logits [batch pos vocab], data) -> [batch]."""
@@ -59,12 +60,21 @@ def _check_ids(name: str, ids: Tensor, data: Dataset, vocab: int) -> Int[Tensor,
     return picked
 
 
-def _mean_over_targets(values: Float[Tensor, " target"], data: Dataset) -> Float[Tensor, " batch"]:
-    """Average the per-target values of each example."""
-    mask = data.target_mask.to(values.device)
+def mean_over_targets(values: Float[Tensor, " target"], mask: Bool[Tensor, "batch pos"]) -> Float[Tensor, " batch"]:
+    """Average the per-target values (the rows of ``mask``, in order) of each example."""
+    mask = mask.to(values.device)
     example = mask.nonzero()[:, 0]
     totals = torch.zeros(mask.shape[0], dtype=values.dtype, device=values.device).index_add_(0, example, values)
     return totals / mask.sum(dim=1)
+
+
+def _mean_over_targets(values: Float[Tensor, " target"], data: Dataset) -> Float[Tensor, " batch"]:
+    return mean_over_targets(values, data.target_mask)
+
+
+def kl_rows(log_p: Float[Tensor, "target vocab"], log_q: Float[Tensor, "target vocab"]) -> Float[Tensor, " target"]:
+    """KL(p ‖ q) per row from log-probabilities (clamped at 0: rounding can give -1e-17)."""
+    return (log_p.exp() * (log_p - log_q)).sum(-1).clamp_min(0.0)
 
 
 def _gather(rows: Float[Tensor, "target vocab"], ids: Tensor) -> Float[Tensor, " target"]:
@@ -79,9 +89,7 @@ def kl(ref_logits: Float[Tensor, "batch pos vocab"], patched_logits: Float[Tenso
                                  f"{tuple(patched_logits.shape)} must have the same shape")
     ref = _check_logits("ref_logits", ref_logits, data)
     new = _check_logits("patched_logits", patched_logits, data)
-    log_p, log_q = ref.log_softmax(-1), new.log_softmax(-1)
-    per_pos = (log_p.exp() * (log_p - log_q)).sum(-1).clamp_min(0.0)  # rounding can give -1e-17
-    return _mean_over_targets(per_pos, data)
+    return _mean_over_targets(kl_rows(ref.log_softmax(-1), new.log_softmax(-1)), data)
 
 
 def loss(logits: Float[Tensor, "batch pos vocab"], data: Dataset) -> Float[Tensor, " batch"]:

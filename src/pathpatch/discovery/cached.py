@@ -23,7 +23,7 @@ from ..engine.budget import chunk_work, resolve_budget
 from ..engine.cache import mean_outputs, run_cache
 from ..errors import InputError
 from ..lang.hypothesis import Hypothesis, no_paths
-from ..metrics import Delta
+from ..metrics import Delta, kl_rows, mean_over_targets
 from ..model.residual import ResidualModel
 from ..scoring import per_example
 
@@ -60,7 +60,7 @@ class CachedScorer:
         for _, b in self.pairs.batches(size):
             mask, dev = b.ref.target_mask, self.model.device
             ids = [None if t is None else t[mask].to(dev) for t in (b.ref.target_tokens, b.ref.distractor_tokens)]
-            self.batches.append((b, mask.to(dev), mask.nonzero()[:, 0], mask.sum(1).double(), ids))
+            self.batches.append((b, mask.to(dev), ids))
 
     def _runs(self, i: int) -> tuple[Any, Any, torch.Tensor]:
         """The clean and ablated runs of batch ``i``, and the clean run's target rows as ``_side``."""
@@ -84,7 +84,7 @@ class CachedScorer:
     def _side(self, i: int, rows: torch.Tensor) -> torch.Tensor:
         """Per target row: log-probabilities (kl), else the value whose example mean delta compares
         (the target's log-probability for loss, the logit difference for logit_diff)."""
-        good, bad = self.batches[i][4]
+        good, bad = self.batches[i][2]
         rows = rows.double()
         if self.delta == "kl":
             return rows.log_softmax(-1)
@@ -94,10 +94,9 @@ class CachedScorer:
 
     def _delta(self, i: int, ref: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
         """Per-example delta between the clean run (``ref``, its ``_side``) and patched target ``rows``."""
-        _, _, example, n, _ = self.batches[i]
         side = self._side(i, rows)
-        per_row = (ref.exp() * (ref - side)).sum(-1).clamp_min(0.0) if self.delta == "kl" else side - ref
-        mean = torch.zeros(len(n), dtype=per_row.dtype).index_add_(0, example, per_row.cpu()) / n
+        per_row = kl_rows(ref, side) if self.delta == "kl" else side - ref
+        mean = mean_over_targets(per_row.cpu(), self.batches[i][0].ref.target_mask)
         return (mean if self.delta == "kl" else mean.abs()).numpy()
 
     def aue(self, named: dict[str, Hypothesis]) -> dict[str, float]:
