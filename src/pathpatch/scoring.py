@@ -70,7 +70,7 @@ def per_example(
 
     See :func:`score` for ``max_memory``, ``device`` and ``dtype``.
     """
-    named = _check(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype,
+    named = check_arguments(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype,
                    "per_example")
     model = model.placed(device, dtype)
     delta_fn = resolve_delta(delta)
@@ -111,8 +111,8 @@ def per_example(
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
 
 
-def _check(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablation: Any, batch_size: Any, progress: Any,
-           max_memory: Any, device: Any, dtype: Any, where: str) -> dict[str, Hypothesis]:
+def check_arguments(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablation: Any, batch_size: Any, progress: Any,
+                    max_memory: Any, device: Any, dtype: Any, where: str) -> dict[str, Hypothesis]:
     """Every argument of :func:`per_example` checked before any work (typed errors)."""
     validate.check_model(model, where)
     validate.check_pairs(pairs, where)
@@ -190,7 +190,8 @@ def score(
     evaluation on a copy of ``model`` placed there (the model passed in is not changed); metrics
     are always computed in float64 from the logits.
     """
-    named = _check(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype, "score")
+    named = check_arguments(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype,
+                            "score")
     validate.check_n_boot(n_boot, level)
     validate.check_seed(seed)
     if meta is not None and not isinstance(meta, Mapping):

@@ -49,7 +49,7 @@ from ..graph import Edge, Node
 from ..lang.hypothesis import Subgraph, all_paths
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..scoring import _check as check_scoring, score as score_hypotheses
+from ..scoring import check_arguments, score as score_hypotheses
 from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
 
@@ -186,7 +186,7 @@ def acdc_search(
     if score:
         validate.check_n_boot(n_boot, 0.95)
     kw: dict[str, Any] = {"delta": delta, "ablation": ablation, "batch_size": batch_size, "max_memory": max_memory}
-    check_scoring(model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None, "acdc")
+    check_arguments(model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None, "acdc")
     start = time.perf_counter()
     graph = model.graph
     search = _Search(model, pairs, threshold, kw)

@@ -51,7 +51,7 @@ from ..graph import Edge, Node, Port
 from ..lang.hypothesis import Hypothesis, all_paths, no_paths, paths
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..scoring import _check, score as score_hypotheses
+from ..scoring import check_arguments, score as score_hypotheses
 from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
 
@@ -252,7 +252,8 @@ def discover_paths(
     the pass that measures the total effect for a callable delta), ``hypotheses`` and ``seconds``.
     """
     target, min_gain = _check_args(target, max_steps, min_gain, max_candidates, score, n_boot, seed)
-    _check(model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None, "discover_paths")
+    check_arguments(model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None,
+                    "discover_paths")
     start = time.perf_counter()
     space, scorer = _Space(model, ablation), CachedScorer(model, pairs, delta, ablation, batch_size, max_memory)
     search, first = _Search(space, scorer, target, min_gain, max_candidates), scorer.passes
