@@ -355,7 +355,7 @@ def test_train_tiny(runner, tmp_path, monkeypatch) -> None:  # type: ignore[no-u
     corpus = gather_files(Path(sysconfig.get_paths()["stdlib"]) / "json")
     monkeypatch.setattr(train_module, "gather_files", lambda: corpus)
     out = tmp_path / "model"
-    result = runner.invoke(cli, ["train", "--out", str(out), "--steps", "2", "--d-model", "16", "--seed", "3",
+    result = runner.invoke(cli, ["train", "induction", "--out", str(out), "--steps", "2", "--d-model", "16", "--seed", "3",
                                  "--quiet"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     card = json.loads((out / "card.json").read_text())

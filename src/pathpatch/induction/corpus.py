@@ -16,12 +16,13 @@ demo does not depend on the local Python version's standard library.
 from __future__ import annotations
 
 import sysconfig
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-__all__ = ["Corpus", "gather_files", "train_tokenizer", "encode_files", "heldout_sequences", "EOT", "VOCAB"]
+__all__ = ["Corpus", "gather_files", "bpe_tokenizer", "train_tokenizer", "encode_files", "heldout_sequences", "EOT", "VOCAB"]
 
 EOT = "<|endoftext|>"
 VOCAB = 1024
@@ -54,8 +55,8 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-def train_tokenizer(files: tuple[Path, ...], vocab: int = VOCAB):  # type: ignore[no-untyped-def]
-    """A byte-level BPE tokenizer trained on ``files``; ``<|endoftext|>`` is id 0."""
+def bpe_tokenizer(texts: Iterable[str], vocab: int = VOCAB):  # type: ignore[no-untyped-def]
+    """A byte-level BPE tokenizer (GPT-2's pre-tokenizer) trained on ``texts``; ``<|endoftext|>`` is id 0."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -65,8 +66,13 @@ def train_tokenizer(files: tuple[Path, ...], vocab: int = VOCAB):  # type: ignor
         vocab_size=vocab, special_tokens=[EOT], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator((_read(p) for p in files), trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)
     return tok
+
+
+def train_tokenizer(files: tuple[Path, ...], vocab: int = VOCAB):  # type: ignore[no-untyped-def]
+    """A byte-level BPE tokenizer trained on ``files``; ``<|endoftext|>`` is id 0."""
+    return bpe_tokenizer((_read(p) for p in files), vocab)
 
 
 def encode_files(tokenizer, files: tuple[Path, ...]) -> torch.Tensor:  # type: ignore[no-untyped-def]

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
-from tqdm.auto import tqdm
 
 from ..model.config import NativeConfig
 from ..model.native import native_model, save_model
+from ..training import fit, heldout_loss
 from .corpus import HELDOUT_EVERY, encode_files, gather_files, heldout_sequences, train_tokenizer
 from .probes import prove_induction
 
@@ -71,23 +70,6 @@ def _batch(stream: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torc
     return seqs
 
 
-def _lr(step: int, cfg: TrainConfig) -> float:
-    """Constant, then a linear decay to 10% over the last 20% of the steps."""
-    tail = int(0.8 * cfg.steps)
-    return cfg.lr if step < tail else cfg.lr * (1 - 0.9 * (step - tail) / max(1, cfg.steps - tail))
-
-
-@torch.no_grad()
-def _heldout_loss(model, seqs: torch.Tensor, batch: int = 64) -> float:  # type: ignore[no-untyped-def]
-    total, count = 0.0, 0
-    for i in range(0, seqs.shape[0], batch):
-        x = seqs[i : i + batch]
-        logits = model(x[:, :-1])
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="sum").item()
-        count += x[:, 1:].numel()
-    return total / count
-
-
 def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, log: Any = print) -> dict:  # type: ignore[type-arg]
     """Train, write the model directory (weights, config, tokenizer, held-out data, card); return the card."""
     out = Path(out_dir)
@@ -104,34 +86,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, log: Any
                         d_head=cfg.d_model // cfg.n_heads, d_vocab=cfg.vocab, n_ctx=cfg.n_ctx, d_mlp=None,
                         positions="shortformer", seed=cfg.seed, init_std=0.02)
     model = native_model(mcfg)
-    model.requires_grad_(True)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, float]] = []
-    recent: list[float] = []
-    bar = tqdm(range(cfg.steps), desc="training", unit="step", disable=not progress)
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, cfg)
-        x = _batch(stream, cfg, gen)
-        logits = model(x[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, cfg.vocab), x[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        recent = (recent + [loss.item()])[-200:]
-        bar.set_postfix(loss=f"{sum(recent) / len(recent):.3f}")
-        if (step + 1) % cfg.probe_every == 0 or step + 1 == cfg.steps:
-            proof = prove_induction(model)
-            best_prev, best_ind = max(proof.prev_token_scores[0]), max(max(r) for r in proof.induction_scores[1:])
-            history.append({"step": step + 1, "loss": sum(recent) / len(recent), "prev": best_prev,
-                            "induction": best_ind, "repeat_loss": proof.second_half_loss})
-            log(f"step {step + 1}: loss {history[-1]['loss']:.3f}, best prev-token {best_prev:.2f}, "
-                f"best induction {best_ind:.2f}, second-copy loss {proof.second_half_loss:.2f}")
-            model.requires_grad_(False)
-            save_model(model, out, mcfg)
-            model.requires_grad_(True)
-    model.requires_grad_(False)
+
+    def probe(step: int, loss: float) -> None:
+        proof = prove_induction(model)
+        best_prev, best_ind = max(proof.prev_token_scores[0]), max(max(r) for r in proof.induction_scores[1:])
+        history.append({"step": step, "loss": loss, "prev": best_prev, "induction": best_ind,
+                        "repeat_loss": proof.second_half_loss})
+        log(f"step {step}: loss {loss:.3f}, best prev-token {best_prev:.2f}, "
+            f"best induction {best_ind:.2f}, second-copy loss {proof.second_half_loss:.2f}")
+        save_model(model, out, mcfg)
+
+    final_loss = fit(model, lambda: _batch(stream, cfg, gen), cfg.steps, cfg.lr, probe, cfg.probe_every, progress)
     save_model(model, out, mcfg)
     tokenizer.save(str(out / "tokenizer.json"))
     save_file({"tokens": heldout.to(torch.int16)}, str(out / "heldout.safetensors"))
@@ -145,8 +112,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, log: Any
                    f"{len(corpus.train)} train files / {len(corpus.heldout)} held-out files (every "
                    f"{HELDOUT_EVERY}th file by sorted path); byte-level BPE, {cfg.vocab} tokens"),
         "train_tokens": stream.numel(),
-        "final_train_loss": sum(recent) / len(recent),
-        "heldout_loss": _heldout_loss(model, heldout[:500]),
+        "final_train_loss": final_loss,
+        "heldout_loss": heldout_loss(model, heldout[:500]),
         "uniform_loss": math.log(cfg.vocab),
         "induction": proof.to_dict(),
         "history": history,
