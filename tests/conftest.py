@@ -32,6 +32,15 @@ def tiny_model(positions: str = "absolute", d_mlp: int | None = 12, seed: int = 
     return native_model(NativeConfig(**cfg))
 
 
+def check_logits_checksum(model, tokens: torch.Tensor, checksum: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """A shipped model's logits on fixed tokens against the values recorded when it was shipped."""
+    with torch.no_grad():
+        logits = model(tokens).double()
+    assert logits.sum().item() == pytest.approx(checksum["sum"], rel=1e-4)
+    assert logits.abs().sum().item() == pytest.approx(checksum["abs_sum"], rel=1e-4)
+    assert logits[0, 0, :3].tolist() == pytest.approx(checksum["first"], abs=1e-3)
+
+
 def tiny_hf_gpt2(seed: int = 0, **kw):  # type: ignore[no-untyped-def]
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(seed)

@@ -77,7 +77,8 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
                                       "--max-nodes", "2", "--boot", "100", "--batch-size", "50", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "path search kept" in result.output
-    for name in ["report.md", "report.json", "study.json", "trace.png", "search.png", "proportion_explained.png"]:
+    for name in ["report.html", "report.md", "report.json", "study.json", "trace.png", "search.png",
+                 "proportion_explained.png", "circuit.png"]:
         assert (out / name).stat().st_size > 0, name
     study = json.loads((out / "study.json").read_text())
     rows = study["trace"]["rows"]
@@ -98,7 +99,9 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
     assert last["value"] == pytest.approx(1.0, abs=1e-6)
     assert 1 <= len(study["search"]) <= 3
     report = json.loads((out / "report.json").read_text())
-    assert set(report) == {"loss", "logit_diff"}
+    assert {"scores", "graph", "accuracy", "counting", "logit_diff"} <= set(report)
+    assert report["accuracy"] == report["counting"]["accuracy"] and report["counting"]["prompts"] == 100
+    reports = {"loss": report, "logit_diff": report["logit_diff"]}
     # "direct only": no head or MLP at the last position reads x_ref, so out's input there is x_new's
     # final residual with x_new's token embedding swapped for x_ref's (positions are equal)
     swap = hf.transformer.wte.weight[ref[:, -1]] - hf.transformer.wte.weight[new[:, -1]]
@@ -114,13 +117,16 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
         handle.remove()
     want = {"loss": _proportion(clean, ablated, patched, data),
             "logit_diff": _proportion(clean, ablated, patched, data, task.numbers)}
-    for key, r in report.items():
+    for key, r in reports.items():
         values = [s["metrics"]["proportion_explained"]["value"] for s in r["scores"]]
         assert r["scores"][0]["name"] == "direct only (no node at the last position)"
         assert values[0] == pytest.approx(want[key], abs=1e-4), key
         assert values[-1] == pytest.approx(1.0, abs=1e-6)
     sp = study["info"]["specificity"]
     assert sp["paths_path"] > 0 and sp["paths_tracing"] > 0
+    # paths are counted at the last position only (the metric reads nothing else): "direct only" holds
+    # embed@3 -> out@3 and pos@3 -> out@3
+    assert study["info"]["paths_at_last_position"]["direct only (no node at the last position)"] == 2
 
 
 def _proportion(clean, ablated, patched, data, numbers=None) -> float:  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import check_logits_checksum
+
 import pathpatch as pp
 from pathpatch.induction.probes import prove_induction
 
@@ -31,10 +33,7 @@ def test_loads_offline_with_its_data(shipped) -> None:  # type: ignore[no-untype
 
 
 def test_logits_match_the_stored_checksum(shipped) -> None:  # type: ignore[no-untyped-def]
-    logits = shipped.model(FIXED_INPUT).double()
-    assert logits.sum().item() == pytest.approx(CHECKSUM["sum"], rel=1e-4)
-    assert logits.abs().sum().item() == pytest.approx(CHECKSUM["abs_sum"], rel=1e-4)
-    assert logits[0, 0, :3].tolist() == pytest.approx(CHECKSUM["first"], abs=1e-3)
+    check_logits_checksum(shipped.model, FIXED_INPUT, CHECKSUM)
 
 
 def test_induction_proof_thresholds(shipped) -> None:  # type: ignore[no-untyped-def]

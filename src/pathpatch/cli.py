@@ -88,7 +88,7 @@ def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, discover: b
        diagrams), report.md, report.json, study.json, proof.json and PNG plots.
     Hypotheses are written in the path language (see `pathpatch paths --help`).
 
-    `pathpatch demo numbers --model DIR` runs the GPT-2 number study instead.
+    `pathpatch demo numbers` runs the paper's number study on numbers-4l instead.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -115,44 +115,72 @@ def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, discover: b
 
 
 @demo.command("numbers")
-@click.option("--model", "model_name", required=True,
-              help="A GPT-2 directory (save_pretrained output with tokenizer files) or a cached hub name.")
+@click.option("--model", "model_name", default="numbers-4l", show_default=True,
+              help="The shipped numbers-4l, a GPT-2 directory (save_pretrained output with tokenizer files) or a "
+                   "cached hub name.")
 @click.option("--out", "out_dir", default="results/numbers", show_default=True, help="Where to write the results.")
+@click.option("--first", default=None, type=click.IntRange(min=0),
+              help="Smallest s [default: 0 for numbers-4l, 1 otherwise].")
+@click.option("--last", default=None, type=click.IntRange(min=0),
+              help="Largest s; values whose numbers are not single tokens are skipped "
+                   "[default: 196 for numbers-4l (its numbers go to 199), 100 otherwise].")
 @click.option("--target", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="Stop the path search at this proportion explained.")
 @click.option("--max-nodes", default=10, show_default=True, type=click.IntRange(min=1), help="At most this many heads/MLPs in the path search.")
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help="Prompts per batch (memory grows with it).")
+@click.option("--batch-size", default=50, show_default=True, type=click.IntRange(min=1), help="Prompts per batch (memory grows with it).")
 @click.option("--boot", "n_boot", default=1000, show_default=True, type=click.IntRange(min=20), help="Bootstrap resamples for the intervals.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the x_new pairing and the bootstrap.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def numbers(model_name: str, out_dir: str, target: float, max_nodes: int, batch_size: int, n_boot: int, seed: int,
-            quiet: bool) -> None:
-    """The GPT-2 number study: "<|endoftext|> s s+1 s+2" -> " s+3", s in 1..100.
+def numbers(model_name: str, out_dir: str, first: int | None, last: int | None, target: float, max_nodes: int,
+            batch_size: int, n_boot: int, seed: int, quiet: bool) -> None:
+    """The paper's GPT-2 experiment: "<|endoftext|> s s+1 s+2" -> " s+3".
 
     \b
+    Runs on the shipped GPT-2-style numbers-4l (trained here to count) unless
+    --model names GPT-2 weights on disk. It
+    0. checks the behaviour: top-1 accuracy and the logit difference of s+3
+       against the other answer numbers, over every prompt;
     1. causal tracing over (layer, position): restore the residual stream,
        the attention layer or the MLP at one cell in the x_new run;
     2. a greedy path-patching search over heads and MLPs at the last
        position (hypotheses only_at(-1, S), all candidates batched);
     3. the causal-tracing localisation of the same kind (whole layers),
        and how many nodes and position-resolved paths each claim names;
-    4. writes OUT/report.md, report.json, study.json and PNG plots.
-    Needs real GPT-2 weights for meaningful numbers; nothing is downloaded.
+    4. writes OUT/report.html (one page with every table and plot, and the
+       circuit diagram), report.md, report.json (with "accuracy"),
+       study.json and PNG plots.
+    Nothing is downloaded.
     """
     from .numbers.load import load_with_tokenizer
     from .numbers.study import run_numbers
 
+    shipped = model_name == "numbers-4l"
     model, tokenizer = load_with_tokenizer(model_name)
+    first = (0 if shipped else 1) if first is None else first
+    last = (196 if shipped else 100) if last is None else last
+    if last < first:
+        raise click.BadParameter(f"--last {last} is below --first {first}", param_hint="--last")
     study = run_numbers(model, tokenizer, out_dir, target, max_nodes, batch_size, n_boot, seed,
-                        progress=not quiet, echo=click.echo)
+                        progress=not quiet, echo=click.echo, first=first, last=last, model_name=model_name)
     click.echo("")
     click.echo(str(study.reports["loss"]))
     sp = study.info["specificity"]
     click.echo(f"\npath search kept {sp['nodes_path']} nodes ({sp['paths_path']} paths); causal-tracing cells "
                f"kept {sp['nodes_tracing']} nodes ({sp['paths_tracing']} paths)")
-    click.echo(f"wrote {out_dir}/report.md (with plots), report.json, study.json")
+    click.echo(f"wrote {out_dir}/report.html (open it in a browser), report.md (with plots), report.json, study.json")
 
 
-@cli.command()
+@cli.group()
+def train() -> None:
+    """Train a shipped model from nothing, on this machine's CPU (seeded, no download).
+
+    \b
+    pathpatch train induction   the 2-layer attention-only model induction-2l
+    pathpatch train numbers     the GPT-2-style counting model numbers-4l
+    Copy the written directory into src/pathpatch/assets/NAME to ship it.
+    """
+
+
+@train.command(name="induction")
 @click.option("--out", "out_dir", default="results/induction-2l-model", show_default=True,
               help="Model directory to write (weights, config, tokenizer, held-out data, card).")
 @click.option("--steps", default=10_000, show_default=True, type=click.IntRange(min=1), help="Optimiser steps.")
@@ -160,18 +188,56 @@ def numbers(model_name: str, out_dir: str, target: float, max_nodes: int, batch_
               help="Residual width (8 heads; a multiple of 8).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the weights and the batches.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(out_dir: str, steps: int, d_model: int, seed: int, quiet: bool) -> None:
+def train_induction(out_dir: str, steps: int, d_model: int, seed: int, quiet: bool) -> None:
     """Train the 2-layer attention-only induction model on the standard library's source (CPU).
 
     Reproduces the shipped `induction-2l` model with the defaults (56 minutes on 2 CPU cores);
-    logs the induction probes every 500 steps. Copy OUT into src/pathpatch/assets/induction-2l to
-    ship a new model.
+    logs the induction probes every 500 steps.
     """
     from .induction.train import TrainConfig, train as run_training
 
     card = run_training(TrainConfig(d_model=d_model, steps=steps, seed=seed), out_dir, progress=not quiet,
                         log=click.echo)
     click.echo(f"held-out loss {card['heldout_loss']:.3f} (uniform {card['uniform_loss']:.3f}); "
+               f"{card['minutes']} minutes; wrote {out_dir}")
+
+
+@train.command(name="numbers")
+@click.option("--out", "out_dir", default="results/numbers-4l-model", show_default=True,
+              help="Model directory to write (weights, config, tokenizer, held-out data, card).")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="Optimiser steps [default: the shipped recipe's].")
+@click.option("--d-model", default=None, type=click.IntRange(min=8),
+              help="Residual width (8 heads, MLP 4x wide) [default: the shipped recipe's].")
+@click.option("--counting-docs", default=None, type=click.IntRange(min=10),
+              help="Generated counting documents to sample from [default: the shipped recipe's].")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the weights, text and batches.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_numbers(out_dir: str, steps: int | None, d_model: int | None, counting_docs: int | None, seed: int,
+                  quiet: bool) -> None:
+    """Train the GPT-2-style counting model on code plus counting text (CPU).
+
+    \b
+    Half of each batch is standard-library source, half is generated text
+    in which numbers count ("12 13 14", "page 41, 42, 43", lists, dates,
+    with steps of +1 mostly, also +2, +3, +5, +10, -1, and some numbers that
+    do not count). The tokenizer makes " 0" .. " 199" single tokens.
+    Reproduces the shipped `numbers-4l` model with the defaults; logs the
+    accuracy on "<|endoftext|> s s+1 s+2" -> " s+3" every 500 steps.
+    """
+    from dataclasses import replace
+
+    from .numbers.train import NumbersConfig, train_numbers as run_training
+
+    cfg = NumbersConfig(seed=seed)
+    if steps is not None:
+        cfg = replace(cfg, steps=steps)
+    if d_model is not None:
+        cfg = replace(cfg, d_model=d_model, d_mlp=4 * d_model)
+    if counting_docs is not None:
+        cfg = replace(cfg, counting_docs=counting_docs)
+    card = run_training(cfg, out_dir, progress=not quiet, log=click.echo)
+    click.echo(f"held-out loss: code {card['heldout_loss']['code']:.3f}, counting {card['heldout_loss']['counting']:.3f} "
+               f"(uniform {card['uniform_loss']:.3f}); counting accuracy {card['accuracy']:.3f}; "
                f"{card['minutes']} minutes; wrote {out_dir}")
 
 

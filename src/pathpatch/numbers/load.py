@@ -7,16 +7,16 @@ from typing import Any
 
 from ..errors import ModelLoadError
 from ..model.residual import ResidualModel
-from ..zoo import load
+from ..zoo import SHIPPED, load, shipped_dir
 
 __all__ = ["load_with_tokenizer"]
 
 
 def load_with_tokenizer(name_or_path: str) -> tuple[ResidualModel, Any]:
-    """``(model, tokenizer)``: ``tokenizer.json`` from the directory, else ``transformers``'
+    """``(model, tokenizer)`` of a shipped model, or from a directory: its ``tokenizer.json``, else ``transformers``'
     tokenizer files (directory or local hub cache)."""
     model = load(name_or_path)
-    directory = Path(name_or_path)
+    directory = shipped_dir(name_or_path) if name_or_path in SHIPPED else Path(name_or_path)
     file = directory / "tokenizer.json"
     if file.is_file():
         from tokenizers import Tokenizer
