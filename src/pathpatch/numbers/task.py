@@ -61,8 +61,9 @@ def number_task(tokenizer: Any, first: int = 1, last: int = 100, seed: int = 0) 
             rows.append([eot] + [i[0] for i in ids])
             starts.append(s)
     if len(rows) < 2:
-        raise InputError(f"only {len(rows)} values of s in {first}..{last} have single-token numbers s..s+3; "
-                         "the task needs GPT-2's tokenizer (or one like it) and at least two prompts")
+        raise InputError(f"only {len(rows)} values of s in {first}..{last} have single-token numbers s..s+3 with this "
+                         "tokenizer, and the task needs at least two prompts: widen the range (numbers-4l: s in "
+                         "0..196; GPT-2: 1..100), or use a tokenizer in which ' 12' is one token, like GPT-2's")
     table = torch.tensor(rows)
     tokens = table[:, :4]
     mask = torch.zeros_like(tokens, dtype=torch.bool)
