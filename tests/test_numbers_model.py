@@ -99,6 +99,15 @@ def test_study_end_to_end_on_a_few_prompts(shipped, tmp_path) -> None:  # type: 
     assert rows[name]["metrics"]["proportion_explained"]["value"] == pytest.approx(float(want), abs=1e-5)
     every = rows["every node at the last position (all paths)"]["metrics"]["proportion_explained"]["value"]
     assert every == pytest.approx(1.0, abs=1e-6)
+    # what each method needs: the path search's first steps and the tracing's first cells, counted again
+    for row in study["info"]["needed"]:
+        level, claim = row["level"], row["path_search"]
+        i = next((i for i, st in enumerate(study["search"]) if st["proportion_explained"] >= level), None)
+        assert (claim is None) == (i is None), level
+        if claim is not None:
+            assert claim["nodes"] == i
+            assert claim["paths"] == (only_at(-1, study["path_nodes"][:i]) & pp.paths("... -> out@-1")).count(
+                shipped.model, n_pos=4)
     html = (out / "report.html").read_text()
     assert "<svg" in html and "circuit.svg" in html and "accuracy" in html
 
@@ -181,6 +190,13 @@ def test_demo_numbers_reproduces_the_readme(tmp_path) -> None:  # type: ignore[n
         assert rows[name]["metrics"]["proportion_explained"]["value"] == pytest.approx(loss, abs=0.002), name
         assert logit[name] == pytest.approx(diff, abs=0.002), name
         assert f"{paths:,}" in readme and (loss == 1.0 or f"{loss:.3f}" in readme), name
+    needed = {r["level"]: (r["path_search"], r["tracing"]) for r in study["info"]["needed"]}
+    want_needed = {0.6: ((2, 1982), (8, 7922)), 0.7: ((4, 3992), (8, 7922)), 0.8: ((6, 11968), (10, 31688)),
+                   0.9: ((8, 26816), (12, 63776))}
+    for level, (p, t) in want_needed.items():
+        assert (needed[level][0]["nodes"], needed[level][0]["paths"]) == p, level
+        assert (needed[level][1]["nodes"], needed[level][1]["paths"]) == t, level
+        assert f"| {level} | {p[0]} ({p[1]:,} paths) | {t[0]} ({t[1]:,} paths) |" in readme, level
     attention = study["info"]["attention"]
     assert attention["a0.4"][2] > 0.95  # the previous-token head
     assert all(0.44 < attention[h][2] < 0.5 for h in ("a1.0", "a1.1", "a1.3"))

@@ -166,6 +166,11 @@ def numbers(model_name: str, out_dir: str, first: int | None, last: int | None, 
     sp = study.info["specificity"]
     click.echo(f"\npath search kept {sp['nodes_path']} nodes ({sp['paths_path']} paths); causal-tracing cells "
                f"kept {sp['nodes_tracing']} nodes ({sp['paths_tracing']} paths)")
+    click.echo("\nheads/MLPs at the last position (paths ending there) needed to explain at least:")
+    for row in study.info["needed"]:
+        p, t = row["path_search"], row["tracing"]
+        click.echo(f"  {row['level']:.1f}: path search " + ("not reached" if p is None else f"{p['nodes']} ({p['paths']} paths)")
+                   + ", causal tracing " + ("not reached" if t is None else f"{t['nodes']} ({t['paths']} paths)"))
     click.echo(f"wrote {out_dir}/report.html (open it in a browser), report.md (with plots), report.json, study.json")
 
 

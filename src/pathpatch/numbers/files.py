@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..graph import Node
 from ..lang.hypothesis import subgraph
@@ -24,7 +24,7 @@ from .task import POSITION_LABELS
 if TYPE_CHECKING:
     from .study import NumberStudy
 
-__all__ = ["write_study", "plot_search", "draw_last_position", "markdown"]
+__all__ = ["write_study", "plot_search", "draw_last_position", "markdown", "needed_markdown"]
 
 
 def plot_search(study: NumberStudy, path: Path) -> Path:
@@ -86,6 +86,21 @@ def write_study(study: NumberStudy, model: ResidualModel, out: Path) -> None:
     write_html(out)
 
 
+def needed_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """The table of what each method needs to reach each level (``info["needed"]``)."""
+    if not rows:
+        return []
+
+    def cell(claim: dict[str, int] | None) -> str:
+        return "not reached" if claim is None else f"{claim['nodes']} ({claim['paths']:,} paths)"
+
+    out = ["What each method needs to reach a level of proportion explained (δ = |Δ loss|): heads and MLPs at "
+           "the last position, and the position-resolved paths ending there:", "",
+           "| proportion explained ≥ | path search | causal tracing (whole layers) |", "|---:|---:|---:|"]
+    out += [f"| {r['level']:.1f} | {cell(r['path_search'])} | {cell(r['tracing'])} |" for r in rows]
+    return out
+
+
 def markdown(study: NumberStudy) -> str:
     sp = study.info["specificity"]
     ratio = "n/a" if sp["path_ratio"] is None else f"{sp['path_ratio']:.3g}×"
@@ -106,7 +121,9 @@ def markdown(study: NumberStudy) -> str:
         lines += ["", "Attention of the heads found, from the last position (mean over prompts):", "",
                   "| head | " + " | ".join(f"`{lab}`".replace("|", "\\|") for lab in labels) + " |", "|:---|" + "---:|" * len(labels)]
         lines += [f"| {h} | " + " | ".join(f"{a:.2f}" for a in row) + " |" for h, row in attention.items()]
-    lines += ["", f"Causal-tracing localisation reaching the same level: {', '.join(study.tracing_cells)}.", "",
+    lines += ["", f"Causal-tracing localisation reaching the same level: {', '.join(study.tracing_cells)}.", ""]
+    lines += needed_markdown(study.info.get("needed", []))
+    lines += ["",
               "![search](search.png)", "", "![circuit](circuit.png)", "", "## Scores (δ = |Δ loss|)", "",
               study.reports["loss"].to_markdown(), "",
               "## Scores (δ = |Δ logit[correct] − mean logit[other numbers]|)", "",

@@ -39,7 +39,7 @@ from ..tracing import TraceTable, causal_trace
 from .probe import CountingProof, prove_counting
 from .task import NumberTask, abs_number_logit_diff, number_task
 
-__all__ = ["NumberStudy", "run_numbers", "greedy_search", "DIRECT", "last_position_attention"]
+__all__ = ["NumberStudy", "run_numbers", "greedy_search", "DIRECT", "last_position_attention", "needed", "LEVELS"]
 
 DIRECT = "direct only (no node at the last position)"
 
@@ -111,10 +111,34 @@ def _tracing_localisation(model: ResidualModel, task: NumberTask, trace: TraceTa
 
     named = {f"top {k}": only_at(-1, nodes_of(cells[:k])) for k in range(1, len(cells) + 1)}
     report = score(model, named, task.pairs, delta="loss", **kw)
-    curve = [{"cells": k, "name": cells[k - 1].name, "proportion_explained": s.metrics["proportion_explained"].value}
+    curve = [{"cells": k, "name": cells[k - 1].name, "nodes": [n.name for n in nodes_of(cells[:k])],
+              "proportion_explained": s.metrics["proportion_explained"].value}
              for k, s in enumerate(report, start=1)]
     k = next((c["cells"] for c in curve if c["proportion_explained"] >= goal), len(cells))
     return [c.name for c in cells[:k]], curve, nodes_of(cells[:k])
+
+
+LEVELS = (0.6, 0.7, 0.8, 0.9)
+
+
+def needed(model: ResidualModel, task: NumberTask, steps: list[dict[str, Any]], curve: list[dict[str, Any]],
+           levels: tuple[float, ...] = LEVELS) -> list[dict[str, Any]]:
+    """Per level of proportion explained (δ = |Δ loss|): the fewest heads/MLPs at the last position,
+    and the position-resolved paths ending there, with which each method reaches it (None: it
+    does not). Path search: its first steps; causal tracing: its first cells, whole layers."""
+    at_last = paths("... -> out@-1")
+
+    def claim(nodes: list[str]) -> dict[str, int]:
+        return {"nodes": len(nodes), "paths": count_paths(only_at(-1, nodes) & at_last, model, task.pairs)}
+
+    path_nodes = [s["node"] for s in steps[1:]]
+    rows = []
+    for level in levels:
+        i = next((i for i, s in enumerate(steps) if s["proportion_explained"] >= level), None)
+        c = next((c for c in curve if c["proportion_explained"] >= level), None)
+        rows.append({"level": level, "path_search": None if i is None else claim(path_nodes[:i]),
+                     "tracing": None if c is None else claim(c["nodes"])})
+    return rows
 
 
 def run_numbers(model: ResidualModel, tokenizer: Any, out_dir: str | Path = "results/numbers", target: float = 0.9,
@@ -163,6 +187,7 @@ def run_numbers(model: ResidualModel, tokenizer: Any, out_dir: str | Path = "res
         "seconds": round(time.time() - start, 1),
     }
     info["attention"] = last_position_attention(model, task, path_nodes)
+    info["needed"] = needed(model, task, steps, curve)
     study = NumberStudy(trace, steps, path_nodes, cells, curve, reports, info, proof, hyps)
     write_study(study, model, out)
     return study
