@@ -249,3 +249,19 @@ def test_report_command(small, tmp_path) -> None:  # type: ignore[no-untyped-def
     result = runner.invoke(cli, ["report", str(empty)])
     assert isinstance(result.exception, InputError) and "holds no run files" in str(result.exception)
     assert "self-contained" in runner.invoke(cli, ["report", "--help"]).output
+
+
+def test_draw_stays_a_function_after_the_report_modules_load() -> None:
+    """`pathpatch.render.draw` (and `pp.draw`) is the function even after the modules that use it
+    (html, scanfiles) were imported: no submodule of that name shadows it."""
+    import importlib
+
+    import pathpatch as pp
+    import pathpatch.render as render
+
+    importlib.import_module("pathpatch.render.html")
+    importlib.import_module("pathpatch.render.scanfiles")
+    from pathpatch.render import draw as drawn
+
+    assert callable(drawn) and callable(render.draw) and callable(pp.draw)
+    assert drawn is render.draw is pp.draw

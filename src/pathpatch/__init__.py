@@ -45,7 +45,7 @@ _HOMES = {
     "faithfulness": "discovery.curves", "discover_paths": "discovery.paths", "planted": "discovery.planted",
     "roc_auc": "discovery.roc",
     "from_tracr": "model.tracr",
-    "draw": "render.draw",
+    "draw": "render.drawing",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
@@ -84,7 +84,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .model.residual import ResidualModel
     from .model.tlens import from_transformer_lens
     from .model.tracr import from_tracr
-    from .render.draw import draw
+    from .render.drawing import draw
     from .report import HypothesisScore, Report
     from .scans import ScanTable, edge_scan, node_scan, path_scan, sender_scan
     from .scoring import per_example, score

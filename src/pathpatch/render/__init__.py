@@ -1,7 +1,7 @@
 """Pictures: circuit diagrams (:func:`draw`) and a self-contained HTML report of a run.
 
 - :mod:`.kept`: the edges a hypothesis keeps, without enumerating its paths;
-- :mod:`.layout`, :mod:`.figure`, :mod:`.subject`, :mod:`.draw`: circuit diagrams as SVG and PNG;
+- :mod:`.layout`, :mod:`.figure`, :mod:`.subject`, :mod:`.drawing`: circuit diagrams as SVG and PNG;
 - :mod:`.spec`: hypotheses as JSON specs and as Python text to copy;
 - :mod:`.runfiles`, :mod:`.scanfiles`: what runs and scans write for a report, and reading it back;
 - :mod:`.page`, :mod:`.html`, :mod:`.command`: the HTML report and ``pathpatch report DIR``.
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy_names
 
-_HOMES = {"draw": "draw", "Drawing": "draw", "build_html": "html", "write_html": "html", "kept_edges": "kept",
+_HOMES = {"draw": "drawing", "Drawing": "drawing", "build_html": "html", "write_html": "html", "kept_edges": "kept",
           "read_run": "runfiles", "write_report_json": "runfiles", "write_scan": "scanfiles"}
 
 if TYPE_CHECKING:
-    from .draw import Drawing, draw
+    from .drawing import Drawing, draw
     from .html import build_html, write_html
     from .kept import kept_edges
     from .runfiles import read_run, write_report_json

@@ -24,7 +24,7 @@ from ..estimates import Estimate
 from ..graph import Edge, Graph, Path as GraphPath
 from ..report import COLUMNS, Report
 from ..scans import decimals
-from .draw import circuit_svg, inline_svg
+from .drawing import circuit_svg, inline_svg
 from .figure import edge_id
 from .kept import kept_edges
 from .page import esc, page, png_data_url, table

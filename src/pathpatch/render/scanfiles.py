@@ -20,7 +20,7 @@ from typing import Any
 
 from ..graph import Node
 from ..scans import ScanTable, plot_head_scan, plot_scan_top
-from .draw import draw
+from .drawing import draw
 from .runfiles import architecture
 
 __all__ = ["write_scan"]
