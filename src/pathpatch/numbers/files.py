@@ -48,7 +48,7 @@ def plot_search(study: NumberStudy, path: Path) -> Path:
 def draw_last_position(model: ResidualModel, nodes: list[str], path: Path) -> None:
     """The path search's nodes at the last position and the edges among them (inputs → nodes → out);
     what reaches them from earlier positions is free in the hypothesis and not drawn."""
-    from ..render.draw import draw
+    from ..render import draw
 
     keep = {Node.parse(n) for n in nodes}
     graph = model.graph
