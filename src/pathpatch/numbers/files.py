@@ -31,11 +31,7 @@ def plot_search(study: NumberStudy, path: Path) -> Path:
     fig, ax = pyplot().subplots(figsize=(7, 4))
     ys = [s["proportion_explained"] for s in study.search]
     ax.plot(range(len(ys)), ys, "o-", label="path search: nodes at the last position")
-    n_heads, x_ct, total = study.info["n_heads"], [], 0
-    for c in study.tracing_curve:
-        total += 1 if c["name"].startswith("mlp") else n_heads
-        x_ct.append(total)
-    ax.plot(x_ct, [c["proportion_explained"] for c in study.tracing_curve], "s--",
+    ax.plot([len(c["nodes"]) for c in study.tracing_curve], [c["proportion_explained"] for c in study.tracing_curve], "s--",
             label="causal-tracing cells, whole layers")
     ax.set_xlabel("heads and MLPs kept at the last position")
     ax.set_ylabel("proportion explained (δ = |Δ loss|)")

@@ -31,8 +31,8 @@ import torch
 from ..engine.cache import run_cache
 from ..graph import Node
 from ..lang.cut import only_at
-from ..model.residual import ResidualModel
 from ..lang.hypothesis import Hypothesis, paths
+from ..model.residual import ResidualModel
 from ..report import Report
 from ..scoring import count_paths, score
 from ..tracing import TraceTable, causal_trace
