@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Corpus", "gather_files", "bpe_tokenizer", "train_tokenizer", "encode_files", "heldout_sequences", "EOT", "VOCAB"]
+__all__ = ["Corpus", "gather_files", "read_source", "bpe_tokenizer", "train_tokenizer", "encode_files",
+           "heldout_sequences", "EOT", "VOCAB"]
 
 EOT = "<|endoftext|>"
 VOCAB = 1024
@@ -51,7 +52,8 @@ def gather_files(root: str | Path | None = None) -> Corpus:
     return Corpus(root, train, heldout)
 
 
-def _read(path: Path) -> str:
+def read_source(path: Path) -> str:
+    """A source file's text (undecodable bytes replaced)."""
     return path.read_text(encoding="utf-8", errors="replace")
 
 
@@ -72,14 +74,14 @@ def bpe_tokenizer(texts: Iterable[str], vocab: int = VOCAB):  # type: ignore[no-
 
 def train_tokenizer(files: tuple[Path, ...], vocab: int = VOCAB):  # type: ignore[no-untyped-def]
     """A byte-level BPE tokenizer trained on ``files``; ``<|endoftext|>`` is id 0."""
-    return bpe_tokenizer((_read(p) for p in files), vocab)
+    return bpe_tokenizer((read_source(p) for p in files), vocab)
 
 
 def encode_files(tokenizer, files: tuple[Path, ...]) -> torch.Tensor:  # type: ignore[no-untyped-def]
     """All files as one stream of token ids, each document followed by ``<|endoftext|>``."""
     eot = tokenizer.token_to_id(EOT)
     ids: list[int] = []
-    for enc in tokenizer.encode_batch([_read(p) for p in files]):
+    for enc in tokenizer.encode_batch([read_source(p) for p in files]):
         ids.extend(enc.ids)
         ids.append(eot)
     return torch.tensor(ids, dtype=torch.long)

@@ -29,7 +29,7 @@ from jaxtyping import Int
 from safetensors.torch import save_file
 from torch import Tensor
 
-from ..induction.corpus import EOT, HELDOUT_EVERY, _read, encode_files, gather_files, heldout_sequences
+from ..induction.corpus import EOT, HELDOUT_EVERY, encode_files, gather_files, heldout_sequences, read_source
 from ..model.config import NativeConfig
 from ..model.native import native_model, save_model
 from ..training import fit, heldout_loss
@@ -87,7 +87,7 @@ def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True
     torch.manual_seed(cfg.seed)
     started = time.time()
     corpus = gather_files()
-    tokenizer = number_tokenizer([_read(p) for p in corpus.train] + counting_text(cfg.tokenizer_counting_docs,
+    tokenizer = number_tokenizer([read_source(p) for p in corpus.train] + counting_text(cfg.tokenizer_counting_docs,
                                                                                    cfg.seed + 1), cfg.bpe_vocab)
     vocab = tokenizer.get_vocab_size()
     code = encode_files(tokenizer, corpus.train)
