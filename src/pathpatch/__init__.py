@@ -31,7 +31,8 @@ _HOMES = {
     "Edge": "graph", "Graph": "graph", "Node": "graph", "Path": "graph", "Port": "graph",
     "Hypothesis": "lang.hypothesis", "all_paths": "lang.hypothesis", "no_paths": "lang.hypothesis",
     "paths": "lang.hypothesis", "subgraph": "lang.hypothesis", "through": "lang.hypothesis",
-    "through_edge": "lang.hypothesis",
+    "through_edge": "lang.hypothesis", "only_at": "lang.cut", "residual_at": "lang.cut",
+    "causal_trace": "tracing",
     "ModelConfig": "model.config", "NativeConfig": "model.config",
     "from_hf": "model.hf",
     "load_model_dir": "model.native", "native_model": "model.native", "save_model": "model.native",
@@ -77,7 +78,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     )
     from .estimates import Estimate
     from .graph import Edge, Graph, Node, Path, Port
+    from .lang.cut import only_at, residual_at
     from .lang.hypothesis import Hypothesis, all_paths, no_paths, paths, subgraph, through, through_edge
+    from .tracing import causal_trace
     from .model.config import ModelConfig, NativeConfig
     from .model.hf import from_hf
     from .model.native import load_model_dir, native_model, save_model
@@ -108,12 +111,12 @@ __all__ = [
     # graph
     "Graph", "Node", "Port", "Edge", "Path",
     # hypotheses
-    "Hypothesis", "paths", "all_paths", "no_paths", "through", "through_edge", "subgraph",
+    "Hypothesis", "paths", "all_paths", "no_paths", "through", "through_edge", "subgraph", "only_at", "residual_at",
     # engine
     "evaluate", "evaluate_many", "Engine", "EdgeMasks", "masked_forward",
     # data, metrics, reports
     "Dataset", "Pairs", "pair_derangement", "pair_from_pool", "score", "per_example",
-    "node_scan", "edge_scan", "sender_scan", "path_scan", "ScanTable",
+    "node_scan", "edge_scan", "sender_scan", "path_scan", "ScanTable", "causal_trace",
     "Estimate", "HypothesisScore", "Report", "draw",
     # circuit discovery
     "acdc", "eap", "discover_paths", "faithfulness", "Circuit", "EdgeScores", "planted", "roc_auc",
