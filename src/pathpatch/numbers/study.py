@@ -91,7 +91,11 @@ def last_position_attention(model: ResidualModel, task: NumberTask, nodes: list[
     if not heads:
         return {}
     cache = run_cache(model, task.pairs.ref.tokens.to(model.device))
-    return {h.name: cache.patterns[h.layer][h.head, :, -1, :].mean(0).tolist() for h in heads}
+    out: dict[str, list[float]] = {}
+    for h in heads:
+        assert h.layer is not None
+        out[h.name] = cache.patterns[h.layer][h.head, :, -1, :].mean(0).tolist()
+    return out
 
 
 def _tracing_localisation(model: ResidualModel, task: NumberTask, trace: TraceTable, goal: float,
@@ -111,7 +115,7 @@ def _tracing_localisation(model: ResidualModel, task: NumberTask, trace: TraceTa
 
     named = {f"top {k}": only_at(-1, nodes_of(cells[:k])) for k in range(1, len(cells) + 1)}
     report = score(model, named, task.pairs, delta="loss", **kw)
-    curve = [{"cells": k, "name": cells[k - 1].name, "nodes": [n.name for n in nodes_of(cells[:k])],
+    curve: list[dict[str, Any]] = [{"cells": k, "name": cells[k - 1].name, "nodes": [n.name for n in nodes_of(cells[:k])],
               "proportion_explained": s.metrics["proportion_explained"].value}
              for k, s in enumerate(report, start=1)]
     k = next((c["cells"] for c in curve if c["proportion_explained"] >= goal), len(cells))
@@ -155,7 +159,7 @@ def run_numbers(model: ResidualModel, tokenizer: Any, out_dir: str | Path = "res
     task = number_task(tokenizer, first, last, seed=seed)
     proof = prove_counting(model, tokenizer, first, last)
     echo(proof.summary())
-    fast = {"batch_size": batch_size, "n_boot": 50, "seed": seed, "progress": progress}
+    fast: dict[str, Any] = {"batch_size": batch_size, "n_boot": 50, "seed": seed, "progress": progress}
     echo(f"number task: {len(task.pairs)} prompts (s in {task.starts[0]}..{task.starts[-1]}), x_new resampled")
     echo("causal tracing over (layer, position) ...")
     trace = causal_trace(model, task.pairs, delta="loss", **{**fast, "n_boot": n_boot})
@@ -172,7 +176,7 @@ def run_numbers(model: ResidualModel, tokenizer: Any, out_dir: str | Path = "res
         "every node at the last position (all paths)": only_at(-1, _heads_and_mlps(model)) & at_last,
     }
     numbers_delta = abs_number_logit_diff(task.numbers)
-    kw = {"batch_size": batch_size, "n_boot": n_boot, "seed": seed, "progress": progress}
+    kw: dict[str, Any] = {"batch_size": batch_size, "n_boot": n_boot, "seed": seed, "progress": progress}
     reports = {"loss": score(model, hyps, task.pairs, delta="loss", **kw),
                "logit_diff": score(model, hyps, task.pairs, delta=numbers_delta, **kw)}
     counts = {name: count_paths(h, model, task.pairs) for name, h in hyps.items()}
