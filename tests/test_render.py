@@ -68,7 +68,7 @@ def test_specs_and_texts_rebuild_the_same_hypothesis(small) -> None:  # type: ig
         exec(snippet(hyp), scope)
         assert set(again.iter(m)) == set(hyp.iter(m)) == set(scope["hypothesis"].iter(m)), hyp
     text = snippet(only_at(-1, ["a1.0"]) - pp.through("a0.1"))
-    assert text.splitlines()[1] == "from pathpatch.lang.cut import only_at"
+    assert text == 'import pathpatch as pp\nhypothesis = pp.only_at(-1, ["a1.0"]) - pp.paths(["a0.1"])'
     with pytest.raises(InputError, match="unknown hypothesis spec key 'pathz'"):
         from_spec({"pathz": ["embed -> out"]})
 

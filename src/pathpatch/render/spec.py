@@ -1,7 +1,7 @@
 """Hypotheses as JSON and as text to copy: what a run writes so a report can redraw them later.
 
 :func:`to_spec` turns a hypothesis into JSON values, :func:`from_spec` back (equal sets of paths),
-and :func:`to_text` into the Python expression (:func:`snippet`: with its imports) that rebuilds it, e.g.
+and :func:`to_text` into the Python expression (:func:`snippet`: with ``import pathpatch as pp``) that rebuilds it, e.g.
 ``pp.paths(["embed -> out", "embed -> a1.{0,3}.v -> out"])`` or
 ``pp.subgraph(["embed -> a0.2.q", ...])``. The specs:
 
@@ -95,21 +95,15 @@ def to_text(hyp: H.Hypothesis | dict[str, Any]) -> str:
     if key == "not":
         return f"~({to_text(value)})"
     if key == "residual_at":
-        return f"residual_at({value[0]}, {json.dumps(value[1])})"
-    return f"only_at({json.dumps(value[0])}, {json.dumps(value[1])})"
+        return f"pp.residual_at({value[0]}, {json.dumps(value[1])})"
+    return f"pp.only_at({json.dumps(value[0])}, {json.dumps(value[1])})"
 
 
 def _operand(spec: dict[str, Any]) -> str:
     return f"({to_text(spec)})" if "op" in spec else to_text(spec)
 
 
-def _uses(spec: dict[str, Any], key: str) -> bool:
-    return key in spec or any(_uses(spec[k], key) for k in ("a", "b", "not") if isinstance(spec.get(k), dict))
-
-
 def snippet(hyp: H.Hypothesis | dict[str, Any]) -> str:
-    """Python lines to copy: the imports :func:`to_text` needs, then ``hypothesis = ...``."""
+    """Python lines to copy: ``import pathpatch as pp``, then ``hypothesis = ...``."""
     spec = hyp if isinstance(hyp, dict) else to_spec(hyp)
-    cut = [k for k in ("residual_at", "only_at") if _uses(spec, k)]
-    lines = ["import pathpatch as pp"] + ([f"from pathpatch.lang.cut import {', '.join(cut)}"] if cut else [])
-    return "\n".join(lines + [f"hypothesis = {to_text(spec)}"])
+    return f"import pathpatch as pp\nhypothesis = {to_text(spec)}"
