@@ -76,6 +76,12 @@ class MixedCopy:
     def channel_label(self, i: int) -> str:
         return self.labels[i]
 
+    def pattern_label(self) -> str | None:
+        """For a head copy: REF (NEW) when its q and k channels read only cached inputs of the clean
+        (ablated) run, BOTH counting for both, so that run's attention pattern is this copy's; else None."""
+        qk = {self.labels[0], self.labels[1]} - {BOTH}
+        return REF if qk <= {REF} else NEW if qk == {NEW} else None
+
 
 @dataclass
 class Plan:

@@ -21,7 +21,7 @@ from ..graph import Node, Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .heads import Channel, channel_of, gathered, head_copies
-from .copies import BOTH, NEW, REF, Mixed, Plan
+from .copies import NEW, REF, Mixed, Plan
 from .rows import TargetRows
 from .schedule import CachedInput, RowGroup, Schedule, narrow_copies, schedule
 from .sums import rows_sum
@@ -147,11 +147,11 @@ def _compute(model: ResidualModel, plan: Plan, indices: list[int], channels: lis
     cached: list[Tensor | None] = []
     for index in indices:
         copy = plan.copies[index]
-        labels = {copy.channel_label(0), copy.channel_label(1)} - {BOTH}
-        run = clean if labels <= {REF} else ablated if labels == {NEW} else None
-        if run is None:
+        label = copy.pattern_label()
+        if label is None:
             cached.append(None)
         else:
+            run = ablated if label == NEW else clean
             pattern = run.patterns[layer][copy.node.head]  # [batch qpos kpos]
             if rows is not None:
                 pattern = pattern[torch.arange(pattern.shape[0], device=pattern.device)[:, None], rows.slot_position]

@@ -177,9 +177,9 @@ def _heads(model: ResidualModel, plan: Plan, indices, values, local, clean: RunC
     patterns: list[Tensor | None] = []
     todo: list[int] = []
     for j, c in enumerate(copies):
-        cached = {c.channel_label(0), c.channel_label(1)} - {BOTH}
-        if cached <= {REF} or cached == {NEW}:
-            run = ablated if cached == {NEW} else clean
+        label = c.pattern_label()
+        if label is not None:
+            run = clean if label == REF else ablated
             patterns.append(run.patterns[layer][c.node.head, :, c.t, :width])
         else:
             patterns.append(None)
