@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Corpus", "gather_files", "read_source", "bpe_tokenizer", "train_tokenizer", "encode_files",
+__all__ = ["Corpus", "gather_files", "read_source", "bpe_tokenizer", "train_tokenizer", "encode_texts", "encode_files",
            "heldout_sequences", "EOT", "VOCAB"]
 
 EOT = "<|endoftext|>"
@@ -77,14 +77,19 @@ def train_tokenizer(files: tuple[Path, ...], vocab: int = VOCAB):  # type: ignor
     return bpe_tokenizer((read_source(p) for p in files), vocab)
 
 
-def encode_files(tokenizer, files: tuple[Path, ...]) -> torch.Tensor:  # type: ignore[no-untyped-def]
-    """All files as one stream of token ids, each document followed by ``<|endoftext|>``."""
+def encode_texts(tokenizer, texts: list[str]) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Documents as one stream of token ids, each followed by ``<|endoftext|>``."""
     eot = tokenizer.token_to_id(EOT)
     ids: list[int] = []
-    for enc in tokenizer.encode_batch([read_source(p) for p in files]):
+    for enc in tokenizer.encode_batch(texts):
         ids.extend(enc.ids)
         ids.append(eot)
     return torch.tensor(ids, dtype=torch.long)
+
+
+def encode_files(tokenizer, files: tuple[Path, ...]) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """All files as one stream of token ids, each document followed by ``<|endoftext|>``."""
+    return encode_texts(tokenizer, [read_source(p) for p in files])
 
 
 def heldout_sequences(stream: torch.Tensor, length: int) -> torch.Tensor:

@@ -67,12 +67,10 @@ def write_study(study: NumberStudy, model: ResidualModel, out: Path) -> None:
                    "heads and MLPs at the last position) against causal tracing (whole layers at the last position), "
                    "scored with δ = |Δ loss|; report.json's logit_diff holds the same rows with δ = |Δ number logit "
                    "difference|.")
-    path = write_report_json(study.reports["loss"], out / "report.json", model=model, hypotheses=study.hypotheses,
-                             diagrams=[], description=description)
-    data = json.loads(path.read_text())
-    data.update(accuracy=study.proof.accuracy, counting=study.proof.to_dict(),
-                logit_diff=study.reports["logit_diff"].to_dict())
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    write_report_json(study.reports["loss"], out / "report.json", model=model, hypotheses=study.hypotheses,
+                      diagrams=[], description=description,
+                      extra={"accuracy": study.proof.accuracy, "counting": study.proof.to_dict(),
+                             "logit_diff": study.reports["logit_diff"].to_dict()})
     (out / "study.json").write_text(json.dumps({
         "trace": study.trace.to_dict(), "search": study.search, "path_nodes": study.path_nodes,
         "tracing_cells": study.tracing_cells, "tracing_curve": study.tracing_curve, "info": study.info,

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from ..model.residual import ResidualModel
-from .task import number_logit_diff, number_task
+from .task import NumberTask, number_logit_diff, number_task
 
-__all__ = ["CountingProof", "prove_counting"]
+__all__ = ["CountingProof", "prove_counting", "counting_proof"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,14 @@ class CountingProof:
                 f"(min {self.logit_diff_min:.2f})" + (f"; wrong at s = {wrong}" if self.wrong else ""))
 
 
-@torch.no_grad()
 def prove_counting(model: ResidualModel, tokenizer: Any, first: int = 1, last: int = 100) -> CountingProof:
     """Run every prompt of :func:`number_task` once (no pairing needed)."""
-    task = number_task(tokenizer, first, last)
+    return counting_proof(model, number_task(tokenizer, first, last))
+
+
+@torch.no_grad()
+def counting_proof(model: ResidualModel, task: NumberTask) -> CountingProof:
+    """The proof on the x_ref prompts of a task already built."""
     data = task.pairs.ref
     logits = model(data.tokens.to(model.device))
     top = logits[:, -1].argmax(-1).cpu()

@@ -36,7 +36,7 @@ from ..model.residual import ResidualModel
 from ..report import Report
 from ..scoring import count_paths, score
 from ..tracing import TraceTable, causal_trace
-from .probe import CountingProof, prove_counting
+from .probe import CountingProof, counting_proof
 from .task import NumberTask, abs_number_logit_diff, number_task
 
 __all__ = ["NumberStudy", "run_numbers", "greedy_search", "DIRECT", "last_position_attention", "needed", "LEVELS"]
@@ -157,7 +157,7 @@ def run_numbers(model: ResidualModel, tokenizer: Any, out_dir: str | Path = "res
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     task = number_task(tokenizer, first, last, seed=seed)
-    proof = prove_counting(model, tokenizer, first, last)
+    proof = counting_proof(model, task)
     echo(proof.summary())
     fast: dict[str, Any] = {"batch_size": batch_size, "n_boot": 50, "seed": seed, "progress": progress}
     echo(f"number task: {len(task.pairs)} prompts (s in {task.starts[0]}..{task.starts[-1]}), x_new resampled")

@@ -29,7 +29,9 @@ from jaxtyping import Int
 from safetensors.torch import save_file
 from torch import Tensor
 
-from ..induction.corpus import EOT, HELDOUT_EVERY, encode_files, gather_files, heldout_sequences, read_source
+from ..induction.corpus import (
+    EOT, HELDOUT_EVERY, encode_files, encode_texts, gather_files, heldout_sequences, read_source,
+)
 from ..model.config import NativeConfig
 from ..model.native import native_model, save_model
 from ..training import fit, heldout_loss
@@ -60,13 +62,8 @@ class NumbersConfig:
 
 def counting_stream(tokenizer: Any, n_docs: int, seed: int) -> Int[Tensor, " token"]:
     """``n_docs`` counting documents, each preceded by ``<|endoftext|>``, as one token stream."""
-    eot = tokenizer.token_to_id(EOT)
-    ids: list[int] = []
-    for enc in tokenizer.encode_batch(counting_text(n_docs, seed)):
-        ids.append(eot)
-        ids.extend(enc.ids)
-    ids.append(eot)
-    return torch.tensor(ids, dtype=torch.long)
+    eot = torch.tensor([tokenizer.token_to_id(EOT)])
+    return torch.cat([eot, encode_texts(tokenizer, counting_text(n_docs, seed))])
 
 
 def _windows(stream: Tensor, starts: Tensor, length: int) -> Tensor:

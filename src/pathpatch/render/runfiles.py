@@ -51,11 +51,12 @@ def graph_from(data: Any) -> Graph | None:
 
 def write_report_json(report: Report, path: str | Path, *, model: Any = None,
                       hypotheses: Mapping[str, Hypothesis] | None = None, diagrams: Iterable[str] | None = None,
-                      description: str | None = None) -> Path:
+                      description: str | None = None, extra: Mapping[str, Any] | None = None) -> Path:
     """Write ``report`` as ``report.json`` with what a report page needs (see module docs).
 
     ``hypotheses``: name -> hypothesis for rows of the report (others are left without one);
-    ``diagrams``: names of rows to draw in the HTML report.
+    ``diagrams``: names of rows to draw in the HTML report; ``extra``: more top-level keys (JSON
+    values) a run records beside the report, e.g. the number study's ``accuracy``.
     """
     data = report.to_dict()
     names = set(report.names)
@@ -74,6 +75,10 @@ def write_report_json(report: Report, path: str | Path, *, model: Any = None,
         data["diagrams"] = list(diagrams)
     if description:
         data["description"] = description
+    clash = sorted(set(extra or {}) & set(data))
+    if clash:
+        raise InputError(f"extra keys {clash} would overwrite the report's own; name them otherwise")
+    data.update(extra or {})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
