@@ -6,7 +6,7 @@ mutant is rendered as a plain mutated file, and ``run.py`` samples and runs them
 from ``mutmut run``:
 
 - decorated functions are mutated too (mutmut skips them because of its trampolines; the engine's
-  ``execute``, ``run_cache`` and ``execute_positions`` are decorated with ``torch.no_grad``);
+  ``execute`` and ``run_cache`` are decorated with ``torch.no_grad``);
 - two operators mutmut lacks are added: a statement replaced by ``pass`` (a dropped update, a
   dropped sum term) and an ``if`` / ``while`` condition negated.
 

@@ -24,7 +24,6 @@ from .cache import RunCache, mean_outputs, run_cache
 from .execute import execute
 from .copies import Plan
 from .plan import make_plan
-from .posexec import execute_positions
 from ..positions import Positions, position_groups
 from .. import validate
 
@@ -177,7 +176,7 @@ class Engine:
                 plan = self.pos_plan(PosContext.of(n_pos, names), both, at)
                 self.last_pos_plans.append(plan)
                 c, a = (clean, ablated) if rows is None else (clean.select(rows), ablated.select(rows))
-                for k, logits in enumerate(execute_positions(self.model, plan, c, a)):
+                for k, logits in enumerate(execute(self.model, plan, c, a)):
                     if rows is None:
                         out[k] = logits
                     else:

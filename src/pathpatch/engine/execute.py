@@ -1,14 +1,16 @@
-"""Executing a plan: compute the MIXED copies stage by stage, batched (DESIGN §3, steps 3-4).
+"""Executing a plan: compute the MIXED copies stage by stage, batched (DESIGN §3-§4, steps 3-4).
 
-All MIXED copies of one stage (every hypothesis at once) are stacked along a ``copy`` axis. A
-copy's channel input is a cached input of one run plus signed deltas of its children, summed over
-stacked delta tables (:mod:`.schedule`, :mod:`.sums`). A channel that reads only cached values of
-one run takes that run's cached input, and a head whose q and k channels are both cached reuses
-that run's attention pattern, so only its value path is recomputed (:mod:`.heads`).
-
-With ``targets`` (the positions the metric reads), copies that reach ``out`` only at those
-positions are computed only there (:mod:`.rows`): every ``out`` copy, and the copies read only by
-such copies (through q, for heads).
+One executor for position-free and position-resolved plans. Every copy has a span
+(:mod:`.schedule`): every position (a position-free copy, ``[batch, pos, d]``), the target rows
+(a position-free copy read only where the metric reads, ``[row, d]``, :mod:`.rows`) or one
+position (a position-resolved copy, ``[batch, d]``). All MIXED copies of one stage (every
+hypothesis, and every position, at once) are stacked along a ``copy`` axis. A copy's channel
+input is a cached input of one run plus signed deltas of its children, summed over stacked delta
+tables (:mod:`.sums`): one per span, and the clean - ablated deltas of every node (at every
+position, for one-position rows). A channel that reads only cached values of one run takes that
+run's cached input, and a head whose q and k channels are both cached reuses that run's attention
+pattern, so only its value path is recomputed (:mod:`.heads`). A head copy at one position ``t``
+reads its k and v inputs at ``0..t``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import torch
 from jaxtyping import Bool
 from torch import Tensor
 
-from ..graph import Node, Port
+from ..graph import Graph, Node, Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
-from .heads import Channel, channel_of, gathered, head_copies
 from .copies import NEW, REF, Mixed, Plan
+from .heads import Channel, Queries, channel_of, gathered, head_copies
 from .rows import TargetRows
-from .schedule import CachedInput, RowGroup, Schedule, narrow_copies, schedule
+from .schedule import FULL, POINT, ROWS, CachedInput, RowGroup, Schedule, Stage, narrow_copies, schedule
 from .sums import rows_sum
 
 __all__ = ["execute", "rows_sum", "narrow_copies"]
@@ -37,53 +39,83 @@ def execute(
     ablated: RunCache,
     targets: Bool[Tensor, "batch pos"] | None = None,
 ) -> list[Tensor]:
-    """Logits of every hypothesis of ``plan`` on one batch: ``[batch, pos, vocab]``, or with
-    ``targets`` only the rows ``logits[targets]``, ``[row, vocab]``."""
+    """Logits of every hypothesis of ``plan`` on one batch. Position-free plans: ``[batch, pos,
+    vocab]``, or with ``targets`` only the rows ``logits[targets]``, ``[row, vocab]``. Position-
+    resolved plans: ``[batch, len(plan.at), vocab]``, at the plan's positions (``targets`` unused:
+    the plan's ``at`` already names what the metric reads)."""
     graph = model.graph
-    rows = TargetRows.of(targets.to(clean.device)) if targets is not None else None
+    positional = plan.n_pos is not None
+    rows = TargetRows.of(targets.to(clean.device)) if targets is not None and not positional else None
     sched = schedule(plan, graph, rows is not None)
-    senders = [n for n in graph.nodes if n.kind != "out"]
-    tables = _Tables(sched, rows, torch.stack([clean.outputs[n] - ablated.outputs[n] for n in senders]))
-    inputs_of = _PortInputs(graph, clean, ablated, rows)
+    inputs = _PortInputs(graph, clean, ablated, rows)
+    tables = _Tables(graph, sched, clean, ablated, rows, plan.n_pos)
     logits: dict[int, Tensor] = {}
     for stage in sched.stages:
-        at_rows = stage.key[2]
-        summed = {flag: tables.sums(group, inputs_of, flag) for flag, group in stage.groups.items()}
-        inputs = [channel_of([inputs_of(*d) if isinstance(d, CachedInput) else d for d in per_copy], summed)
-                  for per_copy in stage.channels]
-        outputs = _compute(model, plan, stage.indices, inputs, clean, ablated, rows if at_rows else None)
-        for pos, index in enumerate(stage.indices):
-            node = plan.copies[index].node
-            if node.kind == "out":
-                logits[index] = outputs[pos]
-            else:
-                tables.store(index, outputs[pos], inputs_of.ablated_output(node, at_rows))
+        summed = {span: tables.sums(group, inputs) for span, group in stage.groups.items()}
+        if stage.key[2] == POINT:
+            channels = _point_channels(stage, summed, inputs)
+        else:
+            channels = [channel_of([inputs(*d) if isinstance(d, CachedInput) else d for (d,) in per_copy], summed)
+                        for per_copy in stage.channels]
+        outputs = _compute(model, plan, stage, channels, clean, ablated, rows)
+        if plan.copies[stage.indices[0]].node.kind == "out":
+            logits.update(zip(stage.indices, outputs))
+        else:
+            tables.store(plan, stage, outputs, inputs)
 
     result = []
-    for (root,) in plan.roots:  # position-free: one root over every position
-        if isinstance(root, Mixed):
-            result.append(logits[root.index])
-        else:
-            run = ablated if root.kind == NEW else clean
-            result.append(run.logits if rows is None else rows.take(run.logits))
+    for roots in plan.roots:
+        columns = []
+        for t, root in zip(plan.at, roots):
+            if isinstance(root, Mixed):
+                columns.append(logits[root.index])
+                continue
+            run = (ablated if root.kind == NEW else clean).logits
+            columns.append(run[:, t] if t is not None else run if rows is None else rows.take(run))
+        result.append(torch.stack(columns, dim=1) if positional else columns[0])
     return result
 
 
 class _PortInputs:
-    """Cached inputs of ports (and ablated outputs of nodes) in the two runs, full or at the
-    target rows, memoised."""
+    """Cached inputs of ports (and ablated outputs of nodes) in the two runs, over every position,
+    at the target rows, or at chosen positions; memoised."""
 
-    def __init__(self, graph, clean: RunCache, ablated: RunCache, rows: TargetRows | None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, graph: Graph, clean: RunCache, ablated: RunCache, rows: TargetRows | None) -> None:
         self.graph, self.runs, self.rows = graph, {REF: clean, NEW: ablated}, rows
         self.memo: dict[tuple, Tensor] = {}  # type: ignore[type-arg]
 
-    def __call__(self, label: str, port: Port, row_only: bool) -> Tensor:
+    def __call__(self, run: str, port: Port, span: str, t: int | None = None) -> Tensor:
+        """``run``'s input of ``port`` over ``span``: FULL ``[batch, pos, d]``, ROWS ``[row, d]``,
+        POINT ``[pos, batch, d]`` (every position, to take positions from)."""
         # ports with the same senders have the same cached input (Graph.sender_group decides)
-        key = (label, self.graph.sender_group(port), row_only)
+        key = (run, self.graph.sender_group(port), span)
         if key not in self.memo:
-            x = self.runs[label].port_input(port, self.graph)
-            self.memo[key] = self.rows.take(x) if row_only else x  # type: ignore[union-attr]
+            x = self.runs[run].port_input(port, self.graph)
+            if span == ROWS:
+                x = self.rows.take(x)  # type: ignore[union-attr]
+            elif span == POINT:
+                x = x.transpose(0, 1).contiguous()
+            self.memo[key] = x
         return self.memo[key]
+
+    def at(self, wanted: list[tuple[str, Port, int | None]]) -> Tensor:
+        """A new tensor ``[len(wanted), batch, d]``: run's input of port at t, per ``(run, port, t)``."""
+        parts: dict[tuple[str, int], tuple[Port, list[int], list[int]]] = {}
+        for i, (run, port, t) in enumerate(wanted):
+            part = parts.setdefault((run, self.graph.sender_group(port)), (port, [], []))
+            part[1].append(i)
+            part[2].append(t)  # type: ignore[arg-type]
+        out: Tensor | None = None
+        for (run, _), (port, index, positions) in parts.items():
+            table = self(run, port, POINT)  # [pos batch d]
+            values = table[torch.tensor(positions, device=table.device)]
+            if len(parts) == 1:
+                return values  # index is 0..len-1: a fresh tensor already
+            if out is None:
+                out = values.new_empty(len(wanted), *values.shape[1:])
+            out[torch.tensor(index, device=out.device)] = values
+        assert out is not None
+        return out
 
     def ablated_output(self, node: Node, row_only: bool) -> Tensor:
         x = self.runs[NEW].outputs[node]
@@ -96,25 +128,57 @@ class _PortInputs:
 
 
 class _Tables:
-    """Delta tables: clean - ablated per node, and mixed - ablated per computed copy (full copies
-    ``[copy, batch, pos, d]``, row-only copies ``[copy, row, d]``)."""
+    """Delta tables: clean - ablated per node (per node and position, for POINT rows), and mixed -
+    ablated per computed copy, one table per span (FULL ``[copy, batch, pos, d]``, ROWS ``[copy,
+    row, d]``, POINT ``[copy, batch * d]``); and the values of POINT rows that later rows extend."""
 
-    def __init__(self, sched: Schedule, rows: TargetRows | None, ref_delta: Tensor) -> None:
-        self.rows, self.ref, self.sched = rows, ref_delta, sched  # ref_delta: [node batch pos d]
-        shape = tuple(ref_delta.shape[1:])
-        # zeros, not empty: a dense sum over a prefix of the table multiplies unused rows by 0
-        self.full = ref_delta.new_zeros((max(sched.counts[0], 1),) + shape)
-        self.at = ref_delta.new_zeros(max(sched.counts[1], 1), len(rows), shape[-1]) if rows is not None else None
-        self._ref_rows: Tensor | None = None
+    def __init__(self, graph: Graph, sched: Schedule, clean: RunCache, ablated: RunCache,
+                 rows: TargetRows | None, n_pos: int | None) -> None:
+        self.rows, self.sched = rows, sched
+        senders = [n for n in graph.nodes if n.kind != "out"]
+        self.row_of = {n: i for i, n in enumerate(senders)}
+        counts = sched.counts
+        if counts[FULL] or counts[ROWS]:
+            self.ref = torch.stack([clean.outputs[n] - ablated.outputs[n] for n in senders])  # [node batch pos d]
+            shape = tuple(self.ref.shape[1:])
+            # zeros, not empty: a dense sum over a prefix of the table multiplies unused rows by 0
+            self.full = self.ref.new_zeros((max(counts[FULL], 1),) + shape)
+            self.at = self.ref.new_zeros(max(counts[ROWS], 1), len(rows), shape[-1]) if rows is not None else None
+            self._ref_rows: Tensor | None = None
+        if counts[POINT]:
+            assert n_pos is not None
+            self.n_pos = n_pos
+            # [(node, t), batch * d]: the ablated output, and clean - ablated, of every node at every position
+            base = torch.stack([ablated.outputs[n].transpose(0, 1) for n in senders])
+            self.point_base = base.view(len(senders) * n_pos, -1)
+            ref = torch.stack([clean.outputs[n].transpose(0, 1) for n in senders])
+            self.point_ref = ref.view_as(self.point_base).sub_(self.point_base)
+            self.point = ref.new_zeros(counts[POINT], self.point_base.shape[1])
+            self.kept: dict[int, Tensor] = {}
 
-    def store(self, index: int, value: Tensor, base: Tensor) -> None:
-        """Record ``value - base`` (a copy's output minus the ablated output) as its delta."""
-        table = self.at if self.sched.narrow[index] else self.full
-        torch.sub(value, base, out=table[self.sched.slot[index]])  # type: ignore[index]
+    def store(self, plan: Plan, stage: Stage, outputs: Tensor, inputs: _PortInputs) -> None:
+        """Record each output minus its node's ablated output as the copy's delta."""
+        slot = self.sched.slot
+        if stage.key[2] == POINT:  # every copy in one step
+            copies = [plan.copies[i] for i in stage.indices]
+            at = [self.row_of[c.node] * self.n_pos + c.t for c in copies]  # type: ignore[operator]
+            device = outputs.device
+            self.point[torch.tensor([slot[i] for i in stage.indices], device=device)] = \
+                outputs.reshape(len(copies), -1) - self.point_base[torch.tensor(at, device=device)]
+            return
+        row_only = stage.key[2] == ROWS
+        table = self.at if row_only else self.full
+        for pos, index in enumerate(stage.indices):
+            torch.sub(outputs[pos], inputs.ablated_output(plan.copies[index].node, row_only),
+                      out=table[slot[index]])  # type: ignore[index]
 
-    def sums(self, group: RowGroup, inputs_of: _PortInputs, row_only: bool) -> Tensor:
-        """The summed inputs of a group's rows: ``[row, batch, pos, d]`` (``[row, target, d]``)."""
-        bases = [inputs_of(label, port, row_only) for label, port in group.bases]
+    def sums(self, group: RowGroup, inputs: _PortInputs) -> Tensor:
+        """The summed inputs of a group's rows: ``[row, batch, pos, d]`` (FULL), ``[row, target,
+        d]`` (ROWS) or ``[row, batch, d]`` (POINT)."""
+        if group.span == POINT:
+            return self._point_sums(group, inputs)
+        row_only = group.span == ROWS
+        bases = [inputs(run, port, group.span) for run, port, _ in group.bases]
         shared = bases[0].reshape(1, -1) if all(b is bases[0] for b in bases) else None  # added by the first sum
         if not row_only:
             total = group.mixed.apply(self.full, out=group.ref.apply(self.ref, base=shared))
@@ -132,28 +196,78 @@ class _Tables:
                 total[r] += b
         return total
 
+    def _point_sums(self, group: RowGroup, inputs: _PortInputs) -> Tensor:
+        total = inputs.at(group.bases)  # [row batch d], a new tensor
+        flat = total.view(len(total), -1)
+        group.ref.apply(self.point_ref, out=flat)
+        group.mixed.apply(self.point, out=flat)
+        if group.extend:  # + the earlier row's value - its own base input
+            here = torch.tensor([r for r, _, _ in group.extend], device=total.device)
+            earlier = torch.stack([self.kept[parent] for _, parent, _ in group.extend])
+            total[here] += earlier - inputs.at([base for _, _, base in group.extend])
+        for r, row_id in group.keep:
+            self.kept[row_id] = total[r]
+        return total
 
-def _compute(model: ResidualModel, plan: Plan, indices: list[int], channels: list[Channel], clean: RunCache,
+
+def _point_channels(stage: Stage, summed: dict[str, Tensor], inputs: _PortInputs) -> list[Channel]:
+    """The channels of a stage of copies at one position each, over one table of every input the
+    stage reads (its summed rows, the cached inputs it reads, and a zero row that pads the key
+    positions after a copy's own)."""
+    cached: dict[tuple[str, int, int | None], int] = {}
+    wanted: list[tuple[str, Port, int | None]] = []
+    graph = inputs.graph
+    for per_copy in stage.channels:
+        for sources in per_copy:
+            for s in sources:
+                if isinstance(s, CachedInput):
+                    key = (s.run, graph.sender_group(s.port), s.t)
+                    if key not in cached:
+                        cached[key] = len(wanted)
+                        wanted.append((s.run, s.port, s.t))
+    parts = [summed[POINT]] if POINT in summed else []
+    if wanted:
+        parts.append(inputs.at(wanted))
+    parts.append(torch.zeros_like(parts[0][:1]))
+    unique = torch.cat(parts)
+    start, blank = len(summed[POINT]) if POINT in summed else 0, len(unique) - 1
+    channels = []
+    for per_copy in stage.channels:
+        width = max(len(sources) for sources in per_copy)
+        index = torch.tensor([
+            [start + cached[(s.run, graph.sender_group(s.port), s.t)] if isinstance(s, CachedInput) else s.index
+             for s in sources] + [blank] * (width - len(sources))
+            for sources in per_copy
+        ], device=unique.device)
+        keyed = stage.key[1] == "head" and len(channels) > 0  # k and v: one input per key position
+        channels.append(Channel(unique, index if keyed else index[:, 0], False))
+    return channels
+
+
+def _compute(model: ResidualModel, plan: Plan, stage: Stage, channels: list[Channel], clean: RunCache,
              ablated: RunCache, rows: TargetRows | None) -> Tensor:
-    """Outputs of the copies ``indices`` of one stage from their channel inputs."""
-    first = plan.copies[indices[0]].node
+    """Outputs of the copies of one stage from their channel inputs."""
+    copies = [plan.copies[i] for i in stage.indices]
+    first = copies[0].node
     if first.kind == "mlp":
         return model.mlp(first.layer, gathered(channels[0]))  # type: ignore[arg-type]
     if first.kind == "out":
         return model.unembed(gathered(channels[0]))
     layer = first.layer
     assert layer is not None
-    heads = torch.tensor([plan.copies[i].node.head for i in indices], device=clean.device)
+    device = clean.device
+    span = stage.key[2]
+    heads = torch.tensor([c.node.head for c in copies], device=device)
+    queries = Queries(rows) if span == ROWS else \
+        Queries(t=torch.tensor([c.t for c in copies], device=device)) if span == POINT else Queries()
+    width = channels[1].index.shape[-1] if span == POINT else 0  # key positions
     cached: list[Tensor | None] = []
-    for index in indices:
-        copy = plan.copies[index]
+    for copy in copies:
         label = copy.pattern_label()
         if label is None:
             cached.append(None)
         else:
             run = ablated if label == NEW else clean
-            pattern = run.patterns[layer][copy.node.head]  # [batch qpos kpos]
-            if rows is not None:
-                pattern = pattern[torch.arange(pattern.shape[0], device=pattern.device)[:, None], rows.slot_position]
-            cached.append(pattern)
-    return head_copies(model, layer, heads, channels[0], channels[1], channels[2], cached, rows)
+            cached.append(queries.pattern(run.patterns[layer][copy.node.head], copy.t, width))
+    return head_copies(model, layer, heads, channels[0], channels[1], channels[2], cached, queries)
+

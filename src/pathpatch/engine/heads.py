@@ -1,11 +1,17 @@
-"""Computing the copies of one stage from deduplicated channel inputs.
+"""Computing the head copies of one stage from deduplicated channel inputs: the one place the
+engine does head maths (attention itself is :meth:`ResidualModel.attend` / ``write``).
 
 Many copies of a stage read the same input through a channel: every head of one hypothesis reads
-the same summed row, and every copy whose channel is cached reads that run's input. So each
-channel is given as its distinct inputs ``unique [u, ...]`` and, per copy, the index of its input.
-Heads normalise each distinct input once and project it either for every head of the layer at
-once (when few distinct inputs serve many copies, as in a forward pass) or per copy, whichever
-computes less. Only then are the ``d_head``-wide projections gathered per copy.
+the same summed row, every copy whose channel is cached reads that run's input, and copies at
+neighbouring positions read the same key rows. So each channel is given as its distinct inputs
+``unique [u, ...]`` and, per copy, the index of its input (``[copy]``), or of its input at every
+key position (``[copy, key]``: copies at one position, whose k and v inputs are rows at
+``0..t``). Each distinct (input, head) pair is normalised once and projected once, either for
+every head at once (when few distinct inputs serve many copies, as in a forward pass) or pair by
+pair, whichever computes less; only then are the ``d_head``-wide projections gathered per copy.
+
+Where a stage's queries sit is a :class:`Queries`: every position (copies over the whole
+sequence), the target rows (:mod:`.rows`), or one position per copy.
 """
 
 from __future__ import annotations
@@ -19,19 +25,56 @@ from torch import Tensor
 from ..model.residual import ResidualModel, per_head
 from .rows import TargetRows
 
-__all__ = ["Channel", "channel_of", "gathered", "head_copies"]
+__all__ = ["Channel", "Queries", "channel_of", "gathered", "head_copies"]
 
 
 @dataclass(frozen=True)
 class Channel:
-    """One channel's inputs for the copies of a stage: ``unique[index[c]]`` is copy c's input."""
+    """One channel's inputs for the copies of a stage: ``unique[index[c]]`` is copy c's input
+    (``index [copy]``), or ``unique[index[c, j]]`` its input at key position j (``[copy, key]``)."""
 
     unique: Float[Tensor, "u ..."]
-    index: Int[Tensor, " copy"]
+    index: Int[Tensor, "copy *key"]
     identity: bool  # index is 0..copy-1 (unique holds one input per copy, in order)
 
 
-def channel_of(values: list, summed: dict[bool, Tensor]) -> Channel:  # type: ignore[type-arg]
+@dataclass(frozen=True)
+class Queries:
+    """Where the head copies of a stage put their queries: at every position (the default), at
+    the target ``rows`` only (inputs ``[row, d]``), or each at its own position ``t [copy]``
+    (inputs ``[batch, d]``, keys at ``0..t``)."""
+
+    rows: TargetRows | None = None
+    t: Int[Tensor, " copy"] | None = None
+
+    def spread(self, q: Tensor) -> Float[Tensor, "copy batch qpos e"]:
+        """Projected queries laid out per example."""
+        if self.rows is not None:
+            return self.rows.pad(q)
+        return q[:, :, None] if self.t is not None else q
+
+    def positions(self, chosen: Tensor) -> Tensor | None:
+        """The query positions of copies ``chosen``, as :meth:`ResidualModel.attend` takes them."""
+        if self.rows is not None:
+            return self.rows.slot_position[None]
+        return self.t[chosen][:, None, None] if self.t is not None else None
+
+    def pattern(self, pattern: Float[Tensor, "batch qpos kpos"], t: int | None, width: int) -> Tensor:
+        """A cached attention pattern at the queries of a copy (at ``t``, keys ``0..width-1``)."""
+        if self.rows is not None:
+            return pattern[torch.arange(pattern.shape[0], device=pattern.device)[:, None], self.rows.slot_position]
+        if t is not None:
+            return pattern[:, t : t + 1, :width]
+        return pattern
+
+    def gather(self, out: Float[Tensor, "copy batch qpos d"]) -> Tensor:
+        """Head outputs back in the inputs' layout."""
+        if self.rows is not None:
+            return self.rows.unpad(out)
+        return out[:, :, 0] if self.t is not None else out
+
+
+def channel_of(values: list, summed: dict) -> Channel:  # type: ignore[type-arg]
     """``values[c]``: a cached tensor, or ``(flag, i)`` naming row i of ``summed[flag]``."""
     device = next(iter(summed.values())).device if summed else values[0].device
     if all(isinstance(v, tuple) for v in values) and len({v[0] for v in values}) == 1:
@@ -59,20 +102,30 @@ def channel_of(values: list, summed: dict[bool, Tensor]) -> Channel:  # type: ig
 
 
 def gathered(channel: Channel) -> Tensor:
-    """The per-copy inputs ``[copy, ...]``."""
+    """The per-copy inputs ``[copy, ...]`` (of a channel with one input per copy)."""
     return channel.unique if channel.identity else channel.unique[channel.index]
 
 
-def _project(w: Tensor, b: Tensor, normed: Channel, index: Tensor, heads: Tensor) -> Tensor:
-    """Per copy: its normalised input times its head's matrix, plus bias: ``[copy, ..., d_head]``."""
+def _project(w: Tensor, b: Tensor, normed: Channel, chosen: Tensor, heads: Tensor) -> Tensor:
+    """Copies ``chosen``'s normalised inputs times their heads' matrices (``heads``, one per chosen
+    copy), plus bias: ``[copy, ..., d_head]``, or ``[copy, key, ..., d_head]`` for key inputs."""
     x = normed.unique
-    if x.shape[0] * w.shape[0] <= 2 * len(heads):  # few inputs, many copies: every head at once
-        out = torch.einsum("u...d,hde->uh...e", x, w)[normed.index[index], heads]
-    else:
-        # ``index`` is sorted and distinct, so its full length means every copy, in order
-        rows = x if normed.identity and len(index) == x.shape[0] else x[normed.index[index]]
+    index = normed.index[chosen]
+    keyed = index.dim() == 2
+    span = [1] * (x.dim() - 2)  # the input's batch and position axes
+    per_copy = heads[:, None] if keyed else heads
+    n_pairs = len(torch.unique(per_copy * len(x) + index)) if keyed or len(heads) > 1 else 1
+    if x.shape[0] * w.shape[0] <= 2 * n_pairs:  # few inputs, many copies: every head at once
+        out = torch.einsum("u...d,hde->uh...e", x, w)[index, per_copy]
+    elif not keyed and n_pairs == len(heads):  # one input per copy: no pair is repeated
+        # ``chosen`` is sorted and distinct, so its full length means every copy, in order
+        rows = x if normed.identity and len(chosen) == x.shape[0] else x[index]
         out = per_head(rows, w, heads)
-    return out + b[heads].view(len(heads), *([1] * (out.dim() - 2)), -1)
+    else:  # each distinct (head, input) pair once, then gathered per copy (and key)
+        key = per_copy * len(x) + index
+        pairs, inverse = torch.unique(key, return_inverse=True)
+        out = per_head(x[pairs % len(x)], w, pairs // len(x))[inverse]
+    return out + b[per_copy].view(*per_copy.shape, *span, -1)
 
 
 def head_copies(
@@ -83,16 +136,25 @@ def head_copies(
     k: Channel,
     v: Channel,
     cached: list[Tensor | None],
-    rows: TargetRows | None,
+    queries: Queries,
 ) -> Tensor:
-    """Outputs of head copies ``[copy, batch, pos, d_model]`` (``[copy, row, d_model]`` with
-    ``rows``: q at the target rows only). ``cached[c]``: copy c's attention pattern if it can reuse
-    a cached one (``[batch, qpos, kpos]``, or ``[batch, slot, kpos]`` with rows), else None."""
+    """Outputs of head copies in their queries' layout: ``[copy, batch, pos, d_model]`` (every
+    position), ``[copy, row, d_model]`` (target rows) or ``[copy, batch, d_model]`` (one position
+    each). ``cached[c]``: copy c's attention pattern if it can reuse a cached one (already at its
+    queries, :meth:`Queries.pattern`), else None. Channels that share one ``unique`` table are
+    normalised once."""
     cfg = model.config
     w, b = (model.ln1_w[layer], model.ln1_b[layer]) if cfg.norm else (None, None)
+    normed: dict[int, Tensor] = {}
 
     def norm(ch: Channel) -> Channel:
-        return Channel(model._norm(ch.unique, w, b), ch.index, ch.identity)
+        key = id(ch.unique)
+        if key not in normed:
+            normed[key] = model._norm(ch.unique, w, b)
+        return Channel(normed[key], ch.index, ch.identity)
+
+    def keys(x: Tensor, ch: Channel) -> Tensor:  # [copy, key, batch, e] -> [copy, batch, key, e]
+        return x.transpose(1, 2) if ch.index.dim() == 2 else x
 
     kv_heads = model._kv(heads)
     todo = [c for c, p in enumerate(cached) if p is None]
@@ -100,11 +162,8 @@ def head_copies(
     if todo:
         t = torch.tensor(todo, device=heads.device)
         qh = _project(model.W_Q[layer], model.b_Q[layer], norm(q), t, heads[t])
-        kh = _project(model.W_K[layer], model.b_K[layer], norm(k), t, kv_heads[t])
-        if rows is not None:  # queries laid out per example, at their own positions
-            fresh = model.attend(rows.pad(qh), kh, rows.slot_position[None])
-        else:
-            fresh = model.attend(qh, kh)
+        kh = keys(_project(model.W_K[layer], model.b_K[layer], norm(k), t, kv_heads[t]), k)
+        fresh = model.attend(queries.spread(qh), kh, queries.positions(t))
         if len(todo) == len(cached):
             patterns = fresh
         else:
@@ -113,6 +172,5 @@ def head_copies(
     if patterns is None:
         patterns = torch.stack(cached)  # type: ignore[arg-type]
     everyone = torch.arange(len(heads), device=heads.device)
-    vh = _project(model.W_V[layer], model.b_V[layer], norm(v), everyone, kv_heads)
-    out = model.write(layer, heads, patterns, vh)
-    return rows.unpad(out) if rows is not None else out
+    vh = keys(_project(model.W_V[layer], model.b_V[layer], norm(v), everyone, kv_heads), v)
+    return queries.gather(model.write(layer, heads, patterns, vh))

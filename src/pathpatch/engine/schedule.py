@@ -1,14 +1,21 @@
 """The schedule of a plan's execution: pure bookkeeping, derived once per plan and reused per batch.
 
-For each stage (one kind of node at one depth, full width or target rows only): the copies
-computed there; per channel and copy, where the input comes from (a cached run's input, or a
-summed row); and the rows to sum, deduplicated (rows with the same children and the same base
-input are summed once), each as signed sums over the delta tables (:mod:`.sums`).
+Every copy has a *span*, the part of the sequence its value covers: ``FULL`` (every position,
+``[batch, pos, d]``: a position-free copy), ``ROWS`` (the target rows, ``[row, d]``: a
+position-free copy read only where the metric reads, :func:`narrow_copies`) or ``POINT`` (one
+position, ``[batch, d]``: a position-resolved copy). Rows (summed channel inputs) have spans too.
 
-A row is ``ablated input + Σ_REF (clean - ablated) + Σ_M (mixed - ablated)``, or equally
-``clean input - Σ_NEW (clean - ablated) + Σ_M ((mixed - ablated) - (clean - ablated))``; each row
-takes the form with fewer terms (the second when few children differ from the clean run, as in
-sender→receiver patching).
+For each stage (one kind of node at one depth, one span): the copies computed there; per channel
+and copy, where each input comes from (a cached run's input, or a summed row; a ``POINT`` head's
+k and v read one input per key position); and the rows to sum, deduplicated, each as signed sums
+over the delta tables (:mod:`.sums`):
+
+    row = ablated input + Σ_REF (clean - ablated) + Σ_M (mixed - ablated)
+        = clean input - Σ_NEW (clean - ablated) + Σ_M ((mixed - ablated) - (clean - ablated))
+
+whichever has fewer terms (the second when few children differ from the clean run, as in
+sender→receiver patching). A ``POINT`` row that extends an earlier row (:mod:`.prefix`) sums only
+its tail and adds the earlier row's value minus that row's base input.
 """
 
 from __future__ import annotations
@@ -19,29 +26,37 @@ from typing import Any, NamedTuple
 
 from ..graph import Graph, Node, Port
 from .copies import MIXED, NEW, REF, Mixed, Plan
+from .prefix import prefixes
 from .sums import SparseSum
 
-__all__ = ["CachedInput", "SummedRow", "RowGroup", "Stage", "Schedule", "schedule", "narrow_copies"]
+__all__ = ["FULL", "ROWS", "POINT", "CachedInput", "SummedRow", "RowGroup", "Stage", "Schedule", "schedule",
+           "narrow_copies"]
+
+FULL, ROWS, POINT = "full", "rows", "point"
 
 
 class CachedInput(NamedTuple):
-    """A channel that reads one run's cached input of ``port`` (at the target rows if ``row_only``)."""
+    """An input read from one run's cached input of ``port``, over ``span`` (at ``t`` for POINT)."""
 
     run: str  # REF or NEW
     port: Port
-    row_only: bool
+    span: str
+    t: int | None
 
 
 class SummedRow(NamedTuple):
-    """A channel that reads row ``index`` of its stage's summed rows (row-only or full width)."""
+    """An input that is row ``index`` of its stage's summed rows of ``span``."""
 
-    row_only: bool
+    span: str
     index: int
 
 
+Source = CachedInput | SummedRow
+
+
 def narrow_copies(plan: Plan) -> list[bool]:
-    """For each copy: is it read only at the target rows (an ``out`` copy, or read only by such
-    copies, through q for heads)?"""
+    """For each copy of a position-free plan: is it read only at the target rows (an ``out``
+    copy, or read only by such copies, through q for heads)?"""
     narrow = [True] * len(plan.copies)
     for i in reversed(range(len(plan.copies))):  # readers come after what they read
         copy = plan.copies[i]
@@ -56,28 +71,32 @@ def narrow_copies(plan: Plan) -> list[bool]:
 
 @dataclass
 class RowGroup:
-    """Rows to sum (all full width, or all at the target rows): base input and signed terms."""
+    """Rows of one span to sum: base input and signed terms."""
 
-    bases: list[tuple[str, Port]]  # (REF | NEW, port): whose cached input is the base
-    ref: SparseSum  # over the node deltas (clean - ablated)
-    mixed: SparseSum  # over the same-width copy table
-    full_used: list[int] = field(default_factory=list)  # row-only groups: full copies read at the rows
+    span: str
+    bases: list[tuple[str, Port, int | None]]  # (REF | NEW, port, t): whose cached input is the base
+    ref: SparseSum  # over the node deltas (clean - ablated), per node (per (node, t) for POINT)
+    mixed: SparseSum  # over the copy table of the same span
+    full_used: list[int] = field(default_factory=list)  # ROWS groups: FULL copies read at the rows
     full: SparseSum | None = None  # over those copies' rows
+    extend: list[tuple[int, int, tuple[str, Port, int | None]]] = field(default_factory=list)
+    # POINT rows that extend an earlier row: (row here, the earlier row's id, its base input)
+    keep: list[tuple[int, int]] = field(default_factory=list)  # (row here, row id) that later rows extend
 
 
 @dataclass
 class Stage:
-    key: tuple[int, str, bool]  # (depth, node kind, at target rows only)
+    key: tuple[int, str, str]  # (depth, node kind, span)
     indices: list[int]  # the copies computed here
-    channels: list[list[CachedInput | SummedRow]]  # per channel, per copy: where its input comes from
-    groups: dict[bool, RowGroup]  # by row-only flag
+    channels: list[list[tuple[Source, ...]]]  # per channel, per copy: its inputs (one per key position)
+    groups: dict[str, RowGroup]  # by span
 
 
 @dataclass
 class Schedule:
-    narrow: list[bool]
-    slot: list[int]  # index of each copy in its table (full or row-only)
-    counts: tuple[int, int]  # copies in the full and the row-only table
+    span: list[str]  # of each copy
+    slot: list[int]  # index of each copy in its span's table
+    counts: dict[str, int]  # copies per span's table
     stages: list[Stage]
 
 
@@ -90,73 +109,98 @@ def schedule(plan: Plan, graph: Graph, targets: bool) -> Schedule:
 
 
 def _make(plan: Plan, graph: Graph, targets: bool) -> Schedule:
-    narrow = narrow_copies(plan) if targets else [False] * len(plan.copies)
-    slot, counts = [], [0, 0]
-    for flag in narrow:
-        slot.append(counts[flag])
-        counts[flag] += 1
-    row_of = {n: i for i, n in enumerate(n for n in graph.nodes if n.kind != "out")}
-    by_stage: dict[tuple[int, str, bool], list[int]] = defaultdict(list)
+    positional = plan.n_pos is not None
+    narrow = narrow_copies(plan) if targets and not positional else [False] * len(plan.copies)
+    span = [POINT if c.t is not None else ROWS if flag else FULL for c, flag in zip(plan.copies, narrow)]
+    slot, counts = [], {FULL: 0, ROWS: 0, POINT: 0}
+    for s in span:
+        slot.append(counts[s])
+        counts[s] += 1
+    extends = prefixes(plan) if positional else {}
+    parents = {p for p, _ in extends.values()}
+    by_stage: dict[tuple[int, str, str], list[int]] = defaultdict(list)
     for index, copy in enumerate(plan.copies):
-        by_stage[(graph.stage_of(copy.node), copy.node.kind, narrow[index])].append(index)
+        by_stage[(graph.stage_of(copy.node), copy.node.kind, span[index])].append(index)
+    sums = _Sums(plan, graph, span, slot, extends, parents)
     stages = []
     for key in sorted(by_stage):
         indices = by_stage[key]
-        channels: list[list[CachedInput | SummedRow]] = []
-        rows: dict[bool, list[tuple[tuple, Port]]] = {False: [], True: []}  # type: ignore[type-arg]
-        seen: dict[tuple[int, bool], SummedRow] = {}
+        channels: list[list[tuple[Source, ...]]] = []
+        rows: dict[str, list[int]] = defaultdict(list)
+        seen: dict[tuple[int, str], SummedRow] = {}
         for ci, channel in enumerate(plan.copies[indices[0]].node.channels):
-            row_only = key[2] and channel not in ("k", "v")
+            row_span = FULL if key[2] == ROWS and channel in ("k", "v") else key[2]  # keys: every position
             per_copy = []
             for index in indices:
-                copy = plan.copies[index]
-                port = Port(copy.node, channel)
-                label = copy.channel_label(ci)
-                if label != MIXED:
-                    per_copy.append(CachedInput(NEW if label == NEW else REF, port, row_only))
-                    continue
-                children = plan.children(copy, ci)
-                # one interned row: the same children, the same senders, so the same base input
-                dedupe = (copy.rows[ci][0], row_only)
-                if dedupe not in seen:
-                    seen[dedupe] = SummedRow(row_only, len(rows[row_only]))
-                    rows[row_only].append((children, port))
-                per_copy.append(seen[dedupe])
+                port = Port(plan.copies[index].node, channel)
+                sources: list[Source] = []
+                for r in plan.copies[index].rows[ci]:
+                    row = plan.rows[r]
+                    if row.label != MIXED:
+                        sources.append(CachedInput(NEW if row.label == NEW else REF, port, row_span, row.t))
+                        continue
+                    # one interned row: the same children, the same senders, so the same base input
+                    if (r, row_span) not in seen:
+                        seen[(r, row_span)] = SummedRow(row_span, len(rows[row_span]))
+                        rows[row_span].append(r)
+                    sources.append(seen[(r, row_span)])
+                per_copy.append(tuple(sources))
             channels.append(per_copy)
-        groups = {flag: _group(todo, row_of, narrow, slot, plan.copies, flag) for flag, todo in rows.items() if todo}
-        stages.append(Stage(key, indices, channels, groups))
-    return Schedule(narrow, slot, (counts[0], counts[1]), stages)
+        stages.append(Stage(key, indices, channels, {s: sums.group(ids, s) for s, ids in rows.items()}))
+    return Schedule(span, slot, counts, stages)
 
 
-def _group(rows: list[tuple[tuple, Port]], row_of: dict[Node, int], narrow: list[bool], slot: list[int],  # type: ignore[type-arg]
-           copies: list, row_only: bool) -> RowGroup:  # type: ignore[type-arg]
-    ref: tuple[list[int], list[int], list[float]] = ([], [], [])
-    same: tuple[list[int], list[int], list[float]] = ([], [], [])  # copies of the group's width
-    wide: tuple[list[int], list[int], list[float]] = ([], [], [])  # full copies read at the rows
-    bases = []
-    for r, (children, port) in enumerate(rows):
-        kinds = [child.kind for child in children]
-        n_m = kinds.count(MIXED)
-        from_clean = kinds.count(NEW) + 2 * n_m < kinds.count(REF) + n_m
-        bases.append((REF if from_clean else NEW, port))
-        for child in children:
-            kind = child.kind
-            if kind == MIXED:
-                index = child.index
-                target = same if narrow[index] == row_only else wide
-                for part, value in zip(target, (r, slot[index], 1.0)):
-                    part.append(value)  # type: ignore[arg-type]
-                if from_clean:
-                    for part, value in zip(ref, (r, row_of[copies[index].node], -1.0)):
+class _Sums:
+    """Builds each stage's :class:`RowGroup` s from the plan's rows."""
+
+    def __init__(self, plan: Plan, graph: Graph, span: list[str], slot: list[int],
+                 extends: dict[int, tuple[int, int]], parents: set[int]) -> None:
+        self.plan, self.span, self.slot, self.extends, self.parents = plan, span, slot, extends, parents
+        self.row_of = {n: i for i, n in enumerate(n for n in graph.nodes if n.kind != "out")}
+        self.n_pos = plan.n_pos or 0
+
+    def column(self, node: Node, t: int | None) -> int:
+        """The column of ``node``'s delta (at ``t``) in the node delta table."""
+        return self.row_of[node] if t is None else self.row_of[node] * self.n_pos + t
+
+    def group(self, ids: list[int], span: str) -> RowGroup:
+        plan = self.plan
+        ref: tuple[list[int], list[int], list[float]] = ([], [], [])
+        same: tuple[list[int], list[int], list[float]] = ([], [], [])  # copies of the group's span
+        wide: tuple[list[int], list[int], list[float]] = ([], [], [])  # FULL copies read at the rows
+        group = RowGroup(span, [], SparseSum.of(ref, 0), SparseSum.of(same, 0))
+        for r, row_id in enumerate(ids):
+            row = plan.rows[row_id]
+            parent, start = self.extends.get(row_id, (None, 0))
+            children = row.children[start:]
+            kinds = [child.kind for child in children]
+            n_m = kinds.count(MIXED)
+            from_clean = kinds.count(NEW) + 2 * n_m < kinds.count(REF) + n_m
+            base = REF if from_clean else NEW
+            group.bases.append((base, row.port, row.t))
+            if parent is not None:
+                group.extend.append((r, parent, (base, plan.rows[parent].port, row.t)))
+            if row_id in self.parents:
+                group.keep.append((r, row_id))
+            for child in children:
+                if isinstance(child, Mixed):
+                    index = child.index
+                    target = same if self.span[index] == span else wide
+                    for part, value in zip(target, (r, self.slot[index], 1.0)):
                         part.append(value)  # type: ignore[arg-type]
-            elif (kind == REF and not from_clean) or (kind == NEW and from_clean):
-                for part, value in zip(ref, (r, row_of[child.node], 1.0 if kind == REF else -1.0)):
-                    part.append(value)  # type: ignore[arg-type]
-    n = len(rows)
-    group = RowGroup(bases, SparseSum.of(ref, n), SparseSum.of(same, n))
-    if wide[0]:
-        used = sorted(set(wide[1]))
-        local = {u: i for i, u in enumerate(used)}
-        group.full_used = used
-        group.full = SparseSum.of((wide[0], [local[c] for c in wide[1]], wide[2]), n)
-    return group
+                    if from_clean:
+                        copy = plan.copies[index]
+                        for part, value in zip(ref, (r, self.column(copy.node, copy.t), -1.0)):
+                            part.append(value)  # type: ignore[arg-type]
+                elif (child.kind == REF and not from_clean) or (child.kind == NEW and from_clean):
+                    for part, value in zip(ref, (r, self.column(child.node, child.t),
+                                                 1.0 if child.kind == REF else -1.0)):
+                        part.append(value)  # type: ignore[arg-type]
+        n = len(ids)
+        group.ref, group.mixed = SparseSum.of(ref, n), SparseSum.of(same, n)
+        if wide[0]:
+            used = sorted(set(wide[1]))
+            local = {u: i for i, u in enumerate(used)}
+            group.full_used = used
+            group.full = SparseSum.of((wide[0], [local[c] for c in wide[1]], wide[2]), n)
+        return group
