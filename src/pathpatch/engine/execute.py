@@ -53,7 +53,7 @@ def execute(
     for stage in sched.stages:
         summed = {span: tables.sums(group, inputs) for span, group in stage.groups.items()}
         if stage.key[2] == POINT:
-            channels = _point_channels(stage, summed, inputs)
+            channels = _point_channels(plan.copies[stage.indices[0]].node, stage, summed, inputs)
         else:
             channels = [channel_of([inputs(*d) if isinstance(d, CachedInput) else d for (d,) in per_copy], summed)
                         for per_copy in stage.channels]
@@ -210,7 +210,7 @@ class _Tables:
         return total
 
 
-def _point_channels(stage: Stage, summed: dict[str, Tensor], inputs: _PortInputs) -> list[Channel]:
+def _point_channels(node: Node, stage: Stage, summed: dict[str, Tensor], inputs: _PortInputs) -> list[Channel]:
     """The channels of a stage of copies at one position each, over one table of every input the
     stage reads (its summed rows, the cached inputs it reads, and a zero row that pads the key
     positions after a copy's own)."""
@@ -232,15 +232,14 @@ def _point_channels(stage: Stage, summed: dict[str, Tensor], inputs: _PortInputs
     unique = torch.cat(parts)
     start, blank = len(summed[POINT]) if POINT in summed else 0, len(unique) - 1
     channels = []
-    for per_copy in stage.channels:
+    for name, per_copy in zip(node.channels, stage.channels):
         width = max(len(sources) for sources in per_copy)
         index = torch.tensor([
             [start + cached[(s.run, graph.sender_group(s.port), s.t)] if isinstance(s, CachedInput) else s.index
              for s in sources] + [blank] * (width - len(sources))
             for sources in per_copy
         ], device=unique.device)
-        keyed = stage.key[1] == "head" and len(channels) > 0  # k and v: one input per key position
-        channels.append(Channel(unique, index if keyed else index[:, 0], False))
+        channels.append(Channel(unique, index if name in ("k", "v") else index[:, 0], False))  # k, v: per key
     return channels
 
 
