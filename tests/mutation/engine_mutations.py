@@ -118,9 +118,9 @@ MUTATIONS = [
              "rows take the other of the two equal forms of the sum",
              equivalent="both forms are the same sum (ablated + Σ_REF Δ + Σ_M Δ_M = clean - Σ_NEW Δ + Σ_M (Δ_M - Δ)); "
                         "only float rounding and speed differ"),
-    Mutation("shortformer-k-without-pos", E + "cache.py",
-             'if self.shortformer and port.channel in ("q", "k"):', 'if self.shortformer and port.channel in ("q",):',
-             "shortformer: a cached k input lacks the position embedding"),
+    Mutation("shortformer-k-without-pos", "src/pathpatch/graph.py",
+             'if port.channel in ("q", "k"):', 'if port.channel in ("q",):',
+             "shortformer: the graph (so the cached k input) lacks the edge pos -> k"),
     Mutation("port-input-memo-by-stage", E + "execute.py",
              "key = (run, self.graph.sender_group(port), span)",
              "key = (run, self.graph.stage_of(port.node), span)",

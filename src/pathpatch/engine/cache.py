@@ -64,7 +64,7 @@ class RunCache:
     def port_input(self, port: Port, graph: Graph) -> Float[Tensor, "batch pos d_model"]:
         """The summed input a reader gets through ``port`` in this run."""
         x = self.stage_inputs[graph.stage_of(port.node)]
-        if self.shortformer and port.channel in ("q", "k"):
+        if self.shortformer and Node("pos") in graph.sender_index(port):  # the graph decides who reads pos
             x = x + self.outputs[Node("pos")]
         return x
 
