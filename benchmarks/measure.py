@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from pathpatch.engine.heads import Channel, head_copies
+from pathpatch.engine.heads import Channel, Queries, head_copies
 from pathpatch.engine.rows import TargetRows
 from pathpatch.engine.schedule import narrow_copies
 
@@ -103,7 +103,7 @@ def limit_seconds(model, plan, clean, targets: torch.Tensor | None, repeats: int
             if flag:
                 every = torch.arange(c)
                 fn = (lambda: head_copies(model, layer, heads, Channel(narrow_x, every, True),
-                                          Channel(wide, every, True), Channel(wide, every, True), [None] * c, rows))
+                                          Channel(wide, every, True), Channel(wide, every, True), [None] * c, Queries(rows)))
             else:
                 fn = (lambda: model.heads(layer, heads, wide, wide, wide))
         fn()  # warm
