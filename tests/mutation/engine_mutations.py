@@ -110,7 +110,7 @@ MUTATIONS = [
              "run = (clean if label == NEW else ablated) if copy.t is not None else ablated if label == NEW else clean",
              "position-resolved copies: a cached attention row read from the other run"),
     Mutation("mixed-from-clean-sign", E + "schedule.py",
-             "zip(ref, (r, self.column(copy.node, copy.t), -1.0))", "zip(ref, (r, self.column(copy.node, copy.t), 1.0))",
+             "_term(ref, r, self.column(copy.node, copy.t), -1.0)", "_term(ref, r, self.column(copy.node, copy.t), 1.0)",
              "clean-based rows add the (clean - ablated) delta of a mixed child instead of subtracting it"),
     Mutation("from-clean-flipped", E + "schedule.py",
              "from_clean = kinds.count(NEW) + 2 * n_m < kinds.count(REF) + n_m",

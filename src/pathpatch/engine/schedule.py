@@ -150,6 +150,13 @@ def _make(plan: Plan, graph: Graph, targets: bool) -> Schedule:
     return Schedule(span, slot, counts, stages)
 
 
+def _term(terms: tuple[list[int], list[int], list[float]], row: int, column: int, sign: float) -> None:
+    """Add ``sign * table[column]`` to row ``row`` of a sum."""
+    terms[0].append(row)
+    terms[1].append(column)
+    terms[2].append(sign)
+
+
 class _Sums:
     """Builds each stage's :class:`RowGroup` s from the plan's rows."""
 
@@ -168,7 +175,9 @@ class _Sums:
         ref: tuple[list[int], list[int], list[float]] = ([], [], [])
         same: tuple[list[int], list[int], list[float]] = ([], [], [])  # copies of the group's span
         wide: tuple[list[int], list[int], list[float]] = ([], [], [])  # FULL copies read at the rows
-        group = RowGroup(span, [], SparseSum.of(ref, 0), SparseSum.of(same, 0))
+        bases: list[tuple[str, Port, int | None]] = []
+        extend: list[tuple[int, int, tuple[str, Port, int | None]]] = []
+        keep: list[tuple[int, int]] = []
         for r, row_id in enumerate(ids):
             row = plan.rows[row_id]
             parent, start = self.extends.get(row_id, (None, 0))
@@ -177,27 +186,22 @@ class _Sums:
             n_m = kinds.count(MIXED)
             from_clean = kinds.count(NEW) + 2 * n_m < kinds.count(REF) + n_m
             base = REF if from_clean else NEW
-            group.bases.append((base, row.port, row.t))
+            bases.append((base, row.port, row.t))
             if parent is not None:
-                group.extend.append((r, parent, (base, plan.rows[parent].port, row.t)))
+                extend.append((r, parent, (base, plan.rows[parent].port, row.t)))
             if row_id in self.parents:
-                group.keep.append((r, row_id))
+                keep.append((r, row_id))
             for child in children:
                 if isinstance(child, Mixed):
                     index = child.index
-                    target = same if self.span[index] == span else wide
-                    for part, value in zip(target, (r, self.slot[index], 1.0)):
-                        part.append(value)  # type: ignore[arg-type]
+                    _term(same if self.span[index] == span else wide, r, self.slot[index], 1.0)
                     if from_clean:
                         copy = plan.copies[index]
-                        for part, value in zip(ref, (r, self.column(copy.node, copy.t), -1.0)):
-                            part.append(value)  # type: ignore[arg-type]
+                        _term(ref, r, self.column(copy.node, copy.t), -1.0)
                 elif (child.kind == REF and not from_clean) or (child.kind == NEW and from_clean):
-                    for part, value in zip(ref, (r, self.column(child.node, child.t),
-                                                 1.0 if child.kind == REF else -1.0)):
-                        part.append(value)  # type: ignore[arg-type]
+                    _term(ref, r, self.column(child.node, child.t), 1.0 if child.kind == REF else -1.0)
         n = len(ids)
-        group.ref, group.mixed = SparseSum.of(ref, n), SparseSum.of(same, n)
+        group = RowGroup(span, bases, SparseSum.of(ref, n), SparseSum.of(same, n), extend=extend, keep=keep)
         if wide[0]:
             used = sorted(set(wide[1]))
             local = {u: i for i, u in enumerate(used)}
