@@ -114,16 +114,15 @@ def _project(w: Tensor, b: Tensor, normed: Channel, chosen: Tensor, heads: Tenso
     keyed = index.dim() == 2
     span = [1] * (x.dim() - 2)  # the input's batch and position axes
     per_copy = heads[:, None] if keyed else heads
-    n_pairs = len(torch.unique(per_copy * len(x) + index)) if keyed or len(heads) > 1 else 1
-    if x.shape[0] * w.shape[0] <= 2 * n_pairs:  # few inputs, many copies: every head at once
+    # the distinct (head, input) pairs, found once: they decide the strategy and feed the last one
+    pairs, inverse = torch.unique(per_copy * len(x) + index, return_inverse=True)
+    if x.shape[0] * w.shape[0] <= 2 * len(pairs):  # few inputs, many copies: every head at once
         out = torch.einsum("u...d,hde->uh...e", x, w)[index, per_copy]
-    elif not keyed and n_pairs == len(heads):  # one input per copy: no pair is repeated
+    elif not keyed and len(pairs) == len(heads):  # one input per copy: no pair is repeated
         # ``chosen`` is sorted and distinct, so its full length means every copy, in order
         rows = x if normed.identity and len(chosen) == x.shape[0] else x[index]
         out = per_head(rows, w, heads)
     else:  # each distinct (head, input) pair once, then gathered per copy (and key)
-        key = per_copy * len(x) + index
-        pairs, inverse = torch.unique(key, return_inverse=True)
         out = per_head(x[pairs % len(x)], w, pairs // len(x))[inverse]
     return out + b[per_copy].view(*per_copy.shape, *span, -1)
 
