@@ -37,3 +37,18 @@ def test_scale_benchmark_runs_quick(tmp_path) -> None:  # type: ignore[no-untype
     for part in ("subgraph 5%", "subgraph 50%", "sender scan", "sender_scan"):
         assert part in labels
     assert all(r["floor_fe"] > 0 for r in rows if "floor_fe" in r and r["mixed_copies"])
+
+
+def test_launch_counts_run_quick() -> None:
+    """``launches.py --quick``: the operator counts it prints are read from a real forward and real engine runs."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "launches.py"), "--quick"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    forward = int(lines[0].split(": ")[1].split()[0])
+    assert forward > 20  # embeddings, 2 blocks, unembedding
+    rows = {line.split(" (")[0]: line.split() for line in lines if line.startswith(("greedy", "causal"))}
+    assert set(rows) == {"greedy step, |S|=0", "greedy step, |S|=4", "causal trace"}
+    for cols in rows.values():
+        operators, ratio = int(cols[-4]), float(cols[-3])
+        assert operators > forward and abs(ratio - operators / forward) < 0.06

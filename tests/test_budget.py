@@ -72,3 +72,19 @@ def test_a_positional_estimate_counts_the_cached_runs_too() -> None:
     positional = example_bytes(model, Engine(model, [pp.through("a1.0@END")]), 5, None, names)
     nothing_mixed = example_bytes(model, Engine(model, [pp.all_paths()]), 5, None, names)  # the two runs and more
     assert positional > nothing_mixed > 0
+
+
+def test_hypotheses_that_equal_a_run_share_its_rows() -> None:
+    # 416 of the shipped model's 1,041 single paths equal the ablated run; each used to get its own copy of
+    # that run's logits at the target rows, which took scoring them past its memory budget
+    model = tiny_model("shortformer", None, seed=5)
+    ref, new = _data(model)
+    targets = torch.zeros_like(ref, dtype=torch.bool)
+    targets[:, -2:] = True
+    hyps = [pp.no_paths(), pp.no_paths(), pp.all_paths(), pp.all_paths(), pp.through("a1.0")]
+    engine = Engine(model, hyps)
+    clean, ablated, rows = engine.run_batch(ref, new, targets=targets)
+    assert rows[0].data_ptr() == rows[1].data_ptr() and rows[2].data_ptr() == rows[3].data_ptr()
+    torch.testing.assert_close(rows[0], ablated.logits[targets], atol=0, rtol=0)
+    torch.testing.assert_close(rows[2], clean.logits[targets], atol=0, rtol=0)
+    assert rows[4].data_ptr() not in (rows[0].data_ptr(), rows[2].data_ptr())

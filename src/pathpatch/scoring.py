@@ -85,30 +85,47 @@ def per_example(
     for k, chunk in enumerate(chunks):
         engine = chunk.engine or Engine(model, [hyps[i] for i in chunk.indices])
         for _, batch in pairs.batches(chunk.batch_size):
-            data = batch.ref
-            # built-in metrics read only the target positions, so only those logits are computed;
-            # a user's callable gets the logits at every position
-            targets = data.target_mask if only_targets else None
-            clean, ablated, patched = engine.run_batch(data.tokens, batch.new_tokens, ablation, means,
-                                                       data.positions, targets=targets)
-            clean_logits = clean.logits.float()
-            if k == 0:
-                shared["delta_empty"].append(delta_fn(clean_logits, ablated.logits.float(), data).cpu().numpy())
-                shared["loss_clean"].append(loss(clean_logits, data).cpu().numpy())
-                shared["loss_new"].append(loss(ablated.logits.float(), data).cpu().numpy())
-            buffer = clean_logits.clone()  # each hypothesis' target rows are written into it in turn
-            mask = data.target_mask.to(buffer.device)
-            for i, rows in zip(chunk.indices, patched):
-                if only_targets:
-                    buffer[mask] = rows.float()
-                else:
-                    buffer = rows.float()
-                cols[names[i]].setdefault("delta_h", []).append(delta_fn(clean_logits, buffer, data).cpu().numpy())
-                cols[names[i]].setdefault("loss_h", []).append(loss(buffer, data).cpu().numpy())
+            own, both_runs = _batch_values(engine, batch, delta_fn, ablation, means, only_targets, k == 0)
+            for i, values in zip(chunk.indices, own):
+                for key, value in values.items():
+                    cols[names[i]].setdefault(key, []).append(value)
+            for key, value in both_runs.items():
+                shared[key].append(value)
             bar.update()
     bar.close()
     common = {k: np.concatenate(v) for k, v in shared.items()}
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
+
+
+def _batch_values(engine: Engine, batch: Pairs, delta_fn: Delta, ablation: Ablation,
+                  means: dict[Node, torch.Tensor] | None, only_targets: bool, with_common: bool) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Per-example values of every hypothesis of ``engine`` on one batch (and, if ``with_common``,
+    those shared by all: ``delta_empty``, ``loss_clean``, ``loss_new``). A function of its own so
+    that the batch's patched logits are freed before the next batch is evaluated."""
+    data = batch.ref
+    # built-in metrics read only the target positions, so only those logits are computed;
+    # a user's callable gets the logits at every position
+    targets = data.target_mask if only_targets else None
+    clean, ablated, patched = engine.run_batch(data.tokens, batch.new_tokens, ablation, means, data.positions,
+                                               targets=targets)
+    clean_logits = clean.logits.float()
+    common = {}
+    if with_common:
+        ablated_logits = ablated.logits.float()
+        common = {"delta_empty": delta_fn(clean_logits, ablated_logits, data).cpu().numpy(),
+                  "loss_clean": loss(clean_logits, data).cpu().numpy(),
+                  "loss_new": loss(ablated_logits, data).cpu().numpy()}
+    buffer = clean_logits.clone()  # each hypothesis' target rows are written into it in turn
+    mask = data.target_mask.to(buffer.device)
+    own = []
+    for rows in patched:
+        if only_targets:
+            buffer[mask] = rows.float()
+        else:
+            buffer = rows.float()
+        own.append({"delta_h": delta_fn(clean_logits, buffer, data).cpu().numpy(),
+                    "loss_h": loss(buffer, data).cpu().numpy()})
+    return own, common
 
 
 def check_arguments(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablation: Any, batch_size: Any, progress: Any,

@@ -120,6 +120,7 @@ class CachedScorer:
                                          targets=self.batches[i][0].ref.target_mask)
                 for j, r in zip(chunk.indices, rows):
                     total[names[j]] += float(self._delta(i, ref, r).sum())
+                del rows  # freed before the next batch is evaluated
         return {k: v / len(self.pairs) for k, v in total.items()}
 
     def proportions(self, named: dict[str, Hypothesis]) -> dict[str, float]:

@@ -241,12 +241,13 @@ class Engine:
         out = torch.empty(len(self.hypotheses), batch, n_pos, vocab, dtype=self.model.dtype, device=self.model.device)
         for chunk in chunks:
             engine: Engine = chunk.engine  # type: ignore[assignment]
-            index = torch.tensor(chunk.indices, device=out.device)
             for start in range(0, batch, chunk.batch_size):
                 part = slice(start, start + chunk.batch_size)
                 where = None if positions is None else {k: v[part] for k, v in positions.items()}
                 logits = engine.run_batch(ref[part], None if new is None else new[part], ablation, means, where)[2]
-                out[index, part] = torch.stack(logits)
+                for i, x in zip(chunk.indices, logits):
+                    out[i, part] = x
+                del logits  # freed before the next batch is evaluated
         return out
 
 

@@ -111,6 +111,8 @@ def _free_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) 
             cost = 2 * w * d + w * V
         stage[key] = stage.get(key, 0) + cost
     logits = sum(w * V for w, c in zip(width, plan.copies) if c.node.kind == "out")
+    if rows is not None:
+        logits += 2 * r * V  # the two runs' logits at the rows, for hypotheses that equal one of them
     return tables + max(stage.values(), default=0) + logits
 
 

@@ -63,6 +63,7 @@ def execute(
         else:
             tables.store(plan, stage, outputs, inputs)
 
+    taken: dict[str, Tensor] = {}  # a run's logits at the rows, one tensor shared by every root that reads it
     result = []
     for roots in plan.roots:
         columns = []
@@ -71,7 +72,12 @@ def execute(
                 columns.append(logits[root.index])
                 continue
             run = (ablated if root.kind == NEW else clean).logits
-            columns.append(run[:, t] if t is not None else run if rows is None else rows.take(run))
+            if t is not None or rows is None:
+                columns.append(run[:, t] if t is not None else run)
+            else:
+                if root.kind not in taken:
+                    taken[root.kind] = rows.take(run)
+                columns.append(taken[root.kind])
         result.append(torch.stack(columns, dim=1) if positional else columns[0])
     return result
 
