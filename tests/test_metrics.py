@@ -15,7 +15,7 @@ from pathpatch.data import Dataset
 from pathpatch.errors import EmptyDatasetError, InputError, ShapeMismatchError, TokenOutOfRangeError
 from pathpatch.estimates import Estimate, ate, aue, bootstrap, loss_recovered, proportion_explained, summarise
 from pathpatch.metrics import (
-    DELTAS, abs_logit_diff_diff, abs_loss_diff, kl, logit_diff, loss, resolve_delta,
+    DELTAS, TargetDelta, abs_logit_diff_diff, abs_loss_diff, kl, logit_diff, loss, resolve_delta,
 )
 
 
@@ -111,6 +111,40 @@ def test_nonfinite_logits_raise():
         kl(torch.zeros(1, 1, 2), bad, data)
     with pytest.raises(InputError, match="logits contains NaN or infinite"):
         loss(torch.tensor([[[float("-inf"), 0.0]]]), data)
+
+
+masks = arrays(np.bool_, (3, 4)).filter(lambda m: bool(m.any(1).all()))  # every example has a target
+
+
+@settings(max_examples=40, deadline=None)
+@given(ref=arrays(np.float32, (3, 4, 5), elements=st.floats(-20, 20, width=32)),
+       new=arrays(np.float32, (3, 4, 5), elements=st.floats(-20, 20, width=32)), mask=masks,
+       name=st.sampled_from(sorted(DELTAS)), seed=st.integers(0, 2**16))
+def test_target_delta_equals_the_full_logits_functions(ref, new, mask, name, seed):
+    # scoring computes built-in deltas from the target rows alone; the numbers must be the same, bit for bit
+    g = torch.Generator().manual_seed(seed)
+    data = Dataset(torch.zeros(3, 4, dtype=torch.long), torch.from_numpy(mask), torch.randint(0, 5, (3, 4), generator=g),
+                   torch.randint(0, 5, (3, 4), generator=g))
+    ref_t, new_t, m = torch.from_numpy(ref), torch.from_numpy(new), torch.from_numpy(mask)
+    metric = TargetDelta(name, ref_t[m], data)
+    value, patched_loss = metric.delta_and_loss(new_t[m])
+    assert torch.equal(value, DELTAS[name](ref_t, new_t, data))
+    assert torch.equal(metric.delta(new_t[m]), value)
+    assert torch.equal(patched_loss, loss(new_t, data))  # type: ignore[arg-type]
+    assert metric.delta_and_loss(new_t[m], with_loss=False)[1] is None
+
+
+def test_target_delta_refuses_what_the_full_functions_refuse():
+    data = one_position([0, 1])
+    with pytest.raises(InputError, match="distractor_tokens=None; pass distractor_tokens"):
+        TargetDelta("logit_diff", torch.zeros(2, 2), data)
+    with pytest.raises(InputError, match="unknown delta 'kll'"):
+        TargetDelta("kll", torch.zeros(2, 2), data)
+    metric = TargetDelta("kl", torch.zeros(2, 2), data)
+    with pytest.raises(InputError, match="patched_logits contains NaN or infinite"):
+        metric.delta(torch.tensor([[0.0, float("inf")], [0.0, 0.0]]))
+    with pytest.raises(TokenOutOfRangeError):
+        TargetDelta("loss", torch.zeros(2, 1), data)  # target 1 in a vocabulary of 1
 
 
 def test_logits_shape_errors():

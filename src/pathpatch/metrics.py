@@ -25,7 +25,7 @@ from .data import Dataset
 from .errors import InputError, ShapeMismatchError, TokenOutOfRangeError, close_matches
 
 __all__ = ["kl", "loss", "abs_loss_diff", "logit_diff", "abs_logit_diff_diff", "DELTAS", "Delta", "resolve_delta",
-           "kl_rows", "mean_over_targets"]
+           "kl_rows", "mean_over_targets", "TargetDelta"]
 
 Delta = Callable[[Tensor, Tensor, Dataset], Tensor]
 """δ(ref_logits [batch pos vocab], patched_logits [batch pos vocab], data) -> [batch]."""
@@ -44,7 +44,11 @@ def _check_logits(name: str, logits: object, data: Dataset) -> Float[Tensor, "ta
     if tuple(logits.shape[:2]) != tuple(data.tokens.shape):
         raise ShapeMismatchError(f"{name} has [batch, pos] = {tuple(logits.shape[:2])} but the dataset's "
                                  f"tokens are {tuple(data.tokens.shape)}; pass the logits of this dataset")
-    rows = logits[data.target_mask.to(logits.device)]
+    return _finite_rows(name, logits[data.target_mask.to(logits.device)])
+
+
+def _finite_rows(name: str, rows: Float[Tensor, "target vocab"]) -> Float[Tensor, "target vocab"]:
+    """Target rows as float64, refused if any is NaN or infinite (as :func:`_check_logits` does)."""
     if not bool(torch.isfinite(rows).all()):
         raise InputError(f"{name} contains NaN or infinite values; check the model run that produced them "
                          f"(overflow in half precision is a common cause)")
@@ -123,6 +127,65 @@ def abs_logit_diff_diff(ref_logits: Float[Tensor, "batch pos vocab"],
 
 
 DELTAS: dict[str, Delta] = {"kl": kl, "loss": abs_loss_diff, "logit_diff": abs_logit_diff_diff}
+
+
+class TargetDelta:
+    """A built-in δ (a key of :data:`DELTAS`) and the loss, from the target rows alone, with the
+    reference side prepared once: what scoring many hypotheses on one batch needs.
+
+    ``ref_rows`` and the rows passed later are ``logits[data.target_mask]`` (row-major order);
+    :meth:`delta_and_loss` gives the same numbers as ``DELTAS[name](ref, patched, data)`` and
+    ``loss(patched, data)`` (the same float64 operations), without a full ``[batch, pos, vocab]``
+    buffer, a boolean gather or the reference's log-softmax per hypothesis.
+    """
+
+    def __init__(self, name: str, ref_rows: Float[Tensor, "target vocab"], data: Dataset) -> None:
+        if name not in DELTAS:
+            raise InputError(f"unknown delta {name!r}; valid names are {', '.join(map(repr, DELTAS))}")
+        if name == "logit_diff" and data.distractor_tokens is None:
+            raise InputError("logit difference needs an incorrect token per target position, but the dataset "
+                             "has distractor_tokens=None; pass distractor_tokens to Dataset(...)")
+        mask = data.target_mask.to(ref_rows.device)
+        self.name, self.example, self.count = name, mask.nonzero()[:, 0], mask.sum(dim=1)
+        vocab = ref_rows.shape[-1]
+        self.good = _check_ids("target_tokens", data.target_tokens, data, vocab).to(ref_rows.device)
+        self.bad = None
+        if data.distractor_tokens is not None and name == "logit_diff":
+            self.bad = _check_ids("distractor_tokens", data.distractor_tokens, data, vocab).to(ref_rows.device)
+        ref = _finite_rows("ref_logits", ref_rows)
+        self.ref_log_p = ref.log_softmax(-1) if name != "logit_diff" else None
+        self.ref_side = self._side(ref, self.ref_log_p)
+
+    def _mean(self, values: Float[Tensor, " target"]) -> Float[Tensor, " batch"]:
+        totals = torch.zeros(len(self.count), dtype=values.dtype, device=values.device)
+        return totals.index_add_(0, self.example, values) / self.count
+
+    def _side(self, x: Float[Tensor, "target vocab"], log_p: Float[Tensor, "target vocab"] | None
+              ) -> Float[Tensor, " batch"]:
+        """Per example, the mean whose difference the δ takes: loss, or logit difference (kl: unused)."""
+        if self.name == "loss":
+            return self._mean(-_gather(log_p, self.good))  # type: ignore[arg-type]
+        if self.name == "logit_diff":
+            return self._mean(_gather(x, self.good) - _gather(x, self.bad))  # type: ignore[arg-type]
+        return x.new_zeros(len(self.count))
+
+    def delta(self, rows: Float[Tensor, "target vocab"]) -> Float[Tensor, " batch"]:
+        """δ(reference, patched) per example from the patched target rows."""
+        return self.delta_and_loss(rows, with_loss=False)[0]
+
+    def delta_and_loss(self, rows: Float[Tensor, "target vocab"], with_loss: bool = True
+                       ) -> tuple[Float[Tensor, " batch"], Float[Tensor, " batch"] | None]:
+        """δ(reference, patched) and the patched loss per example (None if not ``with_loss``)."""
+        x = _finite_rows("patched_logits", rows)
+        log_p = None if self.name == "logit_diff" and not with_loss else x.log_softmax(-1)
+        if self.name == "kl":
+            side, delta = None, self._mean(kl_rows(self.ref_log_p, log_p))  # type: ignore[arg-type]
+        else:
+            side = self._side(x, log_p)
+            delta = (side - self.ref_side).abs()
+        if not with_loss:
+            return delta, None
+        return delta, side if self.name == "loss" else self._mean(-_gather(log_p, self.good))  # type: ignore[arg-type]
 
 
 def resolve_delta(delta: str | Delta) -> Delta:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import Pairs
+from .data import Dataset, Pairs
 from .engine.api import Ablation, Engine, equal_inputs
 from .engine.budget import Chunk, chunk_work, resolve_budget
 from .engine.cache import mean_outputs
@@ -25,7 +25,7 @@ from .errors import EmptyPathSetError, InputError, TokenOutOfRangeError
 from .graph import Node
 from .estimates import summarise
 from .lang.hypothesis import Hypothesis, Patterns
-from .metrics import Delta, loss, resolve_delta
+from .metrics import Delta, TargetDelta, loss, resolve_delta
 from .model.residual import ResidualModel
 from .report import HypothesisScore, Report
 from . import validate
@@ -73,7 +73,6 @@ def per_example(
     named = check_arguments(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype,
                    "per_example")
     model = model.placed(device, dtype)
-    delta_fn = resolve_delta(delta)
     only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
     hyps, names = list(named.values()), list(named)
     chunks = _chunks(model, hyps, pairs, only_targets, batch_size, max_memory, equal_inputs(model, ablation))
@@ -85,7 +84,7 @@ def per_example(
     for k, chunk in enumerate(chunks):
         engine = chunk.engine or Engine(model, [hyps[i] for i in chunk.indices])
         for _, batch in pairs.batches(chunk.batch_size):
-            own, both_runs = _batch_values(engine, batch, delta_fn, ablation, means, only_targets, k == 0)
+            own, both_runs = _batch_values(engine, batch, delta, ablation, means, k == 0)
             for i, values in zip(chunk.indices, own):
                 for key, value in values.items():
                     cols[names[i]].setdefault(key, []).append(value)
@@ -97,17 +96,22 @@ def per_example(
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
 
 
-def _batch_values(engine: Engine, batch: Pairs, delta_fn: Delta, ablation: Ablation,
-                  means: dict[Node, torch.Tensor] | None, only_targets: bool, with_common: bool) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
-    """Per-example values of every hypothesis of ``engine`` on one batch (and, if ``with_common``,
-    those shared by all: ``delta_empty``, ``loss_clean``, ``loss_new``). A function of its own so
-    that the batch's patched logits are freed before the next batch is evaluated."""
+def _batch_values(engine: Engine, batch: Pairs, delta: str | Delta, ablation: Ablation,
+                  means: dict[Node, torch.Tensor] | None, with_common: bool
+                  ) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Per-example ``delta_h`` and ``loss_h`` of every hypothesis of ``engine`` on one batch (and,
+    if ``with_common``, the values shared by all: ``delta_empty``, ``loss_clean``, ``loss_new``).
+    A function of its own so that the batch's patched logits are freed before the next batch."""
     data = batch.ref
     # built-in metrics read only the target positions, so only those logits are computed;
-    # a user's callable gets the logits at every position
-    targets = data.target_mask if only_targets else None
+    # a user's callable gets the logits at every position unless it says it reads only those
+    only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
     clean, ablated, patched = engine.run_batch(data.tokens, batch.new_tokens, ablation, means, data.positions,
-                                               targets=targets)
+                                               targets=data.target_mask if only_targets else None)
+    if isinstance(delta, str):
+        return _target_values(TargetDelta(delta, clean.logits[data.target_mask.to(clean.device)], data),
+                              clean.logits, ablated.logits, patched, data, with_common)
+    delta_fn = resolve_delta(delta)
     clean_logits = clean.logits.float()
     common = {}
     if with_common:
@@ -126,6 +130,26 @@ def _batch_values(engine: Engine, batch: Pairs, delta_fn: Delta, ablation: Ablat
         own.append({"delta_h": delta_fn(clean_logits, buffer, data).cpu().numpy(),
                     "loss_h": loss(buffer, data).cpu().numpy()})
     return own, common
+
+
+def _target_values(metric: TargetDelta, clean: torch.Tensor, ablated: torch.Tensor, patched: list[torch.Tensor],
+                   data: Dataset, with_common: bool) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """:func:`_batch_values` of a built-in delta, from the target rows alone (the same numbers as
+    the full-logits functions of :mod:`pathpatch.metrics`); hypotheses that share their rows (those
+    equal to a run) share their values."""
+    mask = data.target_mask.to(clean.device)
+    common: dict[str, np.ndarray] = {}
+    if with_common:
+        empty, loss_new = metric.delta_and_loss(ablated[mask])
+        loss_clean = metric.delta_and_loss(clean[mask])[1]
+        common = {"delta_empty": empty.cpu().numpy(), "loss_clean": loss_clean.cpu().numpy(),  # type: ignore[union-attr]
+                  "loss_new": loss_new.cpu().numpy()}  # type: ignore[union-attr]
+    done: dict[int, dict[str, np.ndarray]] = {}
+    for rows in patched:
+        if id(rows) not in done:
+            value, patched_loss = metric.delta_and_loss(rows)
+            done[id(rows)] = {"delta_h": value.cpu().numpy(), "loss_h": patched_loss.cpu().numpy()}  # type: ignore[union-attr]
+    return [done[id(rows)] for rows in patched], common
 
 
 def check_arguments(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablation: Any, batch_size: Any, progress: Any,

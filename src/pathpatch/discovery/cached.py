@@ -1,13 +1,12 @@
 """Scoring many hypotheses call after call on the same pairs, as searches do, on cached runs.
 
-:func:`pathpatch.per_example` recomputes the clean and ablated runs on every call and, per
-hypothesis, three log-softmaxes over the target rows (delta on both sides, and the loss). A search
-makes tens of calls on one set of pairs and needs only each hypothesis' mean delta, so
-:class:`CachedScorer` keeps the clean and ablated runs across calls (when they fit in a quarter of
-the memory budget), precomputes the clean side of a built-in delta once, and computes only the
-target rows' logits of each hypothesis. The values are those of ``per_example`` (same engine, same
-formulas as :mod:`pathpatch.metrics`, in float64; tested to 1e-9). A callable delta goes through
-``per_example`` itself.
+:func:`pathpatch.per_example` recomputes the clean and ablated runs on every call, and the loss
+of every hypothesis besides its delta. A search makes tens of calls on one set of pairs and needs
+only each hypothesis' mean delta, so :class:`CachedScorer` keeps the clean and ablated runs across
+calls (when they fit in a quarter of the memory budget) with the clean side of the delta prepared
+(:class:`pathpatch.metrics.TargetDelta`, as ``per_example`` uses), and computes only the target
+rows' logits of each hypothesis. The values are those of ``per_example`` (same engine, same
+formulas; tested to 1e-9). A callable delta goes through ``per_example`` itself.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from ..engine.budget import chunk_work, resolve_budget
 from ..engine.cache import mean_outputs, run_cache
 from ..errors import InputError
 from ..lang.hypothesis import Hypothesis, no_paths
-from ..metrics import Delta, kl_rows, mean_over_targets
+from ..metrics import Delta, TargetDelta
 from ..model.residual import ResidualModel
 from ..scoring import per_example
 
@@ -47,7 +46,7 @@ class CachedScorer:
             if ablation == "mean" else None
         self._batches(batch_size)
         if isinstance(delta, str):
-            total = sum(float(self._delta(i, r[2], self._rows(i, r[1])).sum())
+            total = sum(float(self._delta(r[2], self._rows(i, r[1])).sum())
                         for i in range(len(self.batches)) for r in [self._runs(i)])
         else:
             self.passes += 1
@@ -59,20 +58,20 @@ class CachedScorer:
         self.batch_size, self.caches, self.keep, self.batches = size, {}, True, []
         for _, b in self.pairs.batches(size):
             mask, dev = b.ref.target_mask, self.model.device
-            ids = [None if t is None else t[mask].to(dev) for t in (b.ref.target_tokens, b.ref.distractor_tokens)]
-            self.batches.append((b, mask.to(dev), ids))
+            self.batches.append((b, mask.to(dev)))
 
-    def _runs(self, i: int) -> tuple[Any, Any, torch.Tensor]:
-        """The clean and ablated runs of batch ``i``, and the clean run's target rows as ``_side``."""
+    def _runs(self, i: int) -> tuple[Any, Any, TargetDelta]:
+        """The clean and ablated runs of batch ``i``, and the delta with the clean run's side prepared."""
         if i in self.caches:
             return self.caches[i]
         batch, check = self.batches[i][0], self.model.check_tokens
         ref = check(batch.ref.tokens, "ref tokens")
         clean = run_cache(self.model, ref)
         ablated = ablated_cache(self.model, ref, check(batch.new_tokens, "new_tokens"), self.ablation, self.means)
-        runs = (clean, ablated, self._side(i, self._rows(i, clean)))
-        size = runs[2].nbytes + sum(t.nbytes for c in runs[:2] for d in (c.outputs, c.stage_inputs, c.patterns)
-                                    for t in d.values())
+        metric = TargetDelta(self.delta, self._rows(i, clean), batch.ref)  # type: ignore[arg-type]
+        runs = (clean, ablated, metric)
+        size = sum(t.nbytes for t in (metric.ref_log_p, metric.ref_side) if t is not None)
+        size += sum(t.nbytes for c in runs[:2] for d in (c.outputs, c.stage_inputs, c.patterns) for t in d.values())
         self.keep = self.keep and 4 * size * len(self.pairs) <= self.budget * len(batch)
         if self.keep:
             self.caches[i] = runs
@@ -81,23 +80,10 @@ class CachedScorer:
     def _rows(self, i: int, run: Any) -> torch.Tensor:
         return self.model.unembed(run.stage_inputs[max(run.stage_inputs)][self.batches[i][1]])
 
-    def _side(self, i: int, rows: torch.Tensor) -> torch.Tensor:
-        """Per target row: log-probabilities (kl), else the value whose example mean delta compares
-        (the target's log-probability for loss, the logit difference for logit_diff)."""
-        good, bad = self.batches[i][2]
-        rows = rows.double()
-        if self.delta == "kl":
-            return rows.log_softmax(-1)
-        other = rows.logsumexp(-1) if self.delta == "loss" else \
-            rows.gather(-1, bad[:, None])[:, 0]  # type: ignore[index]
-        return rows.gather(-1, good[:, None])[:, 0] - other
-
-    def _delta(self, i: int, ref: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
-        """Per-example delta between the clean run (``ref``, its ``_side``) and patched target ``rows``."""
-        side = self._side(i, rows)
-        per_row = kl_rows(ref, side) if self.delta == "kl" else side - ref
-        mean = mean_over_targets(per_row.cpu(), self.batches[i][0].ref.target_mask)
-        return (mean if self.delta == "kl" else mean.abs()).numpy()
+    @staticmethod
+    def _delta(metric: TargetDelta, rows: torch.Tensor) -> np.ndarray:
+        """Per-example delta between the clean run and patched target ``rows``."""
+        return metric.delta(rows).cpu().numpy()
 
     def aue(self, named: dict[str, Hypothesis]) -> dict[str, float]:
         """The mean delta of every hypothesis of ``named``, in one engine call."""
@@ -114,12 +100,12 @@ class CachedScorer:
         total = dict.fromkeys(names, 0.0)
         for chunk in chunks:
             for i in range(len(self.batches)):
-                clean, ablated, ref = self._runs(i)
+                clean, ablated, metric = self._runs(i)
                 engine: Engine = chunk.engine  # type: ignore[assignment]
                 rows = engine.run_caches(clean, ablated, self.ablation == "resample",
                                          targets=self.batches[i][0].ref.target_mask)
                 for j, r in zip(chunk.indices, rows):
-                    total[names[j]] += float(self._delta(i, ref, r).sum())
+                    total[names[j]] += float(self._delta(metric, r).sum())
                 del rows  # freed before the next batch is evaluated
         return {k: v / len(self.pairs) for k, v in total.items()}
 
