@@ -117,6 +117,30 @@ def test_score_user_callable_delta(model, pairs) -> None:  # type: ignore[no-unt
     assert report["none"].metrics["ate"].value == pytest.approx(float(want), rel=1e-5)
 
 
+@pytest.mark.parametrize("delta", ["kl", "loss", "logit_diff"])
+def test_built_in_deltas_equal_the_same_callables_on_full_logits(model, pairs_with_distractors, delta) -> None:  # type: ignore[no-untyped-def]
+    # built-in deltas are computed from the target rows alone; as callables the same functions see the whole
+    # logits (or, with reads_targets_only, the target rows written into the clean logits): the same numbers
+    hyps = {**_hyps(), "one path": pp.paths("embed -> a1.*.v -> out"), "pos": pp.paths("pos -> a0.0.q -> m1 -> out")}
+    built_in = pp.per_example(model, hyps, pairs_with_distractors, delta, progress=False)
+    function = pp.metrics.DELTAS[delta]
+
+    def full(ref, patched, data):  # type: ignore[no-untyped-def]
+        return function(ref, patched, data)
+
+    def rows(ref, patched, data):  # type: ignore[no-untyped-def]
+        return function(ref, patched, data)
+
+    rows.reads_targets_only = True  # type: ignore[attr-defined]
+    # the same target rows: equal to float64 rounding; every position: the engine's float32 sums run another way
+    for callable_delta, tol in ((rows, 1e-12), (full, 1e-5)):
+        got = pp.per_example(model, hyps, pairs_with_distractors, callable_delta, progress=False)
+        for name in hyps:
+            for key, value in built_in[name].items():
+                np.testing.assert_allclose(got[name][key], value, rtol=tol, atol=tol, err_msg=f"{name} {key}")
+    assert built_in["one path"]["delta_h"].max() > 1e-4  # a hypothesis that differs from both runs
+
+
 def test_unknown_delta_is_an_input_error(model, pairs) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InputError, match="unknown delta 'kll'.*did you mean 'kl'"):
         _score(model, pairs, delta="kll")
