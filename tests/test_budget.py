@@ -37,8 +37,8 @@ def test_a_chunked_evaluate_many_equals_the_unchunked_one(ablation: str) -> None
     out = len(hyps) * ref.numel() * model.config.d_vocab * 4
     # room for the output and about one example of one group: forces groups of hypotheses and batches of 1
     small = out + per_example // 3
-    chunks = chunk_work(model, lambda idx: Engine(model, [hyps[i] for i in idx]), len(hyps), ref.shape[1], None,
-                        small - out, ref.shape[0], None, equal_inputs(model, ablation))  # type: ignore[arg-type]
+    chunks = chunk_work(model, Engine(model, hyps), ref.shape[1], None, small - out, ref.shape[0], None,
+                        equal_inputs(model, ablation))
     assert len(chunks) > 1 and max(c.batch_size for c in chunks) < ref.shape[0]  # really chunked
     chunked = Engine(model, hyps).run(ref, new, ablation, max_memory=small)  # type: ignore[arg-type]
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
@@ -88,3 +88,29 @@ def test_hypotheses_that_equal_a_run_share_its_rows() -> None:
     torch.testing.assert_close(rows[0], ablated.logits[targets], atol=0, rtol=0)
     torch.testing.assert_close(rows[2], clean.logits[targets], atol=0, rtol=0)
     assert rows[4].data_ptr() not in (rows[0].data_ptr(), rows[2].data_ptr())
+
+
+def test_a_subset_engine_reuses_the_plans_and_equals_planning_alone() -> None:
+    # budgets split work with Engine.subset: the parent's plans restricted to some hypotheses, no walk again
+    model = tiny_model("shortformer", 12, seed=6)
+    ref, new = _data(model)
+    ends = torch.tensor([1, 2, 3, 4, 1, 2])
+    hyps = [pp.paths(p.name) for p in list(model.graph.iter_paths())[:10]] + [
+        ~pp.through("a1.0"), pp.all_paths(), pp.no_paths(), pp.through("a1.0@END") | pp.paths("embed -> out"),
+        pp.through("a0.1@1")]
+    whole = Engine(model, hyps)
+    logits = whole.run(ref, new, positions={"END": ends})
+    for picked in ([3, 0, 11, 13], [10, 14], [12], list(range(len(hyps)))):
+        sub = whole.subset(picked)
+        alone = Engine(model, [hyps[i] for i in picked])
+        got, want = sub.run(ref, new, positions={"END": ends}), alone.run(ref, new, positions={"END": ends})
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+        torch.testing.assert_close(got, logits[picked], atol=1e-6, rtol=0)
+        assert sub._plans.keys() == whole._plans.keys() and sub._pos_plans.keys() == whole._pos_plans.keys()
+        assert all(p.walked == 0 for p in [*sub._plans.values(), *sub._pos_plans.values()])  # nothing planned anew
+        # the restricted plans hold the copies planning alone finds (interned by content), nothing more
+        for mine, theirs in ((sub._plans, alone._plans), (sub._pos_plans, alone._pos_plans)):
+            for key, plan in theirs.items():
+                assert sorted((c.node.name, c.t) for c in mine[key].copies) == \
+                    sorted((c.node.name, c.t) for c in plan.copies)
+                assert len(mine[key].rows) <= len(plan.rows)  # planning keeps rows of copies found cached, too

@@ -162,14 +162,14 @@ def test_memory_budget() -> None:
     assert example_bytes(model, many, 4, 1) < big  # one target row per example costs less
     assert example_bytes(model, many, 8, None) > big
     hyps = [H.through(n.name) for n in model.graph.nodes]
-    make = lambda idx: Engine(model, [hyps[i] for i in idx])  # noqa: E731
-    chunks = chunk_work(model, make, len(hyps), 4, None, big * 3, 16)
+    make = Engine(model, hyps)
+    chunks = chunk_work(model, make, 4, None, big * 3, 16)
     assert [c.indices for c in chunks] == [tuple(range(len(hyps)))] and chunks[0].batch_size == 3
-    split = chunk_work(model, make, len(hyps), 4, None, big - 1, 16)
+    split = chunk_work(model, make, 4, None, big - 1, 16)
     assert len(split) > 1 and sorted(i for c in split for i in c.indices) == list(range(len(hyps)))
     assert all(c.bytes_per_example <= big - 1 and c.batch_size >= 1 for c in split)
     with pytest.raises(InputError, match="raise max_memory"):
-        chunk_work(model, make, len(hyps), 4, None, 10, 16)
+        chunk_work(model, make, 4, None, 10, 16)
 
 
 # --- whole hypotheses against the brute force ---

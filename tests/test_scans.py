@@ -151,8 +151,7 @@ def test_memory_bound_gives_the_same_numbers(setup) -> None:  # type: ignore[no-
     rows = int(pairs.ref.target_mask.sum(1).max())
     small = example_bytes(model, pp.Engine(model, hyps[:4]), pairs.ref.n_pos, rows)  # a few hypotheses per group
     assert small < example_bytes(model, one, pairs.ref.n_pos, rows)
-    chunks = chunk_work(model, lambda idx: pp.Engine(model, [hyps[i] for i in idx]), len(hyps), pairs.ref.n_pos,
-                        rows, small, 32)
+    chunks = chunk_work(model, pp.Engine(model, hyps), pairs.ref.n_pos, rows, small, 32)
     assert len(chunks) > 1 and sorted(i for c in chunks for i in c.indices) == list(range(len(hyps)))
     assert all(c.bytes_per_example * c.batch_size <= small for c in chunks)
     bounded = per_example(model, named, pairs, "loss", progress=False, max_memory=small)

@@ -186,8 +186,8 @@ def _chunks(model: ResidualModel, hyps: list[Hypothesis], pairs: Pairs, only_tar
     mask = pairs.ref.target_mask
     rows = int(mask.sum(1).max()) if only_targets else None
     at = tuple(mask.any(0).nonzero().flatten().tolist()) if only_targets else None  # as the run plans them
-    return chunk_work(model, lambda idx: Engine(model, [hyps[i] for i in idx]), len(hyps), pairs.ref.n_pos, rows,
-                      resolve_budget(max_memory, model.device), batch_size, pairs.ref.names_at(0), both, at)
+    return chunk_work(model, Engine(model, hyps), pairs.ref.n_pos, rows, resolve_budget(max_memory, model.device),
+                      batch_size, pairs.ref.names_at(0), both, at)
 
 
 def count_paths(hyp: Hypothesis, model: ResidualModel, pairs: Pairs) -> int:

@@ -92,9 +92,9 @@ class CachedScorer:
             values = per_example(self.model, named, self.pairs, progress=False, **self.kw)  # type: ignore[arg-type]
             return {k: float(v["delta_h"].mean()) for k, v in values.items()}
         hyps, names, mask = list(named.values()), list(named), self.pairs.ref.target_mask
-        chunks = chunk_work(self.model, lambda idx: Engine(self.model, [hyps[j] for j in idx]), len(hyps),
-                            self.pairs.ref.n_pos, int(mask.sum(1).max()), self.budget, self.batch_size, {},
-                            equal_inputs(self.model, self.ablation), tuple(mask.any(0).nonzero().flatten().tolist()))
+        chunks = chunk_work(self.model, Engine(self.model, hyps), self.pairs.ref.n_pos, int(mask.sum(1).max()),
+                            self.budget, self.batch_size, {}, equal_inputs(self.model, self.ablation),
+                            tuple(mask.any(0).nonzero().flatten().tolist()))
         if min(c.batch_size for c in chunks) < self.batch_size:  # the memory budget asks for smaller batches
             self._batches(min(c.batch_size for c in chunks))
         total = dict.fromkeys(names, 0.0)

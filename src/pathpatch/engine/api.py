@@ -112,6 +112,19 @@ class Engine:
             self._pos_plans[key] = make_plan(self.model.graph, automata, both, ctx.n_pos, at)
         return self._pos_plans[key]
 
+    def subset(self, indices: Sequence[int]) -> Engine:
+        """An engine of the hypotheses ``indices`` (into :attr:`hypotheses`, in that order) whose
+        plans are this engine's plans made so far, restricted to them (:meth:`Plan.restrict`): no
+        walk again. Memory budgets split work this way."""
+        sub = Engine(self.model, [self.hypotheses[i] for i in indices])
+        free = {h: k for k, h in enumerate(self.free)}
+        positional = {h: k for k, h in enumerate(self.positional)}
+        mine = [free[i] for i in indices if i in free]
+        sub._plans = {key: plan.restrict(mine) for key, plan in self._plans.items()}
+        mine = [positional[i] for i in indices if i in positional]
+        sub._pos_plans = {key: plan.restrict(mine) for key, plan in self._pos_plans.items()}
+        return sub
+
     def check_pair(self, ref_tokens: Tensor, new_tokens: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """Validated ``(ref_tokens, new_tokens)`` on the model's device: ids in the vocabulary, no
         longer than the context, the same shape; a typed error naming the argument otherwise."""
@@ -230,10 +243,7 @@ class Engine:
                              f"{vocab}) take {need:,} bytes, over the memory budget of {budget:,}; evaluate fewer "
                              "hypotheses or examples at a time, or use pathpatch.score, which keeps only the metrics")
         names = None if positions is None else {k: int(v[0]) for k, v in positions.items()}
-        chunks = chunk_work(self.model, lambda idx: self if len(idx) == len(self.hypotheses) else
-                            Engine(self.model, [self.hypotheses[i] for i in idx]),
-                            len(self.hypotheses), n_pos, None, budget - need, batch, names,
-                            equal_inputs(self.model, ablation))
+        chunks = chunk_work(self.model, self, n_pos, None, budget - need, batch, names, equal_inputs(self.model, ablation))
         if len(chunks) == 1 and chunks[0].batch_size >= batch:
             return torch.stack(self.run_batch(ref, new, ablation, means, positions)[2])
         if ablation == "mean" and means is None:

@@ -151,22 +151,25 @@ class Chunk:
     engine: object = None  # the group's engine, planned while sizing it
 
 
-def chunk_work(model: ResidualModel, make_engine, n_hyps: int, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
+def chunk_work(model: ResidualModel, engine, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
                max_memory: int, batch_size: int, names: dict[str, int] | None = None,
                both: frozenset[Node] = frozenset(), at: tuple[int, ...] | None = None) -> list[Chunk]:
-    """Groups of hypotheses and batch sizes within ``max_memory`` bytes (see module docs).
+    """Groups of ``engine``'s hypotheses and batch sizes within ``max_memory`` bytes (see module docs).
 
-    ``make_engine(indices)`` builds the engine of a group. A group that does not fit one example
-    is halved; a single hypothesis that does not fit is an error naming the bytes it needs.
+    ``engine`` (an :class:`~pathpatch.engine.api.Engine`) plans every hypothesis once; a group
+    that does not fit one example is halved, and the halves' engines reuse its plans restricted to
+    them (``Engine.subset``). A single hypothesis that does not fit is an error naming the bytes it
+    needs.
     """
-    todo: list[tuple[int, ...]] = [tuple(range(n_hyps))]
+    everyone = tuple(range(len(engine.hypotheses)))
+    todo: list[tuple[int, ...]] = [everyone]
     chunks: list[Chunk] = []
     while todo:
         group = todo.pop(0)
-        engine = make_engine(group)
-        need = example_bytes(model, engine, n_pos, rows, names, both, at)
+        part = engine if group == everyone else engine.subset(group)
+        need = example_bytes(model, part, n_pos, rows, names, both, at)
         if need <= max_memory:
-            chunks.append(Chunk(group, max(1, min(batch_size, max_memory // need)), need, engine))
+            chunks.append(Chunk(group, max(1, min(batch_size, max_memory // need)), need, part))
         elif len(group) > 1:
             half = len(group) // 2
             todo[:0] = [group[:half], group[half:]]

@@ -12,8 +12,8 @@ the hypotheses of a plan, so equal copies are computed once.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Union
 
 from ..graph import Graph, Node, Port
@@ -99,6 +99,35 @@ class Plan:
     def children(self, copy: MixedCopy, channel: int) -> tuple[Ref, ...]:
         """The children a position-free copy reads through ``channel`` (its one row)."""
         return self.rows[copy.rows[channel][0]].children
+
+    def restrict(self, hypotheses: Sequence[int]) -> Plan:
+        """The plan of some of its hypotheses (indices into ``roots``, in the order given): the rows
+        and copies their roots reach, renumbered in the same topological order. It holds the copies
+        planning those hypotheses alone would find, without walking again."""
+        copies: set[int] = set()
+        rows: set[int] = set()
+        todo = [r.index for h in hypotheses for r in self.roots[h] if isinstance(r, Mixed)]
+        while todo:
+            i = todo.pop()
+            if i in copies:
+                continue
+            copies.add(i)
+            for r in (r for ids in self.copies[i].rows for r in ids if r not in rows):
+                rows.add(r)
+                todo.extend(c.index for c in self.rows[r].children if isinstance(c, Mixed))
+        copy_id = {old: new for new, old in enumerate(sorted(copies))}
+        row_id = {old: new for new, old in enumerate(sorted(rows))}
+
+        def ref(x: Ref) -> Ref:
+            return Mixed(MIXED, copy_id[x.index]) if isinstance(x, Mixed) else x
+
+        return Plan(
+            self.graph, self.n_pos, self.at,
+            [replace(self.rows[r], children=tuple(ref(c) for c in self.rows[r].children)) for r in sorted(rows)],
+            [replace(self.copies[i], rows=tuple(tuple(row_id[r] for r in ids) for ids in self.copies[i].rows))
+             for i in sorted(copies)],
+            [tuple(ref(x) for x in self.roots[h]) for h in hypotheses],
+        )
 
     def copies_per_node(self) -> dict[Node, int]:
         counts: dict[Node, int] = {}
