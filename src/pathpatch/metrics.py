@@ -171,11 +171,16 @@ class TargetDelta:
 
     def delta(self, rows: Float[Tensor, "target vocab"]) -> Float[Tensor, " batch"]:
         """δ(reference, patched) per example from the patched target rows."""
-        return self.delta_and_loss(rows, with_loss=False)[0]
+        return self._compute(rows, with_loss=False)[0]
 
-    def delta_and_loss(self, rows: Float[Tensor, "target vocab"], with_loss: bool = True
-                       ) -> tuple[Float[Tensor, " batch"], Float[Tensor, " batch"] | None]:
-        """δ(reference, patched) and the patched loss per example (None if not ``with_loss``)."""
+    def delta_and_loss(self, rows: Float[Tensor, "target vocab"]
+                       ) -> tuple[Float[Tensor, " batch"], Float[Tensor, " batch"]]:
+        """δ(reference, patched) and the patched loss per example."""
+        delta, patched_loss = self._compute(rows, with_loss=True)
+        assert patched_loss is not None
+        return delta, patched_loss
+
+    def _compute(self, rows: Tensor, with_loss: bool) -> tuple[Tensor, Tensor | None]:
         x = _finite_rows("patched_logits", rows)
         log_p = None if self.name == "logit_diff" and not with_loss else x.log_softmax(-1)
         if self.name == "kl":

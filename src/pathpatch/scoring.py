@@ -82,7 +82,7 @@ def per_example(
     bar = tqdm(total=sum(-(-len(pairs) // c.batch_size) for c in chunks), desc="scoring", unit="batch",
                disable=not progress, leave=False)
     for k, chunk in enumerate(chunks):
-        engine = chunk.engine or Engine(model, [hyps[i] for i in chunk.indices])
+        engine: Engine = chunk.engine or Engine(model, [hyps[i] for i in chunk.indices])  # type: ignore[assignment]
         for _, batch in pairs.batches(chunk.batch_size):
             own, both_runs = _batch_values(engine, batch, delta, ablation, means, k == 0)
             for i, values in zip(chunk.indices, own):
@@ -113,7 +113,7 @@ def _batch_values(engine: Engine, batch: Pairs, delta: str | Delta, ablation: Ab
                               clean.logits, ablated.logits, patched, data, with_common)
     delta_fn = resolve_delta(delta)
     clean_logits = clean.logits.float()
-    common = {}
+    common: dict[str, np.ndarray] = {}
     if with_common:
         ablated_logits = ablated.logits.float()
         common = {"delta_empty": delta_fn(clean_logits, ablated_logits, data).cpu().numpy(),
@@ -142,13 +142,13 @@ def _target_values(metric: TargetDelta, clean: torch.Tensor, ablated: torch.Tens
     if with_common:
         empty, loss_new = metric.delta_and_loss(ablated[mask])
         loss_clean = metric.delta_and_loss(clean[mask])[1]
-        common = {"delta_empty": empty.cpu().numpy(), "loss_clean": loss_clean.cpu().numpy(),  # type: ignore[union-attr]
-                  "loss_new": loss_new.cpu().numpy()}  # type: ignore[union-attr]
+        common = {"delta_empty": empty.cpu().numpy(), "loss_clean": loss_clean.cpu().numpy(),
+                  "loss_new": loss_new.cpu().numpy()}
     done: dict[int, dict[str, np.ndarray]] = {}
     for rows in patched:
         if id(rows) not in done:
             value, patched_loss = metric.delta_and_loss(rows)
-            done[id(rows)] = {"delta_h": value.cpu().numpy(), "loss_h": patched_loss.cpu().numpy()}  # type: ignore[union-attr]
+            done[id(rows)] = {"delta_h": value.cpu().numpy(), "loss_h": patched_loss.cpu().numpy()}
     return [done[id(rows)] for rows in patched], common
 
 
