@@ -73,9 +73,8 @@ def per_example(
     named = check_arguments(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype,
                    "per_example")
     model = model.placed(device, dtype)
-    only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
     hyps, names = list(named.values()), list(named)
-    chunks = _chunks(model, hyps, pairs, only_targets, batch_size, max_memory, equal_inputs(model, ablation))
+    chunks = _chunks(model, hyps, pairs, _reads_targets_only(delta), batch_size, max_memory, equal_inputs(model, ablation))
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
     shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}
@@ -96,6 +95,12 @@ def per_example(
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
 
 
+def _reads_targets_only(delta: str | Delta) -> bool:
+    """Built-in metrics read only the target positions, so only those logits are computed; a
+    user's callable gets the logits at every position unless it says it reads only those."""
+    return isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
+
+
 def _batch_values(engine: Engine, batch: Pairs, delta: str | Delta, ablation: Ablation,
                   means: dict[Node, torch.Tensor] | None, with_common: bool
                   ) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
@@ -103,9 +108,7 @@ def _batch_values(engine: Engine, batch: Pairs, delta: str | Delta, ablation: Ab
     if ``with_common``, the values shared by all: ``delta_empty``, ``loss_clean``, ``loss_new``).
     A function of its own so that the batch's patched logits are freed before the next batch."""
     data = batch.ref
-    # built-in metrics read only the target positions, so only those logits are computed;
-    # a user's callable gets the logits at every position unless it says it reads only those
-    only_targets = isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
+    only_targets = _reads_targets_only(delta)
     clean, ablated, patched = engine.run_batch(data.tokens, batch.new_tokens, ablation, means, data.positions,
                                                targets=data.target_mask if only_targets else None)
     if isinstance(delta, str):
