@@ -118,7 +118,7 @@ def test_score_user_callable_delta(model, pairs) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize("delta", ["kl", "loss", "logit_diff"])
-def test_built_in_deltas_equal_the_same_callables_on_full_logits(model, pairs_with_distractors, delta) -> None:  # type: ignore[no-untyped-def]
+def test_built_in_deltas_equal_the_same_callables(model, pairs_with_distractors, delta) -> None:  # type: ignore[no-untyped-def]
     # built-in deltas are computed from the target rows alone; as callables the same functions see the whole
     # logits (or, with reads_targets_only, the target rows written into the clean logits): the same numbers
     hyps = {**_hyps(), "one path": pp.paths("embed -> a1.*.v -> out"), "pos": pp.paths("pos -> a0.0.q -> m1 -> out")}

@@ -74,7 +74,8 @@ def per_example(
                    "per_example")
     model = model.placed(device, dtype)
     hyps, names = list(named.values()), list(named)
-    chunks = _chunks(model, hyps, pairs, _reads_targets_only(delta), batch_size, max_memory, equal_inputs(model, ablation))
+    chunks = _chunks(model, hyps, pairs, _reads_targets_only(delta), batch_size, max_memory,
+                     equal_inputs(model, ablation))
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
     shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}

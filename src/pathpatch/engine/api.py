@@ -243,7 +243,8 @@ class Engine:
                              f"{vocab}) take {need:,} bytes, over the memory budget of {budget:,}; evaluate fewer "
                              "hypotheses or examples at a time, or use pathpatch.score, which keeps only the metrics")
         names = None if positions is None else {k: int(v[0]) for k, v in positions.items()}
-        chunks = chunk_work(self.model, self, n_pos, None, budget - need, batch, names, equal_inputs(self.model, ablation))
+        chunks = chunk_work(self.model, self, n_pos, None, budget - need, batch, names,
+                            equal_inputs(self.model, ablation))
         if len(chunks) == 1 and chunks[0].batch_size >= batch:
             return torch.stack(self.run_batch(ref, new, ablation, means, positions)[2])
         if ablation == "mean" and means is None:
