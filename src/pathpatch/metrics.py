@@ -149,48 +149,47 @@ class TargetDelta:
         self.name, self.example, self.count = name, mask.nonzero()[:, 0], mask.sum(dim=1)
         vocab = ref_rows.shape[-1]
         self.good = _check_ids("target_tokens", data.target_tokens, data, vocab).to(ref_rows.device)
-        self.bad = None
+        self.bad: Tensor | None = None
         if data.distractor_tokens is not None and name == "logit_diff":
             self.bad = _check_ids("distractor_tokens", data.distractor_tokens, data, vocab).to(ref_rows.device)
         ref = _finite_rows("ref_logits", ref_rows)
-        self.ref_log_p = ref.log_softmax(-1) if name != "logit_diff" else None
-        self.ref_side = self._side(ref, self.ref_log_p)
+        self.ref_log_p = ref.log_softmax(-1)
+        self.ref_side = self._loss(self.ref_log_p) if name == "loss" else self._logit_diff(ref)
 
     def _mean(self, values: Float[Tensor, " target"]) -> Float[Tensor, " batch"]:
         totals = torch.zeros(len(self.count), dtype=values.dtype, device=values.device)
         return totals.index_add_(0, self.example, values) / self.count
 
-    def _side(self, x: Float[Tensor, "target vocab"], log_p: Float[Tensor, "target vocab"] | None
-              ) -> Float[Tensor, " batch"]:
-        """Per example, the mean whose difference the δ takes: loss, or logit difference (kl: unused)."""
-        if self.name == "loss":
-            return self._mean(-_gather(log_p, self.good))  # type: ignore[arg-type]
-        if self.name == "logit_diff":
-            return self._mean(_gather(x, self.good) - _gather(x, self.bad))  # type: ignore[arg-type]
-        return x.new_zeros(len(self.count))
+    def _loss(self, log_p: Float[Tensor, "target vocab"]) -> Float[Tensor, " batch"]:
+        return self._mean(-_gather(log_p, self.good))
+
+    def _logit_diff(self, x: Float[Tensor, "target vocab"]) -> Float[Tensor, " batch"]:
+        """Per example, the mean logit difference (zeros when the δ is not ``logit_diff``)."""
+        if self.bad is None:
+            return x.new_zeros(len(self.count))
+        return self._mean(_gather(x, self.good) - _gather(x, self.bad))
 
     def delta(self, rows: Float[Tensor, "target vocab"]) -> Float[Tensor, " batch"]:
         """δ(reference, patched) per example from the patched target rows."""
-        return self._compute(rows, with_loss=False)[0]
+        x = _finite_rows("patched_logits", rows)
+        if self.name == "logit_diff":
+            return (self._logit_diff(x) - self.ref_side).abs()
+        log_p = x.log_softmax(-1)
+        if self.name == "loss":
+            return (self._loss(log_p) - self.ref_side).abs()
+        return self._mean(kl_rows(self.ref_log_p, log_p))
 
     def delta_and_loss(self, rows: Float[Tensor, "target vocab"]
                        ) -> tuple[Float[Tensor, " batch"], Float[Tensor, " batch"]]:
         """δ(reference, patched) and the patched loss per example."""
-        delta, patched_loss = self._compute(rows, with_loss=True)
-        assert patched_loss is not None
-        return delta, patched_loss
-
-    def _compute(self, rows: Tensor, with_loss: bool) -> tuple[Tensor, Tensor | None]:
         x = _finite_rows("patched_logits", rows)
-        log_p = None if self.name == "logit_diff" and not with_loss else x.log_softmax(-1)
-        if self.name == "kl":
-            side, delta = None, self._mean(kl_rows(self.ref_log_p, log_p))  # type: ignore[arg-type]
-        else:
-            side = self._side(x, log_p)
-            delta = (side - self.ref_side).abs()
-        if not with_loss:
-            return delta, None
-        return delta, side if self.name == "loss" else self._mean(-_gather(log_p, self.good))  # type: ignore[arg-type]
+        log_p = x.log_softmax(-1)
+        patched_loss = self._loss(log_p)
+        if self.name == "logit_diff":
+            return (self._logit_diff(x) - self.ref_side).abs(), patched_loss
+        if self.name == "loss":
+            return (patched_loss - self.ref_side).abs(), patched_loss
+        return self._mean(kl_rows(self.ref_log_p, log_p)), patched_loss
 
 
 def resolve_delta(delta: str | Delta) -> Delta:

@@ -82,9 +82,8 @@ def per_example(
     bar = tqdm(total=sum(-(-len(pairs) // c.batch_size) for c in chunks), desc="scoring", unit="batch",
                disable=not progress, leave=False)
     for k, chunk in enumerate(chunks):
-        engine: Engine = chunk.engine or Engine(model, [hyps[i] for i in chunk.indices])  # type: ignore[assignment]
         for _, batch in pairs.batches(chunk.batch_size):
-            own, both_runs = _batch_values(engine, batch, delta, ablation, means, k == 0)
+            own, both_runs = _batch_values(chunk.engine, batch, delta, ablation, means, k == 0)
             for i, values in zip(chunk.indices, own):
                 for key, value in values.items():
                     cols[names[i]].setdefault(key, []).append(value)

@@ -68,9 +68,10 @@ class CachedScorer:
         ref = check(batch.ref.tokens, "ref tokens")
         clean = run_cache(self.model, ref)
         ablated = ablated_cache(self.model, ref, check(batch.new_tokens, "new_tokens"), self.ablation, self.means)
-        metric = TargetDelta(self.delta, self._rows(i, clean), batch.ref)  # type: ignore[arg-type]
+        assert isinstance(self.delta, str)  # a callable delta goes through per_example
+        metric = TargetDelta(self.delta, self._rows(i, clean), batch.ref)
         runs = (clean, ablated, metric)
-        size = sum(t.nbytes for t in (metric.ref_log_p, metric.ref_side) if t is not None)
+        size = metric.ref_log_p.nbytes + metric.ref_side.nbytes
         size += sum(t.nbytes for c in runs[:2] for d in (c.outputs, c.stage_inputs, c.patterns) for t in d.values())
         self.keep = self.keep and 4 * size * len(self.pairs) <= self.budget * len(batch)
         if self.keep:
@@ -101,7 +102,7 @@ class CachedScorer:
         for chunk in chunks:
             for i in range(len(self.batches)):
                 clean, ablated, metric = self._runs(i)
-                engine: Engine = chunk.engine  # type: ignore[assignment]
+                engine = chunk.engine
                 rows = engine.run_caches(clean, ablated, self.ablation == "resample",
                                          targets=self.batches[i][0].ref.target_mask)
                 for j, r in zip(chunk.indices, rows):

@@ -251,7 +251,7 @@ class Engine:
             means = mean_outputs(self.model, new if new is not None else ref)
         out = torch.empty(len(self.hypotheses), batch, n_pos, vocab, dtype=self.model.dtype, device=self.model.device)
         for chunk in chunks:
-            engine: Engine = chunk.engine  # type: ignore[assignment]
+            engine = chunk.engine
             for start in range(0, batch, chunk.batch_size):
                 part = slice(start, start + chunk.batch_size)
                 where = None if positions is None else {k: v[part] for k, v in positions.items()}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,6 +27,9 @@ from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
 from .schedule import narrow_copies
 from .copies import Plan
+
+if TYPE_CHECKING:  # the engine imports this module
+    from .api import Engine
 
 __all__ = ["parse_bytes", "free_memory", "is_auto", "resolve_budget", "example_bytes", "Chunk", "chunk_work"]
 
@@ -125,7 +129,7 @@ def _pos_bytes(model: ResidualModel, plan: Plan, n_pos: int) -> int:
     return (senders * n_pos + copies + len(plan.rows)) * d + 2 * copies * n_pos * d + outs * cfg.d_vocab
 
 
-def example_bytes(model: ResidualModel, engine, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
+def example_bytes(model: ResidualModel, engine: Engine, n_pos: int, rows: int | None,
                   names: dict[str, int] | None = None, both: frozenset[Node] = frozenset(),
                   at: tuple[int, ...] | None = None) -> int:
     """Bytes one example costs ``engine`` (an :class:`~pathpatch.engine.api.Engine`) with sequences
@@ -148,10 +152,10 @@ class Chunk:
     indices: tuple[int, ...]
     batch_size: int
     bytes_per_example: int
-    engine: object = None  # the group's engine, planned while sizing it
+    engine: Engine  # the group's engine, planned while sizing it
 
 
-def chunk_work(model: ResidualModel, engine, n_pos: int, rows: int | None,  # type: ignore[no-untyped-def]
+def chunk_work(model: ResidualModel, engine: Engine, n_pos: int, rows: int | None,
                max_memory: int, batch_size: int, names: dict[str, int] | None = None,
                both: frozenset[Node] = frozenset(), at: tuple[int, ...] | None = None) -> list[Chunk]:
     """Groups of ``engine``'s hypotheses and batch sizes within ``max_memory`` bytes (see module docs).
