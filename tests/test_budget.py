@@ -8,6 +8,7 @@ from conftest import tiny_model
 
 import pathpatch as pp
 from pathpatch.engine.api import Engine, equal_inputs
+from pathpatch.engine import budget
 from pathpatch.engine.budget import AUTO_SHARE, chunk_work, example_bytes, free_memory, resolve_budget
 
 
@@ -44,6 +45,26 @@ def test_a_chunked_evaluate_many_equals_the_unchunked_one(ablation: str) -> None
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
     single = pp.evaluate(model, hyps[-2], ref, new, ablation, max_memory=small)  # type: ignore[arg-type]
     torch.testing.assert_close(single, whole[-2], atol=1e-5, rtol=0)
+
+
+def test_a_cpu_pass_is_kept_small_by_fewer_examples_never_by_splitting_hypotheses(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tiny_model("shortformer", None, seed=1)
+    ref, new = _data(model)
+    hyps = [pp.paths(p.name) for p in list(model.graph.iter_paths())[:12]] + [pp.all_paths()]
+    engine = Engine(model, hyps)
+    both = equal_inputs(model, "resample")
+    need = example_bytes(model, engine, ref.shape[1], None, both=both)
+    roomy = 100 * need  # the budget alone would take the whole batch in one pass
+    assert chunk_work(model, engine, ref.shape[1], None, roomy, ref.shape[0], None, both)[0].batch_size == 6
+    monkeypatch.setattr(budget, "CPU_PASS_BYTES", 2 * need + 1)
+    chunks = chunk_work(model, engine, ref.shape[1], None, roomy, ref.shape[0], None, both)
+    assert [(len(c.indices), c.batch_size) for c in chunks] == [(len(hyps), 2)]
+    monkeypatch.setattr(budget, "CPU_PASS_BYTES", need // 2)  # below one example: one at a time, still one group
+    chunks = chunk_work(model, engine, ref.shape[1], None, roomy, ref.shape[0], None, both)
+    assert [(len(c.indices), c.batch_size) for c in chunks] == [(len(hyps), 1)]
+    whole = torch.stack(engine.run_batch(ref, new)[2])
+    torch.testing.assert_close(Engine(model, hyps).run(ref, new, max_memory=roomy * 10), whole, atol=1e-5, rtol=0)
 
 
 def test_output_larger_than_the_budget_is_refused_before_any_work() -> None:
