@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 from .. import validate
 from ..data import Dataset, Pairs
 from ..engine.api import Ablation, ablated_cache
-from ..engine.budget import pass_examples, resolve_budget
+from ..engine.budget import resolve_budget
 from ..engine.cache import mean_outputs, run_cache
 from ..engine.soft import EdgeMasks, masked_forward
 from ..errors import ArgumentError, InputError
@@ -250,7 +250,7 @@ def eap(
     if need > budget:
         raise InputError(f"max_memory={budget:,} bytes is below the {need:,} bytes one example needs for a backward "
                          "pass; raise max_memory, or shorten the sequences")
-    rows = pass_examples(need, budget, batch_size, model.device)
+    rows = max(1, min(batch_size, budget // need))
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     total = torch.zeros(masks.n_edges, dtype=torch.float64, device=model.device)
     passes = 0
