@@ -34,9 +34,19 @@ TINY = dict(layers=2, heads=4, d_model=64, d_mlp=256, vocab=500, n_ctx=64)
 def random_hooked(layers: int, heads: int, d_model: int, d_mlp: int, vocab: int, n_ctx: int) -> HookedTransformer:
     """A random GPT-2-style HookedTransformer whose biases and LayerNorm parameters are random too
     (TransformerLens initialises them to 0 and (1, 0), which would leave them untested)."""
-    cfg = HookedTransformerConfig(n_layers=layers, n_heads=heads, d_model=d_model, d_head=d_model // heads,
-                                  d_mlp=d_mlp, d_vocab=vocab, n_ctx=n_ctx, act_fn="gelu_new",
-                                  normalization_type="LN", seed=0, device="cpu")
+    cfg = HookedTransformerConfig(
+        n_layers=layers,
+        n_heads=heads,
+        d_model=d_model,
+        d_head=d_model // heads,
+        d_mlp=d_mlp,
+        d_vocab=vocab,
+        n_ctx=n_ctx,
+        act_fn="gelu_new",
+        normalization_type="LN",
+        seed=0,
+        device="cpu",
+    )
     ht = HookedTransformer(cfg).eval()
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -51,8 +61,9 @@ def random_hooked(layers: int, heads: int, d_model: int, d_mlp: int, vocab: int,
 def to_pathpatch_edges(edge: Any) -> list[str]:
     """One auto-circuit edge as pathpatch edge names ('Resid Start' is embed + pos)."""
     src = edge.src.name
-    senders = ["embed", "pos"] if src == "Resid Start" else [
-        "m" + src.split()[1] if src.startswith("MLP") else "a" + src[1:]]
+    senders = (
+        ["embed", "pos"] if src == "Resid Start" else ["m" + src.split()[1] if src.startswith("MLP") else "a" + src[1:]]
+    )
     dest = edge.dest.name
     if dest == "Resid End":
         port = "out"

@@ -79,31 +79,29 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from autocircuit_common import GPT2_SMALL, TINY, random_hooked as build, to_pathpatch_edges  # noqa: E402  (before auto_circuit)
-
 from auto_circuit.data import PromptDataLoader, PromptDataset
 from auto_circuit.prune_algos.ACDC import acdc_prune_scores
 from auto_circuit.prune_algos.edge_attribution_patching import edge_attribution_patching_prune_scores
 from auto_circuit.prune_algos.mask_gradient import mask_gradient_prune_scores
-from auto_circuit.utils.patchable_model import PatchableModel
 from auto_circuit.utils.graph_utils import patchable_model
+from auto_circuit.utils.patchable_model import PatchableModel
 from ordered_set import OrderedSet
 from scipy.stats import pearsonr, spearmanr
-from transformer_lens import HookedTransformer
 
 import pathpatch as pp
+from autocircuit_common import GPT2_SMALL, TINY, to_pathpatch_edges
+from autocircuit_common import random_hooked as build
 from pathpatch.discovery.acdc import acdc
 from pathpatch.discovery.eap import eap
 from pathpatch.model.tlens import from_transformer_lens
-
-
 
 # ------------------------------------------------------------------ model, data, edges
 
@@ -131,10 +129,16 @@ class Setup:
         self.ht.set_use_attn_result(True)
         self.ht.set_use_split_qkv_input(True)
         self.ht.set_use_hook_mlp_in(True)
-        self.pm: PatchableModel = patchable_model(self.ht, factorized=True, slice_output="last_seq",
-                                                  separate_qkv=True, device=torch.device("cpu"))
-        self.loader = PromptDataLoader(PromptDataset(self.ref, self.new, list(answer), list(wrong)),
-                                       seq_len=None, diverge_idx=0, batch_size=batch, shuffle=False)
+        self.pm: PatchableModel = patchable_model(
+            self.ht, factorized=True, slice_output="last_seq", separate_qkv=True, device=torch.device("cpu")
+        )
+        self.loader = PromptDataLoader(
+            PromptDataset(self.ref, self.new, list(answer), list(wrong)),
+            seq_len=None,
+            diverge_idx=0,
+            batch_size=batch,
+            shuffle=False,
+        )
         # edge correspondence
         self.pp_edges = list(self.model.graph.edges)
         self.pp_index = {e.name: i for i, e in enumerate(self.pp_edges)}
@@ -150,9 +154,17 @@ class Setup:
 
     def describe(self) -> dict[str, Any]:
         c = self.ht.cfg
-        return {"n_layers": c.n_layers, "n_heads": c.n_heads, "d_model": c.d_model, "d_mlp": c.d_mlp,
-                "d_vocab": c.d_vocab, "batch": int(self.ref.shape[0]), "pos": int(self.ref.shape[1]),
-                "autocircuit_edges": len(self.ac_edges), "pathpatch_edges": len(self.pp_edges)}
+        return {
+            "n_layers": c.n_layers,
+            "n_heads": c.n_heads,
+            "d_model": c.d_model,
+            "d_mlp": c.d_mlp,
+            "d_vocab": c.d_vocab,
+            "batch": int(self.ref.shape[0]),
+            "pos": int(self.ref.shape[1]),
+            "autocircuit_edges": len(self.ac_edges),
+            "pathpatch_edges": len(self.pp_edges),
+        }
 
     def ac_vector(self, prune_scores: dict[str, torch.Tensor]) -> np.ndarray:
         """auto-circuit's scores, one per auto-circuit edge (self.ac_edges order)."""
@@ -163,14 +175,15 @@ class Setup:
         return np.array([float(sum(scores[i] for i in self.ac_to_pp[e])) for e in self.ac_edges])
 
 
-
 # ------------------------------------------------------------------ agreement
+
 
 def agreement(ac: np.ndarray, pp_: np.ndarray, ks: tuple[int, ...]) -> dict[str, Any]:
     """Pearson / Spearman of the signed scores, Spearman of |score|, top-k overlap by |score|,
     and the largest difference relative to the largest |score|."""
     out: dict[str, Any] = {
-        "pearson": float(pearsonr(ac, pp_)[0]), "spearman": float(spearmanr(ac, pp_)[0]),
+        "pearson": float(pearsonr(ac, pp_)[0]),
+        "spearman": float(spearmanr(ac, pp_)[0]),
         "spearman_abs": float(spearmanr(np.abs(ac), np.abs(pp_))[0]),
         "max_abs_diff": float(np.max(np.abs(ac - pp_))),
         "max_abs_diff_rel": float(np.max(np.abs(ac - pp_)) / max(np.max(np.abs(ac)), 1e-30)),
@@ -190,13 +203,17 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 # ------------------------------------------------------------------ EAP and EAP-IG
 
+
 def run_eap(s: Setup, ig_steps: int, syed: bool, warmup: bool) -> list[dict[str, Any]]:
     ks = (10, 100, 1000)
     batches = 1  # one loader batch, pathpatch batch_size = the batch
 
     def ac_eap() -> np.ndarray:
-        return s.ac_vector(mask_gradient_prune_scores(s.pm, s.loader, None, grad_function="logit",
-                                                      answer_function="avg_diff", mask_val=0.0))
+        return s.ac_vector(
+            mask_gradient_prune_scores(
+                s.pm, s.loader, None, grad_function="logit", answer_function="avg_diff", mask_val=0.0
+            )
+        )
 
     def pp_eap(**kw: Any) -> Any:
         return eap(s.model, s.pairs, delta="logit_diff", batch_size=len(s.pairs), progress=False, **kw)
@@ -209,39 +226,67 @@ def run_eap(s: Setup, ig_steps: int, syed: bool, warmup: bool) -> list[dict[str,
     ac, ac_sec = timed(ac_eap)
     ac_fwd = s.forwards
     res, pp_sec = timed(lambda: pp_eap(at="clean"))
-    rows.append(row("EAP (logit diff, at clean)", pp_sec, ac_sec,
-                    pp_passes=f"{2 * batches} + {res.found_by['backward_passes']} fwd+bwd",
-                    ac_passes=f"{ac_fwd - batches} + {batches} fwd+bwd",
-                    agreement=agreement(ac, s.pp_vector(res.scores), ks)))
+    rows.append(
+        row(
+            "EAP (logit diff, at clean)",
+            pp_sec,
+            ac_sec,
+            pp_passes=f"{2 * batches} + {res.found_by['backward_passes']} fwd+bwd",
+            ac_passes=f"{ac_fwd - batches} + {batches} fwd+bwd",
+            agreement=agreement(ac, s.pp_vector(res.scores), ks),
+        )
+    )
 
     if syed:
         s.forwards = 0
         ac_s, sy_sec = timed(lambda: s.ac_vector(edge_attribution_patching_prune_scores(s.pm, s.loader, None)))
-        rows.append(row("EAP, auto-circuit's Syed et al. replication (hooks)", pp_sec, sy_sec,
-                        pp_passes=rows[0]["pathpatch_passes"], ac_passes=f"{s.forwards - batches} + {batches} fwd+bwd",
-                        agreement=agreement(ac_s, s.pp_vector(res.scores), ks)))
+        rows.append(
+            row(
+                "EAP, auto-circuit's Syed et al. replication (hooks)",
+                pp_sec,
+                sy_sec,
+                pp_passes=rows[0]["pathpatch_passes"],
+                ac_passes=f"{s.forwards - batches} + {batches} fwd+bwd",
+                agreement=agreement(ac_s, s.pp_vector(res.scores), ks),
+            )
+        )
 
     if ig_steps:
         n = ig_steps
         s.forwards = 0
-        ac_ig, ac_sec = timed(lambda: s.ac_vector(mask_gradient_prune_scores(
-            s.pm, s.loader, None, grad_function="logit", answer_function="avg_diff", integrated_grad_samples=n)))
+        ac_ig, ac_sec = timed(
+            lambda: s.ac_vector(
+                mask_gradient_prune_scores(
+                    s.pm, s.loader, None, grad_function="logit", answer_function="avg_diff", integrated_grad_samples=n
+                )
+            )
+        )
         ac_fwd = s.forwards
         res_ig, pp_sec = timed(lambda: pp_eap(ig_steps=n))
         pp_ig = s.pp_vector(res_ig.scores)
         corrupt = s.pp_vector(pp_eap(at="corrupted").scores)  # untimed: auto-circuit's extra point
         from_input = np.array([e.name == "Resid Start->Resid End" for e in s.ac_edges])
         ident = agreement(ac_ig, n * pp_ig + np.where(from_input, corrupt, 0.0), ks)
-        rows.append(row(f"EAP-IG (logit diff), pathpatch {n} / auto-circuit {n + 1} points", pp_sec, ac_sec,
-                        pp_passes=f"{2 * batches} + {res_ig.found_by['backward_passes']} fwd+bwd",
-                        ac_passes=f"{ac_fwd - (n + 1) * batches} + {(n + 1) * batches} fwd+bwd",
-                        agreement=agreement(ac_ig, pp_ig, ks),
-                        identity={"formula": "ac = n * pp + (Resid Start->Resid End only) pp at corrupted",
-                                  "max_abs_diff_rel": ident["max_abs_diff_rel"], "pearson": ident["pearson"]}))
+        rows.append(
+            row(
+                f"EAP-IG (logit diff), pathpatch {n} / auto-circuit {n + 1} points",
+                pp_sec,
+                ac_sec,
+                pp_passes=f"{2 * batches} + {res_ig.found_by['backward_passes']} fwd+bwd",
+                ac_passes=f"{ac_fwd - (n + 1) * batches} + {(n + 1) * batches} fwd+bwd",
+                agreement=agreement(ac_ig, pp_ig, ks),
+                identity={
+                    "formula": "ac = n * pp + (Resid Start->Resid End only) pp at corrupted",
+                    "max_abs_diff_rel": ident["max_abs_diff_rel"],
+                    "pearson": ident["pearson"],
+                },
+            )
+        )
     return rows
 
 
 # ------------------------------------------------------------------ ACDC
+
 
 def run_acdc(s: Setup, threshold: float) -> list[dict[str, Any]]:
     # auto-circuit's order, aligned with pathpatch's: reversed(graph.edges) with embed -> X standing for
@@ -260,37 +305,59 @@ def run_acdc(s: Setup, threshold: float) -> list[dict[str, Any]]:
     ac_fwd = s.forwards
     ac_kept = {e for e in s.ac_edges if torch.isinf(e.prune_score(ac_scores))}
 
-    circuit, pp_sec = timed(lambda: acdc(s.model, s.pairs, threshold, delta="kl", batch_size=len(s.pairs),
-                                         progress=False, score=False))
+    circuit, pp_sec = timed(
+        lambda: acdc(s.model, s.pairs, threshold, delta="kl", batch_size=len(s.pairs), progress=False, score=False)
+    )
     kept_names = {e.name for e in circuit.edges}
     pp_kept = {e for e in s.ac_edges if any(n in kept_names for n in to_pathpatch_edges(e))}
     pos_kept = sum(1 for n in kept_names if n.startswith("pos ->"))
     fb = circuit.found_by
     union = ac_kept | pp_kept
     jac = len(ac_kept & pp_kept) / len(union) if union else 1.0
-    return [row(f"ACDC (KL, τ={threshold:g})", pp_sec, ac_sec,
-                pp_passes=f"{fb.get('passes')} engine passes ({fb.get('hypotheses')} hypotheses)",
-                ac_passes=f"{ac_fwd} fwd",
-                agreement={"jaccard": jac, "kept_pathpatch": len(pp_kept), "kept_autocircuit": len(ac_kept),
-                           "both": len(ac_kept & pp_kept),
-                           "only_pathpatch": sorted(e.name for e in pp_kept - ac_kept)[:20],
-                           "only_autocircuit": sorted(e.name for e in ac_kept - pp_kept)[:20],
-                           "pathpatch_pos_edges_kept": pos_kept, "tested_pathpatch": fb.get("tested"),
-                           "edges": len(s.ac_edges)})]
+    return [
+        row(
+            f"ACDC (KL, τ={threshold:g})",
+            pp_sec,
+            ac_sec,
+            pp_passes=f"{fb.get('passes')} engine passes ({fb.get('hypotheses')} hypotheses)",
+            ac_passes=f"{ac_fwd} fwd",
+            agreement={
+                "jaccard": jac,
+                "kept_pathpatch": len(pp_kept),
+                "kept_autocircuit": len(ac_kept),
+                "both": len(ac_kept & pp_kept),
+                "only_pathpatch": sorted(e.name for e in pp_kept - ac_kept)[:20],
+                "only_autocircuit": sorted(e.name for e in ac_kept - pp_kept)[:20],
+                "pathpatch_pos_edges_kept": pos_kept,
+                "tested_pathpatch": fb.get("tested"),
+                "edges": len(s.ac_edges),
+            },
+        )
+    ]
 
 
 def row(name: str, pp_sec: float, ac_sec: float, **extra: Any) -> dict[str, Any]:
-    return {"algorithm": name, "pathpatch_s": pp_sec, "autocircuit_s": ac_sec, "ratio_pp_over_ac": pp_sec / ac_sec,
-            "pathpatch_passes": extra.pop("pp_passes"), "autocircuit_passes": extra.pop("ac_passes"), **extra}
+    return {
+        "algorithm": name,
+        "pathpatch_s": pp_sec,
+        "autocircuit_s": ac_sec,
+        "ratio_pp_over_ac": pp_sec / ac_sec,
+        "pathpatch_passes": extra.pop("pp_passes"),
+        "autocircuit_passes": extra.pop("ac_passes"),
+        **extra,
+    }
 
 
 # ------------------------------------------------------------------ main
 
+
 def fmt_agreement(r: dict[str, Any]) -> str:
     a = r["agreement"]
     if "jaccard" in a:
-        return (f"Jaccard {a['jaccard']:.3f} (kept {a['kept_pathpatch']} / {a['kept_autocircuit']}, "
-                f"both {a['both']}, of {a['edges']})")
+        return (
+            f"Jaccard {a['jaccard']:.3f} (kept {a['kept_pathpatch']} / {a['kept_autocircuit']}, "
+            f"both {a['both']}, of {a['edges']})"
+        )
     tops = ", ".join(f"top-{k[3:-8]} {v:.2f}" for k, v in a.items() if k.startswith("top"))
     s = f"Pearson {a['pearson']:.6f}, Spearman {a['spearman']:.6f}, {tops}"
     if "identity" in r:
@@ -325,13 +392,22 @@ def main() -> None:
     threshold = args.threshold if args.threshold is not None else 1e-3
 
     load = os.getloadavg()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {load[0]:.2f} "
-          f"{load[1]:.2f} {load[2]:.2f}")
-    result: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads(), "loadavg_start": load,
-                              "platform": platform.platform(), "rows": []}
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {load[0]:.2f} "
+        f"{load[1]:.2f} {load[2]:.2f}"
+    )
+    result: dict[str, Any] = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "loadavg_start": load,
+        "platform": platform.platform(),
+        "rows": [],
+    }
     try:
-        import auto_circuit  # noqa: F401
         from importlib.metadata import version
+
+        import auto_circuit  # noqa: F401
+
         result["auto_circuit"], result["transformer_lens"] = version("auto-circuit"), version("transformer-lens")
     except Exception:  # pragma: no cover
         pass
@@ -352,9 +428,11 @@ def main() -> None:
 
     print(f"\n{'algorithm':<58} {'pathpatch':>10} {'auto-circ.':>10} {'pp / ac':>8}  passes: pathpatch | auto-circuit")
     for r in result["rows"]:
-        print(f"{r['algorithm']:<58} {r['pathpatch_s']:>9.2f}s {r['autocircuit_s']:>9.2f}s "
-              f"{r['ratio_pp_over_ac']:>8.3f}  "
-              f"{r['pathpatch_passes']} | {r['autocircuit_passes']}")
+        print(
+            f"{r['algorithm']:<58} {r['pathpatch_s']:>9.2f}s {r['autocircuit_s']:>9.2f}s "
+            f"{r['ratio_pp_over_ac']:>8.3f}  "
+            f"{r['pathpatch_passes']} | {r['autocircuit_passes']}"
+        )
         print(f"    agreement: {fmt_agreement(r)}")
     print(f"\ntotal {result['total_s']:.0f} s; load average at the end {result['loadavg_end'][0]:.2f}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -364,9 +442,11 @@ def main() -> None:
 
 def describe(s: Setup) -> str:
     d = s.describe()
-    return (f"{d['n_layers']} layers x {d['n_heads']} heads, d_model {d['d_model']}, vocab {d['d_vocab']}; "
-            f"batch {d['batch']} x {d['pos']} tokens, metric at the last position; {d['autocircuit_edges']} "
-            f"auto-circuit edges = {d['pathpatch_edges']} pathpatch edges")
+    return (
+        f"{d['n_layers']} layers x {d['n_heads']} heads, d_model {d['d_model']}, vocab {d['d_vocab']}; "
+        f"batch {d['batch']} x {d['pos']} tokens, metric at the last position; {d['autocircuit_edges']} "
+        f"auto-circuit edges = {d['pathpatch_edges']} pathpatch edges"
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,6 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from autocircuit_common import TINY, GPT2_SMALL, random_hooked, to_pathpatch_edges  # noqa: E402  (before auto_circuit)
-
 from auto_circuit.data import PromptDataLoader, PromptDataset
 from auto_circuit.prune import run_circuits
 from auto_circuit.types import AblationType, PatchType
@@ -54,6 +52,7 @@ from auto_circuit.utils.graph_utils import patch_mode, patchable_model
 from transformer_lens import HookedTransformer
 
 import pathpatch as pp
+from autocircuit_common import GPT2_SMALL, TINY, random_hooked, to_pathpatch_edges
 from pathpatch.engine.cache import run_cache
 from pathpatch.model.tlens import from_transformer_lens
 
@@ -62,7 +61,6 @@ TOL = 1e-4
 
 def build(small: bool) -> HookedTransformer:
     return random_hooked(**(TINY if small else GPT2_SMALL))
-
 
 
 def timed(fn, repeats: int, warm: bool = False) -> float:  # type: ignore[no-untyped-def]
@@ -111,8 +109,7 @@ def main() -> None:
     # (use_attn_result alone makes TL's forward several times slower: it computes each head's result
     # by broadcasting, materialising [batch, pos, head, d_head, d_model])
     rows["HookedTransformer forward, auto-circuit's flags"] = timed(lambda: ht(ref), args.repeats)
-    pm = patchable_model(ht, factorized=True, slice_output="last_seq", separate_qkv=True,
-                         device=torch.device("cpu"))
+    pm = patchable_model(ht, factorized=True, slice_output="last_seq", separate_qkv=True, device=torch.device("cpu"))
     edges = sorted(pm.edges, key=lambda e: (e.src.src_idx, e.dest.layer, e.dest.name))
     kept = set(random.Random(0).sample(edges, round(args.keep * len(edges))))
     ablated = {e for e in edges if e not in kept}
@@ -124,9 +121,12 @@ def main() -> None:
     hyp = pp.subgraph(pp_edges)
 
     # auto-circuit, its own pipeline: TREE_PATCH = patch the edges not in the circuit.
-    loader = PromptDataLoader(PromptDataset(ref, new, [torch.zeros(1, dtype=torch.long)] * B,
-                                            [torch.zeros(1, dtype=torch.long)] * B),
-                              seq_len=None, diverge_idx=0, batch_size=B)
+    loader = PromptDataLoader(
+        PromptDataset(ref, new, [torch.zeros(1, dtype=torch.long)] * B, [torch.zeros(1, dtype=torch.long)] * B),
+        seq_len=None,
+        diverge_idx=0,
+        batch_size=B,
+    )
     scores = pm.circuit_prune_scores(kept)
 
     def ac_run_circuits() -> torch.Tensor:
@@ -151,21 +151,29 @@ def main() -> None:
     diff = (pp_logits - ac_logits).abs().max().item()
     diff_forward = (ac_forward_logits - ac_logits).abs().max().item()
     effect = (clean.logits[:, -1] - pp_logits).abs().max().item()  # is the check meaningful?
-    print(f"model: {ht.cfg.n_layers} layers x {ht.cfg.n_heads} heads, d_model {ht.cfg.d_model}, "
-          f"vocab {V}; batch {B} x {P} tokens, logits at the last position")
-    print(f"edges kept: {len(kept)} / {len(edges)} auto-circuit edges = {len(pp_edges)} / "
-          f"{len(graph_edges)} pathpatch edges (Resid Start -> X is embed -> X and pos -> X)")
+    print(
+        f"model: {ht.cfg.n_layers} layers x {ht.cfg.n_heads} heads, d_model {ht.cfg.d_model}, "
+        f"vocab {V}; batch {B} x {P} tokens, logits at the last position"
+    )
+    print(
+        f"edges kept: {len(kept)} / {len(edges)} auto-circuit edges = {len(pp_edges)} / "
+        f"{len(graph_edges)} pathpatch edges (Resid Start -> X is embed -> X and pos -> X)"
+    )
     print(f"forward, pathpatch vs TransformerLens (all positions): max |diff| {forward_diff:.2e}")
-    print(f"subgraph logits, pathpatch vs auto-circuit run_circuits: max |diff| {diff:.2e} "
-          f"(patched forward vs run_circuits {diff_forward:.2e}; subgraph vs clean {effect:.3f})")
+    print(
+        f"subgraph logits, pathpatch vs auto-circuit run_circuits: max |diff| {diff:.2e} "
+        f"(patched forward vs run_circuits {diff_forward:.2e}; subgraph vs clean {effect:.3f})"
+    )
     if not (diff <= TOL and diff_forward <= TOL):
         raise SystemExit(f"FAIL: the two libraries disagree by more than {TOL}; nothing timed")
 
     clean, ablated_cache = run_cache(model, ref), run_cache(model, new)
     rows["pathpatch Engine.run_caches (caches ready)"] = timed(
-        lambda: engine.run_caches(clean, ablated_cache, True, targets=mask), args.repeats)
+        lambda: engine.run_caches(clean, ablated_cache, True, targets=mask), args.repeats
+    )
     rows["pathpatch Engine.run_batch (+ 2 cache runs)"] = timed(
-        lambda: engine.run_batch(ref, new, targets=mask), args.repeats, warm=True)
+        lambda: engine.run_batch(ref, new, targets=mask), args.repeats, warm=True
+    )
     rows["auto-circuit patched forward (outs ready)"] = timed(ac_patched_forward, args.repeats, warm=True)
     rows["auto-circuit run_circuits (+ src_ablations)"] = timed(ac_run_circuits, args.repeats, warm=True)
 
@@ -175,13 +183,24 @@ def main() -> None:
         print(f"{name:<48} {sec:>9.4f} {sec / base:>9.2f} {sec / fwd:>9.2f}")
     result = {
         "model": {k: getattr(ht.cfg, k) for k in ("n_layers", "n_heads", "d_model", "d_mlp", "d_vocab")},
-        "batch": B, "pos": P, "threads": torch.get_num_threads(), "repeats": args.repeats, "statistic": "min",
-        "edges_kept": len(kept), "edges_total": len(edges), "pathpatch_edges_kept": len(pp_edges),
-        "pathpatch_edges_total": len(graph_edges), "max_abs_diff": diff,
-        "max_abs_diff_patched_forward_vs_run_circuits": diff_forward, "max_abs_diff_plain_forward": forward_diff,
-        "subgraph_vs_clean": effect, "torch": torch.__version__,
-        "rows": [{"method": n, "seconds": s, "ratio_to_engine": s / base, "forward_equivalents": s / fwd}
-                 for n, s in rows.items()],
+        "batch": B,
+        "pos": P,
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "statistic": "min",
+        "edges_kept": len(kept),
+        "edges_total": len(edges),
+        "pathpatch_edges_kept": len(pp_edges),
+        "pathpatch_edges_total": len(graph_edges),
+        "max_abs_diff": diff,
+        "max_abs_diff_patched_forward_vs_run_circuits": diff_forward,
+        "max_abs_diff_plain_forward": forward_diff,
+        "subgraph_vs_clean": effect,
+        "torch": torch.__version__,
+        "rows": [
+            {"method": n, "seconds": s, "ratio_to_engine": s / base, "forward_equivalents": s / fwd}
+            for n, s in rows.items()
+        ],
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -25,8 +25,9 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -39,8 +40,18 @@ TINY = dict(layers=2, heads=4, d_model=64, vocab=500)
 
 def model_of(layers: int, heads: int, d_model: int, vocab: int) -> pp.ResidualModel:
     torch.manual_seed(0)
-    cfg = pp.NativeConfig(n_layers=layers, n_heads=heads, d_model=d_model, d_head=d_model // heads, d_vocab=vocab,
-                          n_ctx=1024, d_mlp=4 * d_model, positions="absolute", act="gelu_new", init_std=d_model ** -0.5)
+    cfg = pp.NativeConfig(
+        n_layers=layers,
+        n_heads=heads,
+        d_model=d_model,
+        d_head=d_model // heads,
+        d_vocab=vocab,
+        n_ctx=1024,
+        d_mlp=4 * d_model,
+        positions="absolute",
+        act="gelu_new",
+        init_std=d_model**-0.5,
+    )
     return pp.native_model(cfg).eval()
 
 
@@ -92,24 +103,43 @@ def main() -> None:
     shape = TINY if args.small else GPT2_SMALL
     n_pos = args.pos or (8 if args.small else 16)
     rows: list[dict[str, Any]] = []
-    result: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                              "loadavg_start": os.getloadavg(), "rows": rows}
+    result: dict[str, Any] = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "loadavg_start": os.getloadavg(),
+        "rows": rows,
+    }
 
     def add(name: str, sec: float, fwd: float, found_by: dict[str, Any], **extra: Any) -> None:
         keep = ("passes", "backward_passes", "hypotheses", "tested", "kept", "steps", "paths", "proportion_explained")
-        rows.append({"algorithm": name, "seconds": sec, "forward_equivalents": sec / fwd,
-                     **{k: found_by[k] for k in keep if k in found_by}, **extra})
+        rows.append(
+            {
+                "algorithm": name,
+                "seconds": sec,
+                "forward_equivalents": sec / fwd,
+                **{k: found_by[k] for k in keep if k in found_by},
+                **extra,
+            }
+        )
 
     if "eap" not in skip:
         model = model_of(**shape)
         pairs = pairs_of(shape["vocab"], args.batch, n_pos, seed=2)
         fwd = forward_seconds(model, pairs.ref.tokens)
-        result["eap_model"] = {**shape, "edges": len(model.graph.edges), "batch": args.batch, "pos": n_pos,
-                               "forward_s": fwd}
+        result["eap_model"] = {
+            **shape,
+            "edges": len(model.graph.edges),
+            "batch": args.batch,
+            "pos": n_pos,
+            "forward_s": fwd,
+        }
         kw: dict[str, Any] = {"batch_size": args.batch, "progress": False}
         eap(model, pairs, **kw)  # warm-up
-        for name, extra in (("EAP (KL, at corrupted)", {}), ("EAP (logit diff, at clean)", {"delta": "logit_diff"}),
-                            (f"EAP-IG (KL, {args.ig_steps} steps)", {"ig_steps": args.ig_steps})):
+        for name, extra in (
+            ("EAP (KL, at corrupted)", {}),
+            ("EAP (logit diff, at clean)", {"delta": "logit_diff"}),
+            (f"EAP-IG (KL, {args.ig_steps} steps)", {"ig_steps": args.ig_steps}),
+        ):
             res, sec = timed(lambda: eap(model, pairs, **kw, **extra))
             add(name, sec, fwd, res.found_by)
         del model
@@ -119,12 +149,20 @@ def main() -> None:
         batch = args.acdc_batch or (8 if args.small else 4)
         pairs = pairs_of(shape["vocab"], batch, args.acdc_pos, seed=3)
         fwd = forward_seconds(model, pairs.ref.tokens)
-        result["acdc_model"] = {**shape, "layers": model.config.n_layers, "edges": len(model.graph.edges),
-                                "batch": batch, "pos": args.acdc_pos, "forward_s": fwd}
+        result["acdc_model"] = {
+            **shape,
+            "layers": model.config.n_layers,
+            "edges": len(model.graph.edges),
+            "batch": batch,
+            "pos": args.acdc_pos,
+            "forward_s": fwd,
+        }
         if "acdc" not in skip:
             from pathpatch.discovery.acdc import acdc
-            circuit, sec = timed(lambda: acdc(model, pairs, args.threshold, batch_size=batch, progress=False,
-                                              score=False))
+
+            circuit, sec = timed(
+                lambda: acdc(model, pairs, args.threshold, batch_size=batch, progress=False, score=False)
+            )
             add(f"ACDC (KL, τ={args.threshold:g})", sec, fwd, circuit.found_by)
         if "paths" not in skip:
             try:
@@ -132,16 +170,19 @@ def main() -> None:
             except ImportError as exc:  # being written
                 print(f"discover_paths skipped: {exc}")
             else:
-                circuit, sec = timed(lambda: discover_paths(model, pairs, batch_size=batch, progress=False,
-                                                            score=False))
+                circuit, sec = timed(
+                    lambda: discover_paths(model, pairs, batch_size=batch, progress=False, score=False)
+                )
                 add("discover_paths (KL, target 0.9)", sec, fwd, circuit.found_by, patterns=len(circuit.patterns or ()))
 
     result["loadavg_end"] = os.getloadavg()
     for part in ("eap_model", "acdc_model"):
         if part in result:
             m = result[part]
-            print(f"{part}: {m['layers']} layers x {m['heads']} heads, d_model {m['d_model']}, vocab {m['vocab']}, "
-                  f"{m['edges']} edges; batch {m['batch']} x {m['pos']}; one forward {m['forward_s']:.3f} s")
+            print(
+                f"{part}: {m['layers']} layers x {m['heads']} heads, d_model {m['d_model']}, vocab {m['vocab']}, "
+                f"{m['edges']} edges; batch {m['batch']} x {m['pos']}; one forward {m['forward_s']:.3f} s"
+            )
     print(f"\n{'algorithm':<36} {'seconds':>9} {'FE':>8}  costs")
     for r in rows:
         costs = ", ".join(f"{k} {r[k]}" for k in r if k not in ("algorithm", "seconds", "forward_equivalents"))

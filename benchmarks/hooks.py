@@ -99,7 +99,9 @@ class HookPatcher:
             if cfg.has_mlp:
                 self.groups[f"m{layer}"] = [Port(Node("mlp", layer), None)]
         self.groups["out"] = [Port(Node("out"), None)]
-        self.span = {g: 1 + max(self.row[s] for p in ports for s in graph.senders(p)) for g, ports in self.groups.items()}
+        self.span = {
+            g: 1 + max(self.row[s] for p in ports for s in graph.senders(p)) for g, ports in self.groups.items()
+        }
         self.masks: dict[str, Tensor] = {}
         self.delta: Tensor | None = None
         self.ablated: Tensor | None = None  # [node b p d]
@@ -132,8 +134,9 @@ class HookPatcher:
     def prepare(self, tokens_new: Tensor, forward) -> None:  # type: ignore[no-untyped-def]
         """Record the x_new run (every node's output) and the ablated input of every port."""
         b, p = tokens_new.shape
-        self.ablated = torch.zeros(len(self.nodes), b, p, self.model.config.d_model, dtype=self.model.dtype,
-                                   device=tokens_new.device)
+        self.ablated = torch.zeros(
+            len(self.nodes), b, p, self.model.config.d_model, dtype=self.model.dtype, device=tokens_new.device
+        )
         self.recording = True
         forward(tokens_new)
         self.recording = False
@@ -156,8 +159,10 @@ def hf_gpt2_patcher(hf, model) -> tuple[HookPatcher, list]:  # type: ignore[no-u
     tr, H = hf.transformer, model.config.n_heads
     d = model.config.d_model
     dh = d // H
-    handles = [tr.wte.register_forward_hook(lambda m, i, o: pt.record(o, Node("embed"))),
-               tr.wpe.register_forward_hook(lambda m, i, o: pt.record(o.expand(pt.ablated.shape[1:]), Node("pos")))]
+    handles = [
+        tr.wte.register_forward_hook(lambda m, i, o: pt.record(o, Node("embed"))),
+        tr.wpe.register_forward_hook(lambda m, i, o: pt.record(o.expand(pt.ablated.shape[1:]), Node("pos"))),
+    ]
     for layer, block in enumerate(tr.h):
         attn = block.attn
         w_q, w_k, w_v = (w.reshape(d, H, dh).permute(1, 0, 2) for w in attn.c_attn.weight.split(d, dim=1))
@@ -178,8 +183,11 @@ def hf_gpt2_patcher(hf, model) -> tuple[HookPatcher, list]:  # type: ignore[no-u
             return (heads.sum(0) + module.c_proj.bias,) + tuple(output[1:])
 
         handles.append(attn.register_forward_hook(attn_hook))
-        handles.append(block.ln_2.register_forward_hook(
-            lambda m, i, o, layer=layer: o if pt.recording else _ln(pt.inputs(f"m{layer}")[0], m)))
+        handles.append(
+            block.ln_2.register_forward_hook(
+                lambda m, i, o, layer=layer: o if pt.recording else _ln(pt.inputs(f"m{layer}")[0], m)
+            )
+        )
         handles.append(block.mlp.register_forward_hook(lambda m, i, o, layer=layer: pt.record(o, Node("mlp", layer))))
     handles.append(tr.ln_f.register_forward_hook(lambda m, i, o: o if pt.recording else _ln(pt.inputs("out")[0], m)))
     return pt, handles
@@ -190,8 +198,10 @@ def plain_patcher(plain: PlainAttnOnly, model) -> tuple[HookPatcher, list]:  # t
     pt = HookPatcher(model, model.graph)
     plain.split = True
     H = model.config.n_heads
-    handles = [plain.hook_embed.register_forward_hook(lambda m, i, o: pt.record(o, Node("embed"))),
-               plain.hook_pos.register_forward_hook(lambda m, i, o: pt.record(o, Node("pos")))]
+    handles = [
+        plain.hook_embed.register_forward_hook(lambda m, i, o: pt.record(o, Node("embed"))),
+        plain.hook_pos.register_forward_hook(lambda m, i, o: pt.record(o, Node("pos"))),
+    ]
     for layer, block in enumerate(plain.blocks):
         stash: dict[str, Tensor] = {}
 
@@ -210,6 +220,7 @@ def plain_patcher(plain: PlainAttnOnly, model) -> tuple[HookPatcher, list]:  # t
                 pt.record(o[:, :, h], Node("head", layer, h))
 
         handles.append(block.hook_result.register_forward_hook(result))
-    handles.append(plain.hook_resid_final.register_forward_hook(
-        lambda m, i, o: o if pt.recording else pt.inputs("out")[0]))
+    handles.append(
+        plain.hook_resid_final.register_forward_hook(lambda m, i, o: o if pt.recording else pt.inputs("out")[0])
+    )
     return pt, handles

@@ -64,8 +64,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a 2-layer, 64-wide toy instead of GPT-2 small")
     quick = parser.parse_args().quick
     torch.manual_seed(0)
-    config = (transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, bos_token_id=0,
-                                      eos_token_id=0) if quick else transformers.GPT2Config())
+    config = (
+        transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, bos_token_id=0, eos_token_id=0)
+        if quick
+        else transformers.GPT2Config()
+    )
     model = from_hf(transformers.GPT2LMHeadModel(config).eval())
     layers, vocab, chosen = config.n_layer, config.vocab_size, 4 if quick else 20
     nodes = [n.name for n in model.graph.nodes if n.kind in ("head", "mlp")]
@@ -88,8 +91,10 @@ def main() -> None:
         engine = pp.Engine(model, hyps)
         engine.run_batch(ref, new, targets=targets)  # planned once; the second run is what is counted
         run = count(lambda: engine.run_batch(ref, new, targets=targets))
-        print(f"{name:<32} {run.kernels:>10} {run.kernels / forward.kernels:>10.1f} {run.syncs:>6} "
-              f"{engine.stats.mixed_copies:>13}")
+        print(
+            f"{name:<32} {run.kernels:>10} {run.kernels / forward.kernels:>10.1f} {run.syncs:>6} "
+            f"{engine.stats.mixed_copies:>13}"
+        )
         print("   most frequent:", ", ".join(f"{k} {v}" for k, v in run.ops.most_common(6)))
         print("   syncs:", ", ".join(f"{k} {v}" for k, v in run.ops.items() if k.split(".")[0] in SYNCING))
 

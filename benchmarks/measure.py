@@ -94,18 +94,26 @@ def limit_seconds(model, plan, clean, targets: torch.Tensor | None, repeats: int
         wide = x[None].expand(c, -1, -1, -1).contiguous()
         narrow_x = rows.take(wide) if flag else None  # type: ignore[union-attr]
         if kind == "out":
-            fn = (lambda z=(narrow_x if flag else wide): model.unembed(z))
+            fn = lambda z=(narrow_x if flag else wide): model.unembed(z)
         elif kind == "mlp":
-            fn = (lambda z=(narrow_x if flag else wide), layer=nodes[0].layer: model.mlp(layer, z))
+            fn = lambda z=(narrow_x if flag else wide), layer=nodes[0].layer: model.mlp(layer, z)
         else:
             heads = torch.tensor([n.head for n in nodes])
             layer = nodes[0].layer
             if flag:
                 every = torch.arange(c)
-                fn = (lambda: head_copies(model, layer, heads, Channel(narrow_x, every, True),
-                                          Channel(wide, every, True), Channel(wide, every, True), [None] * c, Queries(rows)))
+                fn = lambda: head_copies(
+                    model,
+                    layer,
+                    heads,
+                    Channel(narrow_x, every, True),
+                    Channel(wide, every, True),
+                    Channel(wide, every, True),
+                    [None] * c,
+                    Queries(rows),
+                )
             else:
-                fn = (lambda: model.heads(layer, heads, wide, wide, wide))
+                fn = lambda: model.heads(layer, heads, wide, wide, wide)
         fn()  # warm
         total += best_of(fn, repeats)
     return total, len(plan.copies)

@@ -32,11 +32,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hooks import PlainAttnOnly, hf_gpt2_patcher, plain_patcher  # noqa: E402
-from measure import PeakMemory, best_of, limit_seconds  # noqa: E402
-
-import pathpatch as pp  # noqa: E402
-from pathpatch.engine.cache import run_cache  # noqa: E402
+import pathpatch as pp
+from hooks import PlainAttnOnly, hf_gpt2_patcher, plain_patcher
+from measure import PeakMemory, best_of, limit_seconds
+from pathpatch.engine.cache import run_cache
 
 TOL = 1e-4
 MB = 1 << 20
@@ -58,8 +57,18 @@ def memory_pass(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
     env = dict(os.environ, PATHPATCH_BENCH_MEMORY="1", MALLOC_MMAP_THRESHOLD_="131072")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, __file__, "--out", tmp, "--threads", str(args.threads), "--repeats", "1",
-               "--device", args.device]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--out",
+            tmp,
+            "--threads",
+            str(args.threads),
+            "--repeats",
+            "1",
+            "--device",
+            args.device,
+        ]
         subprocess.run(cmd + (["--quick"] if args.quick else []), env=env, check=True, stdout=subprocess.DEVNULL)
         rows = json.loads((Path(tmp) / "bench.json").read_text())["results"]
     return {r["workload"]: {k: v for k, v in r.items() if k.endswith("_peak_mb")} for r in rows}
@@ -70,8 +79,13 @@ def gpt2(quick: bool):  # type: ignore[no-untyped-def]
     import transformers
 
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config() if not quick else transformers.GPT2Config(
-        n_layer=4, n_head=4, n_embd=64, vocab_size=500, n_positions=64, bos_token_id=0, eos_token_id=0)
+    cfg = (
+        transformers.GPT2Config()
+        if not quick
+        else transformers.GPT2Config(
+            n_layer=4, n_head=4, n_embd=64, vocab_size=500, n_positions=64, bos_token_id=0, eos_token_id=0
+        )
+    )
     hf = transformers.GPT2LMHeadModel(cfg).eval()
     with torch.no_grad():
         for name, p in hf.named_parameters():
@@ -85,7 +99,9 @@ def gpt2(quick: bool):  # type: ignore[no-untyped-def]
 def check(name: str, got: torch.Tensor, want: torch.Tensor) -> float:
     diff = float((got.float() - want.float()).abs().max())
     if not diff <= TOL:
-        raise SystemExit(f"{name}: the baseline and the engine differ by {diff:.2e} > {TOL}; not timing a wrong baseline")
+        raise SystemExit(
+            f"{name}: the baseline and the engine differ by {diff:.2e} > {TOL}; not timing a wrong baseline"
+        )
     return diff
 
 
@@ -103,16 +119,25 @@ def engine_side(model, hyps, ref, new, targets, repeats):  # type: ignore[no-unt
 
 
 def forward_workload(results: list, hf, model, plain, induction, quick: bool) -> None:  # type: ignore[no-untyped-def]
-    for name, source, native, shape in (("clean forward, GPT-2-small-shaped", lambda t: hf(t).logits, model,
-                                         (2, 8) if quick else (8, 128)),
-                                        ("clean forward, induction model", plain, induction,
-                                         (2, 16) if quick else (16, 128))):
+    for name, source, native, shape in (
+        ("clean forward, GPT-2-small-shaped", lambda t: hf(t).logits, model, (2, 8) if quick else (8, 128)),
+        ("clean forward, induction model", plain, induction, (2, 16) if quick else (16, 128)),
+    ):
         tokens = torch.randint(0, native.config.d_vocab, shape)
         with torch.no_grad():
             diff = check(name, native(tokens), source(tokens))
             t_src, t_res = best_of(lambda: source(tokens), 5), best_of(lambda: native(tokens), 5)
-        results.append({"workload": name, "baseline": "source model forward", "baseline_s": t_src,
-                        "engine_s": t_res, "ratio": t_res / t_src, "target": "<= 1.2", "max_diff": diff})
+        results.append(
+            {
+                "workload": name,
+                "baseline": "source model forward",
+                "baseline_s": t_src,
+                "engine_s": t_res,
+                "ratio": t_res / t_src,
+                "target": "<= 1.2",
+                "max_diff": diff,
+            }
+        )
 
 
 def subgraph_workload(results: list, hf, model, quick: bool, repeats: int) -> None:  # type: ignore[no-untyped-def]
@@ -136,14 +161,34 @@ def subgraph_workload(results: list, hf, model, quick: bool, repeats: int) -> No
             t_base = best_of(lambda: hf(ref).logits, repeats)
         for h in handles:
             h.remove()
-        results.append({"workload": f"one subgraph ({label}: {len(kept)} of {len(model.graph.edges)} edges), GPT-2",
-                        "baseline": "hooked HF forward", "baseline_s": t_base, **row, "forward_s": t_fwd,
-                        "forward_equivalents": row["engine_s"] / t_fwd, "ratio": t_base / row["engine_s"],
-                        "target": "<= 1.5 forward-equivalents", "baseline_peak_mb": mem.bytes / MB, "max_diff": diff})
+        results.append(
+            {
+                "workload": f"one subgraph ({label}: {len(kept)} of {len(model.graph.edges)} edges), GPT-2",
+                "baseline": "hooked HF forward",
+                "baseline_s": t_base,
+                **row,
+                "forward_s": t_fwd,
+                "forward_equivalents": row["engine_s"] / t_fwd,
+                "ratio": t_base / row["engine_s"],
+                "target": "<= 1.5 forward-equivalents",
+                "baseline_peak_mb": mem.bytes / MB,
+                "max_diff": diff,
+            }
+        )
 
 
-def paths_workload(results: list, plain, induction, heldout, quick: bool, repeats: int,  # type: ignore[no-untyped-def]
-                   n_examples: int = 8, n_pos: int = 128, n_paths: int | None = None, record: bool = True):
+def paths_workload(
+    results: list,
+    plain,
+    induction,
+    heldout,
+    quick: bool,
+    repeats: int,  # type: ignore[no-untyped-def]
+    n_examples: int = 8,
+    n_pos: int = 128,
+    n_paths: int | None = None,
+    record: bool = True,
+):
     from pathpatch.induction.study import induction_candidates
 
     tokens = heldout[:, :n_pos]
@@ -183,11 +228,22 @@ def paths_workload(results: list, plain, induction, heldout, quick: bool, repeat
         h.remove()
     plain.split = False
     t_fwd = best_of(lambda: induction(ref), repeats)
-    results.append({"workload": f"every single path ({len(paths)}), induction model, loss at targets",
-                    "baseline": "hooked forward per path", "baseline_s": t_base, **row, "forward_s": t_fwd,
-                    "forward_equivalents": row["engine_s"] / t_fwd, "ratio": t_base / row["engine_s"],
-                    "target": ">= 20x faster than the baseline loop", "baseline_peak_mb": mem.bytes / MB,
-                    "max_diff": diff, "examples": n_examples, "target_rows": int(mask.sum())})
+    results.append(
+        {
+            "workload": f"every single path ({len(paths)}), induction model, loss at targets",
+            "baseline": "hooked forward per path",
+            "baseline_s": t_base,
+            **row,
+            "forward_s": t_fwd,
+            "forward_equivalents": row["engine_s"] / t_fwd,
+            "ratio": t_base / row["engine_s"],
+            "target": ">= 20x faster than the baseline loop",
+            "baseline_peak_mb": mem.bytes / MB,
+            "max_diff": diff,
+            "examples": n_examples,
+            "target_rows": int(mask.sum()),
+        }
+    )
     return row
 
 
@@ -234,10 +290,20 @@ def sender_workload(results: list, hf, model, quick: bool, repeats: int) -> None
         h.remove()
     with torch.no_grad():
         t_fwd = best_of(lambda: hf(ref).logits, repeats)
-    results.append({"workload": f"sender scan: {len(senders)} senders into a{layer}.{head}.q/k/v, GPT-2, logit diff",
-                    "baseline": "hooked HF forward per sender", "baseline_s": t_base, **row, "forward_s": t_fwd,
-                    "forward_equivalents": row["engine_s"] / t_fwd, "ratio": t_base / row["engine_s"],
-                    "target": "report", "baseline_peak_mb": mem.bytes / MB, "max_diff": diff})
+    results.append(
+        {
+            "workload": f"sender scan: {len(senders)} senders into a{layer}.{head}.q/k/v, GPT-2, logit diff",
+            "baseline": "hooked HF forward per sender",
+            "baseline_s": t_base,
+            **row,
+            "forward_s": t_fwd,
+            "forward_equivalents": row["engine_s"] / t_fwd,
+            "ratio": t_base / row["engine_s"],
+            "target": "report",
+            "baseline_peak_mb": mem.bytes / MB,
+            "max_diff": diff,
+        }
+    )
 
 
 def memory_workload(results: list, induction, heldout, quick: bool) -> None:  # type: ignore[no-untyped-def]
@@ -251,23 +317,38 @@ def memory_workload(results: list, induction, heldout, quick: bool) -> None:  # 
     for budget in (None, "256MB"):
         with PeakMemory() as mem:
             out[budget] = per_example(induction, named, pairs, "loss", progress=False, max_memory=budget)
-        results.append({"workload": f"score {len(named)} single paths on {len(data)} examples, max_memory={budget}",
-                        "engine_peak_mb": mem.bytes / MB, "target": "peak near or under the budget"})
+        results.append(
+            {
+                "workload": f"score {len(named)} single paths on {len(data)} examples, max_memory={budget}",
+                "engine_peak_mb": mem.bytes / MB,
+                "target": "peak near or under the budget",
+            }
+        )
     diff = max(float(abs(out[None][n]["delta_h"] - out["256MB"][n]["delta_h"]).max()) for n in named)
     results[-1]["max_diff"] = diff
 
 
 def scaling(results: list, induction, heldout, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    sweeps = {"hypotheses": [(8, 128, n) for n in (100, 300, 1041)],
-              "batch": [(b, 128, 300) for b in (4, 8, 16)],
-              "sequence length": [(8, p, 300) for p in (32, 64, 128)]}
+    sweeps = {
+        "hypotheses": [(8, 128, n) for n in (100, 300, 1041)],
+        "batch": [(b, 128, 300) for b in (4, 8, 16)],
+        "sequence length": [(8, p, 300) for p in (32, 64, 128)],
+    }
     table = {}
     for name, points in sweeps.items():
         table[name] = []
         for b, p, n in points:
             row = paths_workload([], None, induction, heldout, False, 2, b, p, n, record=False)
-            table[name].append({"batch": b, "pos": p, "hypotheses": n, "engine_s": row["engine_s"],
-                                "mixed_copies": row["mixed_copies"], "engine_peak_mb": row["engine_peak_mb"]})
+            table[name].append(
+                {
+                    "batch": b,
+                    "pos": p,
+                    "hypotheses": n,
+                    "engine_s": row["engine_s"],
+                    "mixed_copies": row["mixed_copies"],
+                    "engine_peak_mb": row["engine_peak_mb"],
+                }
+            )
     results.append({"workload": "scaling (single paths, induction model)", "sweeps": table})
     from pathpatch.plots import pyplot, save_figure
 
@@ -283,8 +364,10 @@ def scaling(results: list, induction, heldout, out_dir: Path) -> None:  # type: 
 
 
 def show(results: list) -> None:  # type: ignore[type-arg]
-    print(f"\n{'workload':<78} {'engine s':>9} {'base s':>8} {'ratio':>7} {'fwd-eq':>7} {'limit s':>8} "
-          f"{'eng/lim':>7} {'copies':>7} {'peak MB':>8} {'base MB':>8} {'|diff|':>8}")
+    print(
+        f"\n{'workload':<78} {'engine s':>9} {'base s':>8} {'ratio':>7} {'fwd-eq':>7} {'limit s':>8} "
+        f"{'eng/lim':>7} {'copies':>7} {'peak MB':>8} {'base MB':>8} {'|diff|':>8}"
+    )
     for r in results:
         if "sweeps" in r:
             continue
@@ -293,13 +376,17 @@ def show(results: list) -> None:  # type: ignore[type-arg]
             return format(r[key], fmt) if key in r else format("-", f">{fmt.split('.')[0].rstrip('d')}")
 
         ratio = format(r["engine_s"] / r["limit_s"], ".2f") if r.get("limit_s") else "-"
-        print(f"{r['workload'][:78]:<78} {f('engine_s', '9.3f')} {f('baseline_s', '8.2f')} {f('ratio', '7.2f')} "
-              f"{f('forward_equivalents', '7.2f')} {f('limit_s', '8.3f')} {ratio:>7} {f('mixed_copies', '7d')} "
-              f"{f('engine_peak_mb', '8.0f')} {f('baseline_peak_mb', '8.0f')} {f('max_diff', '8.1e')}")
+        print(
+            f"{r['workload'][:78]:<78} {f('engine_s', '9.3f')} {f('baseline_s', '8.2f')} {f('ratio', '7.2f')} "
+            f"{f('forward_equivalents', '7.2f')} {f('limit_s', '8.3f')} {ratio:>7} {f('mixed_copies', '7d')} "
+            f"{f('engine_peak_mb', '8.0f')} {f('baseline_peak_mb', '8.0f')} {f('max_diff', '8.1e')}"
+        )
     for r in results:
         for name, rows in r.get("sweeps", {}).items():
-            print(f"scaling with {name}: " + ", ".join(
-                f"(B={x['batch']}, P={x['pos']}, N={x['hypotheses']}) {x['engine_s']:.2f}s" for x in rows))
+            print(
+                f"scaling with {name}: "
+                + ", ".join(f"(B={x['batch']}, P={x['pos']}, N={x['hypotheses']}) {x['engine_s']:.2f}s" for x in rows)
+            )
 
 
 def main() -> None:
@@ -322,12 +409,13 @@ def main() -> None:
     induction, heldout = shipped.model.to(args.device), shipped.heldout
     plain = PlainAttnOnly(induction).eval()
     results: list = []
-    steps = [("clean forwards", lambda: forward_workload(results, hf, model, plain, induction, args.quick)),
-             ("one subgraph", lambda: subgraph_workload(results, hf, model, args.quick, args.repeats)),
-             ("every single path", lambda: paths_workload(results, plain, induction, heldout, args.quick,
-                                                          args.repeats)),
-             ("sender scan", lambda: sender_workload(results, hf, model, args.quick, args.repeats)),
-             ("memory bound", lambda: memory_workload(results, induction, heldout, args.quick))]
+    steps = [
+        ("clean forwards", lambda: forward_workload(results, hf, model, plain, induction, args.quick)),
+        ("one subgraph", lambda: subgraph_workload(results, hf, model, args.quick, args.repeats)),
+        ("every single path", lambda: paths_workload(results, plain, induction, heldout, args.quick, args.repeats)),
+        ("sender scan", lambda: sender_workload(results, hf, model, args.quick, args.repeats)),
+        ("memory bound", lambda: memory_workload(results, induction, heldout, args.quick)),
+    ]
     if not args.quick and not MEMORY_PASS:
         steps.append(("scaling", lambda: scaling(results, induction, heldout, out_dir)))
     for name, step in steps:
@@ -341,9 +429,15 @@ def main() -> None:
         for r in results:
             r.update(peaks.get(r["workload"], {}))
         show(results)
-    env = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-           "machine": platform.machine(), "python": platform.python_version(), "quick": args.quick,
-           "cuda": torch.cuda.is_available()}
+    env = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "quick": args.quick,
+        "cuda": torch.cuda.is_available(),
+    }
     (out_dir / "bench.json").write_text(json.dumps({"environment": env, "results": results}, indent=2) + "\n")
     print(f"\nwrote {out_dir / 'bench.json'}")
 

@@ -36,11 +36,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import PeakMemory, best_of  # noqa: E402
-
-import pathpatch as pp  # noqa: E402
-from pathpatch.engine.api import Engine, equal_inputs  # noqa: E402
-from pathpatch.engine.cache import run_cache  # noqa: E402
+import pathpatch as pp
+from measure import PeakMemory, best_of
+from pathpatch.engine.api import Engine, equal_inputs
+from pathpatch.engine.cache import run_cache
 
 SHAPES = {  # name: (layers, heads, d_model)
     "small": (12, 12, 768),
@@ -53,8 +52,18 @@ SHAPES = {  # name: (layers, heads, d_model)
 def model_of(layers: int, heads: int, d_model: int, vocab: int, device: str) -> pp.ResidualModel:
     """A GPT-2-shaped native model (absolute positions, LayerNorm, GELU MLPs), random weights."""
     torch.manual_seed(0)
-    cfg = pp.NativeConfig(n_layers=layers, n_heads=heads, d_model=d_model, d_head=d_model // heads, d_vocab=vocab,
-                          n_ctx=1024, d_mlp=4 * d_model, positions="absolute", act="gelu_new", init_std=0.02)
+    cfg = pp.NativeConfig(
+        n_layers=layers,
+        n_heads=heads,
+        d_model=d_model,
+        d_head=d_model // heads,
+        d_vocab=vocab,
+        n_ctx=1024,
+        d_mlp=4 * d_model,
+        positions="absolute",
+        act="gelu_new",
+        init_std=0.02,
+    )
     return pp.native_model(cfg).to(device).eval()
 
 
@@ -112,17 +121,22 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
     plan_only = args.plan_only or name == "xl"
     skeleton = model_of(layers, heads, heads, 32, "cpu")  # same graph (d_head 1): planning cost only
     chosen = args.workloads.split(",")
-    workloads = [(label, make()) for key, label, make in (
-        ("sub5", "subgraph 5%", lambda: [subgraph_hyp(skeleton.graph, 0.05)]),
-        ("sub50", "subgraph 50%", lambda: [subgraph_hyp(skeleton.graph, 0.5)]),
-        ("scan", f"sender scan into a{layers - 3}.{heads // 2}", lambda: sender_hyps(skeleton.graph)),
-    ) if key in chosen or (key == "scan" and "scanlast" in chosen)]
+    workloads = [
+        (label, make())
+        for key, label, make in (
+            ("sub5", "subgraph 5%", lambda: [subgraph_hyp(skeleton.graph, 0.05)]),
+            ("sub50", "subgraph 50%", lambda: [subgraph_hyp(skeleton.graph, 0.5)]),
+            ("scan", f"sender scan into a{layers - 3}.{heads // 2}", lambda: sender_hyps(skeleton.graph)),
+        )
+        if key in chosen or (key == "scan" and "scanlast" in chosen)
+    ]
     base = {"shape": name, "layers": layers, "heads": heads, "d_model": d_model, "edges": len(skeleton.graph.edges)}
     if plan_only:
         for label, hyps in workloads:
             seconds, copies, _ = plan_seconds(skeleton, hyps)
-            results.append({**base, "workload": label, "hypotheses": len(hyps), "plan_s": seconds,
-                            "mixed_copies": copies})
+            results.append(
+                {**base, "workload": label, "hypotheses": len(hyps), "plan_s": seconds, "mixed_copies": copies}
+            )
             print(f"{name:7} {label:28} plan {seconds:7.2f} s  ({copies} mixed copies)", flush=True)
         return
     model = model_of(layers, heads, d_model, args.vocab, args.device)
@@ -147,25 +161,53 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
             warm = best_of(lambda: engine.run(ref, new), repeats)
             clean, ablated = run_cache(model, ref), run_cache(model, new)
             cached = best_of(lambda: engine.run_caches(clean, ablated, True), repeats)
-            results.append({**base, "workload": label + ", all positions", "hypotheses": len(hyps), "plan_s": plan_s,
-                            "mixed_copies": copies, "floor_fe": floor, "forward_s": forward, "first_call_s": first,
-                            "first_call_fe": first / forward, "warm_s": warm, "warm_fe": warm / forward,
-                            "from_caches_s": cached, "from_caches_fe": cached / forward})
-            print(f"{name:7} {label:28} plan {plan_s:6.2f} s | first call {first:7.2f} s = {first / forward:6.1f} FE"
-                  f" | warm {warm / forward:5.2f} FE, from ready caches {cached / forward:5.2f} FE"
-                  f" | {copies} mixed copies, floor {floor:.1f} FE"
-                  + (f" (first call {first / forward / floor:.2f}x)" if floor > 0 else ""), flush=True)
+            results.append(
+                {
+                    **base,
+                    "workload": label + ", all positions",
+                    "hypotheses": len(hyps),
+                    "plan_s": plan_s,
+                    "mixed_copies": copies,
+                    "floor_fe": floor,
+                    "forward_s": forward,
+                    "first_call_s": first,
+                    "first_call_fe": first / forward,
+                    "warm_s": warm,
+                    "warm_fe": warm / forward,
+                    "from_caches_s": cached,
+                    "from_caches_fe": cached / forward,
+                }
+            )
+            print(
+                f"{name:7} {label:28} plan {plan_s:6.2f} s | first call {first:7.2f} s = {first / forward:6.1f} FE"
+                f" | warm {warm / forward:5.2f} FE, from ready caches {cached / forward:5.2f} FE"
+                f" | {copies} mixed copies, floor {floor:.1f} FE"
+                + (f" (first call {first / forward / floor:.2f}x)" if floor > 0 else ""),
+                flush=True,
+            )
         if len(hyps) > 1 and "scanlast" in chosen:  # as a user runs it: sender_scan, metric at the last position
             pairs = last_position_pairs(ref, new, args.vocab)
             receiver = label.split()[-1]
             with PeakMemory(args.device) as mem:
-                seconds, _ = timed(lambda: pp.sender_scan(model, pairs, receiver, progress=False,
-                                                          batch_size=args.batch))
-            results.append({**base, "workload": label + ", last position (sender_scan)", "hypotheses": len(hyps),
-                            "forward_s": forward, "first_call_s": seconds, "first_call_fe": seconds / forward,
-                            "peak_mb": mem.bytes / 2**20})
-            print(f"{name:7} {label:28} sender_scan at the last position: {seconds:7.2f} s = "
-                  f"{seconds / forward:6.1f} FE, peak {mem.bytes / 2**20:,.0f} MB", flush=True)
+                seconds, _ = timed(
+                    lambda: pp.sender_scan(model, pairs, receiver, progress=False, batch_size=args.batch)
+                )
+            results.append(
+                {
+                    **base,
+                    "workload": label + ", last position (sender_scan)",
+                    "hypotheses": len(hyps),
+                    "forward_s": forward,
+                    "first_call_s": seconds,
+                    "first_call_fe": seconds / forward,
+                    "peak_mb": mem.bytes / 2**20,
+                }
+            )
+            print(
+                f"{name:7} {label:28} sender_scan at the last position: {seconds:7.2f} s = "
+                f"{seconds / forward:6.1f} FE, peak {mem.bytes / 2**20:,.0f} MB",
+                flush=True,
+            )
 
 
 def last_position_pairs(ref: torch.Tensor, new: torch.Tensor, vocab: int) -> pp.Pairs:
@@ -184,12 +226,16 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=50257)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: steady timings)")
-    ap.add_argument("--workloads", default="sub5,sub50,scan,scanlast",
-                    help="comma-separated: sub5, sub50 (subgraphs), scan (sender scan, logits at every position "
-                         "through evaluate_many), scanlast (pp.sender_scan, metric at the last position)")
+    ap.add_argument(
+        "--workloads",
+        default="sub5,sub50,scan,scanlast",
+        help="comma-separated: sub5, sub50 (subgraphs), scan (sender scan, logits at every position "
+        "through evaluate_many), scanlast (pp.sender_scan, metric at the last position)",
+    )
     ap.add_argument("--plan-only", action="store_true", help="planning only, for every shape")
-    ap.add_argument("--max-logits-gb", type=float, default=8.0,
-                    help="skip the all-positions scan when its logits would be larger")
+    ap.add_argument(
+        "--max-logits-gb", type=float, default=8.0, help="skip the all-positions scan when its logits would be larger"
+    )
     ap.add_argument("--quick", action="store_true", help="tiny shape only, small vocabulary")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
@@ -201,9 +247,15 @@ def main() -> None:
         run_shape(name.strip(), args, results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"device": args.device, "batch": args.batch, "pos": args.pos, "threads": args.threads,
-            "torch": torch.__version__, "machine": platform.platform(),
-            "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None}
+    meta = {
+        "device": args.device,
+        "batch": args.batch,
+        "pos": args.pos,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "machine": platform.platform(),
+        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
+    }
     (out / "scale.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     print(f"wrote {out / 'scale.json'}")
 

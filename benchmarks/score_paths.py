@@ -44,8 +44,10 @@ def main() -> None:
         alone = best(lambda: engine.run_caches(clean, ablated, True, targets=mask))
     for budget in (None, "256MB"):
         took = best(lambda: per_example(model, named, pairs, "loss", progress=False, max_memory=budget))
-        print(f"{len(named)} paths x {len(pairs)} examples, max_memory={budget}: score {took:.1f} s = "
-              f"{took / forward:.0f} forwards; engine alone {alone:.1f} s; score / engine {took / alone:.1f}")
+        print(
+            f"{len(named)} paths x {len(pairs)} examples, max_memory={budget}: score {took:.1f} s = "
+            f"{took / forward:.0f} forwards; engine alone {alone:.1f} s; score / engine {took / alone:.1f}"
+        )
 
 
 if __name__ == "__main__":

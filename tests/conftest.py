@@ -25,8 +25,16 @@ TINY = [
 
 def tiny_model(positions: str = "absolute", d_mlp: int | None = 12, seed: int = 0, **kw):  # type: ignore[no-untyped-def]
     cfg = dict(
-        n_layers=2, n_heads=2, d_model=8, d_head=4, d_vocab=11, n_ctx=6, d_mlp=d_mlp,
-        positions=positions, seed=seed, init_std=0.5,
+        n_layers=2,
+        n_heads=2,
+        d_model=8,
+        d_head=4,
+        d_vocab=11,
+        n_ctx=6,
+        d_mlp=d_mlp,
+        positions=positions,
+        seed=seed,
+        init_std=0.5,
     )
     cfg.update(kw)
     return native_model(NativeConfig(**cfg))
@@ -44,8 +52,16 @@ def check_logits_checksum(model, tokens: torch.Tensor, checksum: dict) -> None: 
 def tiny_hf_gpt2(seed: int = 0, **kw):  # type: ignore[no-untyped-def]
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(seed)
-    args = dict(n_layer=2, n_head=2, n_embd=8, vocab_size=11, n_positions=6, bos_token_id=0, eos_token_id=0,
-                initializer_range=0.5)
+    args = dict(
+        n_layer=2,
+        n_head=2,
+        n_embd=8,
+        vocab_size=11,
+        n_positions=6,
+        bos_token_id=0,
+        eos_token_id=0,
+        initializer_range=0.5,
+    )
     args.update(kw)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(**args)).eval()
     with torch.no_grad():  # random (not zero) biases and norms, so every term is exercised

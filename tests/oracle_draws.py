@@ -27,11 +27,11 @@ def batches(draw, model: ResidualModel, lengths: tuple[int, int] = (2, 8), batch
     return ref, new, targets
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def all_paths(model: ResidualModel) -> tuple[Path, ...]:
     return tuple(model.graph.iter_paths())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def positioned_paths(model: ResidualModel, n_pos: int) -> tuple[Path, ...]:
     return tuple(model.graph.iter_positioned_paths(n_pos))

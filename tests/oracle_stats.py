@@ -31,8 +31,13 @@ class Tally:
         self.ablations[ablation] += 1
         self.copies += mixed_copies
 
-    def check(self, examples: int, ablations: tuple[str, ...] = ("resample", "mean", "zero"),
-              each_ablation: int = 1, distinct: float = 0.75) -> None:
+    def check(
+        self,
+        examples: int,
+        ablations: tuple[str, ...] = ("resample", "mean", "zero"),
+        each_ablation: int = 1,
+        distinct: float = 0.75,
+    ) -> None:
         """Every example reached the executor, most hypotheses differ, every ablation ran."""
         assert self.draws >= examples, f"{self.test}: only {self.draws} of {examples} examples ran MIXED copies"
         assert len(self.hypotheses) >= distinct * self.draws, self.line()
@@ -40,5 +45,7 @@ class Tally:
 
     def line(self) -> str:
         abl = " ".join(f"{a}={self.ablations[a]}" for a in ("resample", "mean", "zero"))
-        return (f"{self.test}: {self.draws} executed, {len(self.hypotheses)} distinct hypotheses, {abl}, "
-                f"{self.copies} MIXED copies")
+        return (
+            f"{self.test}: {self.draws} executed, {len(self.hypotheses)} distinct hypotheses, {abl}, "
+            f"{self.copies} MIXED copies"
+        )

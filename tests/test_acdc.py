@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 import random
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -20,10 +20,13 @@ from pathpatch.graph import Edge
 acdc_module = importlib.import_module("pathpatch.discovery.acdc")  # the package exports the function acdc
 
 
-@lru_cache(maxsize=None)
+@cache
 def setup(d_mlp: int | None = None, seed: int = 0) -> tuple[pp.ResidualModel, pp.Pairs]:
-    model = pp.native_model(pp.NativeConfig(n_layers=2, n_heads=2, d_model=16, d_head=8, d_vocab=20, n_ctx=8,
-                                            d_mlp=d_mlp, init_std=0.3, seed=seed))
+    model = pp.native_model(
+        pp.NativeConfig(
+            n_layers=2, n_heads=2, d_model=16, d_head=8, d_vocab=20, n_ctx=8, d_mlp=d_mlp, init_std=0.3, seed=seed
+        )
+    )
     tokens = torch.randint(0, 20, (24, 8), generator=torch.Generator().manual_seed(seed))
     return model, pp.pair_derangement(pp.Dataset.next_token(tokens), seed=seed)
 
@@ -56,11 +59,14 @@ def sequential(model, pairs, threshold, **kw):  # type: ignore[no-untyped-def]
     return kept, effects, tested
 
 
-@pytest.mark.parametrize("d_mlp, threshold, kw", [
-    (None, 0.01, {}),
-    (12, 0.01, {}),
-    (12, 0.02, {"ablation": "mean", "delta": "loss"}),
-])
+@pytest.mark.parametrize(
+    "d_mlp, threshold, kw",
+    [
+        (None, 0.01, {}),
+        (12, 0.01, {}),
+        (12, 0.02, {"ablation": "mean", "delta": "loss"}),
+    ],
+)
 def test_equals_the_sequential_algorithm(d_mlp, threshold, kw) -> None:  # type: ignore[no-untyped-def]
     model, pairs = setup(d_mlp)
     result = acdc_search(model, pairs, threshold, progress=False, score=False, **kw)
@@ -121,8 +127,9 @@ def test_threshold_zero_keeps_every_edge_whose_removal_raises_the_metric() -> No
     model, pairs = setup(12)
     result = acdc_search(model, pairs, 0.0, progress=False, score=False)
     assert result.circuit.edges == model.graph.edges
-    singles = pp.per_example(model, {e.name: ~pp.through_edge(e.sender, e.receiver) for e in model.graph.edges},
-                             pairs, progress=False)
+    singles = pp.per_example(
+        model, {e.name: ~pp.through_edge(e.sender, e.receiver) for e in model.graph.edges}, pairs, progress=False
+    )
     for e in model.graph.edges:
         assert result.scores[e] == pytest.approx(float(np.mean(singles[e.name]["delta_h"])), abs=1e-6), e.name
     assert all(result.scores[e] == 0.0 for e in model.graph.edges if e.sender.kind == "pos")
@@ -147,8 +154,13 @@ def test_passes_far_below_edges_tested_and_found_by() -> None:
     assert found["passes"] * 3 < found["tested"]
     assert found["tested"] <= found["edges"] == len(model.graph.edges) and found["kept"] == circuit.n_edges
     assert {k: found[k] for k in ("algorithm", "threshold", "delta", "ablation", "examples", "seed")} == {
-        "algorithm": "acdc", "threshold": 5e-3, "delta": "kl", "ablation": "resample", "examples": len(pairs),
-        "seed": 3}
+        "algorithm": "acdc",
+        "threshold": 5e-3,
+        "delta": "kl",
+        "ablation": "resample",
+        "examples": len(pairs),
+        "seed": 3,
+    }
     assert found["seconds"] > 0 and found["hypotheses"] >= found["tested"]
 
 
@@ -159,8 +171,9 @@ def test_rescores_to_the_same_numbers_and_round_trips_json(tmp_path) -> None:  #
     again = pp.score(model, {"c": circuit.hypothesis}, pairs, n_boot=50, seed=1, progress=False)["c"]
     for name, estimate in circuit.score.metrics.items():
         other = again.metrics[name]
-        assert (estimate.value, estimate.low, estimate.high) == pytest.approx((other.value, other.low, other.high),
-                                                                              abs=1e-9), name
+        assert (estimate.value, estimate.low, estimate.high) == pytest.approx(
+            (other.value, other.low, other.high), abs=1e-9
+        ), name
     loaded = Circuit.load(circuit.save(tmp_path / "acdc.json"))
     assert loaded == circuit and loaded.found_by["algorithm"] == "acdc"
 

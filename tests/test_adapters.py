@@ -34,10 +34,21 @@ def _check(hf, vocab: int, length: int, batch: int = 3) -> pp.ResidualModel:  # 
 
 NEOX = [
     dict(hidden_size=32, num_attention_heads=4, num_hidden_layers=2, intermediate_size=64),
-    dict(hidden_size=48, num_attention_heads=3, num_hidden_layers=3, intermediate_size=40,
-         use_parallel_residual=False, hidden_act="gelu_new"),
-    dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=1, intermediate_size=64,
-         rope_parameters={"rope_theta": 500.0, "partial_rotary_factor": 0.5, "rope_type": "default"}),
+    dict(
+        hidden_size=48,
+        num_attention_heads=3,
+        num_hidden_layers=3,
+        intermediate_size=40,
+        use_parallel_residual=False,
+        hidden_act="gelu_new",
+    ),
+    dict(
+        hidden_size=32,
+        num_attention_heads=2,
+        num_hidden_layers=1,
+        intermediate_size=64,
+        rope_parameters={"rope_theta": 500.0, "partial_rotary_factor": 0.5, "rope_type": "default"},
+    ),
 ]
 
 
@@ -51,24 +62,54 @@ def test_neox_matches_hugging_face(kw) -> None:  # type: ignore[no-untyped-def]
 
 
 LLAMA = [
-    ("llama", dict(hidden_size=32, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=2,
-                   intermediate_size=48)),
-    ("llama", dict(hidden_size=32, num_attention_heads=4, num_key_value_heads=4, num_hidden_layers=1,
-                   intermediate_size=40, attention_bias=True, mlp_bias=True, tie_word_embeddings=True)),
-    ("qwen2", dict(hidden_size=32, num_attention_heads=4, num_key_value_heads=1, num_hidden_layers=2,
-                   intermediate_size=48)),
-    ("mistral", dict(hidden_size=48, num_attention_heads=6, num_key_value_heads=2, num_hidden_layers=2,
-                     intermediate_size=64, sliding_window=None)),
+    (
+        "llama",
+        dict(hidden_size=32, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=2, intermediate_size=48),
+    ),
+    (
+        "llama",
+        dict(
+            hidden_size=32,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            num_hidden_layers=1,
+            intermediate_size=40,
+            attention_bias=True,
+            mlp_bias=True,
+            tie_word_embeddings=True,
+        ),
+    ),
+    (
+        "qwen2",
+        dict(hidden_size=32, num_attention_heads=4, num_key_value_heads=1, num_hidden_layers=2, intermediate_size=48),
+    ),
+    (
+        "mistral",
+        dict(
+            hidden_size=48,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+            num_hidden_layers=2,
+            intermediate_size=64,
+            sliding_window=None,
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize("kind,kw", LLAMA)
 def test_llama_family_matches_hugging_face(kind, kw) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    config_cls = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config,
-                  "mistral": transformers.MistralConfig}[kind]
-    causal = {"llama": transformers.LlamaForCausalLM, "qwen2": transformers.Qwen2ForCausalLM,
-              "mistral": transformers.MistralForCausalLM}[kind]
+    config_cls = {
+        "llama": transformers.LlamaConfig,
+        "qwen2": transformers.Qwen2Config,
+        "mistral": transformers.MistralConfig,
+    }[kind]
+    causal = {
+        "llama": transformers.LlamaForCausalLM,
+        "qwen2": transformers.Qwen2ForCausalLM,
+        "mistral": transformers.MistralForCausalLM,
+    }[kind]
     cfg = config_cls(vocab_size=60, max_position_embeddings=16, **kw)
     model = _check(causal(cfg).eval(), 60, 10)
     assert model.config.norm_kind == "rmsnorm" and model.config.gated
@@ -76,17 +117,28 @@ def test_llama_family_matches_hugging_face(kind, kw) -> None:  # type: ignore[no
 
 
 def test_unsupported_architecture_is_named() -> None:
-    bert = transformers.BertForMaskedLM(transformers.BertConfig(
-        vocab_size=30, hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=32))
+    bert = transformers.BertForMaskedLM(
+        transformers.BertConfig(
+            vocab_size=30, hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=32
+        )
+    )
     with pytest.raises(pp.ConfigError, match=r"unsupported architecture 'bert'.*gpt2, gpt_neox, llama, qwen2, mistral"):
         pp.from_hf(bert)
 
 
 def test_load_hugging_face_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    hf = transformers.LlamaForCausalLM(transformers.LlamaConfig(
-        vocab_size=50, max_position_embeddings=16, hidden_size=32, num_attention_heads=4,
-        num_key_value_heads=2, num_hidden_layers=1, intermediate_size=48)).eval()
+    hf = transformers.LlamaForCausalLM(
+        transformers.LlamaConfig(
+            vocab_size=50,
+            max_position_embeddings=16,
+            hidden_size=32,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            num_hidden_layers=1,
+            intermediate_size=48,
+        )
+    ).eval()
     hf.save_pretrained(tmp_path)
     tokens = torch.randint(0, 50, (2, 6))
     with torch.no_grad():

@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_benchmark_suite_runs_quick(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "bench.json").read_text())["results"]
     names = " | ".join(r["workload"] for r in results)
@@ -29,8 +34,13 @@ def test_benchmark_suite_runs_quick(tmp_path) -> None:  # type: ignore[no-untype
 def test_scale_benchmark_runs_quick(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """``scale.py --quick`` (tiny shape, seconds): every workload row is written, with the
     mixed-copy floor and forward-equivalents it prints."""
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = json.loads((tmp_path / "scale.json").read_text())["results"]
     labels = " | ".join(r["workload"] for r in rows)
@@ -41,8 +51,13 @@ def test_scale_benchmark_runs_quick(tmp_path) -> None:  # type: ignore[no-untype
 
 def test_launch_counts_run_quick() -> None:
     """``launches.py --quick``: the operator counts it prints are read from a real forward and real engine runs."""
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "launches.py"), "--quick"],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "launches.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
     forward = int(lines[0].split(": ")[1].split()[0])

@@ -15,19 +15,35 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from conftest import tiny_model
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium)")
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 def _chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run headless Chromium on ``url`` with its own throwaway profile."""
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, url],  # type: ignore[list-item]
-                          capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, url],  # type: ignore[list-item]
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def _console(stderr: str) -> list[str]:
@@ -45,8 +61,9 @@ def demo_page(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     heldout = torch.randint(0, 8, (20, 16), generator=torch.Generator().manual_seed(0))
     # without step 3: its circuit figures would light up the hovered row's edges too (tests/test_induction.py
     # covers step 3's files)
-    run_demo(out, examples=10, model=model, heldout=heldout, progress=False, n_boot=50, echo=lambda *_: None,
-             discover=False)
+    run_demo(
+        out, examples=10, model=model, heldout=heldout, progress=False, n_boot=50, echo=lambda *_: None, discover=False
+    )
     return out / "report.html"
 
 
@@ -111,8 +128,9 @@ def test_report_page_renders_in_chromium(demo_page, tmp_path) -> None:  # type: 
     # hovering the naive row lit each of its edges in both diagrams (the best set holds them all)
     assert int(dom.body["data-highlighted"] or 0) == 2 * len(naive_edges)
     most = max(r["n_paths"] for r in report["scores"])
-    assert dom.rows[0][1] == str(most) and [int(r[1]) for r in dom.rows] == sorted((int(r[1]) for r in dom.rows),
-                                                                                   reverse=True)
+    assert dom.rows[0][1] == str(most) and [int(r[1]) for r in dom.rows] == sorted(
+        (int(r[1]) for r in dom.rows), reverse=True
+    )
 
 
 def test_console_errors_would_be_seen(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_model
 
 import pathpatch as pp
-from pathpatch.engine.api import Engine, equal_inputs
+from conftest import tiny_model
 from pathpatch.engine import budget
+from pathpatch.engine.api import Engine, equal_inputs
 from pathpatch.engine.budget import AUTO_SHARE, chunk_work, example_bytes, free_memory, resolve_budget
 
 
@@ -38,8 +38,9 @@ def test_a_chunked_evaluate_many_equals_the_unchunked_one(ablation: str) -> None
     out = len(hyps) * ref.numel() * model.config.d_vocab * 4
     # room for the output and about one example of one group: forces groups of hypotheses and batches of 1
     small = out + per_example // 3
-    chunks = chunk_work(model, Engine(model, hyps), ref.shape[1], None, small - out, ref.shape[0], None,
-                        equal_inputs(model, ablation))
+    chunks = chunk_work(
+        model, Engine(model, hyps), ref.shape[1], None, small - out, ref.shape[0], None, equal_inputs(model, ablation)
+    )
     assert len(chunks) > 1 and max(c.batch_size for c in chunks) < ref.shape[0]  # really chunked
     chunked = Engine(model, hyps).run(ref, new, ablation, max_memory=small)  # type: ignore[arg-type]
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
@@ -48,7 +49,8 @@ def test_a_chunked_evaluate_many_equals_the_unchunked_one(ablation: str) -> None
 
 
 def test_a_cpu_pass_is_kept_small_by_fewer_examples_never_by_splitting_hypotheses(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     model = tiny_model("shortformer", None, seed=1)
     ref, new = _data(model)
     hyps = [pp.paths(p.name) for p in list(model.graph.iter_paths())[:12]] + [pp.all_paths()]
@@ -117,8 +119,12 @@ def test_a_subset_engine_reuses_the_plans_and_equals_planning_alone() -> None:
     ref, new = _data(model)
     ends = torch.tensor([1, 2, 3, 4, 1, 2])
     hyps = [pp.paths(p.name) for p in list(model.graph.iter_paths())[:10]] + [
-        ~pp.through("a1.0"), pp.all_paths(), pp.no_paths(), pp.through("a1.0@END") | pp.paths("embed -> out"),
-        pp.through("a0.1@1")]
+        ~pp.through("a1.0"),
+        pp.all_paths(),
+        pp.no_paths(),
+        pp.through("a1.0@END") | pp.paths("embed -> out"),
+        pp.through("a0.1@1"),
+    ]
     whole = Engine(model, hyps)
     logits = whole.run(ref, new, positions={"END": ends})
     for picked in ([3, 0, 11, 13], [10, 14], [12], list(range(len(hyps)))):
@@ -132,6 +138,7 @@ def test_a_subset_engine_reuses_the_plans_and_equals_planning_alone() -> None:
         # the restricted plans hold the copies planning alone finds (interned by content), nothing more
         for mine, theirs in ((sub._plans, alone._plans), (sub._pos_plans, alone._pos_plans)):
             for key, plan in theirs.items():
-                assert sorted((c.node.name, c.t) for c in mine[key].copies) == \
-                    sorted((c.node.name, c.t) for c in plan.copies)
+                assert sorted((c.node.name, c.t) for c in mine[key].copies) == sorted(
+                    (c.node.name, c.t) for c in plan.copies
+                )
                 assert len(mine[key].rows) <= len(plan.rows)  # planning keeps rows of copies found cached, too

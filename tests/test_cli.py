@@ -60,11 +60,11 @@ def test_paths_direct(runner) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_paths_count_matches_enumeration(runner) -> None:  # type: ignore[no-untyped-def]
-    graph = Graph(ModelConfig(n_layers=2, n_heads=2, d_model=8, d_head=1, d_vocab=1, n_ctx=1,
-                              positions="shortformer"))
+    graph = Graph(ModelConfig(n_layers=2, n_heads=2, d_model=8, d_head=1, d_vocab=1, n_ctx=1, positions="shortformer"))
     every = list(graph.iter_paths())
-    want = sum(any(p.node.kind == "head" and p.node.layer == 1 and p.channel == "k" for p in path.ports)
-               for path in every)
+    want = sum(
+        any(p.node.kind == "head" and p.node.layer == 1 and p.channel == "k" for p in path.ports) for path in every
+    )
     assert 0 < want < len(every)
     result = runner.invoke(cli, ["paths", "a1.*.k", "--layers", "2", "--heads", "2", "--list", "0"])
     assert result.exit_code == 0, result.output
@@ -74,8 +74,9 @@ def test_paths_count_matches_enumeration(runner) -> None:  # type: ignore[no-unt
 
 
 def test_paths_list_limit(runner) -> None:  # type: ignore[no-untyped-def]
-    result = runner.invoke(cli, ["paths", "embed -> a0.* -> a1.*.k -> out", "--layers", "2", "--heads", "2",
-                                 "--list", "3"])
+    result = runner.invoke(
+        cli, ["paths", "embed -> a0.* -> a1.*.k -> out", "--layers", "2", "--heads", "2", "--list", "3"]
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     n = int(lines[0].split()[0])
@@ -109,7 +110,10 @@ def test_example_help_mentions_the_path_language(runner) -> None:  # type: ignor
 def test_bad_pattern_exits_2_with_column() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pathpatch.cli", "paths", "embed -> a0.x -> out"],
-        check=False, capture_output=True, text=True, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2, proc.stderr
     assert "column" in proc.stderr
@@ -142,7 +146,6 @@ def test_main_usage_error_exits_2(monkeypatch, capsys) -> None:  # type: ignore[
 
 def test_paths_on_a_saved_model(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from conftest import tiny_model
-
     from pathpatch.model.native import save_model
 
     model = tiny_model("absolute", 12)
@@ -150,8 +153,9 @@ def test_paths_on_a_saved_model(runner, tmp_path) -> None:  # type: ignore[no-un
     result = runner.invoke(cli, ["paths", "embed -> out", "m*", "--model", str(tmp_path / "m"), "--list", "0"])
     assert result.exit_code == 0, result.output
     graph = model.graph
-    want = sum(path.name == "embed -> out" or any(p.node.kind == "mlp" for p in path.ports)
-               for path in graph.iter_paths())
+    want = sum(
+        path.name == "embed -> out" or any(p.node.kind == "mlp" for p in path.ports) for path in graph.iter_paths()
+    )
     assert result.output.splitlines() == [f"{want} of {graph.count_paths()} paths ({graph.describe()})"]
 
 
@@ -160,8 +164,15 @@ def test_demo_small_runs_on_the_shipped_model(runner, tmp_path) -> None:  # type
     assert result.exit_code == 0, result.output
     assert "previous-token heads ['a0.2']" in result.output
     assert "1 naive (Olsson et al.)" in result.output and "best compact set" in result.output
-    for name in ("report.md", "report.json", "study.json", "proof.json", "head_scores.png",
-                 "proportion_explained.png", "refinements.png"):
+    for name in (
+        "report.md",
+        "report.json",
+        "study.json",
+        "proof.json",
+        "head_scores.png",
+        "proportion_explained.png",
+        "refinements.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
 
 
@@ -213,8 +224,9 @@ def test_scan_senders_on_the_shipped_model(runner, tmp_path) -> None:  # type: i
     from pathpatch.zoo import bundle
 
     out = tmp_path / "scan"
-    result = runner.invoke(cli, ["scan", "senders", "--receivers", "a1.6", "--examples", "8", "--quiet",
-                                 "--top", "3", "--out", str(out)])
+    result = runner.invoke(
+        cli, ["scan", "senders", "--receivers", "a1.6", "--examples", "8", "--quiet", "--top", "3", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "ablate scan of 10 senders" in result.output and "3 that matter most" in result.output
     data = json.loads((out / "scan.json").read_text())
@@ -230,8 +242,9 @@ def test_scan_senders_on_the_shipped_model(runner, tmp_path) -> None:  # type: i
         assert rows[sender] == pytest.approx(_by_hand(shipped.model, pairs, ~hyp, "loss"), abs=1e-5), sender
     printed = [line.split()[0] for line in _table(result.output).splitlines()[1:4]]
     assert printed == [r["name"] for r in sorted(data["rows"], key=lambda r: r["value"])[:3]]
-    result = runner.invoke(cli, ["scan", "paths", "--examples", "3", "--quiet", "--max-memory", "200MB",
-                                 "--top", "2", "--out", str(out)])
+    result = runner.invoke(
+        cli, ["scan", "paths", "--examples", "3", "--quiet", "--max-memory", "200MB", "--top", "2", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "restore scan of 1041 paths" in result.output
     result = runner.invoke(cli, ["scan", "senders", "--quiet"])
@@ -242,9 +255,9 @@ def test_scan_senders_on_the_shipped_model(runner, tmp_path) -> None:  # type: i
 def tiny_shipped(monkeypatch):  # type: ignore[no-untyped-def]
     """`pathpatch scan` on a tiny stand-in for the shipped model (same code path, fast)."""
     import torch
-    from conftest import tiny_model
 
     import pathpatch.zoo as zoo
+    from conftest import tiny_model
     from pathpatch.data import pair_derangement
     from pathpatch.induction.study import induction_dataset
 
@@ -268,7 +281,8 @@ def _table(output: str) -> str:
 
 
 def test_scan_nodes_modes_deltas_device_dtype(  # type: ignore[no-untyped-def]
-        runner, tmp_path, tiny_shipped, monkeypatch, capsys) -> None:
+    runner, tmp_path, tiny_shipped, monkeypatch, capsys
+) -> None:
     """`scan nodes` with the default mode and delta, then --mode ablate --delta kl --device cpu, then
     --dtype bfloat16: every row checked by hand; a bad device is a clean error."""
     import torch
@@ -278,8 +292,10 @@ def test_scan_nodes_modes_deltas_device_dtype(  # type: ignore[no-untyped-def]
     model, pairs = tiny_shipped
     nodes = ["a0.0", "a0.1", "a1.0", "a1.1"]
     runs = {}
-    for args, mode, delta in [(("nodes", "--top", "0"), "restore", "loss"),
-                              (("nodes", "--mode", "ablate", "--delta", "kl", "--device", "cpu"), "ablate", "kl")]:
+    for args, mode, delta in [
+        (("nodes", "--top", "0"), "restore", "loss"),
+        (("nodes", "--mode", "ablate", "--delta", "kl", "--device", "cpu"), "ablate", "kl"),
+    ]:
         output, data = _scan(runner, tmp_path, *args)
         assert output.startswith(f"{mode} scan of 4 nodes, proportion explained, 12 examples, delta={delta}")
         assert data["mode"] == mode and data["meta"]["delta"] == delta and data["kind"] == "nodes"
@@ -297,15 +313,16 @@ def test_scan_nodes_modes_deltas_device_dtype(  # type: ignore[no-untyped-def]
     assert runs["ablate"]["meta"]["device"] == "cpu" and runs["ablate"]["meta"]["dtype"] == "float32"
     _, half = _scan(runner, tmp_path, "nodes", "--top", "0", "--dtype", "bfloat16")
     assert half["meta"]["dtype"] == "bfloat16"
-    assert [r["value"] for r in half["rows"]] == pytest.approx([r["value"] for r in runs["restore"]["rows"]],
-                                                                abs=0.05)
-    code, out, err = _main(monkeypatch, capsys, "scan", "nodes", "--device", "nonsense", "--quiet",
-                           "--out", str(tmp_path / "bad"))
+    assert [r["value"] for r in half["rows"]] == pytest.approx([r["value"] for r in runs["restore"]["rows"]], abs=0.05)
+    code, out, err = _main(
+        monkeypatch, capsys, "scan", "nodes", "--device", "nonsense", "--quiet", "--out", str(tmp_path / "bad")
+    )
     assert code == 2 and out == ""
     assert err.startswith("error: device='nonsense' is not a device torch knows") and "Traceback" not in err
     if not torch.cuda.is_available():
-        code, _, err = _main(monkeypatch, capsys, "scan", "nodes", "--device", "cuda", "--quiet",
-                             "--out", str(tmp_path / "bad"))
+        code, _, err = _main(
+            monkeypatch, capsys, "scan", "nodes", "--device", "cuda", "--quiet", "--out", str(tmp_path / "bad")
+        )
         assert code == 2 and "torch sees no CUDA device here; use device='cpu'" in err
 
 
@@ -317,8 +334,9 @@ def test_scan_edges(runner, tmp_path, tiny_shipped) -> None:  # type: ignore[no-
     edges = model.graph.edges
     output, data = _scan(runner, tmp_path, "edges", "--delta", "kl", "--top", "3")
     assert data["mode"] == "ablate" and len(data["rows"]) == len(edges)
-    assert output.startswith(f"ablate scan of {len(edges)} edges, proportion explained, 12 examples, delta=kl "
-                             "(3 that matter most)\n")
+    assert output.startswith(
+        f"ablate scan of {len(edges)} edges, proportion explained, 12 examples, delta=kl (3 that matter most)\n"
+    )
     smallest = sorted(data["rows"], key=lambda r: r["value"])[:3]
     printed = [" ".join(line.split()[:3]) for line in output.splitlines()[1:4]]  # "u -> v.c"
     assert printed == [r["name"] for r in smallest]
@@ -355,8 +373,9 @@ def test_train_tiny(runner, tmp_path, monkeypatch) -> None:  # type: ignore[no-u
     corpus = gather_files(Path(sysconfig.get_paths()["stdlib"]) / "json")
     monkeypatch.setattr(train_module, "gather_files", lambda: corpus)
     out = tmp_path / "model"
-    result = runner.invoke(cli, ["train", "induction", "--out", str(out), "--steps", "2", "--d-model", "16", "--seed", "3",
-                                 "--quiet"])
+    result = runner.invoke(
+        cli, ["train", "induction", "--out", str(out), "--steps", "2", "--d-model", "16", "--seed", "3", "--quiet"]
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     card = json.loads((out / "card.json").read_text())
     assert card["training"]["steps"] == 2 and card["training"]["d_model"] == 16 and card["training"]["seed"] == 3

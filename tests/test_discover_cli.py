@@ -15,16 +15,20 @@ def test_the_command_offers_every_planted_task() -> None:
     assert PLANTED_TASKS == PLANTED
 
 
-@pytest.mark.parametrize("algorithm, task, extra", [
-    ("acdc", "chain", []),
-    ("eap", "parallel", ["--top", "5"]),
-    ("eap-ig", "mlp", ["--ig-steps", "3"]),
-    ("paths", "direct", ["--target", "0.99"]),
-])
+@pytest.mark.parametrize(
+    "algorithm, task, extra",
+    [
+        ("acdc", "chain", []),
+        ("eap", "parallel", ["--top", "5"]),
+        ("eap-ig", "mlp", ["--ig-steps", "3"]),
+        ("paths", "direct", ["--target", "0.99"]),
+    ],
+)
 def test_discover_recovers_a_planted_circuit(tmp_path, algorithm, task, extra) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / algorithm
-    result = CliRunner().invoke(cli, ["discover", algorithm, "--planted", task, "--examples", "16", "--quiet",
-                                      "--out", str(out), *extra])
+    result = CliRunner().invoke(
+        cli, ["discover", algorithm, "--planted", task, "--examples", "16", "--quiet", "--out", str(out), *extra]
+    )
     assert result.exit_code == 0, result.output
     assert "ROC area against the planted circuit: 1.000" in result.output
     assert json.loads((out / "roc.json").read_text())["auc"] == 1.0

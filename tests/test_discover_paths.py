@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -11,25 +11,32 @@ import torch
 
 import pathpatch as pp
 from pathpatch.discovery import Circuit, roc_auc
-from pathpatch.discovery.planted import PLANTED, planted
-from pathpatch.discovery.cached import CachedScorer
 from pathpatch.discovery import paths as paths_module
+from pathpatch.discovery.cached import CachedScorer
 from pathpatch.discovery.paths import discover_paths
+from pathpatch.discovery.planted import PLANTED, planted
 from pathpatch.engine.api import Engine
 from pathpatch.errors import ArgumentError, InputError
 
 QUICK = dict(progress=False, n_boot=100)
 
 
-@lru_cache(maxsize=None)
+@cache
 def setup(d_mlp: int | None = None, init_std: float = 0.3, seed: int = 0) -> tuple[pp.ResidualModel, pp.Pairs]:
-    model = pp.native_model(pp.NativeConfig(n_layers=2, n_heads=2, d_model=16, d_head=8, d_vocab=20, n_ctx=8,
-                                            d_mlp=d_mlp, init_std=init_std, seed=seed))
+    model = pp.native_model(
+        pp.NativeConfig(
+            n_layers=2, n_heads=2, d_model=16, d_head=8, d_vocab=20, n_ctx=8, d_mlp=d_mlp, init_std=init_std, seed=seed
+        )
+    )
     tokens = torch.randint(0, 20, (24, 8), generator=torch.Generator().manual_seed(seed))
     mask = torch.ones_like(tokens, dtype=torch.bool)
     mask[:, -1] = False
-    data = pp.Dataset(tokens=tokens, target_mask=mask, target_tokens=tokens.roll(-1, 1),
-                      distractor_tokens=(tokens.roll(-1, 1) + 1) % 20)
+    data = pp.Dataset(
+        tokens=tokens,
+        target_mask=mask,
+        target_tokens=tokens.roll(-1, 1),
+        distractor_tokens=(tokens.roll(-1, 1) + 1) % 20,
+    )
     return model, pp.pair_derangement(data, seed=seed)
 
 
@@ -48,8 +55,10 @@ def check_honest(circuit: Circuit, model: pp.ResidualModel) -> None:
     assert len(circuit.found_by["importance"]) == len(circuit.patterns)
 
 
-@pytest.mark.parametrize("d_mlp, delta, ablation", [(None, "kl", "resample"), (16, "kl", "resample"),
-                                                    (None, "loss", "mean"), (None, "logit_diff", "zero")])
+@pytest.mark.parametrize(
+    "d_mlp, delta, ablation",
+    [(None, "kl", "resample"), (16, "kl", "resample"), (None, "loss", "mean"), (None, "logit_diff", "zero")],
+)
 def test_reaches_target_compactly_and_honestly(d_mlp: int | None, delta: str, ablation: str) -> None:
     model, pairs = setup(d_mlp)
     c = discover_paths(model, pairs, target=0.9, delta=delta, ablation=ablation, **QUICK)
@@ -95,7 +104,7 @@ def test_refine_spends_half_the_slack_and_fit_repairs() -> None:
     assert search.fit() and search.pe >= 0.9 and scorer.passes == 6
     added = search.items[1:]  # the most important per path first, as few as reach the target
     ranked = sorted(pool, key=lambda i: -search.importance[i] / space.count(i))
-    assert added == ranked[:len(added)] and 0 < len(added) < len(pool)
+    assert added == ranked[: len(added)] and 0 < len(added) < len(pool)
 
 
 def test_stops_cleanly_on_a_model_with_nothing_to_find() -> None:
@@ -146,8 +155,7 @@ def test_each_step_is_one_engine_call(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Engine, "run_caches", counted)
     for kw in (dict(), dict(max_candidates=3), dict(max_steps=5)):
         calls.clear()
-        c = discover_paths(model, pairs, target=0.9, batch_size=len(pairs), score=False,
-                           **kw, **QUICK)  # type: ignore[arg-type]
+        c = discover_paths(model, pairs, target=0.9, batch_size=len(pairs), score=False, **kw, **QUICK)  # type: ignore[arg-type]
         f = c.found_by
         assert len(calls) == f["steps"] == f["passes"] <= f["max_steps"]  # one batch: one run per call
         assert sum(calls) == f["hypotheses"] and c.score is None
@@ -191,8 +199,13 @@ def test_recovers_planted_circuits(name: str, ablation: str) -> None:
 @pytest.mark.parametrize("delta, ablation", [("kl", "resample"), ("loss", "mean"), ("logit_diff", "zero")])
 def test_cached_scorer_equals_per_example(delta: str, ablation: str) -> None:
     model, pairs = setup(d_mlp=16)
-    hyps = {"a": pp.paths("embed -> a1.*.v -> out"), "b": ~pp.through("a0.1"), "c": pp.all_paths(),
-            "d": pp.subgraph(list(model.graph.edges)[::3]), "e": pp.no_paths()}
+    hyps = {
+        "a": pp.paths("embed -> a1.*.v -> out"),
+        "b": ~pp.through("a0.1"),
+        "c": pp.all_paths(),
+        "d": pp.subgraph(list(model.graph.edges)[::3]),
+        "e": pp.no_paths(),
+    }
     want = pp.per_example(model, hyps, pairs, delta=delta, ablation=ablation, progress=False)
     for kw in (dict(batch_size=32), dict(batch_size=7), dict(batch_size=32, max_memory=60_000)):
         scorer = CachedScorer(model, pairs, delta, ablation, **kw)  # type: ignore[arg-type]
@@ -233,12 +246,25 @@ def test_ladder_comparison_runs_end_to_end_small() -> None:
     from pathpatch.discovery.induction import compare_with_ladder
     from pathpatch.induction.study import naive_patterns
 
-    result = compare_with_ladder(ladder=naive_patterns([2], [0, 3, 7]) + ["embed -> a0.{0-7} -> out"],
-                                 prev=[2], ind=[0, 3, 7], study_examples=8, search_examples=6, eval_examples=8,
-                                 target=0.9, max_steps=4, n_boot=100, acdc_examples=4)
+    result = compare_with_ladder(
+        ladder=naive_patterns([2], [0, 3, 7]) + ["embed -> a0.{0-7} -> out"],
+        prev=[2],
+        ind=[0, 3, 7],
+        study_examples=8,
+        search_examples=6,
+        eval_examples=8,
+        target=0.9,
+        max_steps=4,
+        n_boot=100,
+        acdc_examples=4,
+    )
     rows = {s.name: s for s in result.report}
-    assert list(rows) == ["naive (Olsson et al.)", "ladder best compact (hand-built)", "paths search (discover_paths)",
-                          "ACDC subgraph (threshold 0.02)"]
+    assert list(rows) == [
+        "naive (Olsson et al.)",
+        "ladder best compact (hand-built)",
+        "paths search (discover_paths)",
+        "ACDC subgraph (threshold 0.02)",
+    ]
     assert result.acdc is not None and result.acdc.found_by["examples"] == 4
     assert rows["ACDC subgraph (threshold 0.02)"].n_paths == result.acdc.hypothesis.count(pp.load("induction-2l"))
     assert rows["naive (Olsson et al.)"].n_paths == 16 and rows["ladder best compact (hand-built)"].n_paths == 16 + 24

@@ -71,8 +71,10 @@ def test_eap_is_the_finite_difference_of_the_masked_forward(delta: str) -> None:
 
     h, n = 1e-5, len(model.graph.edges)
     edges = list(model.graph.edges)
-    picked = [edges.index(Edge.parse(e)) for e in ("embed -> a0.0.v", "a0.1 -> a1.0.k", "a0.0 -> a1.1.q",
-                                                    "a1.1 -> out", "embed -> out")]
+    picked = [
+        edges.index(Edge.parse(e))
+        for e in ("embed -> a0.0.v", "a0.1 -> a1.0.k", "a0.0 -> a1.1.q", "a1.1 -> out", "embed -> out")
+    ]
     for i in picked:
         step = torch.zeros(n, dtype=torch.float64)
         step[i] = h
@@ -107,8 +109,9 @@ def test_eap_ig_scores_sum_to_the_total_effect(delta: str, ablation: str) -> Non
     """Completeness: sum_e score_e -> M(no edges) - M(all edges), computed by the exact engine;
     the right Riemann sum's error shrinks like 1/n."""
     model, pairs = _model(torch.float32), _pairs(8, seed=1)
-    values = pp.per_example(model, {"none": pp.no_paths()}, pairs, delta=delta, ablation=ablation,
-                            progress=False)["none"]
+    values = pp.per_example(model, {"none": pp.no_paths()}, pairs, delta=delta, ablation=ablation, progress=False)[
+        "none"
+    ]
     total = float(np.mean(values["delta_empty"] if delta == "kl" else values["loss_new"] - values["loss_clean"]))
     errors = {}
     for n in (4, 32):
@@ -194,8 +197,9 @@ def test_faithfulness_curve_against_the_engine(monkeypatch) -> None:  # type: ig
     assert faithfulness(model, pairs, by_loss, ks=[], progress=False).info["delta"] == "loss"
     assert FaithfulnessCurve.from_dict(curve.to_dict()) == curve
     assert curve.smallest_reaching(0.0) == 0 and curve.smallest_reaching(1.0) in (curve.ks[-2], curve.ks[-1])
-    assert curve.smallest_reaching(curve.proportion[2]) == min(k for k, p in zip(curve.ks, curve.proportion)
-                                                               if p >= curve.proportion[2])
+    assert curve.smallest_reaching(curve.proportion[2]) == min(
+        k for k, p in zip(curve.ks, curve.proportion) if p >= curve.proportion[2]
+    )
     with pytest.raises(ArgumentError, match="edge counts between 0 and"):
         faithfulness(model, pairs, scores, ks=[-1], progress=False)
     other = EdgeScores(tuple(_model(n_layers=1).graph.edges), np.zeros(len(_model(n_layers=1).graph.edges)))

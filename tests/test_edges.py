@@ -14,15 +14,15 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from oracle_draws import all_paths, batches
-from oracle_zoo import get
-from treeify import brute_force
 
 import pathpatch.lang.hypothesis as H
-from pathpatch.graph import Edge
+from oracle_draws import all_paths, batches
+from oracle_zoo import get
 from pathpatch.engine.api import Engine, evaluate_many
+from pathpatch.graph import Edge
 from pathpatch.lang.automata import ComplementAutomaton, ProductAutomaton
 from pathpatch.lang.edges import SubgraphAutomaton
+from treeify import brute_force
 
 ATOL = 1e-5
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -84,8 +84,14 @@ def test_the_algebra_stays_in_the_edge_family() -> None:
     e1, e2 = H.through_edge("a0.1", "a1.0.k"), H.through_edge("m0", "a1.2.v")
     sub = H.subgraph(graph.edges[::2])
     inside = {
-        "~edge": ~e1, "edge | edge": e1 | e2, "~(edge | edge)": ~(e1 | e2), "~edge & ~edge": ~e1 & ~e2,
-        "sub & ~edge": sub & ~e1, "sub - edge": sub - e1, "~sub": ~sub, "~sub | edge": ~sub | e1,
+        "~edge": ~e1,
+        "edge | edge": e1 | e2,
+        "~(edge | edge)": ~(e1 | e2),
+        "~edge & ~edge": ~e1 & ~e2,
+        "sub & ~edge": sub & ~e1,
+        "sub - edge": sub - e1,
+        "~sub": ~sub,
+        "~sub | edge": ~sub | e1,
     }
     for label, hyp in inside.items():
         assert isinstance(hyp.compile(graph), SubgraphAutomaton), label

@@ -12,33 +12,34 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_model
-from treeify import brute_force, brute_force_positions
 
 import pathpatch.lang.hypothesis as H
+from conftest import tiny_model
 from pathpatch.engine.api import Engine, evaluate, evaluate_many
 from pathpatch.engine.budget import chunk_work, example_bytes, parse_bytes
-from pathpatch.positions import check_positions, position_groups
 from pathpatch.engine.rows import TargetRows
 from pathpatch.engine.sums import SparseSum, rows_sum
 from pathpatch.errors import InputError, ShapeMismatchError
+from pathpatch.positions import check_positions, position_groups
+from treeify import brute_force, brute_force_positions
 
 ATOL = 1e-5
 MODELS = {
     "absolute-mlp": tiny_model("absolute", 12, seed=21),
     "shortformer-attn": tiny_model("shortformer", None, seed=22),
     "shortformer-mlp": tiny_model("shortformer", 12, seed=23),
-    "rotary-parallel-gqa": tiny_model("rotary", 12, seed=24, n_kv_heads=1, parallel=True, norm_kind="rmsnorm",
-                                      gated=True, act="silu"),
+    "rotary-parallel-gqa": tiny_model(
+        "rotary", 12, seed=24, n_kv_heads=1, parallel=True, norm_kind="rmsnorm", gated=True, act="silu"
+    ),
 }
 # Hypotheses whose copies read one channel from one run and another from the other, whose nodes
 # are reached in several automaton states, and whose rows mix REF, NEW and MIXED children.
 HYPOTHESES = [
-    "embed -> a0.0.v -> a1.1.k -> out",             # a mixed copy read only through k by a row-only head
-    "embed -> a1.0.v -> out",                       # v channel all REF, q and k cached NEW: pattern reuse
-    "embed -> a1.1.k -> out",                       # k mixed, q cached
-    "embed -> a0.0 -> a1.1.q -> out",               # one node in two states (a0.0 via q and via nothing)
-    "a0.1.k -> a1.0",                               # k of layer 0 reaching layer 1 by any channel
+    "embed -> a0.0.v -> a1.1.k -> out",  # a mixed copy read only through k by a row-only head
+    "embed -> a1.0.v -> out",  # v channel all REF, q and k cached NEW: pattern reuse
+    "embed -> a1.1.k -> out",  # k mixed, q cached
+    "embed -> a0.0 -> a1.1.q -> out",  # one node in two states (a0.0 via q and via nothing)
+    "a0.1.k -> a1.0",  # k of layer 0 reaching layer 1 by any channel
     "embed -> ... -> a1.0.v -> out",
     "pos -> ... -> out",
     "a0.0.v -> ... -> a1.1.{q,v}",
@@ -47,11 +48,15 @@ HYPOTHESES = [
 
 def _hyps(model):  # type: ignore[no-untyped-def]
     out = [H.paths(p) for p in HYPOTHESES if model.config.has_pos_node or "pos" not in p]
-    out += [~H.through_edge("a0.1", "a1.0.k"), ~H.through_edge("embed", "a1.1.v"),  # rows from the clean run
-            H.through("a0.0") & ~H.paths("a0.0.q"), H.subgraph(model.graph.edges[1::2]),
-            # a0.0 reached in two live states that read different channels: copies and rows must
-            # be memoised on the state (and on the states after a node's ports), not on the node
-            H.paths(["embed -> a0.0.v -> a1.0.q -> out", "embed -> a0.0.k -> a1.1.v -> out"])]
+    out += [
+        ~H.through_edge("a0.1", "a1.0.k"),
+        ~H.through_edge("embed", "a1.1.v"),  # rows from the clean run
+        H.through("a0.0") & ~H.paths("a0.0.q"),
+        H.subgraph(model.graph.edges[1::2]),
+        # a0.0 reached in two live states that read different channels: copies and rows must
+        # be memoised on the state (and on the states after a node's ports), not on the node
+        H.paths(["embed -> a0.0.v -> a1.0.q -> out", "embed -> a0.0.k -> a1.1.v -> out"]),
+    ]
     if model.config.has_mlp:
         out += [H.paths("embed -> m0 -> a1.0.k -> out"), H.paths("a0.1 -> m1 -> out") | H.paths("embed -> m1")]
     return out
@@ -72,6 +77,7 @@ def _members(model, hyp) -> set[str]:  # type: ignore[no-untyped-def]
 
 # --- the pieces, against what they promise (first: they take no time) ---
 
+
 def test_target_rows_layout_and_causal_mask() -> None:
     mask = torch.tensor([[False, True, False, True], [False, False, False, False], [True, False, False, False]])
     rows = TargetRows.of(mask)
@@ -81,7 +87,10 @@ def test_target_rows_layout_and_causal_mask() -> None:
     # attention at the rows' own positions (model.attend, the one place heads are computed)
     model = MODELS["rotary-parallel-gqa"]
     gen = torch.Generator().manual_seed(0)
-    q, k = torch.randn(1, 3, 2, model.config.d_head, generator=gen), torch.randn(1, 3, 4, model.config.d_head, generator=gen)
+    q, k = (
+        torch.randn(1, 3, 2, model.config.d_head, generator=gen),
+        torch.randn(1, 3, 4, model.config.d_head, generator=gen),
+    )
     pattern = model.attend(q, k, rows.slot_position[None])
     assert (pattern[0, 0, 0, 2:] == 0).all() and (pattern[0, 0, 0, :2] > 0).all()  # query at 1 sees keys 0, 1
     assert (pattern[0, 2, 0, 1:] == 0).all() and pattern[0, 2, 0, 0] == 1  # query at 0 sees key 0 only
@@ -174,6 +183,7 @@ def test_memory_budget() -> None:
 
 # --- whole hypotheses against the brute force ---
 
+
 @pytest.mark.parametrize("name", ["shortformer-attn", "rotary-parallel-gqa", "absolute-mlp"])
 def test_fixed_hypotheses_match_brute_force(name: str) -> None:
     """All hypotheses in one engine (shared copies), full logits and target rows; resampling, and
@@ -241,8 +251,14 @@ def test_sender_scan_rows_from_the_clean_run() -> None:
 # --- position-resolved hypotheses ---
 
 N_POS = 3
-POS_HYPOTHESES = ["embed@0 -> a1.0.k@2 -> out", "embed@1 -> a0.1.v@1 -> a1.1.v@2 -> out", "a0.0@-1",
-                  "embed -> a1.1.k@END -> out", "pos@0 -> ... -> a1.0.{k,v}@2", "a0.1.v@{0,1} -> a1.0"]
+POS_HYPOTHESES = [
+    "embed@0 -> a1.0.k@2 -> out",
+    "embed@1 -> a0.1.v@1 -> a1.1.v@2 -> out",
+    "a0.0@-1",
+    "embed -> a1.1.k@END -> out",
+    "pos@0 -> ... -> a1.0.{k,v}@2",
+    "a0.1.v@{0,1} -> a1.0",
+]
 
 
 @pytest.mark.parametrize("name", ["shortformer-attn", "rotary-parallel-gqa", "absolute-mlp"])
@@ -280,9 +296,14 @@ def test_positional_target_rows() -> None:
     # a named position that differs between the examples: two groups, each computed at the target rows
     hyp, ends = H.through("a1.0@END") | H.paths("embed -> a0.1.v -> out"), [1, 2]
     got = Engine(model, [hyp]).run_batch(ref, new, positions={"END": torch.tensor(ends)}, targets=mask)[2][0]
-    want = torch.stack([brute_force_positions(model, {p.name for p in hyp.iter(model, n_pos=N_POS,
-                                                                               positions={"END": end})},
-                                              ref, new)[i] for i, end in enumerate(ends)])
+    want = torch.stack(
+        [
+            brute_force_positions(
+                model, {p.name for p in hyp.iter(model, n_pos=N_POS, positions={"END": end})}, ref, new
+            )[i]
+            for i, end in enumerate(ends)
+        ]
+    )
     torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)
 
 
@@ -290,8 +311,11 @@ def test_grouped_query_attention_uses_the_key_value_head() -> None:
     """Four query heads over two key/value heads: head 1 must use key head 0, head 3 key head 1."""
     model = tiny_model("rotary", None, seed=25, n_heads=4, n_kv_heads=2)
     ref, new = _pair(model, seed=6)
-    for hyp in [H.paths("embed -> a1.1.k -> out"), H.paths("embed -> a0.3.v -> a1.1.k -> out"),
-                H.paths("embed -> a0.1.k -> a1.3.q -> out")]:
+    for hyp in [
+        H.paths("embed -> a1.1.k -> out"),
+        H.paths("embed -> a0.3.v -> a1.1.k -> out"),
+        H.paths("embed -> a0.1.k -> a1.3.q -> out"),
+    ]:
         want = brute_force(model, _members(model, hyp), ref, new)
         torch.testing.assert_close(evaluate(model, hyp, ref, new), want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp}: {m}")
 

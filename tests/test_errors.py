@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_model
 
 import pathpatch as pp
+from conftest import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +149,11 @@ def test_error_hierarchy() -> None:
 
     import pathpatch.errors as errors
 
-    classes = {n for n, c in inspect.getmembers(errors, inspect.isclass)
-               if issubclass(c, BaseException) and not issubclass(c, Warning)}
+    classes = {
+        n
+        for n, c in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(c, BaseException) and not issubclass(c, Warning)
+    }
     assert classes == set(FAMILY), "a new error class needs an entry in FAMILY"
     assert set(FAMILY) <= set(pp.__all__) and set(FAMILY) <= set(errors.__all__)
     for name, bases in FAMILY.items():

@@ -23,15 +23,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pathpatch as pp
+from conftest import tiny_model
 from pathpatch.cli import cli
 from pathpatch.errors import PathPatchError
 
-from conftest import tiny_model
-
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 CHEAP = settings(FUZZ, max_examples=40)
-COSTLY = settings(FUZZ, max_examples=20)  # each example runs the engine or scores  # calls that stop at argument checks or touch no model
+COSTLY = settings(
+    FUZZ, max_examples=20
+)  # each example runs the engine or scores  # calls that stop at argument checks or touch no model
 
 MODELS = {"absolute+mlp": tiny_model("absolute", 12), "shortformer": tiny_model("shortformer", None)}
 VOCAB, N_CTX = 11, 6
@@ -54,15 +60,96 @@ def _tokens(b: int, t: int, seed: int = 0) -> torch.Tensor:
 
 # ---------------------------------------------------------------- patterns, edges, positions
 
-PIECES = ["embed", "pos", "out", "a0", "a1", "a2", "a9", "m0", "m1", "m5", ".0", ".1", ".7", ".q", ".k", ".v",
-          ".x", ".*", "*", "{0,1}", "{1-0}", "{", "}", "@", "@0", "@-1", "@5", "@9", "@END", "@{0,2}", "@*",
-          " -> ", " -> ", " -> ", "...", "->", "-", ",", " ", "#", "a", "m", "1", ""]
+PIECES = [
+    "embed",
+    "pos",
+    "out",
+    "a0",
+    "a1",
+    "a2",
+    "a9",
+    "m0",
+    "m1",
+    "m5",
+    ".0",
+    ".1",
+    ".7",
+    ".q",
+    ".k",
+    ".v",
+    ".x",
+    ".*",
+    "*",
+    "{0,1}",
+    "{1-0}",
+    "{",
+    "}",
+    "@",
+    "@0",
+    "@-1",
+    "@5",
+    "@9",
+    "@END",
+    "@{0,2}",
+    "@*",
+    " -> ",
+    " -> ",
+    " -> ",
+    "...",
+    "->",
+    "-",
+    ",",
+    " ",
+    "#",
+    "a",
+    "m",
+    "1",
+    "",
+]
 
 patterns = st.lists(st.sampled_from(PIECES), max_size=9).map("".join)
-node_texts = st.sampled_from(["embed", "pos", "out", "a0.0", "a0.1", "a1.0", "a1.1", "a2.0", "m0", "m1", "a1",
-                              "a0.0@2", "a0.1@5", "embed@-1", "a1.*", "", "->", 7])
-port_texts = st.sampled_from(["a0.0.q", "a0.1.k", "a1.0.v", "a1.1.k@2", "a1.0.q@3", "a1.0.k@0", "m0", "m1@4",
-                              "out", "out@-1", "a1.0", "embed", "a5.0.k", "a1.0.z", "", None])
+node_texts = st.sampled_from(
+    [
+        "embed",
+        "pos",
+        "out",
+        "a0.0",
+        "a0.1",
+        "a1.0",
+        "a1.1",
+        "a2.0",
+        "m0",
+        "m1",
+        "a1",
+        "a0.0@2",
+        "a0.1@5",
+        "embed@-1",
+        "a1.*",
+        "",
+        "->",
+        7,
+    ]
+)
+port_texts = st.sampled_from(
+    [
+        "a0.0.q",
+        "a0.1.k",
+        "a1.0.v",
+        "a1.1.k@2",
+        "a1.0.q@3",
+        "a1.0.k@0",
+        "m0",
+        "m1@4",
+        "out",
+        "out@-1",
+        "a1.0",
+        "embed",
+        "a5.0.k",
+        "a1.0.z",
+        "",
+        None,
+    ]
+)
 
 
 @st.composite
@@ -113,15 +200,21 @@ def token_inputs(draw: st.DrawFn) -> Any:
     shape = draw(st.lists(st.integers(0, N_CTX + 2), min_size=0, max_size=3))
     if kind == "list":
         return draw(st.lists(st.lists(st.integers(-2, VOCAB + 2), min_size=1, max_size=4), max_size=3))
-    values = torch.randint(-2, VOCAB + 3, tuple(shape), generator=torch.Generator().manual_seed(draw(st.integers(0, 9))))
+    values = torch.randint(
+        -2, VOCAB + 3, tuple(shape), generator=torch.Generator().manual_seed(draw(st.integers(0, 9)))
+    )
     if draw(st.booleans()):
         values = values.clamp(0, VOCAB - 1)
     return values.to(draw(st.sampled_from(DTYPES)))
 
 
 @FUZZ
-@given(ref=token_inputs(), new=st.one_of(token_inputs(), st.none()), same=st.sampled_from([True, True, False]),
-       ablation=st.sampled_from(["resample", "resample", "mean", "zero", "gauss", 3]))
+@given(
+    ref=token_inputs(),
+    new=st.one_of(token_inputs(), st.none()),
+    same=st.sampled_from([True, True, False]),
+    ablation=st.sampled_from(["resample", "resample", "mean", "zero", "gauss", 3]),
+)
 def test_fuzz_tokens(ref: Any, new: Any, same: bool, ablation: Any) -> None:
     model = MODELS["absolute+mlp"]
     if same and isinstance(ref, torch.Tensor) and ref.ndim >= 1:
@@ -142,9 +235,16 @@ def test_fuzz_tokens(ref: Any, new: Any, same: bool, ablation: Any) -> None:
 # ---------------------------------------------------------------- scoring arguments
 
 GOOD_ARGS: dict[str, list[Any]] = {
-    "n_boot": [40, 60], "level": [0.95, 0.9], "batch_size": [1, 3, 32], "max_memory": [None, "1GB", 10**9],
-    "device": [None, "cpu", torch.device("cpu")], "dtype": [None, torch.float32, torch.float64, torch.bfloat16],
-    "delta": ["kl", "loss"], "ablation": ["resample", "mean", "zero"], "seed": [0, 7], "progress": [False],
+    "n_boot": [40, 60],
+    "level": [0.95, 0.9],
+    "batch_size": [1, 3, 32],
+    "max_memory": [None, "1GB", 10**9],
+    "device": [None, "cpu", torch.device("cpu")],
+    "dtype": [None, torch.float32, torch.float64, torch.bfloat16],
+    "delta": ["kl", "loss"],
+    "ablation": ["resample", "mean", "zero"],
+    "seed": [0, 7],
+    "progress": [False],
 }
 BAD_ARGS: dict[str, list[Any]] = {
     "n_boot": [1, 0, -3, 2.5, "40", None, True],
@@ -206,14 +306,38 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @FUZZ
-@given(damage=st.sampled_from(["key", "key", "drop", "text", "truncate", "garbage", "missing", "none"]),
-       key=st.sampled_from(["n_layers", "n_heads", "d_model", "d_head", "d_vocab", "n_ctx", "d_mlp", "positions",
-                            "norm", "act", "eps", "attn_scale", "gated", "parallel", "n_kv_heads", "rotary_dim",
-                            "seed", "init_std", "bogus"]),
-       value=st.sampled_from(CONFIG_VALUES), cut=st.floats(0, 1),
-       text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20))
-def test_fuzz_model_directories(saved: Path, tmp_path_factory: pytest.TempPathFactory, damage: str, key: str,
-                                value: Any, cut: float, text: str) -> None:
+@given(
+    damage=st.sampled_from(["key", "key", "drop", "text", "truncate", "garbage", "missing", "none"]),
+    key=st.sampled_from(
+        [
+            "n_layers",
+            "n_heads",
+            "d_model",
+            "d_head",
+            "d_vocab",
+            "n_ctx",
+            "d_mlp",
+            "positions",
+            "norm",
+            "act",
+            "eps",
+            "attn_scale",
+            "gated",
+            "parallel",
+            "n_kv_heads",
+            "rotary_dim",
+            "seed",
+            "init_std",
+            "bogus",
+        ]
+    ),
+    value=st.sampled_from(CONFIG_VALUES),
+    cut=st.floats(0, 1),
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+)
+def test_fuzz_model_directories(
+    saved: Path, tmp_path_factory: pytest.TempPathFactory, damage: str, key: str, value: Any, cut: float, text: str
+) -> None:
     d = tmp_path_factory.mktemp("dir") / "m"
     shutil.copytree(saved, d)
     config = json.loads((d / "config.json").read_text())
@@ -229,7 +353,7 @@ def test_fuzz_model_directories(saved: Path, tmp_path_factory: pytest.TempPathFa
     elif damage == "truncate":
         (d / "model.safetensors").write_bytes(weights[: int(cut * len(weights))])
     elif damage == "garbage":
-        (d / "model.safetensors").write_bytes(text.encode() + weights[len(text.encode()):])
+        (d / "model.safetensors").write_bytes(text.encode() + weights[len(text.encode()) :])
     elif damage == "missing":
         (d / ("config.json" if cut < 0.5 else "model.safetensors")).unlink()
     model = outcome(lambda: pp.load(d))
@@ -253,8 +377,12 @@ CLI_VALUES = {
 
 
 @CHEAP
-@given(pattern=patterns, opts=st.dictionaries(st.sampled_from(sorted(CLI_VALUES)), st.just(None), max_size=3),
-       picks=st.lists(st.integers(0, 4), min_size=4, max_size=4), mlp=st.sampled_from([[], ["--mlp"], ["--no-mlp"]]))
+@given(
+    pattern=patterns,
+    opts=st.dictionaries(st.sampled_from(sorted(CLI_VALUES)), st.just(None), max_size=3),
+    picks=st.lists(st.integers(0, 4), min_size=4, max_size=4),
+    mlp=st.sampled_from([[], ["--mlp"], ["--no-mlp"]]),
+)
 def test_fuzz_cli_paths(pattern: str, opts: dict[str, None], picks: list[int], mlp: list[str]) -> None:
     args = ["paths", pattern, *mlp]
     for (flag, _), pick in zip(sorted(opts.items()), picks):
@@ -267,23 +395,39 @@ def test_fuzz_cli_paths(pattern: str, opts: dict[str, None], picks: list[int], m
         assert result.exit_code == 2 or isinstance(result.exception, (PathPatchError, TypeError)), result.output
 
 
-SCAN_BAD = [["--examples", "-5"], ["--examples", "1"], ["--batch-size", "0"], ["--device", "tpu"],
-            ["--max-memory", "lots"], ["--max-memory", "-1GB"], ["--dtype", "int8"], ["--top", "-1"],
-            ["--seed", "-2"], ["--mode", "sideways"], ["--delta", "bogus"], ["--receivers", " , "]]
+SCAN_BAD = [
+    ["--examples", "-5"],
+    ["--examples", "1"],
+    ["--batch-size", "0"],
+    ["--device", "tpu"],
+    ["--max-memory", "lots"],
+    ["--max-memory", "-1GB"],
+    ["--dtype", "int8"],
+    ["--top", "-1"],
+    ["--seed", "-2"],
+    ["--mode", "sideways"],
+    ["--delta", "bogus"],
+    ["--receivers", " , "],
+]
 
 
 @CHEAP
-@given(kind=st.sampled_from(["nodes", "edges", "senders", "paths", "bogus"]), bad=st.sampled_from(SCAN_BAD),
-       extra=st.sampled_from([[], ["--quiet"], ["--receivers", "a1.6, a1.7"]]))
-def test_fuzz_cli_scan_refuses_bad_arguments_before_work(kind: str, bad: list[str], extra: list[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+@given(
+    kind=st.sampled_from(["nodes", "edges", "senders", "paths", "bogus"]),
+    bad=st.sampled_from(SCAN_BAD),
+    extra=st.sampled_from([[], ["--quiet"], ["--receivers", "a1.6, a1.7"]]),
+)
+def test_fuzz_cli_scan_refuses_bad_arguments_before_work(
+    kind: str, bad: list[str], extra: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pathpatch.zoo
 
     monkeypatch.setattr(pathpatch.zoo, "bundle", lambda *a, **k: pytest.fail("loaded the model before checking"))
     if bad[0] == "--receivers" and kind != "senders":
         kind = "senders"
-    args = ["scan", kind, *extra, *bad] if "--receivers" not in extra or bad[0] != "--receivers" else \
-        ["scan", kind, *bad]
+    args = (
+        ["scan", kind, *extra, *bad] if "--receivers" not in extra or bad[0] != "--receivers" else ["scan", kind, *bad]
+    )
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0
     assert result.exit_code == 2 or isinstance(result.exception, PathPatchError), (args, result.output)

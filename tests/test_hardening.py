@@ -23,8 +23,11 @@ KW = dict(progress=False, n_boot=40)
 
 @pytest.fixture(scope="module")
 def model() -> pp.ResidualModel:
-    return pp.native_model(pp.NativeConfig(n_layers=2, n_heads=2, d_model=16, d_head=4, d_vocab=20, n_ctx=8,
-                                           positions="shortformer", init_std=0.3))
+    return pp.native_model(
+        pp.NativeConfig(
+            n_layers=2, n_heads=2, d_model=16, d_head=4, d_vocab=20, n_ctx=8, positions="shortformer", init_std=0.3
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +42,14 @@ def pairs(data: pp.Dataset) -> pp.Pairs:
 
 # ---------------------------------------------------------------- silent wrong numbers
 
-@pytest.mark.parametrize("edge,why", [
-    ("a1.0 -> a0.1.k", "a1.0 does not come before a0.1"),
-    ("pos -> a0.1.v", "with shortformer positions, pos feeds only the q and k inputs"),
-])
+
+@pytest.mark.parametrize(
+    "edge,why",
+    [
+        ("a1.0 -> a0.1.k", "a1.0 does not come before a0.1"),
+        ("pos -> a0.1.v", "with shortformer positions, pos feeds only the q and k inputs"),
+    ],
+)
 def test_edge_scan_of_a_missing_edge(model, pairs, edge, why) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(EmptyPathSetError, match=f"no edge {edge} in this model .*{why}"):
         pp.edge_scan(model, pairs, edges=[edge], **KW)
@@ -82,6 +89,7 @@ def test_cli_negative_examples_is_refused_at_once() -> None:
 
 # ---------------------------------------------------------------- raw crashes
 
+
 def _saved(model: pp.ResidualModel, tmp_path: Path) -> Path:
     return pp.save_model(model, tmp_path / "m")
 
@@ -100,8 +108,11 @@ def test_config_that_disagrees_with_the_weights(model, tmp_path) -> None:  # typ
     d = _saved(model, tmp_path)
     config = json.loads((d / "config.json").read_text())
     (d / "config.json").write_text(json.dumps({**config, "d_model": 32}))
-    with pytest.raises(pp.ModelLoadError, match=r"tensor W_E has shape \(20, 16\), but .*config.json implies "
-                                                r"\(20, 32\); the config does not match the weights"):
+    with pytest.raises(
+        pp.ModelLoadError,
+        match=r"tensor W_E has shape \(20, 16\), but .*config.json implies "
+        r"\(20, 32\); the config does not match the weights",
+    ):
         pp.load(d)
     (d / "config.json").write_text(json.dumps({**config, "d_mlp": 8}))
     with pytest.raises(pp.ModelLoadError, match=r"lacks tensors \['W_in', .*config does not match"):
@@ -147,14 +158,18 @@ def test_evaluate_many_of_nothing(model, pairs) -> None:  # type: ignore[no-unty
 
 
 def test_score_of_a_dataset(model, data) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(TypeError, match=r"pairs must be Pairs .*got a Dataset; pair it first: "
-                                        r"pathpatch.pair_derangement\(dataset"):
+    with pytest.raises(
+        TypeError,
+        match=r"pairs must be Pairs .*got a Dataset; pair it first: "
+        r"pathpatch.pair_derangement\(dataset",
+    ):
         pp.score(model, [pp.all_paths()], data, **KW)
     with pytest.raises(TypeError, match=r"got a Dataset"):
         pp.node_scan(model, data, **KW)
 
 
 # ---------------------------------------------------------------- unclear messages
+
 
 def test_load_of_a_missing_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(pp.ModelLoadError, match=r"no directory '.*nowhere': the path does not exist"):
@@ -187,8 +202,9 @@ def test_receivers_with_spaces() -> None:
 
 @pytest.mark.slow
 def test_receivers_with_spaces_scan(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = CliRunner().invoke(cli, ["scan", "senders", "--receivers", "a1.6, a1.7", "--examples", "3", "--quiet",
-                                      "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli, ["scan", "senders", "--receivers", "a1.6, a1.7", "--examples", "3", "--quiet", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "[1/2] scanning senders" in result.output and "[2/2] scored 10 hypotheses" in result.output
 
@@ -203,6 +219,7 @@ def test_bogus_metric_is_refused_before_scoring(model, pairs, monkeypatch) -> No
 
 # ---------------------------------------------------------------- two more
 
+
 def test_evaluate_with_nan_weights(model, pairs) -> None:  # type: ignore[no-untyped-def]
     broken = pp.native_model(model.native_config)
     with torch.no_grad():
@@ -215,8 +232,11 @@ def test_evaluate_with_nan_weights(model, pairs) -> None:  # type: ignore[no-unt
 
 def test_evaluate_refuses_1d_tokens_like_dataset(model, pairs) -> None:  # type: ignore[no-untyped-def]
     one = pairs.ref.tokens[0]
-    with pytest.raises(pp.InputError, match=r"ref_tokens must be 2-D \[batch, pos\], got shape \(6,\); add a batch "
-                                            r"dimension with ref_tokens.unsqueeze\(0\)"):
+    with pytest.raises(
+        pp.InputError,
+        match=r"ref_tokens must be 2-D \[batch, pos\], got shape \(6,\); add a batch "
+        r"dimension with ref_tokens.unsqueeze\(0\)",
+    ):
         pp.evaluate(model, pp.all_paths(), one, one)
     with pytest.raises(pp.InputError, match=r"tokens must be 2-D"):
         pp.Dataset.next_token(one)
@@ -224,10 +244,16 @@ def test_evaluate_refuses_1d_tokens_like_dataset(model, pairs) -> None:  # type:
 
 # ---------------------------------------------------------------- intervals that mean something
 
+
 def test_ratio_flagged_when_its_denominator_interval_includes_zero() -> None:
     rng = np.random.default_rng(0)
-    per = {"delta_h": rng.random(40), "delta_empty": rng.random(40) + 0.5, "loss_h": rng.random(40),
-           "loss_clean": rng.normal(1.0, 1.0, 40), "loss_new": rng.normal(1.05, 1.0, 40)}
+    per = {
+        "delta_h": rng.random(40),
+        "delta_empty": rng.random(40) + 0.5,
+        "loss_h": rng.random(40),
+        "loss_clean": rng.normal(1.0, 1.0, 40),
+        "loss_new": rng.normal(1.05, 1.0, 40),
+    }
     gap = per["loss_new"] - per["loss_clean"]
     boot = np.random.default_rng(0).integers(0, 40, (1000, 40))
     low, high = np.quantile(gap[boot].mean(1), [0.025, 0.975])
@@ -256,8 +282,19 @@ def test_report_table_json_and_markdown_carry_the_flag() -> None:
 
 @pytest.mark.slow
 def test_quick_start_flags_its_loss_recovered() -> None:
-    model = pp.native_model(pp.NativeConfig(n_layers=2, n_heads=4, d_model=64, d_head=16, d_vocab=64,
-                                            n_ctx=32, d_mlp=128, positions="shortformer", init_std=0.2))
+    model = pp.native_model(
+        pp.NativeConfig(
+            n_layers=2,
+            n_heads=4,
+            d_model=64,
+            d_head=16,
+            d_vocab=64,
+            n_ctx=32,
+            d_mlp=128,
+            positions="shortformer",
+            init_std=0.2,
+        )
+    )
     tokens = torch.randint(0, 64, (128, 24), generator=torch.Generator().manual_seed(0))
     pairs = pp.pair_derangement(pp.Dataset.next_token(tokens), seed=0)
     naive = pp.paths(["embed -> out", "embed -> a1.*.v -> out"])
@@ -269,6 +306,7 @@ def test_quick_start_flags_its_loss_recovered() -> None:
 
 
 # ---------------------------------------------------------------- startup
+
 
 def test_help_does_not_import_torch() -> None:
     code = "import sys; from pathpatch.cli import cli; print('torch' in sys.modules)"

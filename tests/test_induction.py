@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_model
 
 import pathpatch as pp
+from conftest import tiny_model
 from pathpatch.induction.corpus import gather_files
 from pathpatch.induction.probes import prove_induction, repeated_tokens
 from pathpatch.induction.study import induction_candidates, induction_dataset, naive_patterns
@@ -62,6 +62,7 @@ def _forward_by_hand(model: pp.ResidualModel, tokens: torch.Tensor) -> tuple[tor
     causal = torch.ones(n, n, dtype=torch.bool).tril()
     patterns = []
     for layer in range(cfg.n_layers):
+
         def ln(v: torch.Tensor) -> torch.Tensor:
             return F.layer_norm(v, (cfg.d_model,), model.ln1_w[layer], model.ln1_b[layer], cfg.eps)
 
@@ -69,7 +70,7 @@ def _forward_by_hand(model: pp.ResidualModel, tokens: torch.Tensor) -> tuple[tor
         q = torch.einsum("bpd,hde->bhpe", qk, model.W_Q[layer]) + model.b_Q[layer][:, None]
         k = torch.einsum("bpd,hde->bhpe", qk, model.W_K[layer]) + model.b_K[layer][:, None]
         v = torch.einsum("bpd,hde->bhpe", v_in, model.W_V[layer]) + model.b_V[layer][:, None]
-        scores = (q @ k.transpose(-1, -2)) / cfg.d_head ** 0.5
+        scores = (q @ k.transpose(-1, -2)) / cfg.d_head**0.5
         pattern = scores.masked_fill(~causal, float("-inf")).softmax(-1)
         patterns.append(pattern)
         x = x + torch.einsum("bhpe,hed->bpd", pattern @ v, model.W_O[layer]) + model.b_O[layer]
@@ -107,7 +108,9 @@ def test_repeated_tokens_and_probes_by_hand() -> None:
 
 def test_naive_patterns_are_the_olsson_story() -> None:
     assert naive_patterns([3], [5, 6]) == [
-        "embed -> out", "embed -> a1.{5,6}.q -> out", "embed -> a1.{5,6}.v -> out",
+        "embed -> out",
+        "embed -> a1.{5,6}.q -> out",
+        "embed -> a1.{5,6}.v -> out",
         "embed -> a0.{3} -> a1.{5,6}.k -> out",
     ]
 
@@ -117,11 +120,25 @@ def test_study_end_to_end_small(tmp_path) -> None:  # type: ignore[no-untyped-de
 
     model = tiny_model("shortformer", None, n_heads=4, n_ctx=16, d_vocab=8)
     heldout = torch.randint(0, 8, (20, 16), generator=torch.Generator().manual_seed(0))
-    proof, result = run_demo(tmp_path, examples=10, model=model, heldout=heldout, progress=False, n_boot=50,
-                             echo=lambda *_: None)
-    for name in ("report.md", "report.json", "study.json", "proof.json", "head_scores.png",
-                 "proportion_explained.png", "refinements.png", "report.html", "discovery.json", "discovery.md",
-                 "circuit-paths.json", "circuit-paths.png", "circuit-acdc.json", "circuit-acdc.png"):
+    proof, result = run_demo(
+        tmp_path, examples=10, model=model, heldout=heldout, progress=False, n_boot=50, echo=lambda *_: None
+    )
+    for name in (
+        "report.md",
+        "report.json",
+        "study.json",
+        "proof.json",
+        "head_scores.png",
+        "proportion_explained.png",
+        "refinements.png",
+        "report.html",
+        "discovery.json",
+        "discovery.md",
+        "circuit-paths.json",
+        "circuit-paths.png",
+        "circuit-acdc.json",
+        "circuit-acdc.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     # step 3: the discovered circuits, scored beside the ladder on sequences no search saw
     found = json.loads((tmp_path / "discovery.json").read_text())
@@ -139,9 +156,11 @@ def test_study_end_to_end_small(tmp_path) -> None:  # type: ignore[no-untyped-de
     assert study["best_k"] == result.best_k
     # the ladder's numbers by hand: |Δ loss| at the candidates from pp.evaluate's logits, same pairs
     prev = [int(n.split(".")[1]) for n in proof.prev_token_heads] or [
-        max(range(4), key=lambda h: proof.prev_token_scores[0][h])]
+        max(range(4), key=lambda h: proof.prev_token_scores[0][h])
+    ]
     ind = [int(n.split(".")[1]) for n in proof.induction_heads] or [
-        max(range(4), key=lambda h: proof.induction_scores[1][h])]
+        max(range(4), key=lambda h: proof.induction_scores[1][h])
+    ]
     pairs = pp.pair_derangement(induction_dataset(heldout, 10, 0), 0)
     naive = pp.paths(naive_patterns(prev, ind))
     edges = {edge for path in naive.iter(model) for edge in path.edges}

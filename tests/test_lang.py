@@ -11,8 +11,18 @@ from pathpatch.graph import Edge, Graph, Node, Path, Port
 
 
 def graph(layers: int = 2, heads: int = 2, mlp: bool = True, positions: str = "absolute") -> Graph:
-    return Graph(pp.ModelConfig(n_layers=layers, n_heads=heads, d_model=4, d_head=2, d_vocab=3, n_ctx=4,
-                                d_mlp=4 if mlp else None, positions=positions))  # type: ignore[arg-type]
+    return Graph(
+        pp.ModelConfig(
+            n_layers=layers,
+            n_heads=heads,
+            d_model=4,
+            d_head=2,
+            d_vocab=3,
+            n_ctx=4,
+            d_mlp=4 if mlp else None,
+            positions=positions,
+        )
+    )  # type: ignore[arg-type]
 
 
 SMALL = graph()
@@ -56,20 +66,41 @@ def test_count_by_dynamic_programming_equals_enumeration(g: Graph) -> None:
         ("embed -> out", ["embed -> out"]),
         ("embed -> m1 -> out", ["embed -> m1 -> out"]),
         ("embed -> a1.0.q -> out", ["embed -> a1.0.q -> out"]),
-        ("embed -> a1.*.{q,k} -> out", ["embed -> a1.0.k -> out", "embed -> a1.0.q -> out",
-                                        "embed -> a1.1.k -> out", "embed -> a1.1.q -> out"]),
+        (
+            "embed -> a1.*.{q,k} -> out",
+            ["embed -> a1.0.k -> out", "embed -> a1.0.q -> out", "embed -> a1.1.k -> out", "embed -> a1.1.q -> out"],
+        ),
         ("embed -> a{0-1}.1.v -> out", ["embed -> a0.1.v -> out", "embed -> a1.1.v -> out"]),
-        ("pos -> * -> out", ["pos -> a0.0.k -> out", "pos -> a0.0.q -> out", "pos -> a0.0.v -> out",
-                             "pos -> a0.1.k -> out", "pos -> a0.1.q -> out", "pos -> a0.1.v -> out",
-                             "pos -> a1.0.k -> out", "pos -> a1.0.q -> out", "pos -> a1.0.v -> out",
-                             "pos -> a1.1.k -> out", "pos -> a1.1.q -> out", "pos -> a1.1.v -> out",
-                             "pos -> m0 -> out", "pos -> m1 -> out"]),
-        ("a0.0 -> m0 -> a1.1.v -> m1", ["embed -> a0.0.k -> m0 -> a1.1.v -> m1 -> out",
-                                         "embed -> a0.0.q -> m0 -> a1.1.v -> m1 -> out",
-                                         "embed -> a0.0.v -> m0 -> a1.1.v -> m1 -> out",
-                                         "pos -> a0.0.k -> m0 -> a1.1.v -> m1 -> out",
-                                         "pos -> a0.0.q -> m0 -> a1.1.v -> m1 -> out",
-                                         "pos -> a0.0.v -> m0 -> a1.1.v -> m1 -> out"]),
+        (
+            "pos -> * -> out",
+            [
+                "pos -> a0.0.k -> out",
+                "pos -> a0.0.q -> out",
+                "pos -> a0.0.v -> out",
+                "pos -> a0.1.k -> out",
+                "pos -> a0.1.q -> out",
+                "pos -> a0.1.v -> out",
+                "pos -> a1.0.k -> out",
+                "pos -> a1.0.q -> out",
+                "pos -> a1.0.v -> out",
+                "pos -> a1.1.k -> out",
+                "pos -> a1.1.q -> out",
+                "pos -> a1.1.v -> out",
+                "pos -> m0 -> out",
+                "pos -> m1 -> out",
+            ],
+        ),
+        (
+            "a0.0 -> m0 -> a1.1.v -> m1",
+            [
+                "embed -> a0.0.k -> m0 -> a1.1.v -> m1 -> out",
+                "embed -> a0.0.q -> m0 -> a1.1.v -> m1 -> out",
+                "embed -> a0.0.v -> m0 -> a1.1.v -> m1 -> out",
+                "pos -> a0.0.k -> m0 -> a1.1.v -> m1 -> out",
+                "pos -> a0.0.q -> m0 -> a1.1.v -> m1 -> out",
+                "pos -> a0.0.v -> m0 -> a1.1.v -> m1 -> out",
+            ],
+        ),
     ],
 )
 def test_patterns_hold_exactly_these_paths(pattern: str, expected: list[str]) -> None:

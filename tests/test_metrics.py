@@ -15,7 +15,14 @@ from pathpatch.data import Dataset
 from pathpatch.errors import EmptyDatasetError, InputError, ShapeMismatchError, TokenOutOfRangeError
 from pathpatch.estimates import Estimate, ate, aue, bootstrap, loss_recovered, proportion_explained, summarise
 from pathpatch.metrics import (
-    DELTAS, TargetDelta, abs_logit_diff_diff, abs_loss_diff, kl, logit_diff, loss, resolve_delta,
+    DELTAS,
+    TargetDelta,
+    abs_logit_diff_diff,
+    abs_loss_diff,
+    kl,
+    logit_diff,
+    loss,
+    resolve_delta,
 )
 
 
@@ -42,8 +49,9 @@ def test_kl_literal_two_tokens():
 def test_kl_averages_only_target_positions():
     ref = torch.zeros(1, 3, 2, dtype=torch.float64)
     new = torch.tensor([[[math.log(3.0), 0.0], [0.0, 0.0], [50.0, 0.0]]], dtype=torch.float64)  # last position unmasked
-    data = Dataset(torch.zeros(1, 3, dtype=torch.long), torch.tensor([[True, True, False]]),
-                   torch.zeros(1, 3, dtype=torch.long))
+    data = Dataset(
+        torch.zeros(1, 3, dtype=torch.long), torch.tensor([[True, True, False]]), torch.zeros(1, 3, dtype=torch.long)
+    )
     assert kl(ref, new, data).item() == pytest.approx(0.14384103622589042 / 2, abs=1e-12)
 
 
@@ -77,7 +85,8 @@ def test_loss_literal_and_abs_loss_diff():
     assert loss(logits, data).tolist() == pytest.approx([math.log(4 / 3), math.log(4)])
     uniform = torch.zeros(2, 1, 2)
     assert abs_loss_diff(uniform, logits, data).tolist() == pytest.approx(
-        [math.log(2) - math.log(4 / 3), math.log(4) - math.log(2)])
+        [math.log(2) - math.log(4 / 3), math.log(4) - math.log(2)]
+    )
     assert abs_loss_diff(logits, uniform, data).tolist() == abs_loss_diff(uniform, logits, data).tolist()
 
 
@@ -117,14 +126,22 @@ masks = arrays(np.bool_, (3, 4)).filter(lambda m: bool(m.any(1).all()))  # every
 
 
 @settings(max_examples=40, deadline=None)
-@given(ref=arrays(np.float32, (3, 4, 5), elements=st.floats(-20, 20, width=32)),
-       new=arrays(np.float32, (3, 4, 5), elements=st.floats(-20, 20, width=32)), mask=masks,
-       name=st.sampled_from(sorted(DELTAS)), seed=st.integers(0, 2**16))
+@given(
+    ref=arrays(np.float32, (3, 4, 5), elements=st.floats(-20, 20, width=32)),
+    new=arrays(np.float32, (3, 4, 5), elements=st.floats(-20, 20, width=32)),
+    mask=masks,
+    name=st.sampled_from(sorted(DELTAS)),
+    seed=st.integers(0, 2**16),
+)
 def test_target_delta_equals_the_full_logits_functions(ref, new, mask, name, seed):
     # scoring computes built-in deltas from the target rows alone; the numbers must be the same, bit for bit
     g = torch.Generator().manual_seed(seed)
-    data = Dataset(torch.zeros(3, 4, dtype=torch.long), torch.from_numpy(mask), torch.randint(0, 5, (3, 4), generator=g),
-                   torch.randint(0, 5, (3, 4), generator=g))
+    data = Dataset(
+        torch.zeros(3, 4, dtype=torch.long),
+        torch.from_numpy(mask),
+        torch.randint(0, 5, (3, 4), generator=g),
+        torch.randint(0, 5, (3, 4), generator=g),
+    )
     ref_t, new_t, m = torch.from_numpy(ref), torch.from_numpy(new), torch.from_numpy(mask)
     metric = TargetDelta(name, ref_t[m], data)
     value, patched_loss = metric.delta_and_loss(new_t[m])
@@ -162,7 +179,9 @@ def test_resolve_delta_names():
     assert resolve_delta("kl") is kl
     assert resolve_delta("loss") is abs_loss_diff
     assert resolve_delta("logit_diff") is abs_logit_diff_diff
-    with pytest.raises(InputError, match=r"unknown delta 'kld'; valid names are 'kl', 'loss', 'logit_diff'.*did you mean 'kl'"):
+    with pytest.raises(
+        InputError, match=r"unknown delta 'kld'; valid names are 'kl', 'loss', 'logit_diff'.*did you mean 'kl'"
+    ):
         resolve_delta("kld")
     with pytest.raises(InputError, match="or a callable, got int"):
         resolve_delta(3)  # type: ignore[arg-type]
@@ -176,7 +195,9 @@ def test_resolve_delta_checks_callables():
         return (r - p).abs().sum(-1).mean(-1)
 
     assert resolve_delta(l1)(ref, new, data).tolist() == [2.0, 2.0]
-    with pytest.raises(InputError, match=r"delta scalar must return a tensor of shape \[batch\] = \(2,\), got shape \(\)"):
+    with pytest.raises(
+        InputError, match=r"delta scalar must return a tensor of shape \[batch\] = \(2,\), got shape \(\)"
+    ):
         scalar = resolve_delta(_named("scalar", lambda r, p, d: (r - p).sum()))
         scalar(ref, new, data)
     with pytest.raises(InputError, match="returned NaN or infinite"):
@@ -268,8 +289,13 @@ def test_zero_denominators_raise():
 
 
 def test_summarise_keys_values_and_intervals():
-    per = {"delta_h": [1.0, 2.0, 3.0, 2.0], "delta_empty": [4.0, 4.0, 3.0, 5.0],
-           "loss_h": [2.5, 2.5, 2.5, 2.5], "loss_clean": [2.0] * 4, "loss_new": [3.0] * 4}
+    per = {
+        "delta_h": [1.0, 2.0, 3.0, 2.0],
+        "delta_empty": [4.0, 4.0, 3.0, 5.0],
+        "loss_h": [2.5, 2.5, 2.5, 2.5],
+        "loss_clean": [2.0] * 4,
+        "loss_new": [3.0] * 4,
+    }
     out = summarise(per, n_boot=300, seed=0)
     assert set(out) == {"aue", "ate", "proportion_explained", "loss_recovered"}
     assert out["aue"].value == 2.0 and out["ate"].value == 4.0

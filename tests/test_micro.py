@@ -25,8 +25,9 @@ NEW = torch.tensor([[1, 1]])
 
 @pytest.fixture
 def micro() -> pp.ResidualModel:
-    cfg = pp.ModelConfig(n_layers=1, n_heads=1, d_model=2, d_head=1, d_vocab=2, n_ctx=2, positions="none",
-                         norm=False, attn_scale=1.0)
+    cfg = pp.ModelConfig(
+        n_layers=1, n_heads=1, d_model=2, d_head=1, d_vocab=2, n_ctx=2, positions="none", norm=False, attn_scale=1.0
+    )
     model = pp.ResidualModel(cfg)
     with torch.no_grad():
         model.W_E.copy_(torch.eye(2))
@@ -40,8 +41,10 @@ def micro() -> pp.ResidualModel:
 
 CASES = {
     # hypothesis patterns -> logits [[pos0], [pos1]]
-    "all": (["embed -> out", "embed -> a0.0.q -> out", "embed -> a0.0.k -> out", "embed -> a0.0.v -> out"],
-            [[1.0, 2.0], [0.0, 2.5]]),
+    "all": (
+        ["embed -> out", "embed -> a0.0.q -> out", "embed -> a0.0.k -> out", "embed -> a0.0.v -> out"],
+        [[1.0, 2.0], [0.0, 2.5]],
+    ),
     "none": ([], [[0.0, 1.0], [0.0, 1.0]]),
     # out reads embed(ref); the head copy is all-new (z = 0)
     "direct": (["embed -> out"], [[1.0, 0.0], [0.0, 1.0]]),
@@ -80,7 +83,7 @@ def test_micro_model_literal_values(micro: pp.ResidualModel, name: str) -> None:
 
 BREF = torch.tensor([[0, 1], [0, 1]])
 BNEW = torch.tensor([[1, 1], [1, 0]])
-R = 3 ** 0.25
+R = 3**0.25
 BIASED = {
     # (hypothesis, ablation) -> logits [example][pos][vocab]
     ("direct", "resample"): [[[1.5, 2.0], [0.5, 3.0]], [[1.5, 2.0], [0.5, 4.0]]],

@@ -12,8 +12,8 @@ import types
 
 import pytest
 import torch
-from conftest import TINY, tiny_hf_gpt2, tiny_model
 
+from conftest import TINY, tiny_hf_gpt2, tiny_model
 from pathpatch.engine.cache import run_cache
 from pathpatch.errors import ConfigError, ModelLoadError
 from pathpatch.model.config import ModelConfig, NativeConfig
@@ -28,17 +28,74 @@ ATOL = 1e-4
 # (GPT2Config kwargs, batch, sequence length): layers 1-3, heads 1-4, n_inner None and explicit,
 # every supported activation, full-length and shorter sequences, batch > 1.
 HF_CONFIGS = [
-    ({"n_layer": 1, "n_head": 1, "n_embd": 8, "n_inner": None, "activation_function": "gelu_new",
-      "vocab_size": 13, "n_positions": 5}, 3, 5),
-    ({"n_layer": 2, "n_head": 4, "n_embd": 16, "n_inner": 24, "activation_function": "relu",
-      "vocab_size": 20, "n_positions": 10}, 2, 7),
-    ({"n_layer": 3, "n_head": 2, "n_embd": 12, "n_inner": None, "activation_function": "gelu",
-      "vocab_size": 17, "n_positions": 8}, 4, 8),
-    ({"n_layer": 3, "n_head": 3, "n_embd": 12, "n_inner": 5, "activation_function": "gelu_new",
-      "vocab_size": 7, "n_positions": 12}, 2, 3),
-    ({"n_layer": 2, "n_head": 2, "n_embd": 8, "n_inner": 16, "activation_function": "gelu_pytorch_tanh",
-      "vocab_size": 9, "n_positions": 6, "scale_attn_weights": False, "layer_norm_epsilon": 1e-3,
-      "tie_word_embeddings": False}, 2, 6),
+    (
+        {
+            "n_layer": 1,
+            "n_head": 1,
+            "n_embd": 8,
+            "n_inner": None,
+            "activation_function": "gelu_new",
+            "vocab_size": 13,
+            "n_positions": 5,
+        },
+        3,
+        5,
+    ),
+    (
+        {
+            "n_layer": 2,
+            "n_head": 4,
+            "n_embd": 16,
+            "n_inner": 24,
+            "activation_function": "relu",
+            "vocab_size": 20,
+            "n_positions": 10,
+        },
+        2,
+        7,
+    ),
+    (
+        {
+            "n_layer": 3,
+            "n_head": 2,
+            "n_embd": 12,
+            "n_inner": None,
+            "activation_function": "gelu",
+            "vocab_size": 17,
+            "n_positions": 8,
+        },
+        4,
+        8,
+    ),
+    (
+        {
+            "n_layer": 3,
+            "n_head": 3,
+            "n_embd": 12,
+            "n_inner": 5,
+            "activation_function": "gelu_new",
+            "vocab_size": 7,
+            "n_positions": 12,
+        },
+        2,
+        3,
+    ),
+    (
+        {
+            "n_layer": 2,
+            "n_head": 2,
+            "n_embd": 8,
+            "n_inner": 16,
+            "activation_function": "gelu_pytorch_tanh",
+            "vocab_size": 9,
+            "n_positions": 6,
+            "scale_attn_weights": False,
+            "layer_norm_epsilon": 1e-3,
+            "tie_word_embeddings": False,
+        },
+        2,
+        6,
+    ),
 ]
 
 
@@ -53,6 +110,7 @@ def _tokens(vocab: int, batch: int, length: int, seed: int = 0) -> torch.Tensor:
 
 # ---------------------------------------------------------------- Hugging Face GPT-2 adapter
 
+
 @pytest.mark.parametrize("kw,batch,length", HF_CONFIGS, ids=[f"cfg{i}" for i in range(len(HF_CONFIGS))])
 def test_from_hf_matches_hf_forward(kw, batch, length) -> None:  # type: ignore[no-untyped-def]
     hf = _hf(seed=len(kw) + batch, **kw)
@@ -61,7 +119,12 @@ def test_from_hf_matches_hf_forward(kw, batch, length) -> None:  # type: ignore[
     assert isinstance(model, ResidualModel)
     cfg = model.config
     assert (cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_vocab, cfg.n_ctx) == (
-        kw["n_layer"], kw["n_head"], kw["n_embd"], kw["vocab_size"], kw["n_positions"])
+        kw["n_layer"],
+        kw["n_head"],
+        kw["n_embd"],
+        kw["vocab_size"],
+        kw["n_positions"],
+    )
     assert cfg.d_mlp == (kw["n_inner"] or 4 * kw["n_embd"])
     tokens = _tokens(kw["vocab_size"], batch, length, seed=batch)
     with torch.no_grad():
@@ -112,9 +175,7 @@ def test_from_hf_rejects_non_gpt2(obj) -> None:  # type: ignore[no-untyped-def]
         from_hf(obj)
 
 
-@pytest.mark.parametrize(
-    "option", ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"]
-)
+@pytest.mark.parametrize("option", ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"])
 def test_from_hf_rejects_unsupported_gpt2_option(option: str) -> None:
     hf = _hf(seed=0, **{option: True})
     with pytest.raises(ConfigError, match=option):
@@ -140,8 +201,16 @@ def test_hf_model_saved_and_loaded_keeps_logits(tmp_path) -> None:  # type: igno
 
 # ---------------------------------------------------------------- native models
 
-NATIVE = {"n_layers": 2, "n_heads": 2, "d_model": 8, "d_head": 4, "d_vocab": 11, "n_ctx": 6, "d_mlp": 12,
-          "init_std": 0.3}
+NATIVE = {
+    "n_layers": 2,
+    "n_heads": 2,
+    "d_model": 8,
+    "d_head": 4,
+    "d_vocab": 11,
+    "n_ctx": 6,
+    "d_mlp": 12,
+    "init_std": 0.3,
+}
 
 
 def test_native_model_is_reproducible_with_its_seed() -> None:

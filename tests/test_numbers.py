@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
-from hooked import restore_with_hook
 
+from hooked import restore_with_hook
 from pathpatch.cli import cli
 from pathpatch.data import Dataset
 from pathpatch.errors import InputError, ModelLoadError
@@ -57,7 +57,6 @@ def test_task_prompts_and_metric() -> None:
 
 def test_only_at_equals_its_pattern_form() -> None:
     from conftest import tiny_model
-
     from pathpatch.engine.api import evaluate
 
     model = tiny_model("absolute", 12, seed=3)
@@ -73,12 +72,36 @@ def test_only_at_equals_its_pattern_form() -> None:
 def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
     model_dir = gpt2_dir(tmp_path)
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["demo", "numbers", "--model", str(model_dir), "--out", str(out),
-                                      "--max-nodes", "2", "--boot", "100", "--batch-size", "50", "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "demo",
+            "numbers",
+            "--model",
+            str(model_dir),
+            "--out",
+            str(out),
+            "--max-nodes",
+            "2",
+            "--boot",
+            "100",
+            "--batch-size",
+            "50",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "path search kept" in result.output
-    for name in ["report.html", "report.md", "report.json", "study.json", "trace.png", "search.png",
-                 "proportion_explained.png", "circuit.png"]:
+    for name in [
+        "report.html",
+        "report.md",
+        "report.json",
+        "study.json",
+        "trace.png",
+        "search.png",
+        "proportion_explained.png",
+        "circuit.png",
+    ]:
         assert (out / name).stat().st_size > 0, name
     study = json.loads((out / "study.json").read_text())
     rows = study["trace"]["rows"]
@@ -115,8 +138,10 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
         handle = hf.transformer.ln_f.register_forward_pre_hook(direct)
         patched = hf(new).logits
         handle.remove()
-    want = {"loss": _proportion(clean, ablated, patched, data),
-            "logit_diff": _proportion(clean, ablated, patched, data, task.numbers)}
+    want = {
+        "loss": _proportion(clean, ablated, patched, data),
+        "logit_diff": _proportion(clean, ablated, patched, data, task.numbers),
+    }
     for key, r in reports.items():
         values = [s["metrics"]["proportion_explained"]["value"] for s in r["scores"]]
         assert r["scores"][0]["name"] == "direct only (no node at the last position)"
@@ -161,8 +186,16 @@ def test_numbers_on_a_gpt2_small_shaped_random_model(tmp_path) -> None:  # type:
 
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()  # 12 layers x 12 heads, d_model 768
-    study = run_numbers(from_hf(hf), number_tokenizer(50257), tmp_path, max_nodes=2, n_boot=100,
-                        batch_size=25, progress=False, echo=lambda s: None)
+    study = run_numbers(
+        from_hf(hf),
+        number_tokenizer(50257),
+        tmp_path,
+        max_nodes=2,
+        n_boot=100,
+        batch_size=25,
+        progress=False,
+        echo=lambda s: None,
+    )
     assert len(study.trace.rows) == 3 * 12 * 4
     assert all(math.isfinite(r.estimate.value) for r in study.trace.rows)
     assert (tmp_path / "report.md").stat().st_size > 0

@@ -8,9 +8,8 @@ import json
 import pytest
 import torch
 
-from conftest import check_logits_checksum
-
 import pathpatch as pp
+from conftest import check_logits_checksum
 from pathpatch.lang.cut import only_at
 from pathpatch.numbers.probe import prove_counting
 from pathpatch.numbers.task import number_task
@@ -68,12 +67,37 @@ def test_study_end_to_end_on_a_few_prompts(shipped, tmp_path) -> None:  # type: 
     from pathpatch.cli import cli
 
     out = tmp_path / "numbers"
-    result = CliRunner().invoke(cli, ["demo", "numbers", "--first", "20", "--last", "35", "--max-nodes", "3",
-                                      "--boot", "100", "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "demo",
+            "numbers",
+            "--first",
+            "20",
+            "--last",
+            "35",
+            "--max-nodes",
+            "3",
+            "--boot",
+            "100",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "counting: top-1 accuracy" in result.output and "path search kept" in result.output
-    for name in ("report.html", "report.md", "report.json", "study.json", "trace.png", "search.png",
-                 "proportion_explained.png", "circuit.png", "circuit.svg"):
+    for name in (
+        "report.html",
+        "report.md",
+        "report.json",
+        "study.json",
+        "trace.png",
+        "search.png",
+        "proportion_explained.png",
+        "circuit.png",
+        "circuit.svg",
+    ):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())
     study = json.loads((out / "study.json").read_text())
@@ -82,7 +106,10 @@ def test_study_end_to_end_on_a_few_prompts(shipped, tmp_path) -> None:  # type: 
     assert report["graph"]["n_layers"] == 4 and {"logit_diff", "scores", "description"} <= set(report)
     rows = {r["name"]: r for r in report["scores"]}
     assert rows["direct only (no node at the last position)"]["hypothesis"] == {
-        "op": "&", "a": {"only_at": [-1, []]}, "b": {"paths": ["... -> out@-1"]}}
+        "op": "&",
+        "a": {"only_at": [-1, []]},
+        "b": {"paths": ["... -> out@-1"]},
+    }
     # the path search's nodes, rescored by hand: |Δ loss| of pp.evaluate's logits on the same pairs
     task = number_task(shipped.tokenizer, 20, 35)
     ref, new, targets = task.pairs.ref.tokens, task.pairs.new_tokens, task.pairs.ref.target_tokens[:, -1]
@@ -93,8 +120,11 @@ def test_study_end_to_end_on_a_few_prompts(shipped, tmp_path) -> None:  # type: 
         return -logits[:, -1].double().log_softmax(-1).gather(1, targets[:, None])[:, 0]
 
     with torch.no_grad():
-        clean, ablated, patched = loss(shipped.model(ref)), loss(shipped.model(new)), \
-            loss(pp.evaluate(shipped.model, hyp, ref, new))
+        clean, ablated, patched = (
+            loss(shipped.model(ref)),
+            loss(shipped.model(new)),
+            loss(pp.evaluate(shipped.model, hyp, ref, new)),
+        )
     want = 1 - (patched - clean).abs().mean() / (ablated - clean).abs().mean()
     assert rows[name]["metrics"]["proportion_explained"]["value"] == pytest.approx(float(want), abs=1e-5)
     every = rows["every node at the last position (all paths)"]["metrics"]["proportion_explained"]["value"]
@@ -107,7 +137,8 @@ def test_study_end_to_end_on_a_few_prompts(shipped, tmp_path) -> None:  # type: 
         if claim is not None:
             assert claim["nodes"] == i
             assert claim["paths"] == (only_at(-1, study["path_nodes"][:i]) & pp.paths("... -> out@-1")).count(
-                shipped.model, n_pos=4)
+                shipped.model, n_pos=4
+            )
     html = (out / "report.html").read_text()
     assert "<svg" in html and "circuit.svg" in html and "accuracy" in html
 
@@ -129,8 +160,26 @@ def test_train_numbers_tiny(tmp_path, monkeypatch) -> None:  # type: ignore[no-u
     corpus = gather_files(Path(sysconfig.get_paths()["stdlib"]) / "json")
     monkeypatch.setattr(train_module, "gather_files", lambda: corpus)
     out = tmp_path / "model"
-    result = CliRunner().invoke(cli, ["--threads", "1", "train", "numbers", "--out", str(out), "--steps", "2",
-                                      "--d-model", "16", "--counting-docs", "200", "--seed", "3", "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--threads",
+            "1",
+            "train",
+            "numbers",
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--d-model",
+            "16",
+            "--counting-docs",
+            "200",
+            "--seed",
+            "3",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     card = json.loads((out / "card.json").read_text())
     assert card["training"]["steps"] == 2 and card["training"]["seed"] == 3 and card["threads"] == 1
@@ -180,10 +229,12 @@ def test_demo_numbers_reproduces_the_readme(tmp_path) -> None:  # type: ignore[n
     assert study["tracing_cells"] == ["attn1@3", "mlp3@3", "mlp2@3", "mlp1@3", "mlp0@3"]
     rows = {r["name"]: r for r in report["scores"]}
     logit = {r["name"]: r["metrics"]["proportion_explained"]["value"] for r in report["logit_diff"]["scores"]}
-    want = {"direct only (no node at the last position)": (2, 0.491, 0.347),
-            "path search (8 nodes)": (26816, 0.903, 0.664),
-            "causal-tracing cells (5 cells, 12 nodes)": (63776, 0.930, 0.742),
-            "every node at the last position (all paths)": (213767200, 1.0, 1.0)}
+    want = {
+        "direct only (no node at the last position)": (2, 0.491, 0.347),
+        "path search (8 nodes)": (26816, 0.903, 0.664),
+        "causal-tracing cells (5 cells, 12 nodes)": (63776, 0.930, 0.742),
+        "every node at the last position (all paths)": (213767200, 1.0, 1.0),
+    }
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for name, (paths, loss, diff) in want.items():
         assert rows[name]["n_paths"] == paths, name
@@ -191,8 +242,12 @@ def test_demo_numbers_reproduces_the_readme(tmp_path) -> None:  # type: ignore[n
         assert logit[name] == pytest.approx(diff, abs=0.002), name
         assert f"{paths:,}" in readme and (loss == 1.0 or f"{loss:.3f}" in readme), name
     needed = {r["level"]: (r["path_search"], r["tracing"]) for r in study["info"]["needed"]}
-    want_needed = {0.6: ((2, 1982), (8, 7922)), 0.7: ((4, 3992), (8, 7922)), 0.8: ((6, 11968), (10, 31688)),
-                   0.9: ((8, 26816), (12, 63776))}
+    want_needed = {
+        0.6: ((2, 1982), (8, 7922)),
+        0.7: ((4, 3992), (8, 7922)),
+        0.8: ((6, 11968), (10, 31688)),
+        0.9: ((8, 26816), (12, 63776)),
+    }
     for level, (p, t) in want_needed.items():
         assert (needed[level][0]["nodes"], needed[level][0]["paths"]) == p, level
         assert (needed[level][1]["nodes"], needed[level][1]["paths"]) == t, level

@@ -14,14 +14,14 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+import pathpatch.lang.hypothesis as H
 from oracle_draws import all_paths, batches
 from oracle_stats import Tally
 from oracle_zoo import HF, NATIVE, get
+from pathpatch.engine.api import Engine, evaluate, evaluate_many
 from strategies import hypotheses
 from treeify import brute_force
-
-import pathpatch.lang.hypothesis as H
-from pathpatch.engine.api import Engine, evaluate, evaluate_many
 
 ATOL = 1e-5
 BIG = ["abs-mlp-3x3", "abs-attn-4x3"]  # 16000 and 20000 paths: slow tests only
@@ -29,9 +29,14 @@ SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandom
 MODELS = [n for n in NATIVE if n not in BIG] + ["hf-gpt2-2x3"]
 
 
-def oracle_check(name: str, examples: int, lengths: tuple[int, int] = (2, 8),
-                 ablations: tuple[str, ...] = ("resample", "mean", "zero"), each_ablation: int = 1,
-                 distinct: float = 0.75) -> None:
+def oracle_check(
+    name: str,
+    examples: int,
+    lengths: tuple[int, int] = (2, 8),
+    ablations: tuple[str, ...] = ("resample", "mean", "zero"),
+    each_ablation: int = 1,
+    distinct: float = 0.75,
+) -> None:
     """``examples`` random hypotheses, ablations, token pairs and targets on model ``name``, each
     run through MIXED copies and compared with the brute force, whole logits and target rows."""
     model = get(name)
@@ -117,7 +122,9 @@ def test_many_at_once_equals_one_at_a_time() -> None:
     ]
     together = evaluate_many(model, hyps, ref, new)
     for hyp, got in zip(hyps, together):
-        torch.testing.assert_close(got, evaluate(model, hyp, ref, new), atol=ATOL, rtol=0)  # float sums in another order
+        torch.testing.assert_close(
+            got, evaluate(model, hyp, ref, new), atol=ATOL, rtol=0
+        )  # float sums in another order
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -6,6 +6,7 @@ MIXED copy, so they never test an adapter inside the engine.) Skipped without tr
 from __future__ import annotations
 
 import pytest
+
 from oracle_zoo import HF
 from test_oracle import oracle_check
 from test_positions import positional_check

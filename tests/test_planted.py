@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -23,7 +23,7 @@ EXPECTED_EDGES = {
 EXPECTED_PATHS = {"direct": 1, "chain": 1, "induction": 3, "parallel": 2, "mlp": 1}
 
 
-@lru_cache(maxsize=None)
+@cache
 def task(name: str) -> PlantedTask:
     return planted(name, n=48, seed=0)
 
@@ -131,6 +131,10 @@ def test_not_every_edge_between_circuit_nodes(name: str) -> None:
     assert Edge.parse("embed -> out") in between - t.edges
     assert len(between - t.edges) >= 4
     heads = {(n.layer, n.head) for n in nodes if n.kind == "head"}
-    decoys = [(layer, h) for layer in range(2) for h in range(t.model.config.n_heads)
-              if (layer, h) not in heads and bool(t.model.W_O[layer, h].any())]
+    decoys = [
+        (layer, h)
+        for layer in range(2)
+        for h in range(t.model.config.n_heads)
+        if (layer, h) not in heads and bool(t.model.W_O[layer, h].any())
+    ]
     assert decoys

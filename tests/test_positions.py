@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_model
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+import pathpatch.lang.hypothesis as H
+from conftest import tiny_model
 from oracle_draws import batches, positioned_paths
 from oracle_stats import Tally
 from oracle_zoo import get
-from strategies import pos_hypotheses
-from treeify import brute_force_positions
-
-import pathpatch.lang.hypothesis as H
 from pathpatch.engine.api import Engine, evaluate
 from pathpatch.errors import InputError, PatternError
+from strategies import pos_hypotheses
+from treeify import brute_force_positions
 
 ATOL = 1e-5
 N_POS = 3
@@ -40,9 +40,14 @@ def _pair(model, seed=0):  # type: ignore[no-untyped-def]
     return torch.randint(0, v, (2, N_POS), generator=gen), torch.randint(0, v, (2, N_POS), generator=gen)
 
 
-def positional_check(name: str, examples: int, longest: int,
-                     ablations: tuple[str, ...] = ("resample", "mean", "zero"), each_ablation: int = 1,
-                 distinct: float = 0.75) -> None:
+def positional_check(
+    name: str,
+    examples: int,
+    longest: int,
+    ablations: tuple[str, ...] = ("resample", "mean", "zero"),
+    each_ablation: int = 1,
+    distinct: float = 0.75,
+) -> None:
     """Random position-resolved hypotheses, ablations, token pairs (batch 3-4, length 2..longest)
     and END positions (one per example, several per batch) against the literal positional tree;
     every draw runs MIXED copies."""
@@ -97,10 +102,15 @@ def test_position_free_hypotheses_agree_in_both_engines(name: str) -> None:
     model = get(name)
     ref, new = _pair(model, seed=1)
     never = H.paths("a0.0@0") - H.paths("a0.0@0")  # positional, holds no path
-    for hyp in [H.through("a1.0"), H.paths("embed -> a1.*.v -> out"), ~H.through_edge("a0.1", "a1.0.k"),
-                H.subgraph(model.graph.edges[::3])]:
-        torch.testing.assert_close(evaluate(model, hyp | never, ref, new), evaluate(model, hyp, ref, new),
-                                   atol=ATOL, rtol=0)
+    for hyp in [
+        H.through("a1.0"),
+        H.paths("embed -> a1.*.v -> out"),
+        ~H.through_edge("a0.1", "a1.0.k"),
+        H.subgraph(model.graph.edges[::3]),
+    ]:
+        torch.testing.assert_close(
+            evaluate(model, hyp | never, ref, new), evaluate(model, hyp, ref, new), atol=ATOL, rtol=0
+        )
 
 
 def test_every_position_of_a_node_is_the_node() -> None:

@@ -15,6 +15,6 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch) -> None:  # type: ignor
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for block in runnable:
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+        exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "report.json").is_file()
     assert tuple(namespace["many"].shape) == (2, 4, 24, 64)

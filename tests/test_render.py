@@ -10,9 +10,9 @@ from html.parser import HTMLParser
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import tiny_model
 
 import pathpatch as pp
+from conftest import tiny_model
 from pathpatch.cli import cli
 from pathpatch.discovery.circuit import Circuit
 from pathpatch.errors import InputError
@@ -35,12 +35,15 @@ def small():  # type: ignore[no-untyped-def]
 def _hypotheses(model):  # type: ignore[no-untyped-def]
     mlp = tiny_model("shortformer", 8)
     return [
-        (model, pp.paths("embed -> a1.*.v -> out")), (model, ~pp.through("a1.0")),
-        (model, pp.through_edge("a0.1", "a1.0.k")), (model, ~pp.through_edge("a0.1", "a1.0.k")),
+        (model, pp.paths("embed -> a1.*.v -> out")),
+        (model, ~pp.through("a1.0")),
+        (model, pp.through_edge("a0.1", "a1.0.k")),
+        (model, ~pp.through_edge("a0.1", "a1.0.k")),
         (model, pp.paths("embed -> ... -> a1.1.k -> out") - pp.through("a0.2")),
         (model, pp.subgraph(["embed -> a0.0.q", "a0.0 -> out", "a0.1 -> a1.2.v"])),  # the last edge dangles
         (model, pp.through_edge("a0.1", "a1.0.k") | pp.through_edge("embed", "out")),
-        (model, pp.no_paths()), (model, pp.all_paths()),
+        (model, pp.no_paths()),
+        (model, pp.all_paths()),
         (mlp, pp.paths(["pos -> a0.* -> a1.*.k", "m0 -> out"]) & ~pp.through("a0.1")),
     ]
 
@@ -53,8 +56,12 @@ def test_kept_edges_are_the_edges_of_the_listed_paths(small) -> None:  # type: i
         got = kept_edges(hyp, m)
         assert set(got) == want and len(got) == len(want), hyp
         assert list(got) == [e for e in m.graph.edges if e in want]  # graph order
-    for hyp in (pp.paths("embed@1 -> ... -> a1.0.k@3 -> out"), pp.through("a1.1@-1"), residual_at(0, 2),
-                only_at(-1, ["a1.0"])):
+    for hyp in (
+        pp.paths("embed@1 -> ... -> a1.0.k@3 -> out"),
+        pp.through("a1.1@-1"),
+        residual_at(0, 2),
+        only_at(-1, ["a1.0"]),
+    ):
         assert set(kept_edges(hyp, model, n_pos=4)) == {e for p in hyp.iter(model, n_pos=4) for e in p.edges}, hyp
     with pytest.raises(InputError, match="pass n_pos="):
         kept_edges(pp.through("a1.1@-1"), model)
@@ -84,9 +91,19 @@ def test_draw_a_hypothesis_writes_svg_and_png(small, tmp_path) -> None:  # type:
     assert d.svg == tmp_path / "sub" / "naive.svg" and d.png == tmp_path / "sub" / "naive.png"
     assert d.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and d.svg.read_text().lstrip().startswith("<?xml")
     assert sorted(_svg_ids(d.svg, "e")) == sorted(f"{e.sender}-{e.receiver}" for e in d.edges)
-    assert set(d.edges) == {pp.Edge.parse(e) for e in ["embed -> out", "embed -> a0.2.q", "embed -> a0.2.k",
-                                                       "embed -> a0.2.v", "a0.2 -> a1.0.k", "a0.2 -> a1.1.k",
-                                                       "a1.0 -> out", "a1.1 -> out"]}
+    assert set(d.edges) == {
+        pp.Edge.parse(e)
+        for e in [
+            "embed -> out",
+            "embed -> a0.2.q",
+            "embed -> a0.2.k",
+            "embed -> a0.2.v",
+            "a0.2 -> a1.0.k",
+            "a0.2 -> a1.1.k",
+            "a1.0 -> out",
+            "a1.1 -> out",
+        ]
+    }
     # a 2 x 3 model is drawn in full: every node has its box, the unused ones faded
     assert d.boxes == ("embed", "pos", "a0.0", "a0.1", "a0.2", "a1.0", "a1.1", "a1.2", "out")
     assert len(_svg_ids(d.svg, "n")) == 9
@@ -95,13 +112,28 @@ def test_draw_a_hypothesis_writes_svg_and_png(small, tmp_path) -> None:  # type:
 
 def test_gpt2_small_shape_collapses_unused_heads(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """12 layers x 12 heads with MLPs: 3 used heads give 15 boxes, not 159."""
-    model = pp.native_model(pp.NativeConfig(n_layers=12, n_heads=12, d_model=48, d_head=4, d_vocab=50, n_ctx=16,
-                                            d_mlp=16))
+    model = pp.native_model(
+        pp.NativeConfig(n_layers=12, n_heads=12, d_model=48, d_head=4, d_vocab=50, n_ctx=16, d_mlp=16)
+    )
     hyp = pp.paths(["embed -> a0.1.v -> a5.5.k -> out", "pos -> a9.6.k -> out"])
     d = draw(model, hyp, tmp_path / "gpt2.png")
-    assert d.boxes == ("embed", "pos", "a0.1", "…(11)", "m0", "layers 1–4: 48 heads, 4 MLPs, unused",
-                       "a5.5", "…(11)", "m5", "layers 6–8: 36 heads, 3 MLPs, unused",
-                       "a9.6", "…(11)", "m9", "layers 10–11: 24 heads, 2 MLPs, unused", "out")
+    assert d.boxes == (
+        "embed",
+        "pos",
+        "a0.1",
+        "…(11)",
+        "m0",
+        "layers 1–4: 48 heads, 4 MLPs, unused",
+        "a5.5",
+        "…(11)",
+        "m5",
+        "layers 6–8: 36 heads, 3 MLPs, unused",
+        "a9.6",
+        "…(11)",
+        "m9",
+        "layers 10–11: 24 heads, 2 MLPs, unused",
+        "out",
+    )
     assert sorted(_svg_ids(d.svg, "n")) == sorted(["embed", "pos", "a0.1", "m0", "a5.5", "m5", "a9.6", "m9", "out"])
     assert len(_svg_ids(d.svg, "e")) == len(d.edges) == 5
     assert len(subject_of(hyp, model.graph).edges) == 5
@@ -134,8 +166,9 @@ def test_draw_circuits_edge_scores_and_scans(small, tmp_path) -> None:  # type: 
     assert w["a0.0-out"] > w["embed-a0.0.q"]  # width grows with |score|
     assert "top 2 of 3 scored edges by |score|" in d.svg.read_text()
 
-    table = pp.edge_scan(model, pairs, edges=["embed -> out", "a1.0 -> out", "a0.1 -> a1.0.v"], delta="kl",
-                         n_boot=50, progress=False)
+    table = pp.edge_scan(
+        model, pairs, edges=["embed -> out", "a1.0 -> out", "a0.1 -> a1.0.v"], delta="kl", n_boot=50, progress=False
+    )
     sub = subject_of(table, model.graph)
     for name, est in table.rows:  # ablating a ratio metric: the effect is what the edge takes away
         assert sub.weights[pp.Edge.parse(name)] == pytest.approx(1 - est.value)
@@ -191,8 +224,11 @@ def _parse(text: str) -> _Page:
 
 def test_html_report_is_self_contained(small, tmp_path) -> None:  # type: ignore[no-untyped-def]
     model, pairs = small
-    hyps = {"direct": pp.paths("embed -> out"), "layer-1 values": pp.paths(["embed -> out", "embed -> a1.*.v -> out"]),
-            "a subgraph": pp.subgraph(["embed -> a0.0.q", "a0.0 -> a1.1.k", "a1.1 -> out", "embed -> out"])}
+    hyps = {
+        "direct": pp.paths("embed -> out"),
+        "layer-1 values": pp.paths(["embed -> out", "embed -> a1.*.v -> out"]),
+        "a subgraph": pp.subgraph(["embed -> a0.0.q", "a0.0 -> a1.1.k", "a1.1 -> out", "embed -> out"]),
+    }
     report = pp.score(model, hyps, pairs, delta="kl", n_boot=50, progress=False)
     write_report_json(report, tmp_path / "report.json", model=model, hypotheses=hyps, description="A <small> run.")
     plot_report(report, tmp_path / "proportion_explained.png")

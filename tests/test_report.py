@@ -16,11 +16,19 @@ ATE = Estimate(2.0, 1.5, 2.5)
 def make_report() -> Report:
     return Report(
         scores=(
-            HypothesisScore("all", 12, {"aue": Estimate(0.0, 0.0, 0.0), "ate": ATE,
-                                        "proportion_explained": Estimate(1.0, 1.0, 1.0)}),
-            HypothesisScore("induction", 3, {"aue": Estimate(0.1234, 0.101, 0.1449), "ate": ATE,
-                                             "proportion_explained": Estimate(0.9383, 0.92, 0.95),
-                                             "loss_recovered": Estimate(0.5, 0.4, 0.6)}),
+            HypothesisScore(
+                "all", 12, {"aue": Estimate(0.0, 0.0, 0.0), "ate": ATE, "proportion_explained": Estimate(1.0, 1.0, 1.0)}
+            ),
+            HypothesisScore(
+                "induction",
+                3,
+                {
+                    "aue": Estimate(0.1234, 0.101, 0.1449),
+                    "ate": ATE,
+                    "proportion_explained": Estimate(0.9383, 0.92, 0.95),
+                    "loss_recovered": Estimate(0.5, 0.4, 0.6),
+                },
+            ),
             HypothesisScore("custom", None, {"aue": Estimate(1.5e-5, 0.0, 2e-5), "ate": ATE}),
         ),
         meta={"delta": "kl", "ablation": "resample", "n_examples": 200, "seed": 0},
@@ -74,8 +82,12 @@ def test_json_round_trip(tmp_path):
     back = Report.from_json(text)
     assert back == r
     assert back.to_dict() == r.to_dict()
-    assert back.to_dict()["scores"][1]["metrics"]["aue"] == {"value": 0.1234, "low": 0.101, "high": 0.1449,
-                                                             "level": 0.95}
+    assert back.to_dict()["scores"][1]["metrics"]["aue"] == {
+        "value": 0.1234,
+        "low": 0.101,
+        "high": 0.1449,
+        "level": 0.95,
+    }
 
 
 def test_json_errors():
@@ -91,8 +103,9 @@ def test_json_errors():
 def test_markdown_table():
     md = make_report().to_markdown()
     lines = md.strip().splitlines()
-    assert lines[0] == ("**pathpatch report (delta=kl, ablation=resample, n_examples=200, seed=0); "
-                        "ATE = 2.000 [1.500, 2.500]**")
+    assert lines[0] == (
+        "**pathpatch report (delta=kl, ablation=resample, n_examples=200, seed=0); ATE = 2.000 [1.500, 2.500]**"
+    )
     assert lines[2] == "| hypothesis | paths | AUE | proportion explained | loss recovered |"
     assert lines[3] == "|:---|---:|---:|---:|---:|"
     assert lines[5] == "| induction | 3 | 0.123 [0.101, 0.145] | 0.938 [0.920, 0.950] | 0.500 [0.400, 0.600] |"

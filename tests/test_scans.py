@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_model
 
 import pathpatch as pp
+from conftest import tiny_model
 from pathpatch.scans import ScanTable, edge_scan, node_scan, path_scan, plot_head_scan, sender_scan
 
 
@@ -120,8 +120,11 @@ def test_scans_equal_one_at_a_time(setup, kind) -> None:  # type: ignore[no-unty
         assert [n for n, _ in table.rows] == ["embed", "pos", "a0.0", "a0.1", "m0", "a1.0", "a1.1"]
         named = {}
         for name, _ in table.rows:
-            kept = [pp.through_edge(name, p) for p in ("a1.0.q", "a1.0.k", "a1.0.v", "m1")
-                    if graph.node(name) in graph.senders(graph.port(p))]
+            kept = [
+                pp.through_edge(name, p)
+                for p in ("a1.0.q", "a1.0.k", "a1.0.v", "m1")
+                if graph.node(name) in graph.senders(graph.port(p))
+            ]
             hyp = kept[0]
             for h in kept[1:]:
                 hyp = hyp | h

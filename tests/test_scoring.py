@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_model
 
 import pathpatch as pp
+from conftest import tiny_model
 from pathpatch.errors import InputError
 
 N, LENGTH, VOCAB = 12, 5, 11
@@ -35,8 +35,9 @@ def pairs() -> pp.Pairs:
 @pytest.fixture(scope="module")
 def pairs_with_distractors() -> pp.Pairs:
     base = pp.Dataset.next_token(_tokens(seed=1))
-    data = pp.Dataset(base.tokens, base.target_mask, base.target_tokens,
-                      distractor_tokens=(base.target_tokens + 1) % VOCAB)
+    data = pp.Dataset(
+        base.tokens, base.target_mask, base.target_tokens, distractor_tokens=(base.target_tokens + 1) % VOCAB
+    )
     return pp.pair_derangement(data, seed=1)
 
 
@@ -234,9 +235,9 @@ def test_pair_from_pool(model) -> None:  # type: ignore[no-untyped-def]
     report = _score(model, pairs)
     _check_invariants(report)
     values = pp.per_example(model, {"none": pp.no_paths()}, pairs, progress=False)["none"]
-    np.testing.assert_allclose(values["delta_empty"],
-                               _kl(model(data.tokens), model(pairs.new_tokens), data.target_mask),
-                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        values["delta_empty"], _kl(model(data.tokens), model(pairs.new_tokens), data.target_mask), rtol=1e-6, atol=1e-9
+    )
 
 
 def test_a_list_of_hypotheses_is_named_by_str(model, pairs) -> None:  # type: ignore[no-untyped-def]

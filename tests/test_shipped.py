@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import check_logits_checksum
-
 import pathpatch as pp
+from conftest import check_logits_checksum
 from pathpatch.induction.probes import prove_induction
 
 # Recorded when the model was shipped (see src/pathpatch/assets/induction-2l/card.json).

@@ -17,15 +17,17 @@ from pathpatch.errors import InputError, ShapeMismatchError
 CONFIGS = {
     "shortformer": dict(positions="shortformer"),
     "absolute+mlp": dict(positions="absolute", d_mlp=24),
-    "rotary+parallel+gqa": dict(positions="rotary", d_mlp=24, parallel=True, n_kv_heads=1, norm_kind="rmsnorm",
-                                gated=True, act="silu"),
+    "rotary+parallel+gqa": dict(
+        positions="rotary", d_mlp=24, parallel=True, n_kv_heads=1, norm_kind="rmsnorm", gated=True, act="silu"
+    ),
 }
 
 
 def _model(name: str, dtype: torch.dtype = torch.float32) -> pp.ResidualModel:
     torch.manual_seed(len(name))
-    cfg = pp.NativeConfig(n_layers=3, n_heads=2, d_model=16, d_head=4, d_vocab=20, n_ctx=8, init_std=0.3,
-                          **CONFIGS[name])
+    cfg = pp.NativeConfig(
+        n_layers=3, n_heads=2, d_model=16, d_head=4, d_vocab=20, n_ctx=8, init_std=0.3, **CONFIGS[name]
+    )
     return pp.native_model(cfg).placed(dtype=dtype)
 
 
@@ -48,8 +50,11 @@ def test_zero_one_masks_equal_the_exact_engine(name: str, ablation: str) -> None
         soft = masked_forward(model, masks.of(kept), clean, ablated, resample=ablation == "resample")
         assert torch.allclose(soft, exact, atol=1e-5), (frac, (soft - exact).abs().max())
     # the two ends are the two runs
-    assert torch.allclose(masked_forward(model, masks.of(model.graph.edges), clean, ablated,
-                                         resample=ablation == "resample"), clean.logits, atol=1e-5)
+    assert torch.allclose(
+        masked_forward(model, masks.of(model.graph.edges), clean, ablated, resample=ablation == "resample"),
+        clean.logits,
+        atol=1e-5,
+    )
 
 
 def test_mean_ablation_needs_the_gate() -> None:

@@ -17,10 +17,33 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 CONFIGS = [
     dict(n_layers=2, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=20, act_fn="gelu_new", normalization_type="LN"),
     dict(n_layers=2, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=20, attn_only=True, normalization_type="LN"),
-    dict(n_layers=2, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=20, act_fn="silu", normalization_type="RMS",
-         positional_embedding_type="rotary", rotary_dim=4, gated_mlp=True, n_key_value_heads=2),
-    dict(n_layers=1, d_model=24, n_ctx=8, d_head=6, n_heads=4, d_vocab=20, act_fn="gelu", normalization_type="LNPre",
-         parallel_attn_mlp=True, positional_embedding_type="rotary", rotary_dim=2),
+    dict(
+        n_layers=2,
+        d_model=16,
+        n_ctx=8,
+        d_head=4,
+        n_heads=4,
+        d_vocab=20,
+        act_fn="silu",
+        normalization_type="RMS",
+        positional_embedding_type="rotary",
+        rotary_dim=4,
+        gated_mlp=True,
+        n_key_value_heads=2,
+    ),
+    dict(
+        n_layers=1,
+        d_model=24,
+        n_ctx=8,
+        d_head=6,
+        n_heads=4,
+        d_vocab=20,
+        act_fn="gelu",
+        normalization_type="LNPre",
+        parallel_attn_mlp=True,
+        positional_embedding_type="rotary",
+        rotary_dim=2,
+    ),
 ]
 
 
@@ -32,8 +55,9 @@ def test_hooked_transformer_matches(kw) -> None:  # type: ignore[no-untyped-def]
         ht = tl.HookedTransformer(tl.HookedTransformerConfig(**kw, seed=0)).eval()
     with torch.no_grad():
         for name, p in ht.named_parameters():
-            if (name.split(".")[-1].startswith("b") or ".ln" in name) and not (kw.get("gated_mlp") and
-                                                                              name.endswith("mlp.b_in")):
+            if (name.split(".")[-1].startswith("b") or ".ln" in name) and not (
+                kw.get("gated_mlp") and name.endswith("mlp.b_in")
+            ):
                 p.add_(0.1 * torch.randn_like(p))
     model = pp.from_transformer_lens(ht)
     tokens = torch.randint(0, 20, (3, 8))
@@ -55,9 +79,18 @@ def test_hooked_transformer_through_mixed_copies(name: str) -> None:
 def test_unsupported_options_are_named(position: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ht = tl.HookedTransformer(tl.HookedTransformerConfig(
-            n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=20, act_fn="gelu",
-            positional_embedding_type=position))
+        ht = tl.HookedTransformer(
+            tl.HookedTransformerConfig(
+                n_layers=1,
+                d_model=16,
+                n_ctx=8,
+                d_head=4,
+                n_heads=4,
+                d_vocab=20,
+                act_fn="gelu",
+                positional_embedding_type=position,
+            )
+        )
     with pytest.raises(pp.ConfigError, match=rf"positional_embedding_type='{position}'"):
         pp.from_transformer_lens(ht)
 
@@ -65,8 +98,11 @@ def test_unsupported_options_are_named(position: str) -> None:
 def test_gated_mlp_with_input_bias_is_refused() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ht = tl.HookedTransformer(tl.HookedTransformerConfig(
-            n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=20, act_fn="silu", gated_mlp=True))
+        ht = tl.HookedTransformer(
+            tl.HookedTransformerConfig(
+                n_layers=1, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=20, act_fn="silu", gated_mlp=True
+            )
+        )
     with torch.no_grad():
         ht.blocks[0].mlp.b_in.add_(1.0)
     with pytest.raises(pp.ConfigError, match="adds b_in after the gate product"):

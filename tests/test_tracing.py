@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_hf_gpt2, tiny_model
-from hooked import restore_with_hook
 
 import pathpatch as pp
+from conftest import tiny_hf_gpt2, tiny_model
+from hooked import restore_with_hook
 from pathpatch.engine.api import evaluate
 from pathpatch.lang.cut import residual_at
 from pathpatch.model.hf_gpt2 import from_hf

@@ -22,9 +22,9 @@ import torch
 # backend optimisation they compile about twice as fast and compute the same numbers.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
-import pathpatch as pp  # noqa: E402
-from pathpatch.discovery.roc import roc_auc  # noqa: E402
-from pathpatch.model.tracr import from_tracr, tracr_decode, tracr_pairs, tracr_tokens  # noqa: E402
+import pathpatch as pp
+from pathpatch.discovery.roc import roc_auc
+from pathpatch.model.tracr import from_tracr, tracr_decode, tracr_pairs, tracr_tokens
 
 NAMES = ["frac_prevs", "detect_ab", "hist"]
 TRUE = {  # the circuits the module docs derive by hand from the programs
@@ -66,11 +66,13 @@ def test_from_tracr_matches_tracr_forward(name: str) -> None:
                 logits, resid = task.model(tokens), residual(tokens)
             assert tracr_decode(compiled, logits) == [want.decoded]
             d_model = len(compiled.residual_labels)
-            torch.testing.assert_close(resid[0, :, :d_model], torch.tensor(want.transformer_output[0].tolist()),
-                                       atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                resid[0, :, :d_model], torch.tensor(want.transformer_output[0].tolist()), atol=1e-5, rtol=0
+            )
             if compiled.output_encoder.__class__.__name__ == "NumericalEncoder":
-                torch.testing.assert_close(logits[0, :, 0], torch.tensor(want.unembedded[0].tolist()),
-                                           atol=1e-5, rtol=0)
+                torch.testing.assert_close(
+                    logits[0, :, 0], torch.tensor(want.unembedded[0].tolist()), atol=1e-5, rtol=0
+                )
     # the engine's patched runs start from the same model: all paths give the clean run
     ref, new = task.pairs.ref.tokens[:4], task.pairs.new_tokens[:4]
     torch.testing.assert_close(pp.evaluate(task.model, pp.all_paths(), ref, new), task.model(ref), atol=1e-5, rtol=0)

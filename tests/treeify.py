@@ -90,8 +90,9 @@ def _prefixes(graph: Graph) -> dict[Node, int]:
     """The number of paths from the inputs to each node."""
     counts: dict[Node, int] = {}
     for node in graph.nodes:
-        counts[node] = 1 if node.is_input else sum(
-            counts[u] for c in node.channels for u in graph.senders(Port(node, c)))
+        counts[node] = (
+            1 if node.is_input else sum(counts[u] for c in node.channels for u in graph.senders(Port(node, c)))
+        )
     return counts
 
 
@@ -128,7 +129,7 @@ def _head_at(model: ResidualModel, node: Node, t: int, q: Tensor, ks: list[Tenso
     """Head output at query position ``t`` from q at t and k/v at 0..t, via the whole-sequence
     node function (the causal mask hides the unused rows)."""
     b, d = q.shape
-    seq = lambda rows: torch.stack(rows + [torch.zeros(b, d)] * (t + 1 - len(rows)), dim=1)  # noqa: E731
+    seq = lambda rows: torch.stack(rows + [torch.zeros(b, d)] * (t + 1 - len(rows)), dim=1)
     q_seq = torch.stack([torch.zeros(b, d)] * t + [q], dim=1)
     return node_fn(model, node, [q_seq, seq(ks), seq(vs)])[:, t]
 
@@ -138,9 +139,16 @@ def _pos_prefixes(graph: Graph, n_pos: int) -> dict[tuple[Node, int], int]:
     counts: dict[tuple[Node, int], int] = {}
     for node in graph.nodes:
         for t in range(n_pos):
-            counts[(node, t)] = 1 if node.is_input else sum(
-                counts[(u, s)] for c in node.channels for s in graph.sender_positions(Port(node, c), t)
-                for u in graph.senders(Port(node, c)))
+            counts[(node, t)] = (
+                1
+                if node.is_input
+                else sum(
+                    counts[(u, s)]
+                    for c in node.channels
+                    for s in graph.sender_positions(Port(node, c), t)
+                    for u in graph.senders(Port(node, c))
+                )
+            )
     return counts
 
 

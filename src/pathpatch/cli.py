@@ -1,11 +1,11 @@
 """The ``pathpatch`` command line.
 
-    pathpatch demo                    # the induction-heads study on the shipped model
-    pathpatch example                 # the end-to-end example on a seeded random model
-    pathpatch paths "embed -> a1.*.v -> out" --layers 2 --heads 8 --list 5
-    pathpatch scan senders --receivers a1.6   # a batched scan on the shipped model
-    pathpatch discover paths --target 0.9     # find a circuit (also acdc, eap, eap-ig)
-    pathpatch report results/induction        # one self-contained report.html
+pathpatch demo                    # the induction-heads study on the shipped model
+pathpatch example                 # the end-to-end example on a seeded random model
+pathpatch paths "embed -> a1.*.v -> out" --layers 2 --heads 8 --list 5
+pathpatch scan senders --receivers a1.6   # a batched scan on the shipped model
+pathpatch discover paths --target 0.9     # find a circuit (also acdc, eap, eap-ig)
+pathpatch report results/induction        # one self-contained report.html
 """
 
 from __future__ import annotations
@@ -21,9 +21,14 @@ __all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--threads", type=int, default=None, envvar="PATHPATCH_THREADS",
-              help="CPU threads for torch [default: the cores idle now, i.e. cores minus the load average; "
-                   "env PATHPATCH_THREADS].")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    envvar="PATHPATCH_THREADS",
+    help="CPU threads for torch [default: the cores idle now, i.e. cores minus the load average; "
+    "env PATHPATCH_THREADS].",
+)
 def cli(threads: int | None) -> None:
     """Path patching for transformers: say which paths carry a behaviour, get a number with error bars.
 
@@ -38,9 +43,12 @@ def cli(threads: int | None) -> None:
 
 @cli.command()
 @click.option("--out", "out_dir", default="results/example", show_default=True, help="Where to write the report.")
-@click.option("--examples", default=256, show_default=True, type=click.IntRange(min=2),
-              help="Number of sequences to score on.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data and the pairing.")
+@click.option(
+    "--examples", default=256, show_default=True, type=click.IntRange(min=2), help="Number of sequences to score on."
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data and the pairing."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
     """Score seven hypotheses on a seeded random model (no download), print the table, write files.
@@ -59,17 +67,30 @@ def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
         f"{m['nodes']} nodes needed {m['mixed_copies_per_batch']} mixed copies per batch; "
         f"scoring took {m['seconds']} s"
     )
-    click.echo(f"wrote {out_dir}/report.html (open it in a browser), report.json, report.md, engine.json, "
-               "proportion_explained.png")
+    click.echo(
+        f"wrote {out_dir}/report.html (open it in a browser), report.json, report.md, engine.json, "
+        "proportion_explained.png"
+    )
 
 
 @cli.group(invoke_without_command=True)
 @click.option("--out", "out_dir", default="results/induction", show_default=True, help="Where to write the results.")
-@click.option("--examples", default=200, show_default=True, type=click.IntRange(min=2),
-              help="Held-out sequences to score on.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data choice, pairing and bootstrap.")
-@click.option("--discover/--no-discover", default=True, show_default=True,
-              help="Run step 3: find circuits (path search, ACDC) and score them beside the ladder (about a minute).")
+@click.option(
+    "--examples", default=200, show_default=True, type=click.IntRange(min=2), help="Held-out sequences to score on."
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of the data choice, pairing and bootstrap.",
+)
+@click.option(
+    "--discover/--no-discover",
+    default=True,
+    show_default=True,
+    help="Run step 3: find circuits (path search, ACDC) and score them beside the ladder (about a minute).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, discover: bool, quiet: bool) -> None:
@@ -92,9 +113,9 @@ def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, discover: b
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .induction.demo import run_demo
-
     from pathlib import Path
+
+    from .induction.demo import run_demo
 
     proof, result = run_demo(out_dir, examples, seed, progress=not quiet, echo=click.echo, discover=discover)
     click.echo("")
@@ -110,8 +131,11 @@ def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, discover: b
 
         click.echo("\ndiscovered circuits beside the ladder's best set, on held-out sequences no search saw:")
         click.echo(str(Report.from_dict(json.loads(discovered.read_text())["report"])))
-    click.echo(f"wrote {out_dir}/report.html (open it in a browser), report.md (with plots), report.json, "
-               "study.json, proof.json" + (", discovery.json, discovery.md, circuit-{paths,acdc}.json/.png" if discover else ""))
+    click.echo(
+        f"wrote {out_dir}/report.html (open it in a browser), report.md (with plots), report.json, "
+        "study.json, proof.json"
+        + (", discovery.json, discovery.md, circuit-{paths,acdc}.json/.png" if discover else "")
+    )
 
 
 @cli.group()
@@ -126,12 +150,24 @@ def train() -> None:
 
 
 @train.command(name="induction")
-@click.option("--out", "out_dir", default="results/induction-2l-model", show_default=True,
-              help="Model directory to write (weights, config, tokenizer, held-out data, card).")
+@click.option(
+    "--out",
+    "out_dir",
+    default="results/induction-2l-model",
+    show_default=True,
+    help="Model directory to write (weights, config, tokenizer, held-out data, card).",
+)
 @click.option("--steps", default=10_000, show_default=True, type=click.IntRange(min=1), help="Optimiser steps.")
-@click.option("--d-model", default=256, show_default=True, type=click.IntRange(min=8),
-              help="Residual width (8 heads; a multiple of 8).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the weights and the batches.")
+@click.option(
+    "--d-model",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=8),
+    help="Residual width (8 heads; a multiple of 8).",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the weights and the batches."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_induction(out_dir: str, steps: int, d_model: int, seed: int, quiet: bool) -> None:
     """Train the 2-layer attention-only induction model on the standard library's source (CPU).
@@ -139,26 +175,48 @@ def train_induction(out_dir: str, steps: int, d_model: int, seed: int, quiet: bo
     Reproduces the shipped `induction-2l` model with the defaults (56 minutes on 2 CPU cores);
     logs the induction probes every 500 steps.
     """
-    from .induction.train import TrainConfig, train as run_training
+    from .induction.train import TrainConfig
+    from .induction.train import train as run_training
 
-    card = run_training(TrainConfig(d_model=d_model, steps=steps, seed=seed), out_dir, progress=not quiet,
-                        log=click.echo)
-    click.echo(f"held-out loss {card['heldout_loss']:.3f} (uniform {card['uniform_loss']:.3f}); "
-               f"{card['minutes']} minutes; wrote {out_dir}")
+    card = run_training(
+        TrainConfig(d_model=d_model, steps=steps, seed=seed), out_dir, progress=not quiet, log=click.echo
+    )
+    click.echo(
+        f"held-out loss {card['heldout_loss']:.3f} (uniform {card['uniform_loss']:.3f}); "
+        f"{card['minutes']} minutes; wrote {out_dir}"
+    )
 
 
 @train.command(name="numbers")
-@click.option("--out", "out_dir", default="results/numbers-4l-model", show_default=True,
-              help="Model directory to write (weights, config, tokenizer, held-out data, card).")
-@click.option("--steps", default=None, type=click.IntRange(min=1), help="Optimiser steps [default: the shipped recipe's].")
-@click.option("--d-model", default=None, type=click.IntRange(min=8),
-              help="Residual width (8 heads, MLP 4x wide) [default: the shipped recipe's].")
-@click.option("--counting-docs", default=None, type=click.IntRange(min=10),
-              help="Generated counting documents to sample from [default: the shipped recipe's].")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the weights, text and batches.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="results/numbers-4l-model",
+    show_default=True,
+    help="Model directory to write (weights, config, tokenizer, held-out data, card).",
+)
+@click.option(
+    "--steps", default=None, type=click.IntRange(min=1), help="Optimiser steps [default: the shipped recipe's]."
+)
+@click.option(
+    "--d-model",
+    default=None,
+    type=click.IntRange(min=8),
+    help="Residual width (8 heads, MLP 4x wide) [default: the shipped recipe's].",
+)
+@click.option(
+    "--counting-docs",
+    default=None,
+    type=click.IntRange(min=10),
+    help="Generated counting documents to sample from [default: the shipped recipe's].",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the weights, text and batches."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train_numbers(out_dir: str, steps: int | None, d_model: int | None, counting_docs: int | None, seed: int,
-                  quiet: bool) -> None:
+def train_numbers(
+    out_dir: str, steps: int | None, d_model: int | None, counting_docs: int | None, seed: int, quiet: bool
+) -> None:
     """Train the GPT-2-style counting model on code plus counting text (CPU).
 
     \b
@@ -173,7 +231,8 @@ def train_numbers(out_dir: str, steps: int | None, d_model: int | None, counting
     """
     from dataclasses import replace
 
-    from .numbers.train import NumbersConfig, train_numbers as run_training
+    from .numbers.train import NumbersConfig
+    from .numbers.train import train_numbers as run_training
 
     cfg = NumbersConfig(seed=seed)
     if steps is not None:
@@ -183,22 +242,39 @@ def train_numbers(out_dir: str, steps: int | None, d_model: int | None, counting
     if counting_docs is not None:
         cfg = replace(cfg, counting_docs=counting_docs)
     card = run_training(cfg, out_dir, progress=not quiet, log=click.echo)
-    click.echo(f"held-out loss: code {card['heldout_loss']['code']:.3f}, counting {card['heldout_loss']['counting']:.3f} "
-               f"(uniform {card['uniform_loss']:.3f}); counting accuracy {card['accuracy']:.3f}; "
-               f"{card['minutes']} minutes; wrote {out_dir}")
+    click.echo(
+        f"held-out loss: code {card['heldout_loss']['code']:.3f}, counting {card['heldout_loss']['counting']:.3f} "
+        f"(uniform {card['uniform_loss']:.3f}); counting accuracy {card['accuracy']:.3f}; "
+        f"{card['minutes']} minutes; wrote {out_dir}"
+    )
 
 
 @cli.command(name="paths")
 @click.argument("patterns", nargs=-1, required=True)
 @click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="A saved model directory.")
 @click.option("--layers", default=2, show_default=True, type=click.IntRange(min=1), help="Layers (without --model).")
-@click.option("--heads", default=8, show_default=True, type=click.IntRange(min=1), help="Heads per layer (without --model).")
+@click.option(
+    "--heads", default=8, show_default=True, type=click.IntRange(min=1), help="Heads per layer (without --model)."
+)
 @click.option("--mlp/--no-mlp", default=False, show_default=True, help="With MLPs (without --model).")
-@click.option("--positions", type=click.Choice(["absolute", "shortformer", "none"]), default="shortformer",
-              show_default=True, help="Position kind (without --model).")
-@click.option("--list", "limit", default=10, show_default=True, type=click.IntRange(min=0), help="List up to this many paths (0: none).")
-def paths_cmd(patterns: tuple[str, ...], model_dir: str | None, layers: int, heads: int, mlp: bool,
-              positions: str, limit: int) -> None:
+@click.option(
+    "--positions",
+    type=click.Choice(["absolute", "shortformer", "none"]),
+    default="shortformer",
+    show_default=True,
+    help="Position kind (without --model).",
+)
+@click.option(
+    "--list",
+    "limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="List up to this many paths (0: none).",
+)
+def paths_cmd(
+    patterns: tuple[str, ...], model_dir: str | None, layers: int, heads: int, mlp: bool, positions: str, limit: int
+) -> None:
     """Count and list the paths that PATTERNS (their union) hold on a model.
 
     \b
@@ -221,8 +297,18 @@ def paths_cmd(patterns: tuple[str, ...], model_dir: str | None, layers: int, hea
 
         graph = load_model_dir(model_dir).graph
     else:
-        graph = Graph(ModelConfig(n_layers=layers, n_heads=heads, d_model=8, d_head=1, d_vocab=1, n_ctx=1,
-                                  d_mlp=4 if mlp else None, positions=positions))  # type: ignore[arg-type]
+        graph = Graph(
+            ModelConfig(
+                n_layers=layers,
+                n_heads=heads,
+                d_model=8,
+                d_head=1,
+                d_vocab=1,
+                n_ctx=1,
+                d_mlp=4 if mlp else None,
+                positions=positions,
+            )
+        )  # type: ignore[arg-type]
     hyp = paths(list(patterns))
     total = graph.count_paths()
     n = hyp.count(graph)
@@ -235,31 +321,85 @@ def paths_cmd(patterns: tuple[str, ...], model_dir: str | None, layers: int, hea
 
 @cli.command()
 @click.argument("kind", type=click.Choice(["nodes", "edges", "senders", "paths"]))
-@click.option("--receivers", default=None, help="senders: the receiving ports or nodes, comma-separated "
-              "(e.g. 'a1.6' = its q, k and v; 'a1.6.k,a1.7.k').")
-@click.option("--mode", type=click.Choice(["restore", "ablate"]), default=None,
-              help="restore: x_ref only on the scanned part; ablate: x_new only there. "
-                   "[default: restore for nodes and paths, ablate for edges and senders]")
-@click.option("--delta", type=click.Choice(["kl", "loss"]), default="loss", show_default=True,
-              help="Dissimilarity of outputs the metrics use.")
-@click.option("--examples", default=64, show_default=True, type=click.IntRange(min=2),
-              help="Held-out sequences to score on.")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
-              help="Examples per batch (an upper bound with --max-memory).")
-@click.option("--max-memory", default=None, help="Keep the engine's tensors under this size, e.g. '2GB' (chunks "
-              "examples and, if needed, hypotheses; same numbers).")
+@click.option(
+    "--receivers",
+    default=None,
+    help="senders: the receiving ports or nodes, comma-separated (e.g. 'a1.6' = its q, k and v; 'a1.6.k,a1.7.k').",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["restore", "ablate"]),
+    default=None,
+    help="restore: x_ref only on the scanned part; ablate: x_new only there. "
+    "[default: restore for nodes and paths, ablate for edges and senders]",
+)
+@click.option(
+    "--delta",
+    type=click.Choice(["kl", "loss"]),
+    default="loss",
+    show_default=True,
+    help="Dissimilarity of outputs the metrics use.",
+)
+@click.option(
+    "--examples", default=64, show_default=True, type=click.IntRange(min=2), help="Held-out sequences to score on."
+)
+@click.option(
+    "--batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Examples per batch (an upper bound with --max-memory).",
+)
+@click.option(
+    "--max-memory",
+    default=None,
+    help="Keep the engine's tensors under this size, e.g. '2GB' (chunks "
+    "examples and, if needed, hypotheses; same numbers).",
+)
 @click.option("--device", default=None, help="'cpu', 'cuda', 'cuda:1', ... [default: where the model is]")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None, help="Evaluate in this precision "
-              "(metrics stay float64). [default: the model's]")
-@click.option("--top", default=15, show_default=True, type=click.IntRange(min=0), help="Print the rows that matter most (largest when restoring, "
-              "smallest when ablating); 0: all, in graph order.")
-@click.option("--out", "out_dir", default="results/scan", show_default=True,
-              help="Where to write scan.json and the plots (top.png; heads.png; circuit.svg/png for edges).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data choice, pairing and bootstrap.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16", "float16"]),
+    default=None,
+    help="Evaluate in this precision (metrics stay float64). [default: the model's]",
+)
+@click.option(
+    "--top",
+    default=15,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Print the rows that matter most (largest when restoring, smallest when ablating); 0: all, in graph order.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="results/scan",
+    show_default=True,
+    help="Where to write scan.json and the plots (top.png; heads.png; circuit.svg/png for edges).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of the data choice, pairing and bootstrap.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def scan(kind: str, receivers: str | None, mode: str | None, delta: str, examples: int, batch_size: int,
-         max_memory: str | None, device: str | None, dtype: str | None, top: int, out_dir: str, seed: int,
-         quiet: bool) -> None:
+def scan(
+    kind: str,
+    receivers: str | None,
+    mode: str | None,
+    delta: str,
+    examples: int,
+    batch_size: int,
+    max_memory: str | None,
+    device: str | None,
+    dtype: str | None,
+    top: int,
+    out_dir: str,
+    seed: int,
+    quiet: bool,
+) -> None:
     """Scan the shipped induction model: one hypothesis per node, edge, sender or path, all scored
     together in shared batched passes, with bootstrap intervals.
 
@@ -281,9 +421,8 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
     from .plots import pyplot  # noqa: F401  (fail early without matplotlib)
     from .render.scanfiles import write_scan
     from .scans import edge_scan, format_rows, node_scan, path_scan, sender_scan
-    from .zoo import bundle
-
     from .validate import check_device, check_max_memory
+    from .zoo import bundle
 
     check_device(device)
     check_max_memory(max_memory)
@@ -293,13 +432,24 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
     shipped = bundle("induction-2l")
     model = shipped.model
     if examples > len(shipped.heldout):
-        raise click.BadParameter(f"the shipped model has {len(shipped.heldout)} held-out sequences; "
-                                 f"pass at most that many", param_hint="--examples")
+        raise click.BadParameter(
+            f"the shipped model has {len(shipped.heldout)} held-out sequences; pass at most that many",
+            param_hint="--examples",
+        )
     pairs = pair_derangement(induction_dataset(shipped.heldout, examples, seed), seed)
-    click.echo(f"[1/2] scanning {kind} of the shipped model on {len(pairs)} held-out sequences "
-               f"({time.perf_counter() - start:.1f} s)")
-    kw = dict(delta=delta, batch_size=batch_size, max_memory=max_memory, device=device, seed=seed,
-              dtype=getattr(torch, dtype) if dtype else None, progress=not quiet)
+    click.echo(
+        f"[1/2] scanning {kind} of the shipped model on {len(pairs)} held-out sequences "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+    kw = dict(
+        delta=delta,
+        batch_size=batch_size,
+        max_memory=max_memory,
+        device=device,
+        seed=seed,
+        dtype=getattr(torch, dtype) if dtype else None,
+        progress=not quiet,
+    )
     if kind == "senders":
         if not receivers:
             raise click.UsageError("scan senders needs --receivers, e.g. --receivers a1.6")
@@ -312,8 +462,10 @@ def scan(kind: str, receivers: str | None, mode: str | None, delta: str, example
         table = path_scan(model, pairs, mode=mode or "restore", **kw)
     click.echo(f"[2/2] scored {len(table.rows)} hypotheses ({time.perf_counter() - start:.1f} s)")
     rows = table.most_important(top) if top else list(table.rows)
-    click.echo(f"{table.mode} scan of {len(table.rows)} {kind}, {table.metric.replace('_', ' ')}, "
-               f"{len(pairs)} examples, delta={delta}" + (f" ({top} that matter most)" if top else ""))
+    click.echo(
+        f"{table.mode} scan of {len(table.rows)} {kind}, {table.metric.replace('_', ' ')}, "
+        f"{len(pairs)} examples, delta={delta}" + (f" ({top} that matter most)" if top else "")
+    )
     for line in format_rows(rows, table.rows):
         click.echo(f"  {line}")
     click.echo(f"ATE = {table.ate} (x_new everywhere vs the clean run)")
@@ -330,8 +482,8 @@ def split_receivers(receivers: str | None) -> list[str]:
 
 
 from .discovery.command import discover as _discover  # noqa: E402  (`pathpatch discover`; imports no torch)
-from .render.command import report as _report  # noqa: E402  (`pathpatch report DIR`; imports no torch)
 from .numbers.command import numbers as _numbers  # noqa: E402  (`pathpatch demo numbers`; imports no torch)
+from .render.command import report as _report  # noqa: E402  (`pathpatch report DIR`; imports no torch)
 
 demo.add_command(_numbers)
 cli.add_command(_discover)

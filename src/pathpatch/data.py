@@ -25,8 +25,8 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from .positions import check_positions
 from .errors import EmptyDatasetError, InputError, ShapeMismatchError
+from .positions import check_positions
 
 __all__ = ["Dataset", "Pairs", "pair_derangement", "pair_from_pool"]
 
@@ -36,19 +36,26 @@ Index = int | slice | Tensor | list[int]
 def _check_tokens(name: str, t: object) -> None:
     """``t`` must be a 2-D ``torch.long`` tensor."""
     if not isinstance(t, Tensor):
-        raise InputError(f"{name} must be a torch.Tensor of shape [batch, pos], got {type(t).__name__}; "
-                         f"wrap it with torch.tensor(..., dtype=torch.long)")
+        raise InputError(
+            f"{name} must be a torch.Tensor of shape [batch, pos], got {type(t).__name__}; "
+            f"wrap it with torch.tensor(..., dtype=torch.long)"
+        )
     if t.ndim != 2:
-        raise InputError(f"{name} must be 2-D [batch, pos], got shape {tuple(t.shape)}; "
-                         f"add a batch dimension with {name}.unsqueeze(0) for a single sequence")
+        raise InputError(
+            f"{name} must be 2-D [batch, pos], got shape {tuple(t.shape)}; "
+            f"add a batch dimension with {name}.unsqueeze(0) for a single sequence"
+        )
     if t.dtype != torch.long:
         raise InputError(f"{name} must have dtype torch.long, got {t.dtype}; convert it with {name}.long()")
 
 
 def _rows(idx: Index, n: int) -> Tensor:
     """The example indices ``idx`` selects, as a 1-D long tensor."""
-    if not isinstance(idx, (slice, list)) and hasattr(idx, "__index__") \
-            and not (isinstance(idx, Tensor) and (idx.ndim != 0 or idx.dtype == torch.bool)):
+    if (
+        not isinstance(idx, (slice, list))
+        and hasattr(idx, "__index__")
+        and not (isinstance(idx, Tensor) and (idx.ndim != 0 or idx.dtype == torch.bool))
+    ):
         idx = operator.index(idx)  # numpy integers and 0-d integer tensors act like an int
     if isinstance(idx, int):
         if not -n <= idx < n:
@@ -62,8 +69,10 @@ def _rows(idx: Index, n: int) -> Tensor:
             raise ShapeMismatchError(f"a boolean index must have shape ({n},), got {tuple(rows.shape)}")
         return rows.nonzero().flatten()
     if rows.ndim != 1 or rows.dtype not in (torch.long, torch.int32, torch.int64):
-        raise InputError(f"index a dataset with an int, a slice or a 1-D integer tensor, "
-                         f"got {rows.dtype} of shape {tuple(rows.shape)}")
+        raise InputError(
+            f"index a dataset with an int, a slice or a 1-D integer tensor, "
+            f"got {rows.dtype} of shape {tuple(rows.shape)}"
+        )
     if rows.numel() and (rows.min() < -n or rows.max() >= n):
         raise IndexError(f"example indices must lie in [{-n}, {n}), got {rows.tolist()}")
     return rows.long() % n
@@ -103,8 +112,10 @@ class Dataset:
         shape = tuple(self.tokens.shape)
         if self.positions is not None:
             if not isinstance(self.positions, Mapping):
-                raise InputError("positions must be a dict {name: tensor of one position per example}, got "
-                                 f"{type(self.positions).__name__}")
+                raise InputError(
+                    "positions must be a dict {name: tensor of one position per example}, got "
+                    f"{type(self.positions).__name__}"
+                )
             object.__setattr__(self, "positions", check_positions(self.positions, shape[0], shape[1]))
         others = {"target_mask": self.target_mask, "target_tokens": self.target_tokens}
         if self.distractor_tokens is not None:
@@ -113,27 +124,34 @@ class Dataset:
             if not isinstance(t, Tensor):
                 raise InputError(f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}")
             if tuple(t.shape) != shape:
-                raise ShapeMismatchError(f"{name} must have the shape of tokens {shape}, "
-                                         f"got {tuple(t.shape)}; give one entry per token")
+                raise ShapeMismatchError(
+                    f"{name} must have the shape of tokens {shape}, got {tuple(t.shape)}; give one entry per token"
+                )
         if self.target_mask.dtype != torch.bool:
-            raise InputError(f"target_mask must have dtype torch.bool, got {self.target_mask.dtype}; "
-                             f"convert it with target_mask.bool()")
+            raise InputError(
+                f"target_mask must have dtype torch.bool, got {self.target_mask.dtype}; "
+                f"convert it with target_mask.bool()"
+            )
         _check_tokens("target_tokens", self.target_tokens)
         if self.distractor_tokens is not None:
             _check_tokens("distractor_tokens", self.distractor_tokens)
         if shape[0] == 0:
-            raise EmptyDatasetError("the dataset has no examples (tokens has shape "
-                                    f"{shape}); pass at least one sequence")
+            raise EmptyDatasetError(
+                f"the dataset has no examples (tokens has shape {shape}); pass at least one sequence"
+            )
         empty = (~self.target_mask.any(dim=1)).nonzero().flatten().tolist()
         if empty:
             shown = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
-            raise EmptyDatasetError(f"example {empty[0]} has no target position ({len(empty)} such "
-                                    f"examples: {shown}); every example needs at least one True in "
-                                    f"target_mask, or drop those examples")
+            raise EmptyDatasetError(
+                f"example {empty[0]} has no target position ({len(empty)} such "
+                f"examples: {shown}); every example needs at least one True in "
+                f"target_mask, or drop those examples"
+            )
 
     @classmethod
-    def next_token(cls, tokens: Int[Tensor, "batch pos"],
-                   target_mask: Bool[Tensor, "batch pos"] | None = None) -> Dataset:
+    def next_token(
+        cls, tokens: Int[Tensor, "batch pos"], target_mask: Bool[Tensor, "batch pos"] | None = None
+    ) -> Dataset:
         """The language-modelling dataset: the target at position ``t`` is ``tokens[:, t + 1]``.
 
         ``target_mask`` defaults to every position but the last; a mask that selects the last
@@ -143,11 +161,17 @@ class Dataset:
         if target_mask is None:
             target_mask = torch.ones_like(tokens, dtype=torch.bool)
             target_mask[:, -1:] = False
-        elif isinstance(target_mask, Tensor) and tuple(target_mask.shape) == tuple(tokens.shape) \
-                and tokens.shape[1] > 0 and bool(target_mask[:, -1].any()):
+        elif (
+            isinstance(target_mask, Tensor)
+            and tuple(target_mask.shape) == tuple(tokens.shape)
+            and tokens.shape[1] > 0
+            and bool(target_mask[:, -1].any())
+        ):
             rows = target_mask[:, -1].nonzero().flatten().tolist()
-            raise InputError(f"target_mask selects the last position of example(s) {rows[:5]}, which "
-                             f"has no next token; set target_mask[:, -1] = False")
+            raise InputError(
+                f"target_mask selects the last position of example(s) {rows[:5]}, which "
+                f"has no next token; set target_mask[:, -1] = False"
+            )
         targets = torch.zeros_like(tokens)
         targets[:, :-1] = tokens[:, 1:]
         return cls(tokens=tokens, target_mask=target_mask, target_tokens=targets)
@@ -198,16 +222,19 @@ class Pairs:
 
     def __post_init__(self) -> None:
         if not isinstance(self.ref, Dataset):
-            raise InputError(f"ref must be a Dataset, got {type(self.ref).__name__}; build one with "
-                             f"Dataset(...) or Dataset.next_token(tokens)")
+            raise InputError(
+                f"ref must be a Dataset, got {type(self.ref).__name__}; build one with "
+                f"Dataset(...) or Dataset.next_token(tokens)"
+            )
         _check_tokens("new_tokens", self.new_tokens)
         if self.new_tokens.shape != self.ref.tokens.shape:
-            raise ShapeMismatchError(f"new_tokens must have the shape of ref.tokens "
-                                     f"{tuple(self.ref.tokens.shape)}, got {tuple(self.new_tokens.shape)}; "
-                                     f"x_new needs one row per example, of the same length")
+            raise ShapeMismatchError(
+                f"new_tokens must have the shape of ref.tokens "
+                f"{tuple(self.ref.tokens.shape)}, got {tuple(self.new_tokens.shape)}; "
+                f"x_new needs one row per example, of the same length"
+            )
         if self.new_index is not None and tuple(self.new_index.shape) != (len(self.ref),):
-            raise ShapeMismatchError(f"new_index must have shape ({len(self.ref)},), "
-                                     f"got {tuple(self.new_index.shape)}")
+            raise ShapeMismatchError(f"new_index must have shape ({len(self.ref)},), got {tuple(self.new_index.shape)}")
 
     def __len__(self) -> int:
         return len(self.ref)
@@ -215,8 +242,11 @@ class Pairs:
     def __getitem__(self, idx: Index) -> Pairs:
         """The pairs of the examples ``idx`` selects."""
         rows = _rows(idx, len(self))
-        return Pairs(ref=self.ref[rows], new_tokens=self.new_tokens[rows],
-                     new_index=None if self.new_index is None else self.new_index[rows])
+        return Pairs(
+            ref=self.ref[rows],
+            new_tokens=self.new_tokens[rows],
+            new_index=None if self.new_index is None else self.new_index[rows],
+        )
 
     def batches(self, batch_size: int) -> Iterator[tuple[Int[Tensor, " batch"], Pairs]]:
         """Consecutive batches ``(indices, subset)``; x_new stays paired with its x_ref."""
@@ -232,8 +262,9 @@ def _generator(seed: int) -> torch.Generator:
 
 def _check_dataset(dataset: object, where: str) -> None:
     if not isinstance(dataset, Dataset):
-        raise TypeError(f"{where} takes a pathpatch.Dataset (e.g. Dataset.next_token(tokens)), got "
-                        f"{type(dataset).__name__}")
+        raise TypeError(
+            f"{where} takes a pathpatch.Dataset (e.g. Dataset.next_token(tokens)), got {type(dataset).__name__}"
+        )
 
 
 def pair_derangement(dataset: Dataset, seed: int = 0) -> Pairs:
@@ -246,8 +277,10 @@ def pair_derangement(dataset: Dataset, seed: int = 0) -> Pairs:
     _check_dataset(dataset, "pair_derangement")
     n = len(dataset)
     if n < 2:
-        raise InputError(f"a derangement needs at least 2 examples, the dataset has {n}; add examples "
-                         f"or draw x_new from a separate pool with pair_from_pool")
+        raise InputError(
+            f"a derangement needs at least 2 examples, the dataset has {n}; add examples "
+            f"or draw x_new from a separate pool with pair_from_pool"
+        )
     gen = _generator(seed)
     arange = torch.arange(n)
     while True:
@@ -266,8 +299,10 @@ def pair_from_pool(dataset: Dataset, pool_tokens: Int[Tensor, "n pos"], seed: in
     _check_dataset(dataset, "pair_from_pool")
     _check_tokens("pool_tokens", pool_tokens)
     if pool_tokens.shape[1] != dataset.n_pos:
-        raise ShapeMismatchError(f"pool_tokens must have {dataset.n_pos} positions like the dataset, "
-                                 f"got shape {tuple(pool_tokens.shape)}; pad or truncate the pool")
+        raise ShapeMismatchError(
+            f"pool_tokens must have {dataset.n_pos} positions like the dataset, "
+            f"got shape {tuple(pool_tokens.shape)}; pad or truncate the pool"
+        )
     if pool_tokens.shape[0] == 0:
         raise EmptyDatasetError("pool_tokens has no rows; pass at least one x_new sequence")
     idx = torch.randint(int(pool_tokens.shape[0]), (len(dataset),), generator=_generator(seed))

@@ -75,8 +75,13 @@ class Estimate:
     def from_dict(cls, d: dict[str, float]) -> Estimate:
         """The estimate :meth:`to_dict` wrote."""
         reason = d.get("unreliable")
-        return cls(value=float(d["value"]), low=float(d["low"]), high=float(d["high"]),
-                   level=float(d.get("level", 0.95)), unreliable=str(reason) if reason else None)
+        return cls(
+            value=float(d["value"]),
+            low=float(d["low"]),
+            high=float(d["high"]),
+            level=float(d.get("level", 0.95)),
+            unreliable=str(reason) if reason else None,
+        )
 
 
 def _as_array(name: str, x: object) -> np.ndarray:
@@ -102,8 +107,14 @@ def _same_length(arrays: dict[str, np.ndarray]) -> None:
 _BOOT_CHUNK = 1 << 22  # index-matrix entries per chunk of resamples (32 MiB of int64)
 
 
-def bootstrap(stat: Callable[..., float | np.ndarray], *per_example: np.ndarray, n_boot: int = 1000,
-              level: float = 0.95, seed: int = 0, vectorised: bool = False) -> Estimate:
+def bootstrap(
+    stat: Callable[..., float | np.ndarray],
+    *per_example: np.ndarray,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    vectorised: bool = False,
+) -> Estimate:
     """``stat`` on the data with a paired percentile-bootstrap interval over examples.
 
     ``per_example`` are 1-D arrays of equal length n (one value per example). Each of the
@@ -136,8 +147,10 @@ def bootstrap(stat: Callable[..., float | np.ndarray], *per_example: np.ndarray,
             if vectorised:
                 part = np.asarray(stat(*(a[idx] for a in data)), dtype=np.float64)
                 if part.shape != (len(idx),):
-                    raise InputError(f"a vectorised stat must return one value per resample, shape "
-                                     f"({len(idx)},), got {part.shape}; reduce over the last axis (axis=-1)")
+                    raise InputError(
+                        f"a vectorised stat must return one value per resample, shape "
+                        f"({len(idx)},), got {part.shape}; reduce over the last axis (axis=-1)"
+                    )
             else:
                 part = np.array([float(stat(*(a[row] for a in data))) for row in idx])
             parts.append(part)
@@ -151,6 +164,7 @@ def bootstrap(stat: Callable[..., float | np.ndarray], *per_example: np.ndarray,
 
 
 # ---------------------------------------------------------------- summary metrics
+
 
 def _aue(delta_h: np.ndarray) -> np.ndarray:
     return delta_h.mean(axis=-1)
@@ -167,11 +181,15 @@ def _recovered(loss_h: np.ndarray, loss_clean: np.ndarray, loss_new: np.ndarray)
 
 def _check_denominators(arrays: dict[str, np.ndarray]) -> None:
     if "delta_empty" in arrays and arrays["delta_empty"].mean() == 0:
-        raise InputError("the average total effect (mean of delta_empty) is 0: x_ref and x_new give identical "
-                         "outputs; proportion explained is undefined. Pair examples with different x_new")
+        raise InputError(
+            "the average total effect (mean of delta_empty) is 0: x_ref and x_new give identical "
+            "outputs; proportion explained is undefined. Pair examples with different x_new"
+        )
     if "loss_new" in arrays and arrays["loss_new"].mean() == arrays["loss_clean"].mean():
-        raise InputError("the mean loss of the x_new run equals the clean loss; loss recovered is undefined. "
-                         "Pair examples with different x_new")
+        raise InputError(
+            "the mean loss of the x_new run equals the clean loss; loss recovered is undefined. "
+            "Pair examples with different x_new"
+        )
 
 
 def aue(delta_h: np.ndarray) -> float:
@@ -197,8 +215,7 @@ def loss_recovered(loss_h: np.ndarray, loss_clean: np.ndarray, loss_new: np.ndar
 
     :class:`InputError` if the clean and x_new losses have the same mean.
     """
-    arrays = {k: _as_array(k, v) for k, v in
-              {"loss_h": loss_h, "loss_clean": loss_clean, "loss_new": loss_new}.items()}
+    arrays = {k: _as_array(k, v) for k, v in {"loss_h": loss_h, "loss_clean": loss_clean, "loss_new": loss_new}.items()}
     _same_length(arrays)
     _check_denominators(arrays)
     return float(_recovered(**arrays))
@@ -208,8 +225,9 @@ _REQUIRED = ("delta_h", "delta_empty")
 _LOSSES = ("loss_h", "loss_clean", "loss_new")
 
 
-def summarise(per_example: dict[str, np.ndarray], n_boot: int = 1000, level: float = 0.95,
-              seed: int = 0) -> dict[str, Estimate]:
+def summarise(
+    per_example: dict[str, np.ndarray], n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> dict[str, Estimate]:
     """Estimates with bootstrap intervals of ``aue``, ``ate``, ``proportion_explained`` and,
     when the three losses are given, ``loss_recovered``.
 
@@ -222,12 +240,13 @@ def summarise(per_example: dict[str, np.ndarray], n_boot: int = 1000, level: flo
     unknown = keys - set(_REQUIRED) - set(_LOSSES)
     missing = [k for k in _REQUIRED if k not in keys]
     if unknown or missing:
-        raise InputError(f"per_example needs keys {list(_REQUIRED)} and optionally all of {list(_LOSSES)}; "
-                         f"missing {missing}, unknown {sorted(unknown)}")
+        raise InputError(
+            f"per_example needs keys {list(_REQUIRED)} and optionally all of {list(_LOSSES)}; "
+            f"missing {missing}, unknown {sorted(unknown)}"
+        )
     has_losses = [k for k in _LOSSES if k in keys]
     if has_losses and len(has_losses) != len(_LOSSES):
-        raise InputError(f"loss recovered needs all of {list(_LOSSES)}, got only {has_losses}; "
-                         f"pass all three or none")
+        raise InputError(f"loss recovered needs all of {list(_LOSSES)}, got only {has_losses}; pass all three or none")
     arrays = {k: _as_array(k, v) for k, v in per_example.items()}
     _same_length(arrays)
     _check_denominators(arrays)

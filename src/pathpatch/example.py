@@ -24,8 +24,16 @@ from .scoring import score
 __all__ = ["EXAMPLE_CONFIG", "example_dataset", "example_hypotheses", "run_example"]
 
 EXAMPLE_CONFIG = NativeConfig(
-    n_layers=2, n_heads=4, d_model=64, d_head=16, d_vocab=64, n_ctx=32, d_mlp=128,
-    positions="shortformer", seed=0, init_std=0.2,
+    n_layers=2,
+    n_heads=4,
+    d_model=64,
+    d_head=16,
+    d_vocab=64,
+    n_ctx=32,
+    d_mlp=128,
+    positions="shortformer",
+    seed=0,
+    init_std=0.2,
 )
 
 
@@ -53,8 +61,9 @@ def example_hypotheses(model) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def run_example(out_dir: str | Path = "results/example", n_examples: int = 256, seed: int = 0,
-                progress: bool = True) -> Report:
+def run_example(
+    out_dir: str | Path = "results/example", n_examples: int = 256, seed: int = 0, progress: bool = True
+) -> Report:
     """Run the example, print nothing, write ``report.json``, ``report.md``, a PNG and ``report.html``;
     return the report."""
     out = Path(out_dir)
@@ -64,8 +73,15 @@ def run_example(out_dir: str | Path = "results/example", n_examples: int = 256, 
     pairs = pair_derangement(data, seed=seed)
     hyps = example_hypotheses(model)
     start = time.perf_counter()
-    report = score(model, hyps, pairs, delta="kl", seed=seed, progress=progress,
-                   meta={"model": "random native 2L x 4H, MLPs, shortformer (seed 0)"})
+    report = score(
+        model,
+        hyps,
+        pairs,
+        delta="kl",
+        seed=seed,
+        progress=progress,
+        meta={"model": "random native 2L x 4H, MLPs, shortformer (seed 0)"},
+    )
     elapsed = time.perf_counter() - start
     engine = Engine(model, hyps.values())
     engine.run(pairs.ref.tokens[:8], pairs.new_tokens[:8])
@@ -79,8 +95,14 @@ def run_example(out_dir: str | Path = "results/example", n_examples: int = 256, 
     report = Report(report.scores, {**report.meta, **stats})
     from .render import write_html, write_report_json
 
-    write_report_json(report, out / "report.json", model=model, hypotheses=hyps, diagrams=list(hyps)[:2],
-                      description="Seven hypotheses about a seeded random model, scored with δ = KL at every position.")
+    write_report_json(
+        report,
+        out / "report.json",
+        model=model,
+        hypotheses=hyps,
+        diagrams=list(hyps)[:2],
+        description="Seven hypotheses about a seeded random model, scored with δ = KL at every position.",
+    )
     (out / "report.md").write_text(report.to_markdown() + "\n")
     (out / "engine.json").write_text(json.dumps(stats, indent=2) + "\n")
     plot_report(report, out / "proportion_explained.png", title="Example: proportion of KL explained")

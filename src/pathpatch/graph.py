@@ -196,8 +196,12 @@ class Graph:
                 t_send, t = path.positions[i], path.positions[i + 1]
                 if t_send not in self.sender_positions(port, t):
                     rule = "at or before" if port.channel in ("k", "v") else "at"
-                    raise PatternError(f"a sender into {port.name}@{t} must sit {rule} position {t}, got {t_send}",
-                                       path.name, port.name, path.name.find(port.name))
+                    raise PatternError(
+                        f"a sender into {port.name}@{t} must sit {rule} position {t}, got {t_send}",
+                        path.name,
+                        port.name,
+                        path.name.find(port.name),
+                    )
         return path
 
     @staticmethod

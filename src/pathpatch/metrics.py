@@ -12,7 +12,6 @@ The summaries (AUE, ATE, proportion explained, loss recovered) and their bootstr
 live in :mod:`pathpatch.estimates`.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,14 +23,26 @@ from torch import Tensor
 from .data import Dataset
 from .errors import InputError, ShapeMismatchError, TokenOutOfRangeError, close_matches
 
-__all__ = ["kl", "loss", "abs_loss_diff", "logit_diff", "abs_logit_diff_diff", "DELTAS", "Delta", "resolve_delta",
-           "kl_rows", "mean_over_targets", "TargetDelta"]
+__all__ = [
+    "kl",
+    "loss",
+    "abs_loss_diff",
+    "logit_diff",
+    "abs_logit_diff_diff",
+    "DELTAS",
+    "Delta",
+    "resolve_delta",
+    "kl_rows",
+    "mean_over_targets",
+    "TargetDelta",
+]
 
 Delta = Callable[[Tensor, Tensor, Dataset], Tensor]
 """δ(ref_logits [batch pos vocab], patched_logits [batch pos vocab], data) -> [batch]."""
 
 
 # ---------------------------------------------------------------- per-example dissimilarities
+
 
 def _check_logits(name: str, logits: object, data: Dataset) -> Float[Tensor, "target vocab"]:
     """Validate ``logits`` against ``data``; return the rows at target positions, as float64.
@@ -42,16 +53,20 @@ def _check_logits(name: str, logits: object, data: Dataset) -> Float[Tensor, "ta
         got = f"{logits.dtype} of shape {tuple(logits.shape)}" if isinstance(logits, Tensor) else type(logits).__name__
         raise InputError(f"{name} must be a float tensor [batch, pos, vocab], got {got}")
     if tuple(logits.shape[:2]) != tuple(data.tokens.shape):
-        raise ShapeMismatchError(f"{name} has [batch, pos] = {tuple(logits.shape[:2])} but the dataset's "
-                                 f"tokens are {tuple(data.tokens.shape)}; pass the logits of this dataset")
+        raise ShapeMismatchError(
+            f"{name} has [batch, pos] = {tuple(logits.shape[:2])} but the dataset's "
+            f"tokens are {tuple(data.tokens.shape)}; pass the logits of this dataset"
+        )
     return _finite_rows(name, logits[data.target_mask.to(logits.device)])
 
 
 def _finite_rows(name: str, rows: Float[Tensor, "target vocab"]) -> Float[Tensor, "target vocab"]:
     """Target rows as float64, refused if any is NaN or infinite (as :func:`_check_logits` does)."""
     if not bool(torch.isfinite(rows).all()):
-        raise InputError(f"{name} contains NaN or infinite values; check the model run that produced them "
-                         f"(overflow in half precision is a common cause)")
+        raise InputError(
+            f"{name} contains NaN or infinite values; check the model run that produced them "
+            f"(overflow in half precision is a common cause)"
+        )
     return rows.double()
 
 
@@ -59,8 +74,10 @@ def _check_ids(name: str, ids: Tensor, data: Dataset, vocab: int) -> Int[Tensor,
     """Token ids at the target positions (row order of :func:`_check_logits`)."""
     picked = ids.to(data.target_mask.device)[data.target_mask]
     if picked.numel() and (picked.min() < 0 or picked.max() >= vocab):
-        raise TokenOutOfRangeError(f"{name} at target positions must lie in [0, {vocab}), got values in "
-                                   f"[{int(picked.min())}, {int(picked.max())}]; the logits have vocab {vocab}")
+        raise TokenOutOfRangeError(
+            f"{name} at target positions must lie in [0, {vocab}), got values in "
+            f"[{int(picked.min())}, {int(picked.max())}]; the logits have vocab {vocab}"
+        )
     return picked
 
 
@@ -85,12 +102,19 @@ def _gather(rows: Float[Tensor, "target vocab"], ids: Tensor) -> Float[Tensor, "
     return rows.gather(-1, ids.to(rows.device).unsqueeze(-1)).squeeze(-1)
 
 
-def kl(ref_logits: Float[Tensor, "batch pos vocab"], patched_logits: Float[Tensor, "batch pos vocab"],
-       data: Dataset) -> Float[Tensor, " batch"]:
+def kl(
+    ref_logits: Float[Tensor, "batch pos vocab"], patched_logits: Float[Tensor, "batch pos vocab"], data: Dataset
+) -> Float[Tensor, " batch"]:
     """KL(softmax(ref) ‖ softmax(patched)) in nats, averaged over each example's target positions."""
-    if isinstance(ref_logits, Tensor) and isinstance(patched_logits, Tensor) and ref_logits.shape != patched_logits.shape:
-        raise ShapeMismatchError(f"ref_logits {tuple(ref_logits.shape)} and patched_logits "
-                                 f"{tuple(patched_logits.shape)} must have the same shape")
+    if (
+        isinstance(ref_logits, Tensor)
+        and isinstance(patched_logits, Tensor)
+        and ref_logits.shape != patched_logits.shape
+    ):
+        raise ShapeMismatchError(
+            f"ref_logits {tuple(ref_logits.shape)} and patched_logits "
+            f"{tuple(patched_logits.shape)} must have the same shape"
+        )
     ref = _check_logits("ref_logits", ref_logits, data)
     new = _check_logits("patched_logits", patched_logits, data)
     return _mean_over_targets(kl_rows(ref.log_softmax(-1), new.log_softmax(-1)), data)
@@ -106,22 +130,26 @@ def loss(logits: Float[Tensor, "batch pos vocab"], data: Dataset) -> Float[Tenso
 def logit_diff(logits: Float[Tensor, "batch pos vocab"], data: Dataset) -> Float[Tensor, " batch"]:
     """logit[target] − logit[distractor], averaged over each example's target positions."""
     if data.distractor_tokens is None:
-        raise InputError("logit difference needs an incorrect token per target position, but the dataset "
-                         "has distractor_tokens=None; pass distractor_tokens to Dataset(...)")
+        raise InputError(
+            "logit difference needs an incorrect token per target position, but the dataset "
+            "has distractor_tokens=None; pass distractor_tokens to Dataset(...)"
+        )
     x = _check_logits("logits", logits, data)
     good = _check_ids("target_tokens", data.target_tokens, data, x.shape[-1])
     bad = _check_ids("distractor_tokens", data.distractor_tokens, data, x.shape[-1])
     return _mean_over_targets(_gather(x, good) - _gather(x, bad), data)
 
 
-def abs_loss_diff(ref_logits: Float[Tensor, "batch pos vocab"], patched_logits: Float[Tensor, "batch pos vocab"],
-                  data: Dataset) -> Float[Tensor, " batch"]:
+def abs_loss_diff(
+    ref_logits: Float[Tensor, "batch pos vocab"], patched_logits: Float[Tensor, "batch pos vocab"], data: Dataset
+) -> Float[Tensor, " batch"]:
     """|loss(patched) − loss(ref)| per example."""
     return (loss(patched_logits, data) - loss(ref_logits, data)).abs()
 
 
-def abs_logit_diff_diff(ref_logits: Float[Tensor, "batch pos vocab"],
-                        patched_logits: Float[Tensor, "batch pos vocab"], data: Dataset) -> Float[Tensor, " batch"]:
+def abs_logit_diff_diff(
+    ref_logits: Float[Tensor, "batch pos vocab"], patched_logits: Float[Tensor, "batch pos vocab"], data: Dataset
+) -> Float[Tensor, " batch"]:
     """|logit_diff(patched) − logit_diff(ref)| per example."""
     return (logit_diff(patched_logits, data) - logit_diff(ref_logits, data)).abs()
 
@@ -143,8 +171,10 @@ class TargetDelta:
         if name not in DELTAS:
             raise InputError(f"unknown delta {name!r}; valid names are {', '.join(map(repr, DELTAS))}")
         if name == "logit_diff" and data.distractor_tokens is None:
-            raise InputError("logit difference needs an incorrect token per target position, but the dataset "
-                             "has distractor_tokens=None; pass distractor_tokens to Dataset(...)")
+            raise InputError(
+                "logit difference needs an incorrect token per target position, but the dataset "
+                "has distractor_tokens=None; pass distractor_tokens to Dataset(...)"
+            )
         mask = data.target_mask.to(ref_rows.device)
         self.name, self.example, self.count = name, mask.nonzero()[:, 0], mask.sum(dim=1)
         vocab = ref_rows.shape[-1]
@@ -179,8 +209,9 @@ class TargetDelta:
             return (self._loss(log_p) - self.ref_side).abs()
         return self._mean(kl_rows(self.ref_log_p, log_p))
 
-    def delta_and_loss(self, rows: Float[Tensor, "target vocab"]
-                       ) -> tuple[Float[Tensor, " batch"], Float[Tensor, " batch"]]:
+    def delta_and_loss(
+        self, rows: Float[Tensor, "target vocab"]
+    ) -> tuple[Float[Tensor, " batch"], Float[Tensor, " batch"]]:
         """δ(reference, patched) and the patched loss per example."""
         x = _finite_rows("patched_logits", rows)
         log_p = x.log_softmax(-1)
@@ -203,11 +234,14 @@ def resolve_delta(delta: str | Delta) -> Delta:
             return DELTAS[delta]
         hint = close_matches(delta, DELTAS)
         hint_text = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise InputError(f"unknown delta {delta!r}; valid names are {', '.join(map(repr, DELTAS))}, "
-                         f"or pass a callable (ref_logits, patched_logits, data) -> [batch]{hint_text}")
+        raise InputError(
+            f"unknown delta {delta!r}; valid names are {', '.join(map(repr, DELTAS))}, "
+            f"or pass a callable (ref_logits, patched_logits, data) -> [batch]{hint_text}"
+        )
     if not callable(delta):
-        raise InputError(f"delta must be one of {', '.join(map(repr, DELTAS))} or a callable, "
-                         f"got {type(delta).__name__}")
+        raise InputError(
+            f"delta must be one of {', '.join(map(repr, DELTAS))} or a callable, got {type(delta).__name__}"
+        )
     if delta in DELTAS.values():
         return delta
     name = getattr(delta, "__name__", repr(delta))
@@ -216,8 +250,10 @@ def resolve_delta(delta: str | Delta) -> Delta:
         out = delta(ref_logits, patched_logits, data)
         if not isinstance(out, Tensor) or tuple(out.shape) != (len(data),):
             got = f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else type(out).__name__
-            raise InputError(f"delta {name} must return a tensor of shape [batch] = ({len(data)},), got {got}; "
-                             f"reduce over positions (e.g. .mean(dim=1)) but keep one value per example")
+            raise InputError(
+                f"delta {name} must return a tensor of shape [batch] = ({len(data)},), got {got}; "
+                f"reduce over positions (e.g. .mean(dim=1)) but keep one value per example"
+            )
         if not bool(torch.isfinite(out).all()):
             raise InputError(f"delta {name} returned NaN or infinite values; it must be finite for every example")
         return out

@@ -35,7 +35,9 @@ def save_figure(fig, path: str | Path) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
-def plot_report(report: Report, path: str | Path, metric: str = "proportion_explained", title: str | None = None) -> Path:
+def plot_report(
+    report: Report, path: str | Path, metric: str = "proportion_explained", title: str | None = None
+) -> Path:
     """Horizontal bars of ``metric`` per hypothesis with error bars for its interval; saved as PNG."""
     plt = pyplot()
     rows = [(s.name, s.metrics[metric]) for s in report if metric in s.metrics]

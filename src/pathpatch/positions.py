@@ -34,11 +34,14 @@ def check_positions(positions: Positions | None, batch: int, n_pos: int) -> dict
         if t.dim() == 0:
             t = t.expand(batch)
         if tuple(t.shape) != (batch,):
-            raise ShapeMismatchError(f"positions[{name!r}] must have one position per example, shape ({batch},), "
-                                     f"got {tuple(t.shape)}")
+            raise ShapeMismatchError(
+                f"positions[{name!r}] must have one position per example, shape ({batch},), got {tuple(t.shape)}"
+            )
         if batch and (int(t.min()) < -n_pos or int(t.max()) >= n_pos):
-            raise InputError(f"positions[{name!r}] holds {int(t.min())}..{int(t.max())}, outside sequences of "
-                             f"{n_pos} tokens (valid: 0..{n_pos - 1}, or -{n_pos}..-1 from the end)")
+            raise InputError(
+                f"positions[{name!r}] holds {int(t.min())}..{int(t.max())}, outside sequences of "
+                f"{n_pos} tokens (valid: 0..{n_pos - 1}, or -{n_pos}..-1 from the end)"
+            )
         out[name] = t.long().cpu() % n_pos
     return out
 

@@ -48,14 +48,20 @@ class HypothesisScore:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"name", "n_paths", "metrics": {metric: Estimate.to_dict()}}``."""
-        return {"name": self.name, "n_paths": self.n_paths,
-                "metrics": {k: e.to_dict() for k, e in self.metrics.items()}}
+        return {
+            "name": self.name,
+            "n_paths": self.n_paths,
+            "metrics": {k: e.to_dict() for k, e in self.metrics.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HypothesisScore:
         """The score :meth:`to_dict` wrote."""
-        return cls(name=d["name"], n_paths=d.get("n_paths"),
-                   metrics={k: Estimate.from_dict(e) for k, e in d.get("metrics", {}).items()})
+        return cls(
+            name=d["name"],
+            n_paths=d.get("n_paths"),
+            metrics={k: Estimate.from_dict(e) for k, e in d.get("metrics", {}).items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,10 @@ class Report:
         names = [s.name for s in self.scores]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise InputError(f"hypothesis names in a report must be unique, got duplicates {dupes}; "
-                             f"give each hypothesis its own name")
+            raise InputError(
+                f"hypothesis names in a report must be unique, got duplicates {dupes}; "
+                f"give each hypothesis its own name"
+            )
 
     # ------------------------------------------------------------ access
 
@@ -114,9 +122,11 @@ class Report:
 
     def _rows(self) -> tuple[list[str], list[list[str]]]:
         header = ["hypothesis", "paths"] + [title for _, title in COLUMNS]
-        rows = [[s.name, _MISSING if s.n_paths is None else str(s.n_paths)]
-                + [str(s.metrics[k]) if k in s.metrics else _MISSING for k, _ in COLUMNS]
-                for s in self.scores]
+        rows = [
+            [s.name, _MISSING if s.n_paths is None else str(s.n_paths)]
+            + [str(s.metrics[k]) if k in s.metrics else _MISSING for k, _ in COLUMNS]
+            for s in self.scores
+        ]
         return header, rows
 
     def unreliable(self) -> dict[str, str]:
@@ -133,8 +143,11 @@ class Report:
                     title = dict(COLUMNS).get(k, k)
                     if title not in reasons[e.unreliable]:
                         reasons[e.unreliable].append(title)
-        return [f"(!) unreliable {' and '.join(titles)}: {why}, so the ratio and its interval can take any value; "
-                f"use more examples or pairs with a larger effect" for why, titles in reasons.items()]
+        return [
+            f"(!) unreliable {' and '.join(titles)}: {why}, so the ratio and its interval can take any value; "
+            f"use more examples or pairs with a larger effect"
+            for why, titles in reasons.items()
+        ]
 
     def __str__(self) -> str:
         header, rows = self._rows()
@@ -164,8 +177,12 @@ class Report:
         intro = self._title() + (f"; {ate}" if (ate := self._ate_line()) else "")
         align = "|:---|---:|" + "---:|" * len(COLUMNS)
         notes = self._notes()
-        return "\n".join([f"**{intro}**", "", line(header), align, *(line(r) for r in rows)]
-                         + (["", *notes] if notes else [])) + "\n"
+        return (
+            "\n".join(
+                [f"**{intro}**", "", line(header), align, *(line(r) for r in rows)] + (["", *notes] if notes else [])
+            )
+            + "\n"
+        )
 
     # ------------------------------------------------------------ serialisation
 
@@ -177,18 +194,21 @@ class Report:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
         if not isinstance(d, dict) or "scores" not in d:
-            raise InputError(f"a report dict needs keys 'scores' and 'meta', got {type(d).__name__} "
-                             f"{sorted(d) if isinstance(d, dict) else ''}")
-        return cls(scores=tuple(HypothesisScore.from_dict(s) for s in d["scores"]),
-                   meta=dict(d.get("meta", {})))
+            raise InputError(
+                f"a report dict needs keys 'scores' and 'meta', got {type(d).__name__} "
+                f"{sorted(d) if isinstance(d, dict) else ''}"
+            )
+        return cls(scores=tuple(HypothesisScore.from_dict(s) for s in d["scores"]), meta=dict(d.get("meta", {})))
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The report as JSON text; also written to ``path`` if given. Read back with :meth:`from_json`."""
         try:
             text = json.dumps(self.to_dict(), indent=2)
         except TypeError as err:
-            raise InputError(f"report meta must hold JSON values (str, number, bool, None, list, dict): "
-                             f"{err}; convert the value to a string first") from None
+            raise InputError(
+                f"report meta must hold JSON values (str, number, bool, None, list, dict): "
+                f"{err}; convert the value to a string first"
+            ) from None
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text + "\n")
@@ -200,6 +220,7 @@ class Report:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as err:
-            raise InputError(f"not valid report JSON ({err}); pass the text to_json returned, "
-                             f"or the contents of the file it wrote") from None
+            raise InputError(
+                f"not valid report JSON ({err}); pass the text to_json returned, or the contents of the file it wrote"
+            ) from None
         return cls.from_dict(d)

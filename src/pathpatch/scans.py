@@ -20,20 +20,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from . import validate
 from .data import Pairs
 from .errors import EmptyPathSetError, InputError, UnknownNodeError
 from .estimates import UNRELIABLE_MARK, Estimate
 from .graph import Edge, Node
-from .lang.hypothesis import Hypothesis, missing_edge, paths as explicit, through, through_edge
+from .lang.hypothesis import Hypothesis, missing_edge, through, through_edge
+from .lang.hypothesis import paths as explicit
 from .metrics import Delta
 from .model.residual import ResidualModel
 from .plots import pyplot, save_figure
 from .report import Report
 from .scoring import count_paths, score
-from . import validate
 
-__all__ = ["ScanTable", "node_scan", "edge_scan", "sender_scan", "path_scan", "plot_head_scan", "plot_scan_top",
-           "format_rows", "decimals"]
+__all__ = [
+    "ScanTable",
+    "node_scan",
+    "edge_scan",
+    "sender_scan",
+    "path_scan",
+    "plot_head_scan",
+    "plot_scan_top",
+    "format_rows",
+    "decimals",
+]
 
 Mode = Literal["restore", "ablate"]
 
@@ -70,8 +80,12 @@ class ScanTable:
     def to_dict(self) -> dict[str, Any]:
         """``{"mode", "metric", "rows": [{"name", "value", "low", "high", "level", ...}], "ate"}`` (JSON
         values; a row's ``unreliable`` says why its ratio cannot be trusted, when it cannot)."""
-        return {"mode": self.mode, "metric": self.metric, "rows": [{"name": n, **e.to_dict()} for n, e in self.rows],
-                "ate": None if self.ate is None else self.ate.to_dict()}
+        return {
+            "mode": self.mode,
+            "metric": self.metric,
+            "rows": [{"name": n, **e.to_dict()} for n, e in self.rows],
+            "ate": None if self.ate is None else self.ate.to_dict(),
+        }
 
     def __str__(self) -> str:
         lines = [f"{self.mode} scan, {self.metric.replace('_', ' ')} ({self.report.meta.get('examples')} examples)"]
@@ -95,8 +109,10 @@ def format_rows(rows: Sequence[tuple[str, Estimate]], among: Sequence[tuple[str,
         return []
     d = decimals(among or rows)
     width = max(len(n) for n, _ in rows)
-    return [f"{n:<{width}}  {e.value:.{d}f} [{e.low:.{d}f}, {e.high:.{d}f}]{UNRELIABLE_MARK if e.unreliable else ''}"
-            for n, e in rows]
+    return [
+        f"{n:<{width}}  {e.value:.{d}f} [{e.low:.{d}f}, {e.high:.{d}f}]{UNRELIABLE_MARK if e.unreliable else ''}"
+        for n, e in rows
+    ]
 
 
 def _check(model: Any, pairs: Any, mode: Any, metric: Any, where: str) -> None:
@@ -108,27 +124,45 @@ def _check(model: Any, pairs: Any, mode: Any, metric: Any, where: str) -> None:
     validate.check_metric(metric)
 
 
-def _scan(model: ResidualModel, named: dict[str, Hypothesis], pairs: Pairs, mode: Mode, metric: str,
-          kw: dict[str, Any]) -> ScanTable:
+def _scan(
+    model: ResidualModel, named: dict[str, Hypothesis], pairs: Pairs, mode: Mode, metric: str, kw: dict[str, Any]
+) -> ScanTable:
     hyps = named if mode == "restore" else {k: ~h for k, h in named.items()}
     report = score(model, hyps, pairs, **kw)
     return ScanTable(mode, metric, tuple((s.name, s.metrics[metric]) for s in report), report)
 
 
-def node_scan(model: ResidualModel, pairs: Pairs, nodes: Iterable[str | Node] | None = None, mode: Mode = "restore",
-              metric: str = "proportion_explained", delta: str | Delta = "kl", **kw: Any) -> ScanTable:
+def node_scan(
+    model: ResidualModel,
+    pairs: Pairs,
+    nodes: Iterable[str | Node] | None = None,
+    mode: Mode = "restore",
+    metric: str = "proportion_explained",
+    delta: str | Delta = "kl",
+    **kw: Any,
+) -> ScanTable:
     """Restore (or ablate) each node in turn; default: every head and MLP."""
     _check(model, pairs, mode, metric, "node_scan")
     if isinstance(nodes, (str, Node)):
         nodes = [nodes]
-    chosen = [n.name if isinstance(n, Node) else n for n in nodes] if nodes is not None else [
-        n.name for n in model.graph.nodes if n.kind in ("head", "mlp")]
+    chosen = (
+        [n.name if isinstance(n, Node) else n for n in nodes]
+        if nodes is not None
+        else [n.name for n in model.graph.nodes if n.kind in ("head", "mlp")]
+    )
     return _scan(model, {n: through(n) for n in chosen}, pairs, mode, metric, {"delta": delta, **kw})
 
 
-def edge_scan(model: ResidualModel, pairs: Pairs, edges: Iterable[str | Edge] | None = None, receiver: str | None = None,
-              mode: Mode = "ablate", metric: str = "proportion_explained", delta: str | Delta = "kl",
-              **kw: Any) -> ScanTable:
+def edge_scan(
+    model: ResidualModel,
+    pairs: Pairs,
+    edges: Iterable[str | Edge] | None = None,
+    receiver: str | None = None,
+    mode: Mode = "ablate",
+    metric: str = "proportion_explained",
+    delta: str | Delta = "kl",
+    **kw: Any,
+) -> ScanTable:
     """Restore (or ablate, the default: sender→receiver path patching) each edge in turn.
 
     ``receiver`` (e.g. ``"a1.5.k"``) scans every edge into that port; ``edges`` the given ones;
@@ -161,9 +195,16 @@ def edge_scan(model: ResidualModel, pairs: Pairs, edges: Iterable[str | Edge] | 
     return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
 
 
-def sender_scan(model: ResidualModel, pairs: Pairs, receivers: str | Iterable[str], senders: Iterable[str] | None = None,
-                mode: Mode = "ablate", metric: str = "proportion_explained", delta: str | Delta = "kl",
-                **kw: Any) -> ScanTable:
+def sender_scan(
+    model: ResidualModel,
+    pairs: Pairs,
+    receivers: str | Iterable[str],
+    senders: Iterable[str] | None = None,
+    mode: Mode = "ablate",
+    metric: str = "proportion_explained",
+    delta: str | Delta = "kl",
+    **kw: Any,
+) -> ScanTable:
     """The IOI paper's path-patching sweep: for each sender, patch its edges into ``receivers``.
 
     ``receivers``: ports (``"a9.6.q"``), or nodes whose every channel counts (``"a9.6"`` means its
@@ -206,9 +247,16 @@ def sender_scan(model: ResidualModel, pairs: Pairs, receivers: str | Iterable[st
     return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
 
 
-def path_scan(model: ResidualModel, pairs: Pairs, paths: Iterable[str] | None = None, mode: Mode = "restore",
-              metric: str = "proportion_explained", delta: str | Delta = "kl", max_paths: int = 20_000,
-              **kw: Any) -> ScanTable:
+def path_scan(
+    model: ResidualModel,
+    pairs: Pairs,
+    paths: Iterable[str] | None = None,
+    mode: Mode = "restore",
+    metric: str = "proportion_explained",
+    delta: str | Delta = "kl",
+    max_paths: int = 20_000,
+    **kw: Any,
+) -> ScanTable:
     """Each single path on its own: by default ``restore`` (x_ref flows along that path only).
 
     ``paths`` default to every path of the graph (refused above ``max_paths``: a 12-layer model has
@@ -221,8 +269,10 @@ def path_scan(model: ResidualModel, pairs: Pairs, paths: Iterable[str] | None = 
     if paths is None:
         total = model.graph.count_paths()
         if total > max_paths:
-            raise InputError(f"the model has {total:,} paths, more than max_paths={max_paths:,}; pass paths= "
-                             "(e.g. [p.name for p in pathpatch.paths('embed -> ... -> a1.*.k -> out').iter(model)])")
+            raise InputError(
+                f"the model has {total:,} paths, more than max_paths={max_paths:,}; pass paths= "
+                "(e.g. [p.name for p in pathpatch.paths('embed -> ... -> a1.*.k -> out').iter(model)])"
+            )
         chosen = [p.name for p in model.graph.iter_paths()]
     else:
         chosen = [p if isinstance(p, str) else p.name for p in paths]
@@ -232,9 +282,14 @@ def path_scan(model: ResidualModel, pairs: Pairs, paths: Iterable[str] | None = 
     for p, h in named.items():
         h.compile(model)  # unknown names first
         if count_paths(h, model, pairs) == 0:
-            raise EmptyPathSetError(f"{p!r} is no path of this model ({model.graph.describe()}): a sender must "
-                                    "come before its receiver, and an edge into k or v from a position at or "
-                                    "before the receiver's, any other at the same position", p, p, 0)
+            raise EmptyPathSetError(
+                f"{p!r} is no path of this model ({model.graph.describe()}): a sender must "
+                "come before its receiver, and an edge into k or v from a position at or "
+                "before the receiver's, any other at the same position",
+                p,
+                p,
+                0,
+            )
     return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
 
 
@@ -283,7 +338,9 @@ def plot_scan_top(table: ScanTable, path: str | Path, k: int = 20, title: str | 
     ax.set_yticks(y, [n for n, _ in rows], fontsize=7 if max(len(n) for n, _ in rows) > 30 else 9)
     ax.axvline(base, color="#888888", lw=0.8)
     level = int(round(100 * rows[0][1].level))
-    ax.set_xlabel(f"{table.metric.replace('_', ' ')} ({level}% bootstrap interval)"
-                  + (f"; bars start at {base:g}, the clean run" if base else ""))
+    ax.set_xlabel(
+        f"{table.metric.replace('_', ' ')} ({level}% bootstrap interval)"
+        + (f"; bars start at {base:g}, the clean run" if base else "")
+    )
     ax.set_title(title or f"{table.mode} scan: the {len(rows)} of {len(table.rows)} rows that matter most")
     return save_figure(fig, path)

@@ -17,18 +17,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import validate
 from .data import Dataset, Pairs
 from .engine.api import Ablation, Engine, equal_inputs
 from .engine.budget import Chunk, chunk_work, resolve_budget
 from .engine.cache import mean_outputs
 from .errors import EmptyPathSetError, InputError, TokenOutOfRangeError
-from .graph import Node
 from .estimates import summarise
+from .graph import Node
 from .lang.hypothesis import Hypothesis, Patterns
 from .metrics import Delta, TargetDelta, loss, resolve_delta
 from .model.residual import ResidualModel
 from .report import HypothesisScore, Report
-from . import validate
 
 __all__ = ["score", "per_example", "count_paths"]
 
@@ -37,8 +37,10 @@ def _named(hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis]) -> dict[
     if isinstance(hypotheses, Hypothesis):
         hypotheses = [hypotheses]
     if isinstance(hypotheses, (str, bytes)) or not isinstance(hypotheses, (Mapping, Sequence, set, frozenset)):
-        raise TypeError(f"hypotheses must be a dict {{name: Hypothesis}} or a list of Hypothesis objects, "
-                        f"got {type(hypotheses).__name__}")
+        raise TypeError(
+            f"hypotheses must be a dict {{name: Hypothesis}} or a list of Hypothesis objects, "
+            f"got {type(hypotheses).__name__}"
+        )
     named = dict(hypotheses) if isinstance(hypotheses, Mapping) else {str(h): h for h in hypotheses}
     if not named:
         raise InputError("no hypotheses to score; pass a dict {name: hypothesis} or a list")
@@ -46,8 +48,10 @@ def _named(hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis]) -> dict[
         if not isinstance(name, str):
             raise TypeError(f"hypothesis names must be strings, got {type(name).__name__} {name!r}")
         if not isinstance(h, Hypothesis):
-            raise TypeError(f"hypothesis {name!r} must be a Hypothesis (see pathpatch.paths), got {type(h).__name__}"
-                            + ("; wrap pattern strings in pathpatch.paths(...)" if isinstance(h, str) else ""))
+            raise TypeError(
+                f"hypothesis {name!r} must be a Hypothesis (see pathpatch.paths), got {type(h).__name__}"
+                + ("; wrap pattern strings in pathpatch.paths(...)" if isinstance(h, str) else "")
+            )
     if len(named) != (len(hypotheses)):
         raise InputError("two hypotheses have the same name; pass a dict with distinct names")
     return named
@@ -70,17 +74,24 @@ def per_example(
 
     See :func:`score` for ``max_memory``, ``device`` and ``dtype``.
     """
-    named = check_arguments(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype,
-                   "per_example")
+    named = check_arguments(
+        model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype, "per_example"
+    )
     model = model.placed(device, dtype)
     hyps, names = list(named.values()), list(named)
-    chunks = _chunks(model, hyps, pairs, _reads_targets_only(delta), batch_size, max_memory,
-                     equal_inputs(model, ablation))
+    chunks = _chunks(
+        model, hyps, pairs, _reads_targets_only(delta), batch_size, max_memory, equal_inputs(model, ablation)
+    )
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
     shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}
-    bar = tqdm(total=sum(-(-len(pairs) // c.batch_size) for c in chunks), desc="scoring", unit="batch",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=sum(-(-len(pairs) // c.batch_size) for c in chunks),
+        desc="scoring",
+        unit="batch",
+        disable=not progress,
+        leave=False,
+    )
     for k, chunk in enumerate(chunks):
         for _, batch in pairs.batches(chunk.batch_size):
             own, both_runs = _batch_values(chunk.engine, batch, delta, ablation, means, k == 0)
@@ -101,27 +112,46 @@ def _reads_targets_only(delta: str | Delta) -> bool:
     return isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
 
 
-def _batch_values(engine: Engine, batch: Pairs, delta: str | Delta, ablation: Ablation,
-                  means: dict[Node, torch.Tensor] | None, with_common: bool
-                  ) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+def _batch_values(
+    engine: Engine,
+    batch: Pairs,
+    delta: str | Delta,
+    ablation: Ablation,
+    means: dict[Node, torch.Tensor] | None,
+    with_common: bool,
+) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """Per-example ``delta_h`` and ``loss_h`` of every hypothesis of ``engine`` on one batch (and,
     if ``with_common``, the values shared by all: ``delta_empty``, ``loss_clean``, ``loss_new``).
     A function of its own so that the batch's patched logits are freed before the next batch."""
     data = batch.ref
     only_targets = _reads_targets_only(delta)
-    clean, ablated, patched = engine.run_batch(data.tokens, batch.new_tokens, ablation, means, data.positions,
-                                               targets=data.target_mask if only_targets else None)
+    clean, ablated, patched = engine.run_batch(
+        data.tokens,
+        batch.new_tokens,
+        ablation,
+        means,
+        data.positions,
+        targets=data.target_mask if only_targets else None,
+    )
     if isinstance(delta, str):
-        return _target_values(TargetDelta(delta, clean.logits[data.target_mask.to(clean.device)], data),
-                              clean.logits, ablated.logits, patched, data, with_common)
+        return _target_values(
+            TargetDelta(delta, clean.logits[data.target_mask.to(clean.device)], data),
+            clean.logits,
+            ablated.logits,
+            patched,
+            data,
+            with_common,
+        )
     delta_fn = resolve_delta(delta)
     clean_logits = clean.logits.float()
     common: dict[str, np.ndarray] = {}
     if with_common:
         ablated_logits = ablated.logits.float()
-        common = {"delta_empty": delta_fn(clean_logits, ablated_logits, data).cpu().numpy(),
-                  "loss_clean": loss(clean_logits, data).cpu().numpy(),
-                  "loss_new": loss(ablated_logits, data).cpu().numpy()}
+        common = {
+            "delta_empty": delta_fn(clean_logits, ablated_logits, data).cpu().numpy(),
+            "loss_clean": loss(clean_logits, data).cpu().numpy(),
+            "loss_new": loss(ablated_logits, data).cpu().numpy(),
+        }
     buffer = clean_logits.clone()  # each hypothesis' target rows are written into it in turn
     mask = data.target_mask.to(buffer.device)
     own = []
@@ -130,13 +160,20 @@ def _batch_values(engine: Engine, batch: Pairs, delta: str | Delta, ablation: Ab
             buffer[mask] = rows.float()
         else:
             buffer = rows.float()
-        own.append({"delta_h": delta_fn(clean_logits, buffer, data).cpu().numpy(),
-                    "loss_h": loss(buffer, data).cpu().numpy()})
+        own.append(
+            {"delta_h": delta_fn(clean_logits, buffer, data).cpu().numpy(), "loss_h": loss(buffer, data).cpu().numpy()}
+        )
     return own, common
 
 
-def _target_values(metric: TargetDelta, clean: torch.Tensor, ablated: torch.Tensor, patched: list[torch.Tensor],
-                   data: Dataset, with_common: bool) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+def _target_values(
+    metric: TargetDelta,
+    clean: torch.Tensor,
+    ablated: torch.Tensor,
+    patched: list[torch.Tensor],
+    data: Dataset,
+    with_common: bool,
+) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """:func:`_batch_values` of a built-in delta, from the target rows alone (the same numbers as
     the full-logits functions of :mod:`pathpatch.metrics`); hypotheses that share their rows (those
     equal to a run) share their values."""
@@ -145,8 +182,11 @@ def _target_values(metric: TargetDelta, clean: torch.Tensor, ablated: torch.Tens
     if with_common:
         empty, loss_new = metric.delta_and_loss(ablated[mask])
         loss_clean = metric.delta_and_loss(clean[mask])[1]
-        common = {"delta_empty": empty.cpu().numpy(), "loss_clean": loss_clean.cpu().numpy(),
-                  "loss_new": loss_new.cpu().numpy()}
+        common = {
+            "delta_empty": empty.cpu().numpy(),
+            "loss_clean": loss_clean.cpu().numpy(),
+            "loss_new": loss_new.cpu().numpy(),
+        }
     done: dict[int, dict[str, np.ndarray]] = {}
     for rows in patched:
         if id(rows) not in done:
@@ -155,8 +195,19 @@ def _target_values(metric: TargetDelta, clean: torch.Tensor, ablated: torch.Tens
     return [done[id(rows)] for rows in patched], common
 
 
-def check_arguments(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablation: Any, batch_size: Any, progress: Any,
-                    max_memory: Any, device: Any, dtype: Any, where: str) -> dict[str, Hypothesis]:
+def check_arguments(
+    model: Any,
+    hypotheses: Any,
+    pairs: Any,
+    delta: Any,
+    ablation: Any,
+    batch_size: Any,
+    progress: Any,
+    max_memory: Any,
+    device: Any,
+    dtype: Any,
+    where: str,
+) -> dict[str, Hypothesis]:
     """Every argument of :func:`per_example` checked before any work (typed errors)."""
     validate.check_model(model, where)
     validate.check_pairs(pairs, where)
@@ -171,26 +222,46 @@ def check_arguments(model: Any, hypotheses: Any, pairs: Any, delta: Any, ablatio
     for h in named.values():
         h.compile(model)  # unknown names fail now, not after the clean runs
     if delta == "logit_diff" and pairs.ref.distractor_tokens is None:
-        raise InputError("delta='logit_diff' needs an incorrect token per target position, but the dataset has "
-                         "distractor_tokens=None; pass distractor_tokens to Dataset(...), or use delta='kl' or 'loss'")
+        raise InputError(
+            "delta='logit_diff' needs an incorrect token per target position, but the dataset has "
+            "distractor_tokens=None; pass distractor_tokens to Dataset(...), or use delta='kl' or 'loss'"
+        )
     vocab, mask = model.config.d_vocab, pairs.ref.target_mask
     for what in ("target_tokens", "distractor_tokens"):
         ids = getattr(pairs.ref, what)
         if ids is not None and bool(((ids[mask] < 0) | (ids[mask] >= vocab)).any()):
-            raise TokenOutOfRangeError(f"{what} at the target positions holds ids outside the model's vocabulary "
-                                       f"[0, {vocab}); check that the tokenizer matches the model")
+            raise TokenOutOfRangeError(
+                f"{what} at the target positions holds ids outside the model's vocabulary "
+                f"[0, {vocab}); check that the tokenizer matches the model"
+            )
     return named
 
 
-def _chunks(model: ResidualModel, hyps: list[Hypothesis], pairs: Pairs, only_targets: bool, batch_size: int,
-            max_memory: int | str | None, both: frozenset[Node]) -> list[Chunk]:
+def _chunks(
+    model: ResidualModel,
+    hyps: list[Hypothesis],
+    pairs: Pairs,
+    only_targets: bool,
+    batch_size: int,
+    max_memory: int | str | None,
+    both: frozenset[Node],
+) -> list[Chunk]:
     """The groups of hypotheses and batch sizes that keep one evaluation within ``max_memory``
     (default: three quarters of the free memory of the model's device; :mod:`pathpatch.engine.budget`)."""
     mask = pairs.ref.target_mask
     rows = int(mask.sum(1).max()) if only_targets else None
     at = tuple(mask.any(0).nonzero().flatten().tolist()) if only_targets else None  # as the run plans them
-    return chunk_work(model, Engine(model, hyps), pairs.ref.n_pos, rows, resolve_budget(max_memory, model.device),
-                      batch_size, pairs.ref.names_at(0), both, at)
+    return chunk_work(
+        model,
+        Engine(model, hyps),
+        pairs.ref.n_pos,
+        rows,
+        resolve_budget(max_memory, model.device),
+        batch_size,
+        pairs.ref.names_at(0),
+        both,
+        at,
+    )
 
 
 def count_paths(hyp: Hypothesis, model: ResidualModel, pairs: Pairs) -> int:
@@ -234,8 +305,9 @@ def score(
     evaluation on a copy of ``model`` placed there (the model passed in is not changed); metrics
     are always computed in float64 from the logits.
     """
-    named = check_arguments(model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype,
-                            "score")
+    named = check_arguments(
+        model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype, "score"
+    )
     validate.check_n_boot(n_boot, level)
     validate.check_seed(seed)
     if meta is not None and not isinstance(meta, Mapping):
@@ -244,14 +316,19 @@ def score(
     for name, hyp in named.items():
         if counts[name] == 0 and isinstance(hyp, Patterns):
             text = str(hyp)
-            raise EmptyPathSetError(f"hypothesis {name!r} names no path of this model ({model.graph.describe()}"
-                                    f"{f', on {pairs.ref.n_pos}-token sequences' if hyp.positional else ''}): "
-                                    "a sender must come before its receiver, and an edge into k or v from a position "
-                                    "at or before the receiver's, any other at the same position; for the empty "
-                                    "hypothesis on purpose, use pathpatch.no_paths()", text, text, 0)
+            raise EmptyPathSetError(
+                f"hypothesis {name!r} names no path of this model ({model.graph.describe()}"
+                f"{f', on {pairs.ref.n_pos}-token sequences' if hyp.positional else ''}): "
+                "a sender must come before its receiver, and an edge into k or v from a position "
+                "at or before the receiver's, any other at the same position; for the empty "
+                "hypothesis on purpose, use pathpatch.no_paths()",
+                text,
+                text,
+                0,
+            )
     values = per_example(model, named, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype)
     scores = []
-    for name, hyp in named.items():
+    for name in named:
         metrics = summarise(values[name], n_boot=n_boot, level=level, seed=seed)
         scores.append(HypothesisScore(name, counts[name], metrics))
     info = {

@@ -78,13 +78,19 @@ class TraceTable:
         return max((r for r in self.rows if r.kind == kind), key=lambda r: r.estimate.value)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "metric": self.metric, "positions": list(self.positions),
-                "rows": [{"kind": r.kind, "layer": r.layer, "position": r.position, **r.estimate.to_dict()}
-                         for r in self.rows]}
+        return {
+            "mode": self.mode,
+            "metric": self.metric,
+            "positions": list(self.positions),
+            "rows": [
+                {"kind": r.kind, "layer": r.layer, "position": r.position, **r.estimate.to_dict()} for r in self.rows
+            ],
+        }
 
     def __str__(self) -> str:
-        lines = [f"causal trace ({self.mode}), {self.metric.replace('_', ' ')}, "
-                 f"{self.report.meta.get('examples')} examples"]
+        lines = [
+            f"causal trace ({self.mode}), {self.metric.replace('_', ' ')}, {self.report.meta.get('examples')} examples"
+        ]
         for kind in self.kinds():
             grid = self.grid(kind)
             lines.append(f"{kind:<6}" + "".join(f"{str(p):>9}" for p in self.positions))
@@ -139,8 +145,9 @@ def causal_trace(
     return TraceTable(mode, metric, tuple(positions), rows, report)
 
 
-def plot_trace(table: TraceTable, path: str | Path, labels: Sequence[str] | None = None,
-               title: str | None = None) -> Path:
+def plot_trace(
+    table: TraceTable, path: str | Path, labels: Sequence[str] | None = None, title: str | None = None
+) -> Path:
     """One layer × position heatmap per kind, side by side (values in the cells)."""
     kinds = table.kinds()
     labels = [str(p) for p in table.positions] if labels is None else list(labels)
@@ -150,16 +157,27 @@ def plot_trace(table: TraceTable, path: str | Path, labels: Sequence[str] | None
     lo = min(float(np.nanmin(g)) for g in grids)
     hi = max(float(np.nanmax(g)) for g in grids)
     n_layers = grids[0].shape[0]
-    fig, axes = pyplot().subplots(1, len(kinds), figsize=(1.6 + 1.9 * len(kinds) + 0.5 * len(labels) * len(kinds),
-                                                          1.4 + 0.32 * n_layers), squeeze=False,
-                                  layout="constrained")
+    fig, axes = pyplot().subplots(
+        1,
+        len(kinds),
+        figsize=(1.6 + 1.9 * len(kinds) + 0.5 * len(labels) * len(kinds), 1.4 + 0.32 * n_layers),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, kind, grid in zip(axes[0], kinds, grids):
         im = ax.imshow(grid, cmap="magma", aspect="auto", vmin=lo, vmax=hi, origin="lower")
         if grid.size <= 400:
             for (layer, col), value in np.ndenumerate(grid):
                 if not np.isnan(value):
-                    ax.text(col, layer, f"{value:.2f}", ha="center", va="center", fontsize=6,
-                            color="k" if value > (lo + hi) / 2 else "w")
+                    ax.text(
+                        col,
+                        layer,
+                        f"{value:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="k" if value > (lo + hi) / 2 else "w",
+                    )
         ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
         ax.set_xlabel("position")
         ax.set_ylabel("layer")

@@ -35,8 +35,15 @@ def heldout_loss(model: ResidualModel, seqs: Int[Tensor, "seq pos"], batch: int 
     return total / count
 
 
-def fit(model: ResidualModel, next_batch: Callable[[], Int[Tensor, "batch pos"]], steps: int, lr: float,
-        probe: Callable[[int, float], None], probe_every: int, progress: bool = True) -> float:
+def fit(
+    model: ResidualModel,
+    next_batch: Callable[[], Int[Tensor, "batch pos"]],
+    steps: int,
+    lr: float,
+    probe: Callable[[int, float], None],
+    probe_every: int,
+    progress: bool = True,
+) -> float:
     """Train ``model`` in place on ``steps`` batches of ``next_batch()`` (rows of ``n_ctx + 1``
     tokens; every position predicts the next). ``probe(step, running_loss)`` runs every
     ``probe_every`` steps and after the last, with gradients off. Returns the final running loss

@@ -20,9 +20,24 @@ from torch import Tensor
 from .errors import ArgumentError, DeviceError, EmptyDatasetError, InputError, UnreliableIntervalWarning
 
 __all__ = [
-    "check_model", "check_hypotheses", "check_tokens", "check_pairs", "check_device", "check_dtype",
-    "check_int", "check_level", "check_n_boot", "check_ablation", "check_delta", "check_max_memory",
-    "check_seed", "check_metric", "check_finite_logits", "check_positions", "check_progress", "check_run_args",
+    "check_model",
+    "check_hypotheses",
+    "check_tokens",
+    "check_pairs",
+    "check_device",
+    "check_dtype",
+    "check_int",
+    "check_level",
+    "check_n_boot",
+    "check_ablation",
+    "check_delta",
+    "check_max_memory",
+    "check_seed",
+    "check_metric",
+    "check_finite_logits",
+    "check_positions",
+    "check_progress",
+    "check_run_args",
     "METRICS",
 ]
 
@@ -41,8 +56,10 @@ def check_model(model: object, where: str) -> None:
 
     if not isinstance(model, ResidualModel):
         hint = " (convert a Hugging Face model with pathpatch.from_hf)" if hasattr(model, "config") else ""
-        raise TypeError(f"{where}: model must be a pathpatch ResidualModel (from pathpatch.load, native_model, "
-                        f"from_hf or from_transformer_lens), got {_type_name(model)}{hint}")
+        raise TypeError(
+            f"{where}: model must be a pathpatch ResidualModel (from pathpatch.load, native_model, "
+            f"from_hf or from_transformer_lens), got {_type_name(model)}{hint}"
+        )
 
 
 def check_hypotheses(hypotheses: object, where: str) -> list[Any]:
@@ -50,16 +67,21 @@ def check_hypotheses(hypotheses: object, where: str) -> list[Any]:
     from .lang.hypothesis import Hypothesis
 
     if isinstance(hypotheses, Hypothesis):
-        raise TypeError(f"{where}: hypotheses must be a list of Hypothesis objects, got one Hypothesis; "
-                        f"wrap it in a list: [h]")
+        raise TypeError(
+            f"{where}: hypotheses must be a list of Hypothesis objects, got one Hypothesis; wrap it in a list: [h]"
+        )
     if isinstance(hypotheses, (str, bytes)) or not isinstance(hypotheses, Iterable):
-        raise TypeError(f"{where}: hypotheses must be a list of Hypothesis objects (see pathpatch.paths), "
-                        f"got {_type_name(hypotheses)}")
+        raise TypeError(
+            f"{where}: hypotheses must be a list of Hypothesis objects (see pathpatch.paths), "
+            f"got {_type_name(hypotheses)}"
+        )
     out = list(hypotheses)
     for h in out:
         if not isinstance(h, Hypothesis):
-            raise TypeError(f"{where}: expected Hypothesis objects (see pathpatch.paths), got {_type_name(h)}"
-                            + ("; wrap pattern strings in pathpatch.paths(...)" if isinstance(h, str) else ""))
+            raise TypeError(
+                f"{where}: expected Hypothesis objects (see pathpatch.paths), got {_type_name(h)}"
+                + ("; wrap pattern strings in pathpatch.paths(...)" if isinstance(h, str) else "")
+            )
     if not out:
         raise InputError(f"{where}: got no hypotheses; pass at least one, e.g. [pathpatch.all_paths()]")
     return out
@@ -68,14 +90,17 @@ def check_hypotheses(hypotheses: object, where: str) -> list[Any]:
 def check_tokens(tokens: object, name: str) -> Tensor:
     """A 2-D ``[batch, pos]`` integer tensor with at least one token (ids are checked by the model)."""
     if not isinstance(tokens, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of token ids [batch, pos], got {_type_name(tokens)}; "
-                        f"wrap it with torch.tensor(..., dtype=torch.long)")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of token ids [batch, pos], got {_type_name(tokens)}; "
+            f"wrap it with torch.tensor(..., dtype=torch.long)"
+        )
     if tokens.ndim != 2:
         hint = f"; add a batch dimension with {name}.unsqueeze(0) for one sequence" if tokens.ndim == 1 else ""
         raise InputError(f"{name} must be 2-D [batch, pos], got shape {tuple(tokens.shape)}{hint}")
     if tokens.dtype.is_floating_point or tokens.dtype.is_complex or tokens.dtype == torch.bool:
-        raise InputError(f"{name} must be an integer tensor of token ids, got dtype {tokens.dtype}; "
-                         f"convert with {name}.long()")
+        raise InputError(
+            f"{name} must be an integer tensor of token ids, got dtype {tokens.dtype}; convert with {name}.long()"
+        )
     if tokens.numel() == 0:
         raise EmptyDatasetError(f"{name} is empty (shape {tuple(tokens.shape)}); pass at least one token")
     return tokens
@@ -86,11 +111,14 @@ def check_pairs(pairs: object, where: str) -> None:
     from .data import Dataset, Pairs
 
     if isinstance(pairs, Dataset):
-        raise TypeError(f"{where}: pairs must be Pairs (each x_ref with its x_new), got a Dataset; "
-                        f"pair it first: pathpatch.pair_derangement(dataset, seed=0)")
+        raise TypeError(
+            f"{where}: pairs must be Pairs (each x_ref with its x_new), got a Dataset; "
+            f"pair it first: pathpatch.pair_derangement(dataset, seed=0)"
+        )
     if not isinstance(pairs, Pairs):
-        raise TypeError(f"{where}: pairs must be pathpatch.Pairs (e.g. pair_derangement(dataset)), "
-                        f"got {_type_name(pairs)}")
+        raise TypeError(
+            f"{where}: pairs must be pathpatch.Pairs (e.g. pair_derangement(dataset)), got {_type_name(pairs)}"
+        )
 
 
 def check_device(device: object) -> torch.device | None:
@@ -102,14 +130,16 @@ def check_device(device: object) -> torch.device | None:
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise DeviceError(f"device={device!r} is not a device torch knows; use 'cpu', 'cuda', 'cuda:1' or 'mps'") \
-            from None
+        raise DeviceError(
+            f"device={device!r} is not a device torch knows; use 'cpu', 'cuda', 'cuda:1' or 'mps'"
+        ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError(f"device={device!r} was asked for, but torch sees no CUDA device here; use device='cpu'")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                              f"numbered from 0")
+            raise DeviceError(
+                f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0"
+            )
     elif dev.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError(f"device={device!r} was asked for, but MPS is not available here; use device='cpu'")
     elif dev.type not in ("cpu", "cuda", "mps"):
@@ -127,8 +157,9 @@ def check_dtype(dtype: object) -> torch.dtype | None:
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"dtype must be a torch.dtype such as torch.bfloat16, got {_type_name(dtype)}")
     if not dtype.is_floating_point:
-        raise DeviceError(f"dtype must be a floating-point torch dtype (torch.float32, torch.bfloat16, "
-                          f"torch.float16), got {dtype}")
+        raise DeviceError(
+            f"dtype must be a floating-point torch dtype (torch.float32, torch.bfloat16, torch.float16), got {dtype}"
+        )
     return dtype
 
 
@@ -158,13 +189,18 @@ def check_n_boot(n_boot: object, level: object) -> int:
     lvl = check_level(level)
     least = math.ceil(1.0 / (1.0 - lvl) - 1e-9)
     if n < least:
-        raise ArgumentError(f"n_boot={n} is too small for a {lvl:g} interval: each tail would hold less than half "
-                            f"a resample, so the interval is meaningless (it may even exclude its own point); "
-                            f"use n_boot >= {least} (the default, 1000, is a sound choice)")
+        raise ArgumentError(
+            f"n_boot={n} is too small for a {lvl:g} interval: each tail would hold less than half "
+            f"a resample, so the interval is meaningless (it may even exclude its own point); "
+            f"use n_boot >= {least} (the default, 1000, is a sound choice)"
+        )
     if n < 2 * least:
-        warnings.warn(f"n_boot={n} gives a rough {lvl:g} interval (less than one resample in each tail); "
-                      f"use n_boot >= {2 * least} for one that means something", UnreliableIntervalWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"n_boot={n} gives a rough {lvl:g} interval (less than one resample in each tail); "
+            f"use n_boot >= {2 * least} for one that means something",
+            UnreliableIntervalWarning,
+            stacklevel=3,
+        )
     return n
 
 
@@ -178,8 +214,9 @@ def _check_choice(value: object, name: str, choices: object, bad: str) -> str:
 
 
 def check_ablation(ablation: object) -> str:
-    return _check_choice(ablation, "ablation", ABLATIONS,
-                         f"ablation must be 'resample', 'mean' or 'zero', got {ablation!r}")
+    return _check_choice(
+        ablation, "ablation", ABLATIONS, f"ablation must be 'resample', 'mean' or 'zero', got {ablation!r}"
+    )
 
 
 def check_delta(delta: object) -> None:
@@ -201,11 +238,16 @@ def check_max_memory(max_memory: object) -> None:
     if isinstance(max_memory, bool) or not isinstance(max_memory, (numbers.Real, str)):
         raise TypeError(f"max_memory must be a number of bytes or a size like '2GB', got {_type_name(max_memory)}")
     if isinstance(max_memory, numbers.Real) and not math.isfinite(max_memory):
-        raise ArgumentError(f"max_memory must be a finite size, got {max_memory!r}; pass None for the default (a share of the free memory)")
+        raise ArgumentError(
+            f"max_memory must be a finite size, got {max_memory!r}; "
+            "pass None for the default (a share of the free memory)"
+        )
     try:
         parse_bytes(max_memory)  # type: ignore[arg-type]
     except OverflowError:
-        raise ArgumentError(f"max_memory={max_memory!r} is too large; pass None for the default (a share of the free memory)") from None
+        raise ArgumentError(
+            f"max_memory={max_memory!r} is too large; pass None for the default (a share of the free memory)"
+        ) from None
 
 
 def check_seed(seed: object) -> int:
@@ -231,9 +273,11 @@ def check_finite_logits(logits: Tensor, where: str) -> Tensor:
     # the smallest and largest value, in one pass: NaN propagates to both and an infinity is one of
     # them, and no logits-sized temporary is made (a scan's logits can take gigabytes)
     if logits.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(logits))).all()):
-        raise InputError(f"{where} produced NaN or infinite logits; check the model's weights for NaN/inf "
-                         f"(torch.isfinite(p).all() for p in model.parameters()), or use a wider dtype "
-                         f"(overflow in half precision is a common cause)")
+        raise InputError(
+            f"{where} produced NaN or infinite logits; check the model's weights for NaN/inf "
+            f"(torch.isfinite(p).all() for p in model.parameters()), or use a wider dtype "
+            f"(overflow in half precision is a common cause)"
+        )
     return logits
 
 

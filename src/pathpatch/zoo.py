@@ -46,9 +46,7 @@ def _from_hugging_face(source: str, dtype: torch.dtype | None) -> ResidualModel:
     try:
         from transformers import AutoModelForCausalLM
     except ImportError as err:
-        raise ModelLoadError(
-            f"loading {source!r} needs the transformers package: pip install 'pathpatch[hf]'"
-        ) from err
+        raise ModelLoadError(f"loading {source!r} needs the transformers package: pip install 'pathpatch[hf]'") from err
     from .model.hf import from_hf
 
     try:
@@ -65,8 +63,13 @@ def _from_hugging_face(source: str, dtype: torch.dtype | None) -> ResidualModel:
 
 def _looks_like_path(text: str) -> bool:
     """A name that can only mean a place on disk, never a hub name like ``gpt2`` or ``org/model``."""
-    return text.startswith(("/", "./", "../", "~", ".\\")) or text.endswith(("/", "\\")) or "\\" in text \
-        or text in (".", "..") or Path(text).is_absolute()
+    return (
+        text.startswith(("/", "./", "../", "~", ".\\"))
+        or text.endswith(("/", "\\"))
+        or "\\" in text
+        or text in (".", "..")
+        or Path(text).is_absolute()
+    )
 
 
 def load(name_or_path: str | Path, dtype: torch.dtype | None = None) -> ResidualModel:
@@ -74,8 +77,10 @@ def load(name_or_path: str | Path, dtype: torch.dtype | None = None) -> Residual
     from .validate import check_dtype
 
     if not isinstance(name_or_path, (str, Path)):
-        raise TypeError(f"load() takes a shipped model name {list(SHIPPED)}, a directory path or a cached hub name, "
-                        f"got {type(name_or_path).__name__}")
+        raise TypeError(
+            f"load() takes a shipped model name {list(SHIPPED)}, a directory path or a cached hub name, "
+            f"got {type(name_or_path).__name__}"
+        )
     check_dtype(dtype)
     if not str(name_or_path).strip():
         raise ModelLoadError(f"load() got an empty name; pass a shipped model name {list(SHIPPED)} or a directory")
@@ -88,8 +93,10 @@ def load(name_or_path: str | Path, dtype: torch.dtype | None = None) -> Residual
             return _from_hugging_face(str(path), dtype)
         return load_model_dir(path, dtype)
     if isinstance(name_or_path, Path) or _looks_like_path(str(name_or_path)):
-        raise ModelLoadError(f"no directory {str(name_or_path)!r}: the path does not exist; check it, or pass a "
-                             f"shipped model name: {list(SHIPPED)}")
+        raise ModelLoadError(
+            f"no directory {str(name_or_path)!r}: the path does not exist; check it, or pass a "
+            f"shipped model name: {list(SHIPPED)}"
+        )
     if str(name_or_path) in SHIPPED:
         return load_model_dir(shipped_dir(str(name_or_path)), dtype)
     if "/" not in str(name_or_path) and close_matches(str(name_or_path), SHIPPED):

@@ -3,6 +3,7 @@ instead of shrinking it (a mutant only needs to be seen failing), and keeps no e
 
 from hypothesis import Phase, settings
 
-settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None,
-                          print_blob=False)
+settings.register_profile(
+    "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None, print_blob=False
+)
 settings.load_profile("mutation")

@@ -59,8 +59,11 @@ def _delete_statement(node: cst.SimpleStatementLine) -> Iterable[cst.CSTNode]:
 def _negate_condition(node: cst.If | cst.While) -> Iterable[cst.CSTNode]:
     """``if c:`` -> ``if not (c):``."""
     test = node.test
-    yield node.with_changes(test=cst.UnaryOperation(cst.Not(), test.with_changes(
-        lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) if not test.lpar else test))
+    yield node.with_changes(
+        test=cst.UnaryOperation(
+            cst.Not(), test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) if not test.lpar else test
+        )
+    )
 
 
 OPERATORS = list(mutation_operators) + [
@@ -136,7 +139,16 @@ def mutants_of(path: str, code: str) -> list[Mutant]:
         line = pos.start.line if pos else 0
         if line in class_lines:
             continue
-        render = lambda m=m: deep_replace(module, m.original_node, m.mutated_node).code  # type: ignore[union-attr]  # noqa: E731
-        out.append(Mutant(f"{path}:{len(out)}", path, line, _op_name(m.original_node, m.mutated_node),
-                          _one_line(module, m.original_node), _one_line(module, m.mutated_node), render))
+        render = lambda m=m: deep_replace(module, m.original_node, m.mutated_node).code  # type: ignore[union-attr]
+        out.append(
+            Mutant(
+                f"{path}:{len(out)}",
+                path,
+                line,
+                _op_name(m.original_node, m.mutated_node),
+                _one_line(module, m.original_node),
+                _one_line(module, m.mutated_node),
+                render,
+            )
+        )
     return out

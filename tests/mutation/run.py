@@ -35,8 +35,14 @@ from engine_mutations import MUTATIONS  # noqa: E402
 from equivalent import EQUIVALENT  # noqa: E402
 
 # Fast, strong tests first: with -x most mutants die in the first seconds.
-TESTS = ["tests/test_micro.py", "tests/test_engine_mutants.py", "tests/test_lang.py", "tests/test_soft.py",
-         "tests/test_budget.py", "tests/test_edges.py"]
+TESTS = [
+    "tests/test_micro.py",
+    "tests/test_engine_mutants.py",
+    "tests/test_lang.py",
+    "tests/test_soft.py",
+    "tests/test_budget.py",
+    "tests/test_edges.py",
+]
 # The oracle tests (the property tests against the brute-force treeifiers) kill more but take
 # minutes per surviving mutant on 2 cores: ``--tests`` with these added, for a full run.
 FULL = TESTS + ["tests/test_oracle.py", "tests/test_positions.py", "tests/test_scans.py"]
@@ -68,8 +74,10 @@ def hand_jobs() -> list[Job]:
         original = (ROOT / m.path).read_text()
         n = original.count(m.old)
         if n != 1:
-            raise SystemExit(f"hand mutation {m.name}: its snippet occurs {n} times in {m.path}, not once; update "
-                             f"tests/mutation/engine_mutations.py to the current source")
+            raise SystemExit(
+                f"hand mutation {m.name}: its snippet occurs {n} times in {m.path}, not once; update "
+                f"tests/mutation/engine_mutations.py to the current source"
+            )
         mutated = original.replace(m.old, m.new)
         jobs.append(Job(f"hand:{m.name}", m.path, m.description, lambda s=mutated: s, m.equivalent))
     return jobs
@@ -102,10 +110,29 @@ class Sandbox:
         original = target.read_text() if target else None
         if target:
             target.write_text(job.render())  # type: ignore[union-attr]
-        env = dict(os.environ, PYTHONPATH=f"{self.dir / 'src'}{os.pathsep}{HERE}", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1",
-                   MKL_NUM_THREADS="1", HYPOTHESIS_STORAGE_DIRECTORY=str(self.dir / ".hypothesis"))
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "fastfail", "--no-header", "-W",
-               "ignore::DeprecationWarning", *tests]
+        env = dict(
+            os.environ,
+            PYTHONPATH=f"{self.dir / 'src'}{os.pathsep}{HERE}",
+            PYTHONDONTWRITEBYTECODE="1",
+            OMP_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+            HYPOTHESIS_STORAGE_DIRECTORY=str(self.dir / ".hypothesis"),
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-x",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "fastfail",
+            "--no-header",
+            "-W",
+            "ignore::DeprecationWarning",
+            *tests,
+        ]
         start = time.monotonic()
         try:
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -113,7 +140,9 @@ class Sandbox:
             if proc.returncode in (4, 5):  # usage error / nothing collected: the harness is wrong
                 status = "error"
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
-            detail = lines[0][:200] if lines else proc.stdout.strip().splitlines()[-1][:200] if proc.stdout.strip() else ""
+            detail = (
+                lines[0][:200] if lines else proc.stdout.strip().splitlines()[-1][:200] if proc.stdout.strip() else ""
+            )
         except subprocess.TimeoutExpired:
             status, detail = "timeout", f"over {timeout:.0f} s"
         finally:
@@ -129,8 +158,9 @@ def summarize(results: list[Result]) -> dict:  # type: ignore[type-arg]
     per_file: dict[str, dict[str, int]] = {}
     for r in results:
         key = "hand-made" if r.id.startswith("hand:") else r.path
-        counts = per_file.setdefault(key, {"mutants": 0, "killed": 0, "timeout": 0, "survived": 0, "equivalent": 0,
-                                           "error": 0})
+        counts = per_file.setdefault(
+            key, {"mutants": 0, "killed": 0, "timeout": 0, "survived": 0, "equivalent": 0, "error": 0}
+        )
         counts["mutants"] += 1
         counts[r.status] += 1
     for counts in per_file.values():
@@ -185,8 +215,10 @@ def main() -> int:
         if status != "survived":
             raise SystemExit(f"the tests fail without any mutation ({detail}); fix them first")
         timeout = args.timeout or max(60.0, 3 * clean_s)
-        print(f"clean run: {clean_s:.1f} s; {len(jobs)} mutants, timeout {timeout:.0f} s each, {len(boxes)} job(s)",
-              flush=True)
+        print(
+            f"clean run: {clean_s:.1f} s; {len(jobs)} mutants, timeout {timeout:.0f} s each, {len(boxes)} job(s)",
+            flush=True,
+        )
         free = list(boxes)
         results: list[Result] = []
         start = time.monotonic()
@@ -203,8 +235,11 @@ def main() -> int:
             print(f"[{len(results) + 1}/{len(jobs)}] {st:9} {secs:6.1f}s  {job.id}  {job.description}", flush=True)
             results.append(r)
             # an interrupted run still leaves what it measured
-            Path(args.json).write_text(json.dumps({"partial": True, "per_file": summarize(results),
-                                                   "results": [asdict(x) for x in results]}, indent=1))
+            Path(args.json).write_text(
+                json.dumps(
+                    {"partial": True, "per_file": summarize(results), "results": [asdict(x) for x in results]}, indent=1
+                )
+            )
             return r
 
         with ThreadPoolExecutor(len(boxes)) as pool:
@@ -216,8 +251,10 @@ def main() -> int:
     per_file = summarize(ordered)
     print("\nper file:  mutants killed timeout survived equivalent error  kill rate")
     for key, c in sorted(per_file.items()):
-        print(f"  {key:40} {c['mutants']:4} {c['killed']:6} {c['timeout']:7} {c['survived']:8} {c['equivalent']:10} "
-              f"{c['error']:5}  {c['kill_rate']}")
+        print(
+            f"  {key:40} {c['mutants']:4} {c['killed']:6} {c['timeout']:7} {c['survived']:8} {c['equivalent']:10} "
+            f"{c['error']:5}  {c['kill_rate']}"
+        )
     rates = {}
     for label, prefix in (("hand-made", None), ("engine", SCOPES["engine"]), ("lang", SCOPES["lang"])):
         if prefix is None:
@@ -233,8 +270,18 @@ def main() -> int:
         print(f"  {r.id}  {r.description}")
     wall = time.monotonic() - start
     print(f"\n{len(ordered)} mutants in {wall / 60:.1f} min")
-    summary = {"partial": False, "command": sys.argv, "seed": args.seed, "tests": args.tests, "timeout_s": timeout, "clean_run_s": clean_s,
-               "wall_s": round(wall, 1), "rates": rates, "per_file": per_file, "results": [asdict(r) for r in ordered]}
+    summary = {
+        "partial": False,
+        "command": sys.argv,
+        "seed": args.seed,
+        "tests": args.tests,
+        "timeout_s": timeout,
+        "clean_run_s": clean_s,
+        "wall_s": round(wall, 1),
+        "rates": rates,
+        "per_file": per_file,
+        "results": [asdict(r) for r in ordered],
+    }
     Path(args.json).write_text(json.dumps(summary, indent=1))
     print(f"wrote {args.json}")
     return 0

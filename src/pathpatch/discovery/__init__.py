@@ -21,10 +21,20 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy_names
 
 _HOMES = {
-    "Circuit": "circuit", "AcdcResult": "acdc", "acdc_search": "acdc", "EdgeScores": "eap",
-    "FaithfulnessCurve": "curves", "faithfulness": "curves", "discover_paths": "paths", "PLANTED": "planted",
-    "PlantedTask": "planted", "roc_auc": "roc", "roc_curve": "roc", "TracrTask": "tracr_tasks",
-    "tracr_task": "tracr_tasks", "true_edges": "tracr_tasks",
+    "Circuit": "circuit",
+    "AcdcResult": "acdc",
+    "acdc_search": "acdc",
+    "EdgeScores": "eap",
+    "FaithfulnessCurve": "curves",
+    "faithfulness": "curves",
+    "discover_paths": "paths",
+    "PLANTED": "planted",
+    "PlantedTask": "planted",
+    "roc_auc": "roc",
+    "roc_curve": "roc",
+    "TracrTask": "tracr_tasks",
+    "tracr_task": "tracr_tasks",
+    "true_edges": "tracr_tasks",
 }
 
 if TYPE_CHECKING:

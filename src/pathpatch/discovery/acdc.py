@@ -49,7 +49,8 @@ from ..graph import Edge, Node
 from ..lang.hypothesis import Subgraph, all_paths
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..scoring import check_arguments, score as score_hypotheses
+from ..scoring import check_arguments
+from ..scoring import score as score_hypotheses
 from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
 
@@ -78,11 +79,15 @@ class AcdcResult:
 
 def _check_threshold(threshold: object) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(f"threshold must be a number (the smallest metric increase that keeps an edge, "
-                        f"e.g. 0.01), got {type(threshold).__name__}")
+        raise TypeError(
+            f"threshold must be a number (the smallest metric increase that keeps an edge, "
+            f"e.g. 0.01), got {type(threshold).__name__}"
+        )
     if math.isnan(threshold):
-        raise ArgumentError("threshold is NaN; pass a number such as 0.01 (an edge is kept when removing it "
-                            "raises the metric by at least this much)")
+        raise ArgumentError(
+            "threshold is NaN; pass a number such as 0.01 (an edge is kept when removing it "
+            "raises the metric by at least this much)"
+        )
     return float(threshold)
 
 
@@ -191,8 +196,13 @@ def acdc_search(
     graph = model.graph
     search = _Search(model, pairs, threshold, kw)
     stages = _stages(list(reversed(graph.edges)), graph.stage_of)
-    with tqdm(total=sum(len(s) for s in stages), desc=f"ACDC τ={threshold:g}", unit="receiver",
-              disable=not progress, leave=False) as bar:
+    with tqdm(
+        total=sum(len(s) for s in stages),
+        desc=f"ACDC τ={threshold:g}",
+        unit="receiver",
+        disable=not progress,
+        leave=False,
+    ) as bar:
         for stage in stages:
             live = []
             for edges in stage:
@@ -204,7 +214,7 @@ def acdc_search(
                     bar.update()
             while live:  # whole receivers, up to WINDOW candidates per window
                 take = 1
-                while take < len(live) and sum(map(len, live[:take + 1])) <= WINDOW:
+                while take < len(live) and sum(map(len, live[: take + 1])) <= WINDOW:
                     take += 1
                 search.window([e for edges in live[:take] for e in edges])
                 live = live[take:]
@@ -212,17 +222,25 @@ def acdc_search(
                 bar.set_postfix(kept=len(graph.edges) - len(search.removed), passes=search.passes)
     kept = edges_in_order(search.all - search.removed, graph.edges)
     found_by = {
-        "algorithm": "acdc", "threshold": threshold,
+        "algorithm": "acdc",
+        "threshold": threshold,
         "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
-        "ablation": ablation, "examples": len(pairs), "seed": seed, "order": "reverse graph edge order",
-        "edges": len(graph.edges), "kept": len(kept), "tested": len(search.tested),
-        "passes": search.passes, "hypotheses": search.hypotheses,
+        "ablation": ablation,
+        "examples": len(pairs),
+        "seed": seed,
+        "order": "reverse graph edge order",
+        "edges": len(graph.edges),
+        "kept": len(kept),
+        "tested": len(search.tested),
+        "passes": search.passes,
+        "hypotheses": search.hypotheses,
         "seconds": round(time.perf_counter() - start, 3),
     }
     circuit = Circuit(kept, found_by=found_by)
     if score:
-        report = score_hypotheses(model, {"acdc": circuit.hypothesis}, pairs, n_boot=n_boot, seed=seed,
-                                  progress=False, **kw)
+        report = score_hypotheses(
+            model, {"acdc": circuit.hypothesis}, pairs, n_boot=n_boot, seed=seed, progress=False, **kw
+        )
         circuit = circuit.with_score(report["acdc"])
     scores = {e: search.scores.get(e, 0.0) for e in graph.edges}
     return AcdcResult(circuit, scores, tuple(search.tested))
@@ -253,5 +271,6 @@ def acdc(
     not included). For per-edge
     scores (ROC curves) use :func:`acdc_search`, which returns them with the circuit.
     """
-    return acdc_search(model, pairs, threshold, delta, ablation, batch_size, max_memory, progress, score,
-                       n_boot, seed).circuit
+    return acdc_search(
+        model, pairs, threshold, delta, ablation, batch_size, max_memory, progress, score, n_boot, seed
+    ).circuit

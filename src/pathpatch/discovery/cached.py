@@ -37,17 +37,28 @@ class CachedScorer:
     included for a callable delta) and ``hypotheses`` (scored in all).
     """
 
-    def __init__(self, model: ResidualModel, pairs: Pairs, delta: str | Delta = "kl", ablation: Ablation = "resample",
-                 batch_size: int = 32, max_memory: int | str | None = None) -> None:
+    def __init__(
+        self,
+        model: ResidualModel,
+        pairs: Pairs,
+        delta: str | Delta = "kl",
+        ablation: Ablation = "resample",
+        batch_size: int = 32,
+        max_memory: int | str | None = None,
+    ) -> None:
         self.model, self.pairs, self.delta, self.ablation = model, pairs, delta, ablation
         self.kw = dict(delta=delta, ablation=ablation, batch_size=batch_size, max_memory=max_memory)
         self.budget, self.passes, self.hypotheses = resolve_budget(max_memory, model.device), 0, 0
-        self.means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) \
-            if ablation == "mean" else None
+        self.means = (
+            mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
+        )
         self._batches(batch_size)
         if isinstance(delta, str):
-            total = sum(float(self._delta(r[2], self._rows(i, r[1])).sum())
-                        for i in range(len(self.batches)) for r in [self._runs(i)])
+            total = sum(
+                float(self._delta(r[2], self._rows(i, r[1])).sum())
+                for i in range(len(self.batches))
+                for r in [self._runs(i)]
+            )
         else:
             self.passes += 1
             values = per_example(model, {"": no_paths()}, pairs, progress=False, **self.kw)  # type: ignore[arg-type]
@@ -93,9 +104,17 @@ class CachedScorer:
             values = per_example(self.model, named, self.pairs, progress=False, **self.kw)  # type: ignore[arg-type]
             return {k: float(v["delta_h"].mean()) for k, v in values.items()}
         hyps, names, mask = list(named.values()), list(named), self.pairs.ref.target_mask
-        chunks = chunk_work(self.model, Engine(self.model, hyps), self.pairs.ref.n_pos, int(mask.sum(1).max()),
-                            self.budget, self.batch_size, {}, equal_inputs(self.model, self.ablation),
-                            tuple(mask.any(0).nonzero().flatten().tolist()))
+        chunks = chunk_work(
+            self.model,
+            Engine(self.model, hyps),
+            self.pairs.ref.n_pos,
+            int(mask.sum(1).max()),
+            self.budget,
+            self.batch_size,
+            {},
+            equal_inputs(self.model, self.ablation),
+            tuple(mask.any(0).nonzero().flatten().tolist()),
+        )
         if min(c.batch_size for c in chunks) < self.batch_size:  # the memory budget asks for smaller batches
             self._batches(min(c.batch_size for c in chunks))
         total = dict.fromkeys(names, 0.0)
@@ -103,8 +122,9 @@ class CachedScorer:
             for i in range(len(self.batches)):
                 clean, ablated, metric = self._runs(i)
                 engine = chunk.engine
-                rows = engine.run_caches(clean, ablated, self.ablation == "resample",
-                                         targets=self.batches[i][0].ref.target_mask)
+                rows = engine.run_caches(
+                    clean, ablated, self.ablation == "resample", targets=self.batches[i][0].ref.target_mask
+                )
                 for j, r in zip(chunk.indices, rows):
                     total[names[j]] += float(self._delta(metric, r).sum())
                 del rows  # freed before the next batch is evaluated
@@ -113,6 +133,8 @@ class CachedScorer:
     def proportions(self, named: dict[str, Hypothesis]) -> dict[str, float]:
         """The proportion explained, 1 - AUE / ATE, of every hypothesis of ``named``, in one engine call."""
         if not self.ate > 0:
-            raise InputError("the average total effect is 0: x_ref and x_new give identical outputs, so no "
-                             "hypothesis explains anything; pair examples with different x_new")
+            raise InputError(
+                "the average total effect is 0: x_ref and x_new give identical outputs, so no "
+                "hypothesis explains anything; pair examples with different x_new"
+            )
         return {k: 1.0 - v / self.ate for k, v in self.aue(named).items()}

@@ -95,13 +95,16 @@ class Circuit:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Circuit:
         if not isinstance(d, dict) or d.get("format") != _FORMAT:
-            raise InputError(f"not a saved circuit (expected a JSON object with format {_FORMAT!r}); "
-                             "write one with Circuit.save")
+            raise InputError(
+                f"not a saved circuit (expected a JSON object with format {_FORMAT!r}); write one with Circuit.save"
+            )
         score = d.get("score")
-        return cls(edges=tuple(Edge.parse(e) for e in d["edges"]),
-                   patterns=None if d.get("patterns") is None else tuple(d["patterns"]),
-                   score=None if score is None else HypothesisScore.from_dict(score),
-                   found_by=dict(d.get("found_by") or {}))
+        return cls(
+            edges=tuple(Edge.parse(e) for e in d["edges"]),
+            patterns=None if d.get("patterns") is None else tuple(d["patterns"]),
+            score=None if score is None else HypothesisScore.from_dict(score),
+            found_by=dict(d.get("found_by") or {}),
+        )
 
     def save(self, path: str | FilePath) -> FilePath:
         path = FilePath(path)
@@ -118,7 +121,11 @@ class Circuit:
 
     def __str__(self) -> str:
         algo = self.found_by.get("algorithm", "circuit")
-        size = f"{len(self.patterns)} patterns, {self.n_edges} edges" if self.patterns is not None else f"{self.n_edges} edges"
+        size = (
+            f"{len(self.patterns)} patterns, {self.n_edges} edges"
+            if self.patterns is not None
+            else f"{self.n_edges} edges"
+        )
         pe = self.score.metrics.get("proportion_explained") if self.score is not None else None
         return f"{algo}: {size}" + (f", proportion explained {pe}" if pe is not None else "")
 

@@ -23,30 +23,79 @@ PLANTED_TASKS = ("direct", "chain", "induction", "parallel", "mlp")  # = planted
 
 @click.command()
 @click.argument("algorithm", type=click.Choice(ALGORITHMS))
-@click.option("--planted", type=click.Choice(PLANTED_TASKS), default=None,
-              help="Run on a planted task with a known circuit instead of the shipped induction model; prints "
-                   "the ROC area against the true edges (see pathpatch.discovery.planted).")
-@click.option("--threshold", default=0.01, show_default=True, type=click.FloatRange(min=0),
-              help="acdc: drop an edge when removing it raises the metric by less than this.")
-@click.option("--top", default=None, type=click.IntRange(min=1),
-              help="eap, eap-ig: the circuit is the TOP edges by attribution [default: the smallest number "
-                   "whose subgraph reaches --target on the faithfulness curve].")
+@click.option(
+    "--planted",
+    type=click.Choice(PLANTED_TASKS),
+    default=None,
+    help="Run on a planted task with a known circuit instead of the shipped induction model; prints "
+    "the ROC area against the true edges (see pathpatch.discovery.planted).",
+)
+@click.option(
+    "--threshold",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="acdc: drop an edge when removing it raises the metric by less than this.",
+)
+@click.option(
+    "--top",
+    default=None,
+    type=click.IntRange(min=1),
+    help="eap, eap-ig: the circuit is the TOP edges by attribution [default: the smallest number "
+    "whose subgraph reaches --target on the faithfulness curve].",
+)
 @click.option("--ig-steps", default=5, show_default=True, type=click.IntRange(min=1), help="eap-ig: integration steps.")
-@click.option("--target", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True),
-              help="paths: stop when the path set explains this proportion; eap: the --top default.")
-@click.option("--delta", type=click.Choice(["kl", "loss"]), default="kl", show_default=True,
-              help="The metric compared with the clean run.")
-@click.option("--examples", default=64, show_default=True, type=click.IntRange(min=2),
-              help="Sequences to search on (the shipped model's held-out text).")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="Examples per engine pass.")
-@click.option("--max-memory", default=None, help="Keep the engine's tensors under this size, e.g. '2GB' "
-                                                 "[default: a share of the free memory].")
-@click.option("--out", "out_dir", default="results/discover", show_default=True, help="Where to write circuit.json and plots.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data, pairing and bootstrap.")
+@click.option(
+    "--target",
+    default=0.9,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="paths: stop when the path set explains this proportion; eap: the --top default.",
+)
+@click.option(
+    "--delta",
+    type=click.Choice(["kl", "loss"]),
+    default="kl",
+    show_default=True,
+    help="The metric compared with the clean run.",
+)
+@click.option(
+    "--examples",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Sequences to search on (the shipped model's held-out text).",
+)
+@click.option(
+    "--batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="Examples per engine pass."
+)
+@click.option(
+    "--max-memory",
+    default=None,
+    help="Keep the engine's tensors under this size, e.g. '2GB' [default: a share of the free memory].",
+)
+@click.option(
+    "--out", "out_dir", default="results/discover", show_default=True, help="Where to write circuit.json and plots."
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data, pairing and bootstrap."
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def discover(algorithm: str, planted: str | None, threshold: float, top: int | None, ig_steps: int, target: float,
-             delta: str, examples: int, batch_size: int, max_memory: str | None, out_dir: str, seed: int,
-             quiet: bool) -> None:
+def discover(
+    algorithm: str,
+    planted: str | None,
+    threshold: float,
+    top: int | None,
+    ig_steps: int,
+    target: float,
+    delta: str,
+    examples: int,
+    batch_size: int,
+    max_memory: str | None,
+    out_dir: str,
+    seed: int,
+    quiet: bool,
+) -> None:
     """Find the circuit of a behaviour: the edges (acdc, eap, eap-ig) or the paths (paths) it runs through.
 
     \b
@@ -64,8 +113,10 @@ def discover(algorithm: str, planted: str | None, threshold: float, top: int | N
     check_max_memory(max_memory)
     start = time.perf_counter()
     model, pairs, truth, what = _task(planted, examples, seed)
-    click.echo(f"[1/2] {algorithm} on {what}: {len(pairs)} examples, delta={delta}, "
-               f"{len(model.graph.edges)} edges ({time.perf_counter() - start:.1f} s)")
+    click.echo(
+        f"[1/2] {algorithm} on {what}: {len(pairs)} examples, delta={delta}, "
+        f"{len(model.graph.edges)} edges ({time.perf_counter() - start:.1f} s)"
+    )
     kw: dict[str, Any] = dict(delta=delta, batch_size=batch_size, max_memory=max_memory, progress=not quiet)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,8 +137,9 @@ def discover(algorithm: str, planted: str | None, threshold: float, top: int | N
 
         scores = eap(model, pairs, ig_steps=ig_steps if algorithm == "eap-ig" else 0, **kw)
         scores.save(out / "edge_scores.json")
-        curve = faithfulness(model, pairs, scores, delta=delta, batch_size=batch_size, max_memory=max_memory,
-                             progress=not quiet)
+        curve = faithfulness(
+            model, pairs, scores, delta=delta, batch_size=batch_size, max_memory=max_memory, progress=not quiet
+        )
         plot_faithfulness({algorithm: curve}, out / "faithfulness.png")
         written += ["edge_scores.json", "faithfulness.png"]
         k = top if top is not None else curve.smallest_reaching(target)
@@ -109,8 +161,10 @@ def discover(algorithm: str, planted: str | None, threshold: float, top: int | N
         scores_for_roc = edge_scores if edge_scores is not None else {e: 1.0 for e in circuit.edges}
         auc = roc_auc(scores_for_roc, truth, model.graph.edges)
         found, true = set(circuit.edges), set(truth)
-        click.echo(f"ROC area against the planted circuit: {auc:.3f} (found {len(found & true)} of {len(true)} "
-                   f"true edges, {len(found - true)} false)")
+        click.echo(
+            f"ROC area against the planted circuit: {auc:.3f} (found {len(found & true)} of {len(true)} "
+            f"true edges, {len(found - true)} false)"
+        )
         plot_roc({algorithm: roc_curve(scores_for_roc, truth, model.graph.edges)}, out / "roc.png")
         written.append("roc.png")
         (out / "roc.json").write_text(json.dumps({"algorithm": algorithm, "auc": auc}, indent=1) + "\n")
@@ -130,7 +184,9 @@ def _task(planted: str | None, examples: int, seed: int) -> tuple[Any, Any, Any,
 
     shipped = bundle("induction-2l")
     if examples > len(shipped.heldout):
-        raise click.BadParameter(f"the shipped model has {len(shipped.heldout)} held-out sequences; "
-                                 "pass at most that many", param_hint="--examples")
+        raise click.BadParameter(
+            f"the shipped model has {len(shipped.heldout)} held-out sequences; pass at most that many",
+            param_hint="--examples",
+        )
     pairs = pair_derangement(induction_dataset(shipped.heldout, examples, seed), seed)
     return shipped.model, pairs, None, "the shipped induction model"

@@ -76,19 +76,36 @@ class FaithfulnessCurve:
         return next((k for k, p in zip(self.ks, self.proportion) if p >= target), self.n_edges)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": _FORMAT, "ks": list(self.ks), "proportion": list(self.proportion), "n_edges": self.n_edges,
-                "area": self.area, "cmd": self.cmd, "ate": self.ate, "info": self.info}
+        return {
+            "format": _FORMAT,
+            "ks": list(self.ks),
+            "proportion": list(self.proportion),
+            "n_edges": self.n_edges,
+            "area": self.area,
+            "cmd": self.cmd,
+            "ate": self.ate,
+            "info": self.info,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FaithfulnessCurve:
         if not isinstance(d, dict) or d.get("format") != _FORMAT:
             raise InputError(f"not a saved faithfulness curve (expected a JSON object with format {_FORMAT!r})")
-        return cls(tuple(int(k) for k in d["ks"]), tuple(float(p) for p in d["proportion"]), int(d["n_edges"]),
-                   float(d["area"]), float(d["cmd"]), float(d["ate"]), dict(d.get("info") or {}))
+        return cls(
+            tuple(int(k) for k in d["ks"]),
+            tuple(float(p) for p in d["proportion"]),
+            int(d["n_edges"]),
+            float(d["area"]),
+            float(d["cmd"]),
+            float(d["ate"]),
+            dict(d.get("info") or {}),
+        )
 
     def __str__(self) -> str:
-        return (f"faithfulness over {len(self.ks)} ks of {self.n_edges} edges: area (CPR) {self.area:.3f}, "
-                f"CMD {self.cmd:.3f}")
+        return (
+            f"faithfulness over {len(self.ks)} ks of {self.n_edges} edges: area (CPR) {self.area:.3f}, "
+            f"CMD {self.cmd:.3f}"
+        )
 
 
 def default_ks(n_edges: int) -> tuple[int, ...]:
@@ -141,8 +158,10 @@ def faithfulness(
         raise TypeError(f"scores must be EdgeScores (from eap), got {type(scores).__name__}")
     graph_edges = set(model.graph.edges)
     if set(scores.edges) != graph_edges or len(scores.edges) != len(graph_edges):
-        raise InputError(f"the scores rank {len(scores.edges)} edges that are not the {len(graph_edges)} edges of this "
-                         f"model ({model.graph.describe()}); score this model's edges (eap(model, ...))")
+        raise InputError(
+            f"the scores rank {len(scores.edges)} edges that are not the {len(graph_edges)} edges of this "
+            f"model ({model.graph.describe()}); score this model's edges (eap(model, ...))"
+        )
     made = scores.found_by
     delta = delta if delta is not None else made["delta"] if made.get("delta") in ("kl", "loss", "logit_diff") else "kl"
     ablation = ablation if ablation is not None else made.get("ablation", "resample")
@@ -153,12 +172,25 @@ def faithfulness(
     values = per_example(model, hyps, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype)
     ate = float(np.mean(values[f"top {grid[0]}"]["delta_empty"]))
     if not ate > 0:
-        raise InputError(f"the total effect (mean delta of the empty circuit) is {ate:g}: the ablation does not change "
-                         "the output, so no proportion can be explained; pair x_ref with x_new that differ, or use "
-                         "another delta")
+        raise InputError(
+            f"the total effect (mean delta of the empty circuit) is {ate:g}: the ablation does not change "
+            "the output, so no proportion can be explained; pair x_ref with x_new that differ, or use "
+            "another delta"
+        )
     proportion = np.array([1.0 - float(np.mean(values[f"top {k}"]["delta_h"])) / ate for k in grid])
     x = np.asarray(grid, dtype=np.float64) / n
-    info = {"delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
-            "ablation": ablation, "examples": len(pairs), "ranking": scores.found_by.get("algorithm", "scores")}
-    return FaithfulnessCurve(grid, tuple(float(p) for p in proportion), n, _trapezoid(proportion, x),
-                             _trapezoid(np.abs(1.0 - proportion), x), ate, info)
+    info = {
+        "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
+        "ablation": ablation,
+        "examples": len(pairs),
+        "ranking": scores.found_by.get("algorithm", "scores"),
+    }
+    return FaithfulnessCurve(
+        grid,
+        tuple(float(p) for p in proportion),
+        n,
+        _trapezoid(proportion, x),
+        _trapezoid(np.abs(1.0 - proportion), x),
+        ate,
+        info,
+    )

@@ -60,8 +60,8 @@ from ..engine.budget import resolve_budget
 from ..engine.cache import mean_outputs, run_cache
 from ..engine.soft import EdgeMasks, masked_forward
 from ..errors import ArgumentError, InputError
-from ..metrics import Delta, kl, logit_diff, loss, resolve_delta
 from ..graph import Edge
+from ..metrics import Delta, kl, logit_diff, loss, resolve_delta
 from ..model.residual import ResidualModel
 from ..scoring import score as score_hypotheses
 from .circuit import Circuit, edges_in_order
@@ -93,8 +93,10 @@ class EdgeScores:
             raise InputError("EdgeScores.edges must hold Edge objects (Edge.parse('a0.1 -> a1.0.k') makes one)")
         scores = np.array(self.scores, dtype=np.float64).reshape(-1)
         if scores.shape != (len(self.edges),) or not np.isfinite(scores).all():
-            raise InputError(f"EdgeScores needs one finite score per edge: {len(self.edges)} edges, got "
-                             f"{scores.size} scores{'' if scores.size != len(self.edges) else ' with NaN or inf'}")
+            raise InputError(
+                f"EdgeScores needs one finite score per edge: {len(self.edges)} edges, got "
+                f"{scores.size} scores{'' if scores.size != len(self.edges) else ' with NaN or inf'}"
+            )
         scores.setflags(write=False)
         object.__setattr__(self, "scores", scores)
 
@@ -116,12 +118,18 @@ class EdgeScores:
         validate.check_int(k, "k", 0)
         if k > len(self):
             raise ArgumentError(f"k={k} is more than the {len(self)} scored edges; pass 0 <= k <= {len(self)}")
-        circuit = Circuit(edges_in_order(self.ranked()[:k], self.edges),
-                          found_by={**self.found_by, "k": k, "selection": "top k by |score|"})
+        circuit = Circuit(
+            edges_in_order(self.ranked()[:k], self.edges),
+            found_by={**self.found_by, "k": k, "selection": "top k by |score|"},
+        )
         if model is None or pairs is None:
             return circuit
-        kw = {"delta": self.found_by.get("delta", "kl"), "ablation": self.found_by.get("ablation", "resample"),
-              "progress": False, **score_kw}
+        kw = {
+            "delta": self.found_by.get("delta", "kl"),
+            "ablation": self.found_by.get("ablation", "resample"),
+            "progress": False,
+            **score_kw,
+        }
         if kw["delta"] not in ("kl", "loss", "logit_diff") and "delta" not in score_kw:
             raise ArgumentError(f"the scores were made with delta {kw['delta']!r}; pass delta= to score the circuit")
         return circuit.with_score(score_hypotheses(model, {"top": circuit.hypothesis}, pairs, **kw)["top"])
@@ -135,16 +143,25 @@ class EdgeScores:
         return roc_auc(dict(zip(self.edges, np.abs(self.scores))), truth, self.edges)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": _FORMAT, "edges": [e.name for e in self.edges], "scores": self.scores.tolist(),
-                "found_by": self.found_by}
+        return {
+            "format": _FORMAT,
+            "edges": [e.name for e in self.edges],
+            "scores": self.scores.tolist(),
+            "found_by": self.found_by,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EdgeScores:
         if not isinstance(d, dict) or d.get("format") != _FORMAT:
-            raise InputError(f"not saved edge scores (expected a JSON object with format {_FORMAT!r}); "
-                             "write them with EdgeScores.save")
-        return cls(tuple(Edge.parse(e) for e in d["edges"]), np.array(d["scores"], dtype=np.float64),
-                   dict(d.get("found_by") or {}))
+            raise InputError(
+                f"not saved edge scores (expected a JSON object with format {_FORMAT!r}); "
+                "write them with EdgeScores.save"
+            )
+        return cls(
+            tuple(Edge.parse(e) for e in d["edges"]),
+            np.array(d["scores"], dtype=np.float64),
+            dict(d.get("found_by") or {}),
+        )
 
     def save(self, path: str | FilePath) -> FilePath:
         (path := FilePath(path)).parent.mkdir(parents=True, exist_ok=True)
@@ -189,8 +206,19 @@ def _example_bytes(model: ResidualModel, n_pos: int) -> int:
     return 2 * model.dtype.itemsize * (caches + tables + heads + mlps + logits)
 
 
-def _check(model: Any, pairs: Any, delta: Any, ablation: Any, ig_steps: Any, at: Any, batch_size: Any,
-           max_memory: Any, progress: Any, device: Any, dtype: Any) -> Literal["clean", "corrupted"]:
+def _check(
+    model: Any,
+    pairs: Any,
+    delta: Any,
+    ablation: Any,
+    ig_steps: Any,
+    at: Any,
+    batch_size: Any,
+    max_memory: Any,
+    progress: Any,
+    device: Any,
+    dtype: Any,
+) -> Literal["clean", "corrupted"]:
     """Every argument checked before any work; returns the evaluation point."""
     validate.check_model(model, "eap")
     validate.check_pairs(pairs, "eap")
@@ -203,18 +231,24 @@ def _check(model: Any, pairs: Any, delta: Any, ablation: Any, ig_steps: Any, at:
     validate.check_device(device)
     validate.check_dtype(dtype)
     if delta == "logit_diff" and pairs.ref.distractor_tokens is None:
-        raise InputError("delta='logit_diff' needs an incorrect token per target position, but the dataset has "
-                         "distractor_tokens=None; pass distractor_tokens to Dataset(...), or use delta='kl' or 'loss'")
+        raise InputError(
+            "delta='logit_diff' needs an incorrect token per target position, but the dataset has "
+            "distractor_tokens=None; pass distractor_tokens to Dataset(...), or use delta='kl' or 'loss'"
+        )
     if at not in (None, "clean", "corrupted"):
         raise ArgumentError(f"at must be None, 'clean' or 'corrupted', got {at!r}")
     if at is not None and ig_steps > 0:
-        raise ArgumentError(f"at={at!r} chooses plain EAP's evaluation point, but ig_steps={ig_steps} integrates from "
-                            "the corrupted to the clean point; pass at=None with ig_steps > 0")
+        raise ArgumentError(
+            f"at={at!r} chooses plain EAP's evaluation point, but ig_steps={ig_steps} integrates from "
+            "the corrupted to the clean point; pass at=None with ig_steps > 0"
+        )
     point = at if at is not None else "clean" if delta in ("loss", "logit_diff") else "corrupted"
     if point == "corrupted" and ig_steps == 0 and ablation != "resample":
-        raise ArgumentError(f"plain EAP with this delta is evaluated at the corrupted run, but under ablation="
-                            f"{ablation!r} that run is constant (and at the clean run the gradient is 0); use "
-                            "ig_steps > 0 (EAP-IG), or delta='loss' or 'logit_diff' (evaluated at the clean run)")
+        raise ArgumentError(
+            f"plain EAP with this delta is evaluated at the corrupted run, but under ablation="
+            f"{ablation!r} that run is constant (and at the clean run the gradient is 0); use "
+            "ig_steps > 0 (EAP-IG), or delta='loss' or 'logit_diff' (evaluated at the clean run)"
+        )
     return point  # type: ignore[return-value]
 
 
@@ -248,14 +282,21 @@ def eap(
     need = _example_bytes(model, pairs.ref.n_pos)
     budget = resolve_budget(max_memory, model.device)
     if need > budget:
-        raise InputError(f"max_memory={budget:,} bytes is below the {need:,} bytes one example needs for a backward "
-                         "pass; raise max_memory, or shorten the sequences")
+        raise InputError(
+            f"max_memory={budget:,} bytes is below the {need:,} bytes one example needs for a backward "
+            "pass; raise max_memory, or shorten the sequences"
+        )
     rows = max(1, min(batch_size, budget // need))
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     total = torch.zeros(masks.n_edges, dtype=torch.float64, device=model.device)
     passes = 0
-    bar = tqdm(total=-(-len(pairs) // rows) * len(points), desc="eap-ig" if ig_steps else "eap", unit="pass",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=-(-len(pairs) // rows) * len(points),
+        desc="eap-ig" if ig_steps else "eap",
+        unit="pass",
+        disable=not progress,
+        leave=False,
+    )
     for _, batch in pairs.batches(rows):
         ref = model.check_tokens(batch.ref.tokens, "ref_tokens")
         clean = run_cache(model, ref)
@@ -269,16 +310,31 @@ def eap(
             bar.update()
     bar.close()
     found_by = {
-        "algorithm": "eap-ig" if ig_steps else "eap", "ig_steps": ig_steps, "at": "line 0->1" if ig_steps else point,
+        "algorithm": "eap-ig" if ig_steps else "eap",
+        "ig_steps": ig_steps,
+        "at": "line 0->1" if ig_steps else point,
         "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
-        "ablation": ablation, "examples": len(pairs), "batch_size": rows, "backward_passes": passes,
-        "seconds": round(time.perf_counter() - start, 3), "model": model.graph.describe(),
+        "ablation": ablation,
+        "examples": len(pairs),
+        "batch_size": rows,
+        "backward_passes": passes,
+        "seconds": round(time.perf_counter() - start, 3),
+        "model": model.graph.describe(),
     }
     return EdgeScores(tuple(model.graph.edges), (total / len(pairs)).cpu().numpy(), found_by)
 
 
-def _gradient(model: ResidualModel, masks: EdgeMasks, alpha: float, one: Any, zero: Any, resample: bool,
-              fn: Objective, clean_logits: Tensor, data: Dataset) -> Float[Tensor, " edge"]:
+def _gradient(
+    model: ResidualModel,
+    masks: EdgeMasks,
+    alpha: float,
+    one: Any,
+    zero: Any,
+    resample: bool,
+    fn: Objective,
+    clean_logits: Tensor,
+    data: Dataset,
+) -> Float[Tensor, " edge"]:
     """∂(Σ_batch M)/∂m at the mask ``alpha`` on every edge of the masked forward between the runs
     ``one`` (mask 1) and ``zero`` (mask 0); M compares with ``clean_logits``. One forward and one
     backward pass."""
@@ -287,12 +343,16 @@ def _gradient(model: ResidualModel, masks: EdgeMasks, alpha: float, one: Any, ze
         logits = masked_forward(model, mask, one, zero, resample=resample, masks=masks)
         value = fn(clean_logits, logits, data).sum()
         if not value.requires_grad:
-            raise InputError("the delta does not depend differentiably on the patched logits (its value has no "
-                             "gradient); EAP needs a differentiable delta, e.g. 'kl', 'loss' or 'logit_diff'")
+            raise InputError(
+                "the delta does not depend differentiably on the patched logits (its value has no "
+                "gradient); EAP needs a differentiable delta, e.g. 'kl', 'loss' or 'logit_diff'"
+            )
         (grad,) = torch.autograd.grad(value, mask, allow_unused=True)
     if grad is None:
         return torch.zeros(masks.n_edges, dtype=torch.float64, device=model.device)
     if not bool(torch.isfinite(grad).all()):
-        raise InputError("the gradient of the delta is NaN or infinite; check the metric (e.g. log of 0), or run in "
-                         "float32 rather than half precision")
+        raise InputError(
+            "the gradient of the delta is NaN or infinite; check the metric (e.g. log of 0), or run in "
+            "float32 rather than half precision"
+        )
     return grad.double()

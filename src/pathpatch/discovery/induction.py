@@ -43,18 +43,27 @@ class LadderComparison:
 
     def __str__(self) -> str:
         f, m = self.circuit.found_by, self.report.meta
-        return (f"{self.report}\npaths search: {f['paths']} paths, found on {f['examples']} of the ladder's "
-                f"sequences (target {f['target']}, {f['steps']} engine calls, {f['hypotheses']} hypotheses, "
-                f"{f['seconds']:.1f} s); scored on {m['examples']} held-out sequences no search saw"
-                + (f"\nACDC: {self.acdc.n_edges} edges (threshold {self.acdc.found_by['threshold']}), found on "
-                   f"{self.acdc.found_by['examples']} of the ladder's sequences ({self.acdc.found_by['passes']} engine "
-                   f"calls, {self.acdc.found_by['hypotheses']} hypotheses, {self.acdc.found_by['seconds']:.1f} s)"
-                   if self.acdc is not None else "")
-                + f"\n{self.seconds:.1f} s in all")
+        return (
+            f"{self.report}\npaths search: {f['paths']} paths, found on {f['examples']} of the ladder's "
+            f"sequences (target {f['target']}, {f['steps']} engine calls, {f['hypotheses']} hypotheses, "
+            f"{f['seconds']:.1f} s); scored on {m['examples']} held-out sequences no search saw"
+            + (
+                f"\nACDC: {self.acdc.n_edges} edges (threshold {self.acdc.found_by['threshold']}), found on "
+                f"{self.acdc.found_by['examples']} of the ladder's sequences ({self.acdc.found_by['passes']} engine "
+                f"calls, {self.acdc.found_by['hypotheses']} hypotheses, {self.acdc.found_by['seconds']:.1f} s)"
+                if self.acdc is not None
+                else ""
+            )
+            + f"\n{self.seconds:.1f} s in all"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"report": self.report.to_dict(), "circuit": self.circuit.to_dict(), "seconds": self.seconds,
-                "acdc": None if self.acdc is None else self.acdc.to_dict()}
+        return {
+            "report": self.report.to_dict(),
+            "circuit": self.circuit.to_dict(),
+            "seconds": self.seconds,
+            "acdc": None if self.acdc is None else self.acdc.to_dict(),
+        }
 
 
 def _heads(names: list[str]) -> list[int]:
@@ -62,10 +71,22 @@ def _heads(names: list[str]) -> list[int]:
 
 
 def compare_with_ladder(
-    model: ResidualModel | None = None, heldout: torch.Tensor | None = None, ladder: list[str] | None = None,
-    prev: list[int] | None = None, ind: list[int] | None = None, *, study_examples: int = 200,
-    search_examples: int = 32, eval_examples: int = 200, target: float = 0.95, max_steps: int = 8, seed: int = 0,
-    n_boot: int = 1000, progress: bool = False, acdc_threshold: float | None = 0.02, acdc_examples: int = 16,
+    model: ResidualModel | None = None,
+    heldout: torch.Tensor | None = None,
+    ladder: list[str] | None = None,
+    prev: list[int] | None = None,
+    ind: list[int] | None = None,
+    *,
+    study_examples: int = 200,
+    search_examples: int = 32,
+    eval_examples: int = 200,
+    target: float = 0.95,
+    max_steps: int = 8,
+    seed: int = 0,
+    n_boot: int = 1000,
+    progress: bool = False,
+    acdc_threshold: float | None = 0.02,
+    acdc_examples: int = 16,
 ) -> LadderComparison:
     """Discovered paths vs the ladder's best compact set, both scored on unseen held-out sequences.
 
@@ -85,13 +106,19 @@ def compare_with_ladder(
 
         b = bundle("induction-2l")
         model, heldout = model or b.model, heldout if heldout is not None else b.heldout
-    for name, value in (("study_examples", study_examples), ("search_examples", search_examples),
-                        ("eval_examples", eval_examples), ("acdc_examples", acdc_examples)):
+    for name, value in (
+        ("study_examples", study_examples),
+        ("search_examples", search_examples),
+        ("eval_examples", eval_examples),
+        ("acdc_examples", acdc_examples),
+    ):
         validate.check_int(value, name, 2)
     for name, value in (("search_examples", search_examples), ("acdc_examples", acdc_examples)):
         if value > study_examples:
-            raise ArgumentError(f"{name}={value} must not exceed study_examples={study_examples}: the searches run "
-                                "on the ladder's sequences, so that all are scored on unseen ones")
+            raise ArgumentError(
+                f"{name}={value} must not exceed study_examples={study_examples}: the searches run "
+                "on the ladder's sequences, so that all are scored on unseen ones"
+            )
     if prev is None or ind is None:
         from ..induction.probes import prove_induction
 
@@ -99,25 +126,55 @@ def compare_with_ladder(
         prev, ind = prev or _heads(proof.prev_token_heads), ind or _heads(proof.induction_heads)
     pool = induction_dataset(heldout, study_examples + eval_examples, seed)
     if len(pool) < study_examples + 2:
-        raise EmptyDatasetError(f"the held-out tokens hold {len(pool)} sequences with an induction candidate, fewer "
-                                f"than study_examples + 2 = {study_examples + 2}; lower study_examples")
+        raise EmptyDatasetError(
+            f"the held-out tokens hold {len(pool)} sequences with an induction candidate, fewer "
+            f"than study_examples + 2 = {study_examples + 2}; lower study_examples"
+        )
     study = pool[:study_examples]
     if ladder is None:
-        ladder = run_study(model, pair_derangement(study, seed), prev, ind, n_boot=100, seed=seed,
-                           progress=progress).best_patterns
-    circuit = discover_paths(model, pair_derangement(study[:search_examples], seed), target=target,
-                             delta="loss", max_steps=max_steps, progress=progress, score=False, seed=seed)
+        ladder = run_study(
+            model, pair_derangement(study, seed), prev, ind, n_boot=100, seed=seed, progress=progress
+        ).best_patterns
+    circuit = discover_paths(
+        model,
+        pair_derangement(study[:search_examples], seed),
+        target=target,
+        delta="loss",
+        max_steps=max_steps,
+        progress=progress,
+        score=False,
+        seed=seed,
+    )
     found = None
     if acdc_threshold is not None:
-        found = acdc(model, pair_derangement(study[:acdc_examples], seed), acdc_threshold, delta="loss",
-                     progress=progress, score=False, seed=seed)
+        found = acdc(
+            model,
+            pair_derangement(study[:acdc_examples], seed),
+            acdc_threshold,
+            delta="loss",
+            progress=progress,
+            score=False,
+            seed=seed,
+        )
     held = pair_derangement(pool[study_examples:], seed)
-    hyps = {"naive (Olsson et al.)": paths(naive_patterns(prev, ind)),
-            "ladder best compact (hand-built)": paths(ladder), "paths search (discover_paths)": circuit.hypothesis}
+    hyps = {
+        "naive (Olsson et al.)": paths(naive_patterns(prev, ind)),
+        "ladder best compact (hand-built)": paths(ladder),
+        "paths search (discover_paths)": circuit.hypothesis,
+    }
     if found is not None:
         hyps[f"ACDC subgraph (threshold {acdc_threshold:g})"] = found.hypothesis
-    report = score(model, hyps, held, delta="loss", n_boot=n_boot, seed=seed, progress=progress,
-                   meta={"metric positions": "good induction candidates",
-                         "held out": f"sequences {study_examples}..{len(pool) - 1} of the draw "
-                                     f"(search on 0..{search_examples - 1})"})
+    report = score(
+        model,
+        hyps,
+        held,
+        delta="loss",
+        n_boot=n_boot,
+        seed=seed,
+        progress=progress,
+        meta={
+            "metric positions": "good induction candidates",
+            "held out": f"sequences {study_examples}..{len(pool) - 1} of the draw (search on 0..{search_examples - 1})",
+        },
+    )
     return LadderComparison(report, circuit, round(time.perf_counter() - start, 1), found)

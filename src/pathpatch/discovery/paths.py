@@ -51,7 +51,8 @@ from ..graph import Edge, Node, Port
 from ..lang.hypothesis import Hypothesis, all_paths, no_paths, paths
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..scoring import check_arguments, score as score_hypotheses
+from ..scoring import check_arguments
+from ..scoring import score as score_hypotheses
 from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
 
@@ -105,8 +106,11 @@ class _Space:
     def _into(self, x: Head) -> frozenset[Edge]:
         """Every edge on a path from an input that matters into ``x``."""
         if x not in self._edges:
-            parts = [({Edge(u, x)} if isinstance(x, Port) else set()) | self._into(u)  # type: ignore[arg-type]
-                     for u in self._below(x) if self.size(u)]
+            parts = [
+                ({Edge(u, x)} if isinstance(x, Port) else set()) | self._into(u)  # type: ignore[arg-type]
+                for u in self._below(x)
+                if self.size(u)
+            ]
             self._edges[x] = frozenset().union(*parts)
         return self._edges[x]
 
@@ -192,8 +196,10 @@ class _Search:
         """Two calls: fresh importances, then the measured prefixes of a trim (or repair) ranking."""
         self._measure(self.items)
         trim = self.pe >= self.target
-        order = sorted(self.items if trim else self.dropped,
-                       key=lambda i: ((1 if trim else -1) * self.importance[i] / self.space.count(i), self.key(i)))
+        order = sorted(
+            self.items if trim else self.dropped,
+            key=lambda i: ((1 if trim else -1) * self.importance[i] / self.space.count(i), self.key(i)),
+        )
         n = len(order) - trim  # a trim never empties the set
         grid = sorted({math.ceil(n * j / 32) for j in range(1, 33)}) if n > 32 else list(range(1, n + 1))
         if not grid:
@@ -209,19 +215,23 @@ class _Search:
         return True
 
 
-def _check_args(target: Any, max_steps: Any, min_gain: Any, max_candidates: Any, score: Any, n_boot: Any,
-                seed: Any) -> tuple[float, float]:
+def _check_args(
+    target: Any, max_steps: Any, min_gain: Any, max_candidates: Any, score: Any, n_boot: Any, seed: Any
+) -> tuple[float, float]:
     if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
-        raise ArgumentError(f"target is the proportion explained to reach, a number in (0, 1] such as 0.9; "
-                            f"got {target!r}")
+        raise ArgumentError(
+            f"target is the proportion explained to reach, a number in (0, 1] such as 0.9; got {target!r}"
+        )
     validate.check_int(max_steps, "max_steps", 3)
     validate.check_int(max_candidates, "max_candidates", 1)
     if min_gain is None:
         min_gain = (1.0 - float(target)) / 20
     elif isinstance(min_gain, bool) or not isinstance(min_gain, numbers.Real) or not min_gain >= 0:
-        raise ArgumentError(f"min_gain is the importance (a share of the effect) at or below which a new item may be "
-                            f"dropped while refining: a number >= 0 such as 0.005, or None for (1 - target) / 20; "
-                            f"got {min_gain!r}")
+        raise ArgumentError(
+            f"min_gain is the importance (a share of the effect) at or below which a new item may be "
+            f"dropped while refining: a number >= 0 such as 0.005, or None for (1 - target) / 20; "
+            f"got {min_gain!r}"
+        )
     if not isinstance(score, bool):
         raise TypeError(f"score must be True or False, got {type(score).__name__}")
     validate.check_seed(seed)
@@ -231,9 +241,20 @@ def _check_args(target: Any, max_steps: Any, min_gain: Any, max_candidates: Any,
 
 
 def discover_paths(
-    model: ResidualModel, pairs: Pairs, target: float = 0.9, delta: str | Delta = "kl", ablation: Ablation = "resample",
-    max_steps: int = 16, min_gain: float | None = None, max_candidates: int = 256, batch_size: int = 32,
-    max_memory: int | str | None = None, progress: bool = True, score: bool = True, n_boot: int = 1000, seed: int = 0,
+    model: ResidualModel,
+    pairs: Pairs,
+    target: float = 0.9,
+    delta: str | Delta = "kl",
+    ablation: Ablation = "resample",
+    max_steps: int = 16,
+    min_gain: float | None = None,
+    max_candidates: int = 256,
+    batch_size: int = 32,
+    max_memory: int | str | None = None,
+    progress: bool = True,
+    score: bool = True,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> Circuit:
     """A compact set of paths that explains at least ``target`` of the effect on ``pairs``.
 
@@ -252,8 +273,9 @@ def discover_paths(
     the pass that measures the total effect for a callable delta), ``hypotheses`` and ``seconds``.
     """
     target, min_gain = _check_args(target, max_steps, min_gain, max_candidates, score, n_boot, seed)
-    check_arguments(model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None,
-                    "discover_paths")
+    check_arguments(
+        model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None, "discover_paths"
+    )
     start = time.perf_counter()
     space, scorer = _Space(model, ablation), CachedScorer(model, pairs, delta, ablation, batch_size, max_memory)
     search, first = _Search(space, scorer, target, min_gain, max_candidates), scorer.passes
@@ -268,18 +290,38 @@ def discover_paths(
     bar.close()
     items = sorted(search.items, key=lambda i: (-search.importance[i], space.text(i)))
     found_by = {
-        "algorithm": "paths", "target": target, "min_gain": min_gain, "max_candidates": max_candidates,
-        "max_steps": max_steps, "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
-        "ablation": ablation, "examples": len(pairs), "seed": seed, "paths": sum(map(space.count, items)),
-        "importance": [float(search.importance[i]) for i in items], "proportion_explained": float(search.pe),
-        "target_reached": bool(search.pe >= target), "steps": scorer.passes - first, "passes": scorer.passes,
-        "hypotheses": scorer.hypotheses, "seconds": round(time.perf_counter() - start, 3),
+        "algorithm": "paths",
+        "target": target,
+        "min_gain": min_gain,
+        "max_candidates": max_candidates,
+        "max_steps": max_steps,
+        "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
+        "ablation": ablation,
+        "examples": len(pairs),
+        "seed": seed,
+        "paths": sum(map(space.count, items)),
+        "importance": [float(search.importance[i]) for i in items],
+        "proportion_explained": float(search.pe),
+        "target_reached": bool(search.pe >= target),
+        "steps": scorer.passes - first,
+        "passes": scorer.passes,
+        "hypotheses": scorer.hypotheses,
+        "seconds": round(time.perf_counter() - start, 3),
     }
     edges = edges_in_order(set().union(*map(space.edges, items)), model.graph.edges)
     circuit = Circuit(edges, tuple(space.text(i) for i in items), found_by=found_by)
     if score:
-        report = score_hypotheses(model, {"paths": circuit.hypothesis}, pairs, delta=delta, ablation=ablation,
-                                  batch_size=batch_size, n_boot=n_boot, seed=seed, progress=False,
-                                  max_memory=max_memory)
+        report = score_hypotheses(
+            model,
+            {"paths": circuit.hypothesis},
+            pairs,
+            delta=delta,
+            ablation=ablation,
+            batch_size=batch_size,
+            n_boot=n_boot,
+            seed=seed,
+            progress=False,
+            max_memory=max_memory,
+        )
         circuit = circuit.with_score(report["paths"])
     return circuit

@@ -105,8 +105,19 @@ class PlantedTask:
 
 def _blank(n_heads: int, d_mlp: int | None = None) -> ResidualModel:
     """A zero model with the token and position embeddings and the unembedding set."""
-    cfg = NativeConfig(n_layers=2, n_heads=n_heads, d_model=D_MODEL, d_head=WIDTH, d_vocab=VOCAB, n_ctx=N_POS,
-                       d_mlp=d_mlp, positions="shortformer", norm=False, act="relu", attn_scale=1.0)
+    cfg = NativeConfig(
+        n_layers=2,
+        n_heads=n_heads,
+        d_model=D_MODEL,
+        d_head=WIDTH,
+        d_vocab=VOCAB,
+        n_ctx=N_POS,
+        d_mlp=d_mlp,
+        positions="shortformer",
+        norm=False,
+        act="relu",
+        attn_scale=1.0,
+    )
     model = native_model(cfg)
     eye = torch.eye(WIDTH)
     with torch.no_grad():
@@ -139,8 +150,9 @@ def _tokens(n: int, gen: torch.Generator) -> Int[Tensor, "batch pos"]:
     return torch.randint(0, VOCAB, (n, N_POS), generator=gen)
 
 
-def _pairs(tokens: Int[Tensor, "batch pos"], targets: Int[Tensor, "batch pos"], mask: Bool[Tensor, "batch pos"],
-           seed: int) -> Pairs:
+def _pairs(
+    tokens: Int[Tensor, "batch pos"], targets: Int[Tensor, "batch pos"], mask: Bool[Tensor, "batch pos"], seed: int
+) -> Pairs:
     targets = torch.where(mask, targets, torch.zeros_like(targets))
     data = Dataset(tokens=tokens, target_mask=mask, target_tokens=targets, distractor_tokens=(targets + 1) % VOCAB)
     return pair_derangement(data, seed=seed)
@@ -238,20 +250,34 @@ def _mlp(n: int, seed: int) -> tuple[ResidualModel, Pairs]:
 
 
 _TASKS: dict[str, tuple[Callable[[int, int], tuple[ResidualModel, Pairs]], tuple[str, ...], str]] = {
-    "direct": (_direct, ("embed -> a1.0.v -> out",),
-               "a1.0 attends to the previous position and copies its token to the output"),
-    "chain": (_chain, ("embed -> a0.0.v -> a1.1.v -> out",),
-              "a0.0 copies the previous token into PREV; a1.1 copies PREV of the previous position to the "
-              "output (V-composition): predicts the token two back"),
-    "induction": (_induction, ("embed -> a1.0.q -> out", "embed -> a1.0.v -> out",
-                               "embed -> a0.0.v -> a1.0.k -> out"),
-                  "induction: a0.0 copies the previous token into PREV; a1.0's query (token) matches its key "
-                  "(PREV, K-composition) and its value copies the token after the earlier occurrence"),
-    "parallel": (_parallel, ("embed -> a1.0.v -> out", "embed -> a0.0.v -> a1.1.v -> out"),
-                 "two paths add up in OUT: a1.0 copies the previous token (strength 1) and the chain "
-                 "a0.0 -> a1.1 the token two back (strength 2/3)"),
-    "mlp": (_mlp, ("embed -> m0 -> a1.1.v -> out",),
-            "m0 maps token i to feature (3i+1) mod 8; a1.1 copies the previous position's feature to the output"),
+    "direct": (
+        _direct,
+        ("embed -> a1.0.v -> out",),
+        "a1.0 attends to the previous position and copies its token to the output",
+    ),
+    "chain": (
+        _chain,
+        ("embed -> a0.0.v -> a1.1.v -> out",),
+        "a0.0 copies the previous token into PREV; a1.1 copies PREV of the previous position to the "
+        "output (V-composition): predicts the token two back",
+    ),
+    "induction": (
+        _induction,
+        ("embed -> a1.0.q -> out", "embed -> a1.0.v -> out", "embed -> a0.0.v -> a1.0.k -> out"),
+        "induction: a0.0 copies the previous token into PREV; a1.0's query (token) matches its key "
+        "(PREV, K-composition) and its value copies the token after the earlier occurrence",
+    ),
+    "parallel": (
+        _parallel,
+        ("embed -> a1.0.v -> out", "embed -> a0.0.v -> a1.1.v -> out"),
+        "two paths add up in OUT: a1.0 copies the previous token (strength 1) and the chain "
+        "a0.0 -> a1.1 the token two back (strength 2/3)",
+    ),
+    "mlp": (
+        _mlp,
+        ("embed -> m0 -> a1.1.v -> out",),
+        "m0 maps token i to feature (3i+1) mod 8; a1.1 copies the previous position's feature to the output",
+    ),
 }
 
 PLANTED: tuple[str, ...] = tuple(_TASKS)

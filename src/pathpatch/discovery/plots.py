@@ -53,10 +53,16 @@ def plot_faithfulness(curves: Mapping[str, FaithfulnessCurve], path: str | Path,
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for name, curve in curves.items():
         if not isinstance(curve, FaithfulnessCurve):
-            raise InputError(f"curve {name!r} must be a FaithfulnessCurve (from faithfulness), "
-                             f"got {type(curve).__name__}")
-        ax.plot(curve.fractions, curve.proportion, marker="." if len(curve.ks) <= 80 else None, lw=1.6,
-                label=f"{name} (area {curve.area:.3f})")
+            raise InputError(
+                f"curve {name!r} must be a FaithfulnessCurve (from faithfulness), got {type(curve).__name__}"
+            )
+        ax.plot(
+            curve.fractions,
+            curve.proportion,
+            marker="." if len(curve.ks) <= 80 else None,
+            lw=1.6,
+            label=f"{name} (area {curve.area:.3f})",
+        )
     ax.axhline(1, color="#888888", lw=0.8, ls="--")
     ax.axhline(0, color="#888888", lw=0.8)
     ax.set_xlim(0, 1)

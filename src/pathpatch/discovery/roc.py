@@ -19,7 +19,9 @@ from ..graph import Edge
 __all__ = ["roc_curve", "roc_auc"]
 
 
-def _arrays(scores: Mapping[Edge, float], truth: Iterable[Edge], edges: Iterable[Edge]) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(
+    scores: Mapping[Edge, float], truth: Iterable[Edge], edges: Iterable[Edge]
+) -> tuple[np.ndarray, np.ndarray]:
     edges = list(edges)
     truth = set(truth)
     unknown = truth - set(edges)
@@ -34,8 +36,9 @@ def _arrays(scores: Mapping[Edge, float], truth: Iterable[Edge], edges: Iterable
     return s, y
 
 
-def roc_curve(scores: Mapping[Edge, float], truth: Iterable[Edge],
-              edges: Iterable[Edge]) -> tuple[np.ndarray, np.ndarray]:
+def roc_curve(
+    scores: Mapping[Edge, float], truth: Iterable[Edge], edges: Iterable[Edge]
+) -> tuple[np.ndarray, np.ndarray]:
     """``(fpr, tpr)`` from (0, 0) to (1, 1), one corner per distinct score, highest first.
 
     ``scores``: per-edge scores, larger meaning "in the circuit" (missing edges score 0);

@@ -41,7 +41,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import torch
@@ -53,11 +53,18 @@ from ..errors import ArgumentError, InputError
 from ..graph import Edge, Node, Port
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..model.tracr import (from_tracr, n_outputs, require_tracr, tracr_decode, tracr_outputs, tracr_pairs,
-                           tracr_tokens)
+from ..model.tracr import from_tracr, n_outputs, require_tracr, tracr_decode, tracr_outputs, tracr_pairs, tracr_tokens
 
-__all__ = ["PROGRAMS", "TracrProgram", "TracrTask", "tracr_task", "compile_program", "true_edges",
-           "reads_writes", "output_delta"]
+__all__ = [
+    "PROGRAMS",
+    "TracrProgram",
+    "TracrTask",
+    "tracr_task",
+    "compile_program",
+    "true_edges",
+    "reads_writes",
+    "output_delta",
+]
 
 
 @dataclass(frozen=True)
@@ -71,19 +78,34 @@ class TracrProgram:
     doc: str = ""
 
 
-PROGRAMS: dict[str, TracrProgram] = {p.name: p for p in (
-    TracrProgram("frac_prevs", lambda rasp, lib: lib.make_frac_prevs(rasp.tokens == "x"), ("w", "x", "y", "z"),
-                 doc="fraction of tokens so far equal to 'x'"),
-    TracrProgram("detect_ab", lambda rasp, lib: lib.detect_pattern(rasp.tokens, "ab"), ("a", "b", "c"),
-                 doc="True where the pattern 'a b' ends"),
-    TracrProgram("hist", lambda rasp, lib: lib.make_hist(), ("a", "b", "c"),
-                 doc="how often the current token occurred so far"),
-)}
+PROGRAMS: dict[str, TracrProgram] = {
+    p.name: p
+    for p in (
+        TracrProgram(
+            "frac_prevs",
+            lambda rasp, lib: lib.make_frac_prevs(rasp.tokens == "x"),
+            ("w", "x", "y", "z"),
+            doc="fraction of tokens so far equal to 'x'",
+        ),
+        TracrProgram(
+            "detect_ab",
+            lambda rasp, lib: lib.detect_pattern(rasp.tokens, "ab"),
+            ("a", "b", "c"),
+            doc="True where the pattern 'a b' ends",
+        ),
+        TracrProgram(
+            "hist",
+            lambda rasp, lib: lib.make_hist(),
+            ("a", "b", "c"),
+            doc="how often the current token occurred so far",
+        ),
+    )
+}
 
 BOS = "BOS"
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_program(name: str) -> Any:
     """The tracr ``AssembledTransformerModel`` of program ``name`` (compiled once per process)."""
     program = _program(name)
@@ -91,8 +113,13 @@ def compile_program(name: str) -> Any:
     from tracr.compiler import compiling, lib
     from tracr.rasp import rasp
 
-    return compiling.compile_rasp_to_model(program.build(rasp, lib), vocab=set(program.vocab),
-                                           max_seq_len=program.max_seq_len, compiler_bos=BOS, causal=True)
+    return compiling.compile_rasp_to_model(
+        program.build(rasp, lib),
+        vocab=set(program.vocab),
+        max_seq_len=program.max_seq_len,
+        compiler_bos=BOS,
+        causal=True,
+    )
 
 
 def _program(name: str) -> TracrProgram:
@@ -106,8 +133,9 @@ def output_delta(compiled: Any) -> Delta:
     Σ_j |out_j(ref) − out_j(patched)| over the program's output columns (differentiable)."""
     n_out = n_outputs(compiled)
 
-    def tracr_output_l1(ref: Float[Tensor, "batch pos vocab"], patched: Float[Tensor, "batch pos vocab"],
-                        data: Dataset) -> Float[Tensor, " batch"]:
+    def tracr_output_l1(
+        ref: Float[Tensor, "batch pos vocab"], patched: Float[Tensor, "batch pos vocab"], data: Dataset
+    ) -> Float[Tensor, " batch"]:
         mask = data.target_mask.to(ref.device).to(ref.dtype)
         dist = (ref[..., :n_out] - patched[..., :n_out]).abs().sum(-1)
         return ((dist * mask).sum(1) / mask.sum(1)).double()
@@ -117,6 +145,7 @@ def output_delta(compiled: Any) -> Delta:
 
 
 # ---------------------------------------------------------------- ground truth from the weights
+
 
 def _nonzero(w: Tensor, dim: int) -> frozenset[int]:
     """Residual directions (indices along ``dim`` of ``w``, at least 2-D) where ``w`` has a nonzero entry."""
@@ -181,6 +210,7 @@ def true_edges(model: ResidualModel, pairs: Pairs, n_out: int) -> tuple[Edge, ..
 
 # ---------------------------------------------------------------- tasks
 
+
 @dataclass(frozen=True)
 class TracrTask:
     """A compiled program with data and its true circuit.
@@ -212,8 +242,14 @@ def _random_inputs(rng: random.Random, program: TracrProgram, n: int) -> list[li
     return [[rng.choice(program.vocab) for _ in range(program.max_seq_len)] for _ in range(n)]
 
 
-def _corrupt(model: ResidualModel, compiled: Any, program: TracrProgram, clean: list[list[str]],
-             rng: random.Random, tries: int = 50) -> list[list[str]]:
+def _corrupt(
+    model: ResidualModel,
+    compiled: Any,
+    program: TracrProgram,
+    clean: list[list[str]],
+    rng: random.Random,
+    tries: int = 50,
+) -> list[list[str]]:
     """For each clean input, a random input of the same length whose decoded output differs from
     the clean one at some position after BOS (drawn in rounds, one candidate per open example)."""
     with torch.no_grad():
@@ -230,8 +266,10 @@ def _corrupt(model: ResidualModel, compiled: Any, program: TracrProgram, clean: 
             if any(_differ(a, b) for a, b in zip(g[1:], want[i][1:])):
                 found[i] = c
     if any(f is None for f in found):
-        raise InputError(f"no corrupted input changes the output of task {program.name!r} for some clean inputs "
-                         f"after {tries} draws; this program's outputs hardly depend on its inputs")
+        raise InputError(
+            f"no corrupted input changes the output of task {program.name!r} for some clean inputs "
+            f"after {tries} draws; this program's outputs hardly depend on its inputs"
+        )
     return found  # type: ignore[return-value]
 
 

@@ -14,18 +14,18 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from .. import validate
 from ..errors import InputError, ShapeMismatchError
 from ..graph import Node
 from ..lang.hypothesis import Hypothesis
 from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
+from ..positions import Positions, position_groups
 from .budget import chunk_work, resolve_budget
 from .cache import RunCache, mean_outputs, run_cache
-from .execute import execute
 from .copies import Plan
+from .execute import execute
 from .plan import make_plan
-from ..positions import Positions, position_groups
-from .. import validate
 
 __all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache", "equal_inputs"]
 
@@ -102,8 +102,7 @@ class Engine:
             self._plans[both] = make_plan(self.model.graph, self.automata, both)
         return self._plans[both]
 
-    def pos_plan(self, ctx: PosContext, both: frozenset[Node] = frozenset(),
-                 at: tuple[int, ...] | None = None) -> Plan:
+    def pos_plan(self, ctx: PosContext, both: frozenset[Node] = frozenset(), at: tuple[int, ...] | None = None) -> Plan:
         """The plan of the hypotheses that name positions, for one meaning of those positions,
         computing the logits at positions ``at`` (default: all)."""
         key = (both, ctx, at)
@@ -149,8 +148,9 @@ class Engine:
         for plan in plans:
             for node, n in plan.copies_per_node().items():
                 per_node[node] = per_node.get(node, 0) + n
-        return EngineStats(len(self.hypotheses), sum(len(p.copies) for p in plans), per_node,
-                           sum(p.walked for p in plans))
+        return EngineStats(
+            len(self.hypotheses), sum(len(p.copies) for p in plans), per_node, sum(p.walked for p in plans)
+        )
 
     @torch.no_grad()
     def run_caches(
@@ -239,12 +239,15 @@ class Engine:
         need = len(self.hypotheses) * batch * n_pos * vocab * self.model.dtype.itemsize
         budget = resolve_budget(max_memory, self.model.device)
         if need > budget:
-            raise InputError(f"the patched logits alone ({len(self.hypotheses)} hypotheses x {batch} x {n_pos} x "
-                             f"{vocab}) take {need:,} bytes, over the memory budget of {budget:,}; evaluate fewer "
-                             "hypotheses or examples at a time, or use pathpatch.score, which keeps only the metrics")
+            raise InputError(
+                f"the patched logits alone ({len(self.hypotheses)} hypotheses x {batch} x {n_pos} x "
+                f"{vocab}) take {need:,} bytes, over the memory budget of {budget:,}; evaluate fewer "
+                "hypotheses or examples at a time, or use pathpatch.score, which keeps only the metrics"
+            )
         names = None if positions is None else {k: int(v[0]) for k, v in positions.items()}
-        chunks = chunk_work(self.model, self, n_pos, None, budget - need, batch, names,
-                            equal_inputs(self.model, ablation))
+        chunks = chunk_work(
+            self.model, self, n_pos, None, budget - need, batch, names, equal_inputs(self.model, ablation)
+        )
         if len(chunks) == 1 and chunks[0].batch_size >= batch:
             return torch.stack(self.run_batch(ref, new, ablation, means, positions)[2])
         if ablation == "mean" and means is None:
@@ -275,8 +278,7 @@ def evaluate_many(
     (chunked to stay within ``max_memory``, see :meth:`Engine.run`)."""
     validate.check_model(model, "evaluate_many")
     validate.check_run_args(ref_tokens, new_tokens, ablation, positions)
-    logits = Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions,
-                                           max_memory=max_memory)
+    logits = Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions, max_memory=max_memory)
     return validate.check_finite_logits(logits, "evaluate_many")
 
 
@@ -300,6 +302,7 @@ def evaluate(
     validate.check_run_args(ref_tokens, new_tokens, ablation, positions)
     if isinstance(hypothesis, (list, tuple)):
         raise TypeError("evaluate takes one Hypothesis; for a list use evaluate_many(model, hypotheses, ...)")
-    logits = Engine(model, [hypothesis]).run(ref_tokens, new_tokens, ablation, positions=positions,
-                                             max_memory=max_memory)[0]
+    logits = Engine(model, [hypothesis]).run(
+        ref_tokens, new_tokens, ablation, positions=positions, max_memory=max_memory
+    )[0]
     return validate.check_finite_logits(logits, "evaluate")

@@ -35,20 +35,43 @@ from ..errors import InputError
 from ..graph import Node
 from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
-from .schedule import narrow_copies
 from .copies import Plan
+from .schedule import narrow_copies
 
 if TYPE_CHECKING:  # the engine imports this module
     from .api import Engine
 
-__all__ = ["parse_bytes", "free_memory", "is_auto", "resolve_budget", "example_bytes", "pass_examples", "Chunk",
-           "chunk_work", "CPU_PASS_BYTES"]
+__all__ = [
+    "parse_bytes",
+    "free_memory",
+    "is_auto",
+    "resolve_budget",
+    "example_bytes",
+    "pass_examples",
+    "Chunk",
+    "chunk_work",
+    "CPU_PASS_BYTES",
+]
 
 AUTO_SHARE = 0.75  # the share of free memory a call without max_memory may use (estimates run high)
 CPU_PASS_BYTES = 1 << 30  # on the CPU, the estimated bytes of one pass, where fewer examples can do (module notes)
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
-          "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "kib": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+    "gib": 1 << 30,
+    "t": 1 << 40,
+    "tb": 1 << 40,
+    "tib": 1 << 40,
+}
 
 
 def parse_bytes(value: int | float | str) -> int:
@@ -60,7 +83,7 @@ def parse_bytes(value: int | float | str) -> int:
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
         number = text.rstrip("kmgtib")
-        unit = text[len(number):]
+        unit = text[len(number) :]
         try:
             amount = float(number)
         except ValueError:
@@ -102,8 +125,9 @@ def _cache_bytes(model: ResidualModel, n_pos: int) -> int:
     cfg = model.config
     nodes = len(model.graph.nodes) - 1
     stages = 2 * cfg.n_layers + 1
-    return 2 * ((nodes + stages) * n_pos * cfg.d_model + cfg.n_layers * cfg.n_heads * n_pos * n_pos
-                + n_pos * cfg.d_vocab)
+    return 2 * (
+        (nodes + stages) * n_pos * cfg.d_model + cfg.n_layers * cfg.n_heads * n_pos * n_pos + n_pos * cfg.d_vocab
+    )
 
 
 def _free_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) -> int:
@@ -141,9 +165,15 @@ def _pos_bytes(model: ResidualModel, plan: Plan, n_pos: int) -> int:
     return (senders * n_pos + copies + len(plan.rows)) * d + 2 * copies * n_pos * d + outs * cfg.d_vocab
 
 
-def example_bytes(model: ResidualModel, engine: Engine, n_pos: int, rows: int | None,
-                  names: dict[str, int] | None = None, both: frozenset[Node] = frozenset(),
-                  at: tuple[int, ...] | None = None) -> int:
+def example_bytes(
+    model: ResidualModel,
+    engine: Engine,
+    n_pos: int,
+    rows: int | None,
+    names: dict[str, int] | None = None,
+    both: frozenset[Node] = frozenset(),
+    at: tuple[int, ...] | None = None,
+) -> int:
     """Bytes one example costs ``engine`` (an :class:`~pathpatch.engine.api.Engine`) with sequences
     of ``n_pos`` tokens; ``rows``: the most target rows of one example, or None for every position;
     ``both``: the inputs equal in the two runs and ``at``: the positions whose logits are read (so
@@ -174,9 +204,17 @@ class Chunk:
     engine: Engine  # the group's engine, planned while sizing it
 
 
-def chunk_work(model: ResidualModel, engine: Engine, n_pos: int, rows: int | None,
-               max_memory: int, batch_size: int, names: dict[str, int] | None = None,
-               both: frozenset[Node] = frozenset(), at: tuple[int, ...] | None = None) -> list[Chunk]:
+def chunk_work(
+    model: ResidualModel,
+    engine: Engine,
+    n_pos: int,
+    rows: int | None,
+    max_memory: int,
+    batch_size: int,
+    names: dict[str, int] | None = None,
+    both: frozenset[Node] = frozenset(),
+    at: tuple[int, ...] | None = None,
+) -> list[Chunk]:
     """Groups of ``engine``'s hypotheses and batch sizes within ``max_memory`` bytes (see module docs).
 
     ``engine`` (an :class:`~pathpatch.engine.api.Engine`) plans every hypothesis once; a group
@@ -199,5 +237,6 @@ def chunk_work(model: ResidualModel, engine: Engine, n_pos: int, rows: int | Non
         else:
             raise InputError(
                 f"max_memory={max_memory:,} bytes is below the {need:,} bytes one example of hypothesis "
-                f"#{group[0]} needs; raise max_memory, or shorten the sequences")
+                f"#{group[0]} needs; raise max_memory, or shorten the sequences"
+            )
     return chunks

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from ..graph import Graph, Node, Port
 
@@ -38,7 +38,7 @@ class Mixed(NamedTuple):
     index: int
 
 
-Ref = Union[Cached, Mixed]
+Ref = Cached | Mixed
 
 
 def label_of(kinds: set[str] | frozenset[str]) -> str:
@@ -122,10 +122,14 @@ class Plan:
             return Mixed(MIXED, copy_id[x.index]) if isinstance(x, Mixed) else x
 
         return Plan(
-            self.graph, self.n_pos, self.at,
+            self.graph,
+            self.n_pos,
+            self.at,
             [replace(self.rows[r], children=tuple(ref(c) for c in self.rows[r].children)) for r in sorted(rows)],
-            [replace(self.copies[i], rows=tuple(tuple(row_id[r] for r in ids) for ids in self.copies[i].rows))
-             for i in sorted(copies)],
+            [
+                replace(self.copies[i], rows=tuple(tuple(row_id[r] for r in ids) for ids in self.copies[i].rows))
+                for i in sorted(copies)
+            ],
             [tuple(ref(x) for x in self.roots[h]) for h in hypotheses],
         )
 

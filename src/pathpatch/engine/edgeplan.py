@@ -45,9 +45,18 @@ def plan_kept(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], build
         if node.is_input:
             copy[node] = Cached(BOTH if node in both else on, node)
         elif node in alive:
-            copy[node] = builder.copy(node, None, tuple(
-                (builder.row(p, None, tuple(copy[u] if k else ablated[u] for u, k in zip(graph.senders(p), kept[p]))),)
-                for p in ports_of[node]))
+            copy[node] = builder.copy(
+                node,
+                None,
+                tuple(
+                    (
+                        builder.row(
+                            p, None, tuple(copy[u] if k else ablated[u] for u, k in zip(graph.senders(p), kept[p]))
+                        ),
+                    )
+                    for p in ports_of[node]
+                ),
+            )
     return copy[Node("out")]
 
 
@@ -80,8 +89,15 @@ def plan_dropped(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], bu
     return copy.get(Node("out"), Cached(on, Node("out")))
 
 
-def _patched(graph: Graph, port: Port, plain: dict[int, tuple[Ref, ...]], copy: dict[Node, Ref],
-             cut: list[Node] | tuple[()], both: frozenset[Node], off: str) -> tuple[Ref, ...]:
+def _patched(
+    graph: Graph,
+    port: Port,
+    plain: dict[int, tuple[Ref, ...]],
+    copy: dict[Node, Ref],
+    cut: list[Node] | tuple[()],
+    both: frozenset[Node],
+    off: str,
+) -> tuple[Ref, ...]:
     """The plain row of ``port`` with the senders planned so far replaced by their copies and the
     senders of dropped edges (``cut``) by their ``off`` value."""
     index = graph.sender_index(port)
@@ -99,8 +115,10 @@ def _plain_rows(graph: Graph, both: frozenset[Node], on: str) -> dict[int, tuple
     cache = graph.__dict__.setdefault("_plain_rows", {})
     key = (both, on)
     if key not in cache:
-        cache[key] = {graph.sender_group(p): tuple(Cached(BOTH if u in both else on, u) for u in graph.senders(p))
-                      for p in graph.ports}
+        cache[key] = {
+            graph.sender_group(p): tuple(Cached(BOTH if u in both else on, u) for u in graph.senders(p))
+            for p in graph.ports
+        }
     return cache[key]  # type: ignore[no-any-return]
 
 

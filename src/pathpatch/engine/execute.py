@@ -55,8 +55,10 @@ def execute(
         if stage.key[2] == POINT:
             channels = _point_channels(plan.copies[stage.indices[0]].node, stage, summed, inputs)
         else:
-            channels = [channel_of([inputs(*d) if isinstance(d, CachedInput) else d for (d,) in per_copy], summed)
-                        for per_copy in stage.channels]
+            channels = [
+                channel_of([inputs(*d) if isinstance(d, CachedInput) else d for (d,) in per_copy], summed)
+                for per_copy in stage.channels
+            ]
         outputs = _compute(model, plan, stage, channels, clean, ablated, rows)
         if plan.copies[stage.indices[0]].node.kind == "out":
             logits.update(zip(stage.indices, outputs))
@@ -138,8 +140,15 @@ class _Tables:
     ablated per computed copy, one table per span (FULL ``[copy, batch, pos, d]``, ROWS ``[copy,
     row, d]``, POINT ``[copy, batch * d]``); and the values of POINT rows that later rows extend."""
 
-    def __init__(self, graph: Graph, sched: Schedule, clean: RunCache, ablated: RunCache,
-                 rows: TargetRows | None, n_pos: int | None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        sched: Schedule,
+        clean: RunCache,
+        ablated: RunCache,
+        rows: TargetRows | None,
+        n_pos: int | None,
+    ) -> None:
         self.rows, self.sched = rows, sched
         senders = [n for n in graph.nodes if n.kind != "out"]
         self.row_of = {n: i for i, n in enumerate(senders)}
@@ -169,14 +178,14 @@ class _Tables:
             copies = [plan.copies[i] for i in stage.indices]
             at = [self.row_of[c.node] * self.n_pos + c.t for c in copies]  # type: ignore[operator]
             device = outputs.device
-            self.point[torch.tensor([slot[i] for i in stage.indices], device=device)] = \
+            self.point[torch.tensor([slot[i] for i in stage.indices], device=device)] = (
                 outputs.reshape(len(copies), -1) - self.point_base[torch.tensor(at, device=device)]
+            )
             return
         row_only = stage.key[2] == ROWS
         table = self.at if row_only else self.full
         for pos, index in enumerate(stage.indices):
-            torch.sub(outputs[pos], inputs.ablated_output(plan.copies[index].node, row_only),
-                      out=table[slot[index]])  # type: ignore[index]
+            torch.sub(outputs[pos], inputs.ablated_output(plan.copies[index].node, row_only), out=table[slot[index]])  # type: ignore[index]
 
     def sums(self, group: RowGroup, inputs: _PortInputs) -> Tensor:
         """The summed inputs of a group's rows: ``[row, batch, pos, d]`` (FULL), ``[row, target,
@@ -240,17 +249,30 @@ def _point_channels(node: Node, stage: Stage, summed: dict[str, Tensor], inputs:
     channels = []
     for name, per_copy in zip(node.channels, stage.channels):
         width = max(len(sources) for sources in per_copy)
-        index = torch.tensor([
-            [start + cached[(s.run, graph.sender_group(s.port), s.t)] if isinstance(s, CachedInput) else s.index
-             for s in sources] + [blank] * (width - len(sources))
-            for sources in per_copy
-        ], device=unique.device)
+        index = torch.tensor(
+            [
+                [
+                    start + cached[(s.run, graph.sender_group(s.port), s.t)] if isinstance(s, CachedInput) else s.index
+                    for s in sources
+                ]
+                + [blank] * (width - len(sources))
+                for sources in per_copy
+            ],
+            device=unique.device,
+        )
         channels.append(Channel(unique, index if name in ("k", "v") else index[:, 0], False))  # k, v: per key
     return channels
 
 
-def _compute(model: ResidualModel, plan: Plan, stage: Stage, channels: list[Channel], clean: RunCache,
-             ablated: RunCache, rows: TargetRows | None) -> Tensor:
+def _compute(
+    model: ResidualModel,
+    plan: Plan,
+    stage: Stage,
+    channels: list[Channel],
+    clean: RunCache,
+    ablated: RunCache,
+    rows: TargetRows | None,
+) -> Tensor:
     """Outputs of the copies of one stage from their channel inputs."""
     copies = [plan.copies[i] for i in stage.indices]
     first = copies[0].node
@@ -263,8 +285,13 @@ def _compute(model: ResidualModel, plan: Plan, stage: Stage, channels: list[Chan
     device = clean.device
     span = stage.key[2]
     heads = torch.tensor([c.node.head for c in copies], device=device)
-    queries = Queries(rows) if span == ROWS else \
-        Queries(t=torch.tensor([c.t for c in copies], device=device)) if span == POINT else Queries()
+    queries = (
+        Queries(rows)
+        if span == ROWS
+        else Queries(t=torch.tensor([c.t for c in copies], device=device))
+        if span == POINT
+        else Queries()
+    )
     width = channels[1].index.shape[-1] if span == POINT else 0  # key positions
     cached: list[Tensor | None] = []
     for copy in copies:
@@ -275,4 +302,3 @@ def _compute(model: ResidualModel, plan: Plan, stage: Stage, channels: list[Chan
             run = ablated if label == NEW else clean
             cached.append(queries.pattern(run.patterns[layer][copy.node.head], copy.t, width))
     return head_copies(model, layer, heads, channels[0], channels[1], channels[2], cached, queries)
-

@@ -34,7 +34,7 @@ class Channel:
     (``index [copy]``), or ``unique[index[c, j]]`` its input at key position j (``[copy, key]``)."""
 
     unique: Float[Tensor, "u ..."]
-    index: Int[Tensor, "copy *key"]
+    index: Int[Tensor, "copy *key"]  # noqa: F821 (a jaxtyping shape: copy, then any key dims)
     identity: bool  # index is 0..copy-1 (unique holds one input per copy, in order)
 
 
@@ -85,8 +85,11 @@ def channel_of(values: list, summed: dict) -> Channel:  # type: ignore[type-arg]
             return Channel(table[first : first + len(ids)], torch.arange(len(ids), device=device), True)
         used = sorted(set(ids))
         local = {u: i for i, u in enumerate(used)}
-        unique = table[used[0] : used[-1] + 1] if used == list(range(used[0], used[-1] + 1)) else \
-            table.index_select(0, torch.tensor(used, device=device))
+        unique = (
+            table[used[0] : used[-1] + 1]
+            if used == list(range(used[0], used[-1] + 1))
+            else table.index_select(0, torch.tensor(used, device=device))
+        )
         return Channel(unique, torch.tensor([local[i] for i in ids], device=device), False)
     keys: dict[object, int] = {}
     tensors: list[Tensor] = []

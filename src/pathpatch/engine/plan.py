@@ -78,13 +78,20 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder)
         key = (graph.sender_group(port), t, fixed or q)
         hit = rows.get(key)
         if hit is None:
-            hit = rows[key] = builder.row(port, t, tuple(
-                Cached(BOTH, u, t) if u in both
-                else Cached(fixed, u, t) if fixed
-                else Cached(REF if dfa.accepts(dfa.step(q, letter(u, t))) else NEW, u, t) if u.is_input
-                else copy(u, t, q)
-                for u in graph.senders(port)
-            ))
+            hit = rows[key] = builder.row(
+                port,
+                t,
+                tuple(
+                    Cached(BOTH, u, t)
+                    if u in both
+                    else Cached(fixed, u, t)
+                    if fixed
+                    else Cached(REF if dfa.accepts(dfa.step(q, letter(u, t))) else NEW, u, t)
+                    if u.is_input
+                    else copy(u, t, q)
+                    for u in graph.senders(port)
+                ),
+            )
         return hit
 
     def copy(node: Node, t: int | None, state: Any) -> Ref:

@@ -29,8 +29,18 @@ from .copies import MIXED, NEW, REF, Mixed, Plan
 from .prefix import prefixes
 from .sums import SparseSum
 
-__all__ = ["FULL", "ROWS", "POINT", "CachedInput", "SummedRow", "RowGroup", "Stage", "Schedule", "schedule",
-           "narrow_copies"]
+__all__ = [
+    "FULL",
+    "ROWS",
+    "POINT",
+    "CachedInput",
+    "SummedRow",
+    "RowGroup",
+    "Stage",
+    "Schedule",
+    "schedule",
+    "narrow_copies",
+]
 
 FULL, ROWS, POINT = "full", "rows", "point"
 
@@ -160,8 +170,15 @@ def _term(terms: tuple[list[int], list[int], list[float]], row: int, column: int
 class _Sums:
     """Builds each stage's :class:`RowGroup` s from the plan's rows."""
 
-    def __init__(self, plan: Plan, graph: Graph, span: list[str], slot: list[int],
-                 extends: dict[int, tuple[int, int]], parents: set[int]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        graph: Graph,
+        span: list[str],
+        slot: list[int],
+        extends: dict[int, tuple[int, int]],
+        parents: set[int],
+    ) -> None:
         self.plan, self.span, self.slot, self.extends, self.parents = plan, span, slot, extends, parents
         self.row_of = {n: i for i, n in enumerate(n for n in graph.nodes if n.kind != "out")}
         self.n_pos = plan.n_pos or 0

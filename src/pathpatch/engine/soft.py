@@ -87,12 +87,16 @@ class EdgeMasks:
         for e in kept:
             edge = Edge.parse(e) if isinstance(e, str) else e
             if edge not in index:
-                raise InputError(f"{edge.name} is not an edge of this model ({self.graph.describe()}); "
-                                 "a sender must come before its receiver")
+                raise InputError(
+                    f"{edge.name} is not an edge of this model ({self.graph.describe()}); "
+                    "a sender must come before its receiver"
+                )
             mask[index[edge]] = 1.0
         return mask
 
-    def matrix(self, mask: Float[Tensor, "*masks edge"], stage: int, n_senders: int) -> Float[Tensor, "*masks port sender"]:
+    def matrix(
+        self, mask: Float[Tensor, "*masks edge"], stage: int, n_senders: int
+    ) -> Float[Tensor, "*masks port sender"]:
         """The masks of ``stage``'s ports as a dense ``[port, sender]`` matrix (0 where no edge)."""
         s = self.stages[stage]
         lead = mask.shape[:-1]
@@ -121,8 +125,10 @@ def masked_forward(
     graph = model.graph
     masks = masks if masks is not None else EdgeMasks(graph)
     if mask.shape[-1] != masks.n_edges:
-        raise ShapeMismatchError(f"mask has {mask.shape[-1]} entries on its last axis, but the model has "
-                                 f"{masks.n_edges} edges (index them by model.graph.edges)")
+        raise ShapeMismatchError(
+            f"mask has {mask.shape[-1]} entries on its last axis, but the model has "
+            f"{masks.n_edges} edges (index them by model.graph.edges)"
+        )
     if not mask.is_floating_point():
         raise InputError(f"mask must be a floating tensor (0 keeps x_new, 1 x_ref), got {mask.dtype}")
     lead = mask.shape[:-1]
@@ -159,7 +165,7 @@ def masked_forward(
         for node, value in zip(nodes, outputs):
             deltas.append(value - ablated.outputs[node])
         done = len(deltas)
-        assert senders[done - len(nodes):done] == nodes
+        assert senders[done - len(nodes) : done] == nodes
     raise AssertionError("the graph has no out stage")  # pragma: no cover
 
 

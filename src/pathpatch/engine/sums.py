@@ -50,8 +50,11 @@ class SparseSum:
             prefix = 2 * len(used) >= span  # a prefix view of the table costs no copy
             cols = self.cols if prefix else [{u: i for i, u in enumerate(used)}[c] for c in self.cols]
             weights = torch.zeros(self.n_rows, span if prefix else len(used), dtype=dtype, device=device)
-            weights.index_put_((torch.tensor(self.rows, device=device), torch.tensor(cols, device=device)),
-                               torch.tensor(self.signs, dtype=dtype, device=device), accumulate=True)
+            weights.index_put_(
+                (torch.tensor(self.rows, device=device), torch.tensor(cols, device=device)),
+                torch.tensor(self.signs, dtype=dtype, device=device),
+                accumulate=True,
+            )
             pick = slice(0, span) if prefix else torch.tensor(used, device=device)
             prepared: tuple = ("dense", weights, pick)  # type: ignore[type-arg]
         else:
@@ -59,8 +62,13 @@ class SparseSum:
             for sign in (1.0, -1.0):
                 chosen = [i for i, s in enumerate(self.signs) if s == sign]
                 if chosen:
-                    parts.append((sign, torch.tensor([self.rows[i] for i in chosen], device=device),
-                                  torch.tensor([self.cols[i] for i in chosen], device=device)))
+                    parts.append(
+                        (
+                            sign,
+                            torch.tensor([self.rows[i] for i in chosen], device=device),
+                            torch.tensor([self.cols[i] for i in chosen], device=device),
+                        )
+                    )
             prepared = ("sparse", parts)
         self._prepared[key] = prepared
         return prepared
@@ -71,8 +79,11 @@ class SparseSum:
         flat = table.flatten(1)
         if out is None:
             if not self.rows or not self.dense:
-                out = base.expand(self.n_rows, -1).clone() if base is not None else \
-                    flat.new_zeros(self.n_rows, flat.shape[1])
+                out = (
+                    base.expand(self.n_rows, -1).clone()
+                    if base is not None
+                    else flat.new_zeros(self.n_rows, flat.shape[1])
+                )
         if not self.rows:
             return out  # type: ignore[return-value]
         prepared = self._prepare(flat.dtype, flat.device)

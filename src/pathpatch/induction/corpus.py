@@ -22,8 +22,18 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Corpus", "gather_files", "read_source", "bpe_tokenizer", "train_tokenizer", "encode_texts", "encode_files",
-           "heldout_sequences", "EOT", "VOCAB"]
+__all__ = [
+    "Corpus",
+    "gather_files",
+    "read_source",
+    "bpe_tokenizer",
+    "train_tokenizer",
+    "encode_texts",
+    "encode_files",
+    "heldout_sequences",
+    "EOT",
+    "VOCAB",
+]
 
 EOT = "<|endoftext|>"
 VOCAB = 1024
@@ -42,7 +52,11 @@ def gather_files(root: str | Path | None = None) -> Corpus:
     """The standard library's source files, split into train and held-out (see module docs)."""
     root = Path(root or sysconfig.get_paths()["stdlib"])
     files = sorted(
-        (p for p in root.rglob("*.py") if not (_SKIP & set(p.relative_to(root).parts)) and not p.name.startswith("test_")),
+        (
+            p
+            for p in root.rglob("*.py")
+            if not (_SKIP & set(p.relative_to(root).parts)) and not p.name.startswith("test_")
+        ),
         key=lambda p: p.relative_to(root).as_posix(),
     )
     if not files:
@@ -65,7 +79,9 @@ def bpe_tokenizer(texts: Iterable[str], vocab: int = VOCAB):  # type: ignore[no-
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab, special_tokens=[EOT], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        vocab_size=vocab,
+        special_tokens=[EOT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)

@@ -42,8 +42,9 @@ def plot_gains(result: StudyResult, path: Path, top: int = 15) -> Path:
     return save_figure(fig, path)
 
 
-def ladder_hypotheses(model: ResidualModel, prev: list[int], ind: list[int],
-                      result: StudyResult) -> dict[str, Hypothesis]:
+def ladder_hypotheses(
+    model: ResidualModel, prev: list[int], ind: list[int], result: StudyResult
+) -> dict[str, Hypothesis]:
     """The hypothesis of each row of the study's report, rebuilt from its patterns by row name
     (rows this does not know are left out; each rebuilt one must hold the row's path count)."""
     from ..render.kept import kept_edges
@@ -55,8 +56,8 @@ def ladder_hypotheses(model: ResidualModel, prev: list[int], ind: list[int],
         name = score.name
         if name.startswith("1 naive"):
             out[name] = paths(naive)
-        elif name.startswith("2 naive + ") and name[len("2 naive + "):] in groups:
-            out[name] = paths(naive + groups[name[len("2 naive + "):]])
+        elif name.startswith("2 naive + ") and name[len("2 naive + ") :] in groups:
+            out[name] = paths(naive + groups[name[len("2 naive + ") :]])
         elif name.startswith("3 best compact"):
             out[name] = paths(best)
         elif name.startswith("4 ") and name.endswith("as a subgraph"):
@@ -66,25 +67,50 @@ def ladder_hypotheses(model: ResidualModel, prev: list[int], ind: list[int],
 
 def markdown_report(proof: InductionProof, result: StudyResult, info: dict) -> str:  # type: ignore[type-arg]
     lines = [
-        "# Induction heads in `induction-2l`, tested with path patching", "",
+        "# Induction heads in `induction-2l`, tested with path patching",
+        "",
         f"Model: {info['model']}. Data: {info['examples']} held-out sequences, metric read at "
         f"{info['positions']} good induction candidates; x_new resampled from other held-out sequences "
-        f"(seed {info['seed']}); δ = |Δ loss|. Runtime {info['seconds']} s.", "",
-        "## The model has induction heads", "", proof.summary(), "", "![head scores](head_scores.png)", "",
-        "## The ladder of hypotheses", "", result.report.to_markdown(), "",
-        "![proportion explained](proportion_explained.png)", "",
-        "## Refinements (each added alone to the naive set)", "",
-        "| refinement | proportion explained | gain |", "|:---|---:|---:|",
+        f"(seed {info['seed']}); δ = |Δ loss|. Runtime {info['seconds']} s.",
+        "",
+        "## The model has induction heads",
+        "",
+        proof.summary(),
+        "",
+        "![head scores](head_scores.png)",
+        "",
+        "## The ladder of hypotheses",
+        "",
+        result.report.to_markdown(),
+        "",
+        "![proportion explained](proportion_explained.png)",
+        "",
+        "## Refinements (each added alone to the naive set)",
+        "",
+        "| refinement | proportion explained | gain |",
+        "|:---|---:|---:|",
     ]
     lines += [f"| {g['name']} | {g['proportion_explained']:.3f} | {g['gain']:+.3f} |" for g in result.gains]
-    lines += ["", "![refinements](refinements.png)", "", "## Best compact path set", "",
-              f"Naive plus the top {result.best_k} refinements:", ""]
+    lines += [
+        "",
+        "![refinements](refinements.png)",
+        "",
+        "## Best compact path set",
+        "",
+        f"Naive plus the top {result.best_k} refinements:",
+        "",
+    ]
     lines += [f"- `{p}`" for p in result.best_patterns]
-    lines += ["", "## Path sets vs subgraphs", "",
-              f"The subgraph of the naive set's edges holds {result.subgraph_extra_paths['naive']} paths more "
-              f"than the naive set; for the best compact set, {result.subgraph_extra_paths['best compact']} more. "
-              "A subgraph keeps every path that can be assembled from its edges, so it can only explain as much "
-              "or more; where the numbers differ, the extra paths carry part of the behaviour.", ""]
+    lines += [
+        "",
+        "## Path sets vs subgraphs",
+        "",
+        f"The subgraph of the naive set's edges holds {result.subgraph_extra_paths['naive']} paths more "
+        f"than the naive set; for the best compact set, {result.subgraph_extra_paths['best compact']} more. "
+        "A subgraph keeps every path that can be assembled from its edges, so it can only explain as much "
+        "or more; where the numbers differ, the extra paths carry part of the behaviour.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -99,17 +125,30 @@ def _write_discovery(found, model: ResidualModel, out: Path) -> None:  # type: i
             continue
         circuit.save(out / f"circuit-{tag}.json")
         row = next(s for name, s in rows.items() if name.lower().startswith(tag))
-        draw(model, circuit, out / f"circuit-{tag}.png",
-             title=f"{'path search' if tag == 'paths' else 'ACDC'}: {row.n_paths} paths, proportion explained "
-                   f"{row.metrics['proportion_explained']} on held-out sequences")
-    (out / "discovery.md").write_text("# Discovered circuits beside the hand-built ladder (held-out sequences)\n\n"
-                                      + found.report.to_markdown() + "\n")
+        draw(
+            model,
+            circuit,
+            out / f"circuit-{tag}.png",
+            title=f"{'path search' if tag == 'paths' else 'ACDC'}: {row.n_paths} paths, proportion explained "
+            f"{row.metrics['proportion_explained']} on held-out sequences",
+        )
+    (out / "discovery.md").write_text(
+        "# Discovered circuits beside the hand-built ladder (held-out sequences)\n\n"
+        + found.report.to_markdown()
+        + "\n"
+    )
 
 
 def run_demo(
-    out_dir: str | Path = "results/induction", examples: int = 200, seed: int = 0, progress: bool = True,
-    model: ResidualModel | None = None, heldout: torch.Tensor | None = None, n_boot: int = 1000,
-    echo=print, discover: bool = True,  # type: ignore[no-untyped-def]
+    out_dir: str | Path = "results/induction",
+    examples: int = 200,
+    seed: int = 0,
+    progress: bool = True,
+    model: ResidualModel | None = None,
+    heldout: torch.Tensor | None = None,
+    n_boot: int = 1000,
+    echo=print,
+    discover: bool = True,  # type: ignore[no-untyped-def]
 ) -> tuple[InductionProof, StudyResult]:
     """Run the study (on the shipped model unless ``model``/``heldout`` are given); write the files."""
     start = time.perf_counter()
@@ -128,39 +167,71 @@ def run_demo(
     (out / "proof.json").write_text(json.dumps(proof.to_dict(), indent=2) + "\n")
     plot_head_scores(proof, out / "head_scores.png")
     echo("      " + proof.summary())
-    prev = _heads(proof.prev_token_heads) or [max(range(model.config.n_heads), key=lambda h: proof.prev_token_scores[0][h])]
-    ind = _heads(proof.induction_heads) or [max(range(model.config.n_heads), key=lambda h: proof.induction_scores[1][h])]
+    prev = _heads(proof.prev_token_heads) or [
+        max(range(model.config.n_heads), key=lambda h: proof.prev_token_scores[0][h])
+    ]
+    ind = _heads(proof.induction_heads) or [
+        max(range(model.config.n_heads), key=lambda h: proof.induction_scores[1][h])
+    ]
     data = induction_dataset(heldout, examples, seed)
     pairs = pair_derangement(data, seed)
-    echo(f"[2/4] scanning refinements on {len(data)} held-out sequences "
-         f"({int(data.target_mask.sum())} induction candidates)")
+    echo(
+        f"[2/4] scanning refinements on {len(data)} held-out sequences "
+        f"({int(data.target_mask.sum())} induction candidates)"
+    )
     result = run_study(model, pairs, prev, ind, n_boot=n_boot, seed=seed, progress=progress)
     if discover:
         from ..discovery.induction import compare_with_ladder
 
-        echo(f"[3/4] discovering circuits (path search, ACDC) on {min(32, examples)} of these sequences; "
-             f"scoring them beside the ladder on {examples} sequences no search saw")
-        found = compare_with_ladder(model, heldout, result.best_patterns, prev, ind, study_examples=examples,
-                                    search_examples=min(32, examples), acdc_examples=min(16, examples),
-                                    eval_examples=examples, seed=seed, n_boot=n_boot, progress=progress)
+        echo(
+            f"[3/4] discovering circuits (path search, ACDC) on {min(32, examples)} of these sequences; "
+            f"scoring them beside the ladder on {examples} sequences no search saw"
+        )
+        found = compare_with_ladder(
+            model,
+            heldout,
+            result.best_patterns,
+            prev,
+            ind,
+            study_examples=examples,
+            search_examples=min(32, examples),
+            acdc_examples=min(16, examples),
+            eval_examples=examples,
+            seed=seed,
+            n_boot=n_boot,
+            progress=progress,
+        )
         _write_discovery(found, model, out)
-        summary = str(found)[len(str(found.report)):].strip()  # the searches' costs; the table is printed last
+        summary = str(found)[len(str(found.report)) :].strip()  # the searches' costs; the table is printed last
         echo("      " + summary.replace("\n", "\n      "))
     echo("[4/4] writing reports")
-    info = {"model": model.graph.describe(), "examples": len(data), "positions": int(data.target_mask.sum()),
-            "seed": seed, "seconds": round(time.perf_counter() - start, 1)}
+    info = {
+        "model": model.graph.describe(),
+        "examples": len(data),
+        "positions": int(data.target_mask.sum()),
+        "seed": seed,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     from ..render import write_html, write_report_json
 
     hyps = ladder_hypotheses(model, prev, ind, result)
     main = [n for n in result.report.names if n.startswith(("1 ", "3 ")) and n in hyps]
-    write_report_json(result.report, out / "report.json", model=model, hypotheses=hyps, diagrams=main,
-                      description=f"Induction heads in {name}, tested with path patching: {len(data)} held-out "
-                                  f"sequences, the metric read at {info['positions']} good induction candidates, "
-                                  f"x_new resampled from other held-out sequences, δ = |Δ loss|.")
-    (out / "study.json").write_text(json.dumps({"info": info, "proof": proof.to_dict(), **result.to_dict()},
-                                               indent=2) + "\n")
-    plot_report(result.report, out / "proportion_explained.png",
-                title="Induction hypotheses: proportion of |Δ loss| explained")
+    write_report_json(
+        result.report,
+        out / "report.json",
+        model=model,
+        hypotheses=hyps,
+        diagrams=main,
+        description=f"Induction heads in {name}, tested with path patching: {len(data)} held-out "
+        f"sequences, the metric read at {info['positions']} good induction candidates, "
+        f"x_new resampled from other held-out sequences, δ = |Δ loss|.",
+    )
+    (out / "study.json").write_text(
+        json.dumps({"info": info, "proof": proof.to_dict(), **result.to_dict()}, indent=2) + "\n"
+    )
+    plot_report(
+        result.report, out / "proportion_explained.png", title="Induction hypotheses: proportion of |Δ loss| explained"
+    )
     plot_gains(result, out / "refinements.png")
     (out / "report.md").write_text(markdown_report(proof, result, info) + "\n")
     write_html(out)

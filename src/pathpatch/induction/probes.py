@@ -49,7 +49,7 @@ class InductionProof:
         return asdict(self)
 
     def summary(self) -> str:
-        best = lambda s: max(max(r) for r in s)  # noqa: E731
+        best = lambda s: max(max(r) for r in s)
         return (
             f"repeated random tokens: first-copy loss {self.first_half_loss:.2f}, second-copy loss "
             f"{self.second_half_loss:.2f} (uniform {self.uniform_loss:.2f}); previous-token heads "
@@ -60,8 +60,12 @@ class InductionProof:
 
 @torch.no_grad()
 def prove_induction(
-    model: ResidualModel, n: int = 64, half: int = 50, seed: int = 0,
-    prev_threshold: float = 0.4, induction_threshold: float = 0.2,
+    model: ResidualModel,
+    n: int = 64,
+    half: int = 50,
+    seed: int = 0,
+    prev_threshold: float = 0.4,
+    induction_threshold: float = 0.2,
 ) -> InductionProof:
     """Repeat losses and head scores on repeated random tokens (see module docs)."""
     half = min(half, model.config.n_ctx // 2)
@@ -80,8 +84,9 @@ def prove_induction(
         ind.append(pat[:, :, q2, q2 - half + 1].mean(dim=(1, 2)).tolist())
     prev_heads = [f"a0.{h}" for h, s in enumerate(prev[0]) if s >= prev_threshold]
     ind_heads = [f"a{l}.{h}" for l in range(1, len(ind)) for h, s in enumerate(ind[l]) if s >= induction_threshold]
-    return InductionProof(first, second, prev, ind, prev_heads, ind_heads,
-                          float(torch.log(torch.tensor(float(model.config.d_vocab)))))
+    return InductionProof(
+        first, second, prev, ind, prev_heads, ind_heads, float(torch.log(torch.tensor(float(model.config.d_vocab))))
+    )
 
 
 def plot_head_scores(proof: InductionProof, path: str | Path) -> Path:
@@ -95,13 +100,16 @@ def plot_head_scores(proof: InductionProof, path: str | Path) -> Path:
         for (layer, head), value in zip(
             [(i, j) for i in range(data.shape[0]) for j in range(data.shape[1])], data.flatten().tolist()
         ):
-            ax.text(head, layer, f"{value:.2f}", ha="center", va="center", color="w" if value < 0.6 else "k",
-                    fontsize=8)
+            ax.text(
+                head, layer, f"{value:.2f}", ha="center", va="center", color="w" if value < 0.6 else "k", fontsize=8
+            )
         ax.set_xticks(range(data.shape[1]))
         ax.set_yticks(range(data.shape[0]), [f"layer {i}" for i in range(data.shape[0])])
         ax.set_xlabel("head")
         ax.set_title(title)
         fig.colorbar(im, ax=ax, fraction=0.04)
-    fig.suptitle(f"repeated random tokens: loss {proof.first_half_loss:.2f} (first copy) -> "
-                 f"{proof.second_half_loss:.2f} (second copy)")
+    fig.suptitle(
+        f"repeated random tokens: loss {proof.first_half_loss:.2f} (first copy) -> "
+        f"{proof.second_half_loss:.2f} (second copy)"
+    )
     return save_figure(fig, path)

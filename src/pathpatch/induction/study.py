@@ -64,8 +64,12 @@ def _set(heads: list[int]) -> str:
 
 def naive_patterns(prev: list[int], ind: list[int]) -> list[str]:
     P, I = _set(prev), _set(ind)
-    return ["embed -> out", f"embed -> a1.{I}.q -> out", f"embed -> a1.{I}.v -> out",
-            f"embed -> a0.{P} -> a1.{I}.k -> out"]
+    return [
+        "embed -> out",
+        f"embed -> a1.{I}.q -> out",
+        f"embed -> a1.{I}.v -> out",
+        f"embed -> a0.{P} -> a1.{I}.k -> out",
+    ]
 
 
 def _refinements(model: ResidualModel, prev: list[int], ind: list[int]) -> dict[str, list[str]]:
@@ -98,34 +102,68 @@ class StudyResult:
     subgraph_extra_paths: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"report": self.report.to_dict(), "gains": self.gains, "prefixes": self.prefixes,
-                "best_k": self.best_k, "best_patterns": self.best_patterns,
-                "subgraph_extra_paths": self.subgraph_extra_paths}
+        return {
+            "report": self.report.to_dict(),
+            "gains": self.gains,
+            "prefixes": self.prefixes,
+            "best_k": self.best_k,
+            "best_patterns": self.best_patterns,
+            "subgraph_extra_paths": self.subgraph_extra_paths,
+        }
 
 
 def run_study(
-    model: ResidualModel, pairs: Pairs, prev: list[int], ind: list[int], *, tolerance: float = 0.02,
-    max_prefix: int = 10, batch_size: int = 8, n_boot: int = 1000, seed: int = 0, progress: bool = True,
+    model: ResidualModel,
+    pairs: Pairs,
+    prev: list[int],
+    ind: list[int],
+    *,
+    tolerance: float = 0.02,
+    max_prefix: int = 10,
+    batch_size: int = 8,
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
 ) -> StudyResult:
     """Score the ladder of hypotheses (see module docs) on ``pairs``."""
     quick = dict(delta="loss", batch_size=batch_size, n_boot=100, seed=seed, progress=progress)
     naive = naive_patterns(prev, ind)
     refinements = _refinements(model, prev, ind)
-    scan = score(model, {"naive": paths(naive), **{k: paths(naive + v) for k, v in refinements.items()}}, pairs,
-                 **quick)  # type: ignore[arg-type]
+    scan = score(
+        model, {"naive": paths(naive), **{k: paths(naive + v) for k, v in refinements.items()}}, pairs, **quick
+    )  # type: ignore[arg-type]
     base = scan["naive"].metrics["proportion_explained"].value
     gains = sorted(
-        ({"name": k, "patterns": v, "proportion_explained": scan[k].metrics["proportion_explained"].value,
-          "gain": scan[k].metrics["proportion_explained"].value - base} for k, v in refinements.items()),
+        (
+            {
+                "name": k,
+                "patterns": v,
+                "proportion_explained": scan[k].metrics["proportion_explained"].value,
+                "gain": scan[k].metrics["proportion_explained"].value - base,
+            }
+            for k, v in refinements.items()
+        ),
         key=lambda g: -g["gain"],
     )
     top = [g for g in gains if g["gain"] > 0][:max_prefix]
     prefix_sets = {k: naive + [p for g in top[:k] for p in g["patterns"]] for k in range(1, len(top) + 1)}
-    ladder = score(model, {f"naive + top {k}": paths(v) for k, v in prefix_sets.items()}, pairs, **quick) \
-        if prefix_sets else None  # type: ignore[arg-type]
-    prefixes = [{"k": k, "added": top[k - 1]["name"],
-                 "proportion_explained": ladder[f"naive + top {k}"].metrics["proportion_explained"].value}
-                for k in prefix_sets] if ladder else []
+    ladder = (
+        score(model, {f"naive + top {k}": paths(v) for k, v in prefix_sets.items()}, pairs, **quick)
+        if prefix_sets
+        else None
+    )  # type: ignore[arg-type]
+    prefixes = (
+        [
+            {
+                "k": k,
+                "added": top[k - 1]["name"],
+                "proportion_explained": ladder[f"naive + top {k}"].metrics["proportion_explained"].value,
+            }
+            for k in prefix_sets
+        ]
+        if ladder
+        else []
+    )
     best_value = max([p["proportion_explained"] for p in prefixes] + [base])
     best_k = next((p["k"] for p in prefixes if p["proportion_explained"] >= best_value - tolerance), 0)
     best = naive + [p for g in top[:best_k] for p in g["patterns"]]
@@ -137,8 +175,19 @@ def run_study(
     sub_naive, sub_best = subgraph(_edges_of(model, paths(naive))), subgraph(_edges_of(model, paths(best)))
     hyps["4 naive as a subgraph"] = sub_naive
     hyps["4 best compact as a subgraph"] = sub_best
-    report = score(model, hyps, pairs, delta="loss", batch_size=batch_size, n_boot=n_boot, seed=seed,
-                   progress=progress, meta={"metric positions": "good induction candidates"})
-    extra = {"naive": sub_naive.count(model) - paths(naive).count(model),
-             "best compact": sub_best.count(model) - paths(best).count(model)}
+    report = score(
+        model,
+        hyps,
+        pairs,
+        delta="loss",
+        batch_size=batch_size,
+        n_boot=n_boot,
+        seed=seed,
+        progress=progress,
+        meta={"metric positions": "good induction candidates"},
+    )
+    extra = {
+        "naive": sub_naive.count(model) - paths(naive).count(model),
+        "best compact": sub_best.count(model) - paths(best).count(model),
+    }
     return StudyResult(report, gains, prefixes, best_k, best, extra)

@@ -80,11 +80,22 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, log: Any
     tokenizer = train_tokenizer(corpus.train, cfg.vocab)
     stream = encode_files(tokenizer, corpus.train)
     heldout = heldout_sequences(encode_files(tokenizer, corpus.heldout), cfg.n_ctx)[: cfg.heldout_sequences]
-    log(f"corpus: {len(corpus.train)} train files ({stream.numel():,} tokens), {len(corpus.heldout)} held-out files "
-        f"({heldout.shape[0]} sequences of {cfg.n_ctx}) from {corpus.root}")
-    mcfg = NativeConfig(n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_model=cfg.d_model,
-                        d_head=cfg.d_model // cfg.n_heads, d_vocab=cfg.vocab, n_ctx=cfg.n_ctx, d_mlp=None,
-                        positions="shortformer", seed=cfg.seed, init_std=0.02)
+    log(
+        f"corpus: {len(corpus.train)} train files ({stream.numel():,} tokens), {len(corpus.heldout)} held-out files "
+        f"({heldout.shape[0]} sequences of {cfg.n_ctx}) from {corpus.root}"
+    )
+    mcfg = NativeConfig(
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        d_model=cfg.d_model,
+        d_head=cfg.d_model // cfg.n_heads,
+        d_vocab=cfg.vocab,
+        n_ctx=cfg.n_ctx,
+        d_mlp=None,
+        positions="shortformer",
+        seed=cfg.seed,
+        init_std=0.02,
+    )
     model = native_model(mcfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, float]] = []
@@ -92,10 +103,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, log: Any
     def probe(step: int, loss: float) -> None:
         proof = prove_induction(model)
         best_prev, best_ind = max(proof.prev_token_scores[0]), max(max(r) for r in proof.induction_scores[1:])
-        history.append({"step": step, "loss": loss, "prev": best_prev, "induction": best_ind,
-                        "repeat_loss": proof.second_half_loss})
-        log(f"step {step}: loss {loss:.3f}, best prev-token {best_prev:.2f}, "
-            f"best induction {best_ind:.2f}, second-copy loss {proof.second_half_loss:.2f}")
+        history.append(
+            {
+                "step": step,
+                "loss": loss,
+                "prev": best_prev,
+                "induction": best_ind,
+                "repeat_loss": proof.second_half_loss,
+            }
+        )
+        log(
+            f"step {step}: loss {loss:.3f}, best prev-token {best_prev:.2f}, "
+            f"best induction {best_ind:.2f}, second-copy loss {proof.second_half_loss:.2f}"
+        )
         save_model(model, out, mcfg)
 
     final_loss = fit(model, lambda: _batch(stream, cfg, gen), cfg.steps, cfg.lr, probe, cfg.probe_every, progress)
@@ -108,9 +128,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, log: Any
         "architecture": "2 layers, attention-only, 8 heads, shortformer positions, LayerNorm",
         "config": mcfg.to_dict(),
         "training": asdict(cfg),
-        "corpus": (f"Python {platform.python_version()} standard library source (*.py, tests excluded), "
-                   f"{len(corpus.train)} train files / {len(corpus.heldout)} held-out files (every "
-                   f"{HELDOUT_EVERY}th file by sorted path); byte-level BPE, {cfg.vocab} tokens"),
+        "corpus": (
+            f"Python {platform.python_version()} standard library source (*.py, tests excluded), "
+            f"{len(corpus.train)} train files / {len(corpus.heldout)} held-out files (every "
+            f"{HELDOUT_EVERY}th file by sorted path); byte-level BPE, {cfg.vocab} tokens"
+        ),
         "train_tokens": stream.numel(),
         "final_train_loss": final_loss,
         "heldout_loss": heldout_loss(model, heldout[:500]),

@@ -97,8 +97,13 @@ class PatternAutomaton:
     is the epsilon-closed frozenset of such pairs.
     """
 
-    def __init__(self, patterns: Iterable[tuple[Element, ...]], ctx: PosContext | None = None,
-                 texts: Iterable[str] = (), graph: Graph | None = None) -> None:
+    def __init__(
+        self,
+        patterns: Iterable[tuple[Element, ...]],
+        ctx: PosContext | None = None,
+        texts: Iterable[str] = (),
+        graph: Graph | None = None,
+    ) -> None:
         self.patterns = [tuple(reversed(p)) for p in patterns]
         # per element: the graph's letters it matches (so matching is a set lookup) and their
         # sorted stages (for dead_at); None where no graph is known
@@ -157,7 +162,8 @@ class PatternAutomaton:
             if isinstance(el, Gap):
                 nxt.add((p, i))
             elif (letter in self._letters[id(el)] if self._letters is not None else el.matches(letter)) and (
-                    t is None or self.ctx is None or el.matches_at(t, self._resolved)):
+                t is None or self.ctx is None or el.matches_at(t, self._resolved)
+            ):
                 nxt.add((p, i + 1))
         result = self._close(nxt)
         self._steps[key] = result
@@ -172,8 +178,7 @@ class PatternAutomaton:
     def full(self, state: State) -> bool:
         hit = self._full.get(state)
         if hit is None:
-            hit = self._full[state] = any(all(isinstance(e, Gap) for e in self.patterns[p][i:])
-                                          for p, i in state)  # type: ignore[attr-defined]
+            hit = self._full[state] = any(all(isinstance(e, Gap) for e in self.patterns[p][i:]) for p, i in state)  # type: ignore[attr-defined]
         return hit
 
     def full_at(self, state: State, stage: int) -> bool:

@@ -41,8 +41,14 @@ class SubgraphAutomaton:
     """``Only(K)``: paths whose every edge is kept, or with ``negated`` the paths using some edge
     not kept. ``K`` is ``edges`` (the kept edges), or every edge except ``dropped``."""
 
-    def __init__(self, edges: Iterable[Edge] | None = None, *, dropped: Iterable[Edge] | None = None,
-                 negated: bool = False, graph: Graph | None = None) -> None:
+    def __init__(
+        self,
+        edges: Iterable[Edge] | None = None,
+        *,
+        dropped: Iterable[Edge] | None = None,
+        negated: bool = False,
+        graph: Graph | None = None,
+    ) -> None:
         if (edges is None) == (dropped is None):
             raise ValueError("give the kept edges or the dropped ones, not both")
         self.edges = None if edges is None else frozenset(edges)

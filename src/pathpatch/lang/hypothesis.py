@@ -28,8 +28,8 @@ from .automata import (
     SubgraphAutomaton,
 )
 from .edges import combine_edges
-from .walks import count_accepted, iter_accepted
 from .pattern import LetterSet, PosContext, parse_pattern, uses_positions
+from .walks import count_accepted, iter_accepted
 
 __all__ = [
     "Hypothesis",
@@ -78,8 +78,10 @@ class Hypothesis(ABC):
             raise TypeError(f"positions must be a dict {{name: position}}, got {type(positions).__name__}")
         if n_pos is None:
             if self.positional:
-                raise InputError(f"{self} names positions: pass n_pos= (the sequence length) and, for named "
-                                 "positions like END, positions={'END': 5} to count or list its paths")
+                raise InputError(
+                    f"{self} names positions: pass n_pos= (the sequence length) and, for named "
+                    "positions like END, positions={'END': 5} to count or list its paths"
+                )
             return None
         return PosContext.of(n_pos, positions)
 
@@ -104,8 +106,9 @@ class Hypothesis(ABC):
         ctx = self.context(n_pos, positions)
         return count_accepted(self.compile(graph, ctx), graph, n_pos if ctx else None)
 
-    def iter(self, model_or_graph: Any, n_pos: int | None = None,
-             positions: dict[str, int] | None = None) -> Iterator[Path]:
+    def iter(
+        self, model_or_graph: Any, n_pos: int | None = None, positions: dict[str, int] | None = None
+    ) -> Iterator[Path]:
         """The paths this hypothesis holds, input first (pruned walk: use on small models).
 
         With ``n_pos``, the position-resolved paths over ``n_pos`` positions.
@@ -114,8 +117,13 @@ class Hypothesis(ABC):
         ctx = self.context(n_pos, positions)
         return iter_accepted(self.compile(graph, ctx), graph, n_pos if ctx else None)
 
-    def list(self, model_or_graph: Any, limit: int | None = None, n_pos: int | None = None,
-             positions: dict[str, int] | None = None) -> list[Path]:
+    def list(
+        self,
+        model_or_graph: Any,
+        limit: int | None = None,
+        n_pos: int | None = None,
+        positions: dict[str, int] | None = None,
+    ) -> list[Path]:
         """Up to ``limit`` paths (all if None), sorted by their names."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise InputError(f"limit must be None (all paths) or a non-negative int, got {limit!r}")
@@ -128,8 +136,9 @@ class Hypothesis(ABC):
                 break
         return sorted(out, key=lambda p: p.name)
 
-    def contains(self, path: Path | str, model_or_graph: Any, n_pos: int | None = None,
-                 positions: dict[str, int] | None = None) -> bool:
+    def contains(
+        self, path: Path | str, model_or_graph: Any, n_pos: int | None = None, positions: dict[str, int] | None = None
+    ) -> bool:
         """Whether ``path`` (checked against the model's graph) is in this hypothesis.
 
         A position-resolved path (``embed@0 -> a1.0.k@2 -> out@2``) needs ``n_pos`` when the
@@ -201,8 +210,12 @@ def missing_edge(graph: Graph, edge: Edge, text: str) -> EmptyPathSetError:
         why = f"{s.name} does not come before {r.node.name}, and a sender must come before its receiver"
     else:
         why = "a sender must come before its receiver"
-    return EmptyPathSetError(f"no edge {edge.name} in this model ({graph.describe()}): {why}; "
-                             "list the edges with model.graph.edges", text, text, 0)
+    return EmptyPathSetError(
+        f"no edge {edge.name} in this model ({graph.describe()}): {why}; list the edges with model.graph.edges",
+        text,
+        text,
+        0,
+    )
 
 
 def _edge_positions_possible(text: str, ctx: PosContext, channel: str | None) -> bool:
@@ -233,9 +246,14 @@ class _EdgePattern(Patterns):
         if not graph.has_edge(self.edge):  # type: ignore[arg-type]
             raise missing_edge(graph, self.edge, text)  # type: ignore[arg-type]
         if ctx is not None and not _edge_positions_possible(text, ctx, self.edge.receiver.channel):  # type: ignore[union-attr]
-            raise EmptyPathSetError(f"the edge {text} joins no positions of a {ctx.n_pos}-token sequence: an edge "
-                                    "into k or v comes from a position at or before the receiver's, any other "
-                                    "edge stays at one position", text, text, 0)
+            raise EmptyPathSetError(
+                f"the edge {text} joins no positions of a {ctx.n_pos}-token sequence: an edge "
+                "into k or v comes from a position at or before the receiver's, any other "
+                "edge stays at one position",
+                text,
+                text,
+                0,
+            )
         return dfa
 
 
@@ -310,8 +328,10 @@ def paths(spec: str | Path | Iterable[str | Path]) -> Hypothesis:
     if isinstance(spec, (str, Path)):
         spec = [spec]
     if not isinstance(spec, Iterable) or isinstance(spec, (bytes, Hypothesis)):
-        raise TypeError(f"paths() takes a pattern string (e.g. 'embed -> a1.*.v -> out'), a Path, or a list of "
-                        f"them, got {type(spec).__name__}")
+        raise TypeError(
+            f"paths() takes a pattern string (e.g. 'embed -> a1.*.v -> out'), a Path, or a list of "
+            f"them, got {type(spec).__name__}"
+        )
     texts = tuple(s.name if isinstance(s, Path) else s for s in spec)
     if not texts:
         return no_paths()
@@ -341,8 +361,9 @@ def through(node: str | Node) -> Hypothesis:
         raise TypeError(f"through() takes a node name such as 'a0.3' or 'a1.*', or a Node, got {type(node).__name__}")
     name = node if isinstance(node, str) else node.name
     if "->" in name:
-        raise PatternError("through() takes one node, not a path; use paths(...) for chains", name, "->",
-                           name.index("->"))
+        raise PatternError(
+            "through() takes one node, not a path; use paths(...) for chains", name, "->", name.index("->")
+        )
     return Patterns((name.strip(),))
 
 
@@ -352,10 +373,14 @@ def through_edge(sender: str | Node, receiver: str | Port) -> Hypothesis:
     Either end may carry a position: ``through_edge("a0.2@4", "a1.0.k@7")``.
     """
     if not isinstance(sender, (str, Node)):
-        raise TypeError(f"through_edge: sender must be a node name such as 'a0.3', or a Node, got {type(sender).__name__}")
+        raise TypeError(
+            f"through_edge: sender must be a node name such as 'a0.3', or a Node, got {type(sender).__name__}"
+        )
     if not isinstance(receiver, (str, Port)):
-        raise TypeError(f"through_edge: receiver must be a port name such as 'a1.5.k', 'm2' or 'out', or a Port, "
-                        f"got {type(receiver).__name__}")
+        raise TypeError(
+            f"through_edge: receiver must be a port name such as 'a1.5.k', 'm2' or 'out', or a Port, "
+            f"got {type(receiver).__name__}"
+        )
     s = (sender.name if isinstance(sender, Node) else sender).strip()
     r = (receiver.name if isinstance(receiver, Port) else receiver).strip()
     edge = Edge.parse(f"{s.partition('@')[0]} -> {r.partition('@')[0]}")
@@ -367,8 +392,9 @@ def through_edge(sender: str | Node, receiver: str | Port) -> Hypothesis:
 def subgraph(edges: Iterable[Edge | str]) -> Hypothesis:
     """Paths whose every edge is kept: ``edges`` as :class:`Edge` objects or ``"a0.1 -> a1.0.k"``."""
     if isinstance(edges, (str, Edge)) or not isinstance(edges, Iterable):
-        raise TypeError(f"subgraph() takes a list of edges ('a0.1 -> a1.0.k' strings or Edge objects), "
-                        f"got {type(edges).__name__}")
+        raise TypeError(
+            f"subgraph() takes a list of edges ('a0.1 -> a1.0.k' strings or Edge objects), got {type(edges).__name__}"
+        )
     items = list(edges)
     bad = [e for e in items if not isinstance(e, (str, Edge))]
     if bad:

@@ -30,7 +30,17 @@ from functools import lru_cache
 from ..errors import PatternError
 from ..graph import Node, Port
 
-__all__ = ["Element", "Gap", "LetterSet", "parse_pattern", "Letter", "PosSpec", "PosContext", "resolve_positions", "uses_positions"]
+__all__ = [
+    "Element",
+    "Gap",
+    "LetterSet",
+    "parse_pattern",
+    "Letter",
+    "PosSpec",
+    "PosContext",
+    "resolve_positions",
+    "uses_positions",
+]
 
 Letter = Node | Port  # an input node (first letter of a path) or a port it enters
 PosSpec = frozenset[int | str]  # positions of an element: ints (negative from the end) and names
@@ -148,9 +158,13 @@ def _positions(text: str, pattern: str, column: int) -> PosSpec | None:
         elif _NAME_RE.match(item):
             values.add(item)
         else:
-            raise PatternError("a position is a number (negative counts from the end), a name the dataset "
-                               "defines (like END), * or a set like {0,2}, {1-3} or {-1,END}", pattern,
-                               item or text, column)
+            raise PatternError(
+                "a position is a number (negative counts from the end), a name the dataset "
+                "defines (like END), * or a set like {0,2}, {1-3} or {-1,END}",
+                pattern,
+                item or text,
+                column,
+            )
     return frozenset(values)
 
 
@@ -176,16 +190,23 @@ def resolve_positions(spec: PosSpec, n_pos: int, names: dict[str, int], pattern:
         if isinstance(item, str):
             if item not in names:
                 known = ", ".join(sorted(names)) or "none"
-                raise PatternError(f"position name {item!r} is not defined by the dataset (it defines: {known}); "
-                                   "pass Dataset(..., positions={name: tensor of one position per example})",
-                                   pattern or item, item, max(pattern.find("@" + item) + 1, 0))
+                raise PatternError(
+                    f"position name {item!r} is not defined by the dataset (it defines: {known}); "
+                    "pass Dataset(..., positions={name: tensor of one position per example})",
+                    pattern or item,
+                    item,
+                    max(pattern.find("@" + item) + 1, 0),
+                )
             out.add(names[item])
         elif -n_pos <= item < n_pos:
             out.add(item % n_pos)
         else:
-            raise PatternError(f"position {item} is outside sequences of {n_pos} tokens "
-                               f"(valid: 0..{n_pos - 1} or -{n_pos}..-1)", pattern or str(item), str(item),
-                               max(pattern.find(f"@{item}") + 1, 0))
+            raise PatternError(
+                f"position {item} is outside sequences of {n_pos} tokens (valid: 0..{n_pos - 1} or -{n_pos}..-1)",
+                pattern or str(item),
+                str(item),
+                max(pattern.find(f"@{item}") + 1, 0),
+            )
     return frozenset(out)
 
 
@@ -205,8 +226,12 @@ def _element(text: str, pattern: str, column: int) -> Element:
     if not m:
         hint = [s for s in ("embed", "pos", "out", "...") if s.startswith(text[:1])]
         raise PatternError(
-            "not a path element (expected embed, pos, out, aL.H[.q|k|v], mL, * or ..., each with an optional @position)",
-            pattern, text, column, hint
+            "not a path element (expected embed, pos, out, aL.H[.q|k|v], mL, * or ..., "
+            "each with an optional @position)",
+            pattern,
+            text,
+            column,
+            hint,
         )
     if m.group("gap"):
         return Gap(text, column)

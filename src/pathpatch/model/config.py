@@ -77,8 +77,9 @@ class ModelConfig:
             if optional and value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"{name} must be a positive finite number{' or None' if optional else ''}, "
-                                  f"got {value!r}")
+                raise ConfigError(
+                    f"{name} must be a positive finite number{' or None' if optional else ''}, got {value!r}"
+                )
         for name in ("n_kv_heads", "rotary_dim"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

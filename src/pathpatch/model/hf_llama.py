@@ -34,11 +34,22 @@ def _config(c: Any) -> ModelConfig:
     if window and getattr(c, "use_sliding_window", True):
         n_ctx = min(n_ctx, window)
     return ModelConfig(
-        n_layers=c.num_hidden_layers, n_heads=c.num_attention_heads, d_model=c.hidden_size, d_head=d_head,
-        d_vocab=c.vocab_size, n_ctx=n_ctx, d_mlp=c.intermediate_size, positions="rotary", norm=True, act="silu",
-        eps=c.rms_norm_eps, norm_kind="rmsnorm", gated=True,
+        n_layers=c.num_hidden_layers,
+        n_heads=c.num_attention_heads,
+        d_model=c.hidden_size,
+        d_head=d_head,
+        d_vocab=c.vocab_size,
+        n_ctx=n_ctx,
+        d_mlp=c.intermediate_size,
+        positions="rotary",
+        norm=True,
+        act="silu",
+        eps=c.rms_norm_eps,
+        norm_kind="rmsnorm",
+        gated=True,
         n_kv_heads=getattr(c, "num_key_value_heads", None) or c.num_attention_heads,
-        rotary_dim=rotary_dim, rotary_base=base,
+        rotary_dim=rotary_dim,
+        rotary_base=base,
     )
 
 
@@ -67,8 +78,11 @@ def from_llama_family(hf_model: Any, dtype: torch.dtype | None = None) -> Residu
                 model.b_O[i] = att.o_proj.bias
             model.ln1_w[i], model.ln1_b[i] = layer.input_layernorm.weight, 0.0
             model.ln2_w[i], model.ln2_b[i] = layer.post_attention_layernorm.weight, 0.0
-            model.W_gate[i], model.W_in[i], model.W_out[i] = mlp.gate_proj.weight.T, mlp.up_proj.weight.T, \
-                mlp.down_proj.weight.T
+            model.W_gate[i], model.W_in[i], model.W_out[i] = (
+                mlp.gate_proj.weight.T,
+                mlp.up_proj.weight.T,
+                mlp.down_proj.weight.T,
+            )
             for proj, bias in ((mlp.gate_proj, model.b_gate), (mlp.up_proj, model.b_in), (mlp.down_proj, model.b_out)):
                 if proj.bias is not None:
                     bias[i] = proj.bias

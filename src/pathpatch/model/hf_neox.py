@@ -18,8 +18,13 @@ from .residual import ResidualModel
 
 __all__ = ["from_neox"]
 
-_ACTS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_fast": "gelu_new", "gelu_pytorch_tanh": "gelu_new",
-         "relu": "relu"}
+_ACTS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu_new",
+    "gelu_fast": "gelu_new",
+    "gelu_pytorch_tanh": "gelu_new",
+    "relu": "relu",
+}
 
 
 def _config(c: Any) -> ModelConfig:
@@ -29,10 +34,20 @@ def _config(c: Any) -> ModelConfig:
     d_head = c.hidden_size // c.num_attention_heads
     rotary_dim, base = rope_settings(c, d_head, default_fraction=0.25)
     return ModelConfig(
-        n_layers=c.num_hidden_layers, n_heads=c.num_attention_heads, d_model=c.hidden_size, d_head=d_head,
-        d_vocab=c.vocab_size, n_ctx=c.max_position_embeddings, d_mlp=c.intermediate_size, positions="rotary",
-        norm=True, act=act, eps=c.layer_norm_eps, parallel=bool(c.use_parallel_residual),
-        rotary_dim=rotary_dim, rotary_base=base,  # type: ignore[arg-type]
+        n_layers=c.num_hidden_layers,
+        n_heads=c.num_attention_heads,
+        d_model=c.hidden_size,
+        d_head=d_head,
+        d_vocab=c.vocab_size,
+        n_ctx=c.max_position_embeddings,
+        d_mlp=c.intermediate_size,
+        positions="rotary",
+        norm=True,
+        act=act,
+        eps=c.layer_norm_eps,
+        parallel=bool(c.use_parallel_residual),
+        rotary_dim=rotary_dim,
+        rotary_base=base,  # type: ignore[arg-type]
     )
 
 

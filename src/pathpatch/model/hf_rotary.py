@@ -16,8 +16,16 @@ def rope_settings(hf_config: Any, d_head: int, default_fraction: float = 1.0) ->
     rope_type = params.get("rope_type") or scaling.get("rope_type") or scaling.get("type") or "default"
     if rope_type != "default":
         raise ConfigError(f"rotary scaling {rope_type!r} is not supported (only the default rotary embedding)")
-    base = params.get("rope_theta") or getattr(hf_config, "rope_theta", None) or \
-        getattr(hf_config, "rotary_emb_base", None) or 10000.0
-    fraction = params.get("partial_rotary_factor") or getattr(hf_config, "partial_rotary_factor", None) or \
-        getattr(hf_config, "rotary_pct", None) or default_fraction
+    base = (
+        params.get("rope_theta")
+        or getattr(hf_config, "rope_theta", None)
+        or getattr(hf_config, "rotary_emb_base", None)
+        or 10000.0
+    )
+    fraction = (
+        params.get("partial_rotary_factor")
+        or getattr(hf_config, "partial_rotary_factor", None)
+        or getattr(hf_config, "rotary_pct", None)
+        or default_fraction
+    )
     return int(d_head * fraction), float(base)

@@ -78,8 +78,9 @@ def read_config(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise ModelLoadError(f"{path} is not text ({err}); it should hold the model's JSON config") from None
     except json.JSONDecodeError as err:
-        raise ModelLoadError(f"{path} is not valid JSON ({err}); rewrite it (pathpatch.save_model writes one)") \
-            from None
+        raise ModelLoadError(
+            f"{path} is not valid JSON ({err}); rewrite it (pathpatch.save_model writes one)"
+        ) from None
     except OSError as err:
         raise ModelLoadError(f"cannot read {path}: {err}") from None
     if not isinstance(data, dict):
@@ -110,9 +111,11 @@ def load_model_dir(directory: str | Path, dtype: torch.dtype | None = None) -> R
     try:
         tensors = load_file(str(directory / WEIGHTS))
     except (ValueError, OSError, SafetensorError) as err:
-        raise ModelLoadError(f"cannot read the model in {directory}: the weights {WEIGHTS} are truncated or not "
-                             f"safetensors ({err}); "
-                             f"write them again with pathpatch.save_model") from None
+        raise ModelLoadError(
+            f"cannot read the model in {directory}: the weights {WEIGHTS} are truncated or not "
+            f"safetensors ({err}); "
+            f"write them again with pathpatch.save_model"
+        ) from None
     model = ResidualModel(config.architecture(), dtype=torch.float32)
     _check_tensors(directory, model.state_dict(), tensors)
     if dtype is None:
@@ -130,13 +133,19 @@ def _check_tensors(directory: Path, want: dict[str, torch.Tensor], got: dict[str
     where = directory / WEIGHTS
     missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
     if missing:
-        raise ModelLoadError(f"{where} lacks tensors {missing} that {directory / CONFIG} needs; the config "
-                             f"does not match the weights (write both with pathpatch.save_model)")
+        raise ModelLoadError(
+            f"{where} lacks tensors {missing} that {directory / CONFIG} needs; the config "
+            f"does not match the weights (write both with pathpatch.save_model)"
+        )
     if extra:
-        raise ModelLoadError(f"{where} holds tensors {extra} that {directory / CONFIG} has no place for; the "
-                             f"config does not match the weights (write both with pathpatch.save_model)")
+        raise ModelLoadError(
+            f"{where} holds tensors {extra} that {directory / CONFIG} has no place for; the "
+            f"config does not match the weights (write both with pathpatch.save_model)"
+        )
     for name, t in want.items():
         if tuple(got[name].shape) != tuple(t.shape):
-            raise ModelLoadError(f"{where}: tensor {name} has shape {tuple(got[name].shape)}, but {directory / CONFIG} "
-                                 f"implies {tuple(t.shape)}; the config does not match the weights (write both "
-                                 f"with pathpatch.save_model)")
+            raise ModelLoadError(
+                f"{where}: tensor {name} has shape {tuple(got[name].shape)}, but {directory / CONFIG} "
+                f"implies {tuple(t.shape)}; the config does not match the weights (write both "
+                f"with pathpatch.save_model)"
+            )

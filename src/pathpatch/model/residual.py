@@ -25,8 +25,9 @@ from .config import ModelConfig
 __all__ = ["ResidualModel", "per_head"]
 
 
-def per_head(x: Float[Tensor, "copy ... e"], w: Float[Tensor, "head e d"], heads: Int[Tensor, " copy"]
-             ) -> Float[Tensor, "copy ... d"]:
+def per_head(
+    x: Float[Tensor, "copy ... e"], w: Float[Tensor, "head e d"], heads: Int[Tensor, " copy"]
+) -> Float[Tensor, "copy ... d"]:
     """``x[c] @ w[heads[c]]`` for every copy: with more copies than heads, one product per head
     (gathering a matrix per copy would copy the weights thousands of times)."""
     if len(heads) <= w.shape[0]:
@@ -87,8 +88,9 @@ class ResidualModel(nn.Module):
         try:
             device = torch.device(device) if device is not None else self.device
         except (RuntimeError, TypeError) as err:
-            raise InputError(f"device={device!r} is not a device torch knows ({err}); use 'cpu', 'cuda' or "
-                             "'cuda:N'") from err
+            raise InputError(
+                f"device={device!r} is not a device torch knows ({err}); use 'cpu', 'cuda' or 'cuda:N'"
+            ) from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("device='cuda' was asked for, but torch sees no CUDA device here; use device='cpu'")
         dtype = dtype or self.dtype
@@ -182,8 +184,9 @@ class ResidualModel(nn.Module):
         """Channel ``q``, ``k`` or ``v``'s weights ``[layer, head, d_model, d_head]`` and biases."""
         return {"q": (self.W_Q, self.b_Q), "k": (self.W_K, self.b_K), "v": (self.W_V, self.b_V)}[channel]
 
-    def project(self, layer: int, channel: str, x: Float[Tensor, "copy ... d_model"],
-                heads: Int[Tensor, " copy"]) -> Float[Tensor, "copy ... d_head"]:
+    def project(
+        self, layer: int, channel: str, x: Float[Tensor, "copy ... d_model"], heads: Int[Tensor, " copy"]
+    ) -> Float[Tensor, "copy ... d_head"]:
         """A channel's input normalised (ln1) and projected by each copy's head (``q``: the query
         head; ``k``/``v``: its key/value head), bias added. ``x`` may have one row for all copies."""
         w, b = (self.ln1_w[layer], self.ln1_b[layer]) if self.config.norm else (None, None)
@@ -193,8 +196,12 @@ class ResidualModel(nn.Module):
         out = torch.einsum("c...d,cde->c...e", x, weight[layer, index])
         return out + bias[layer, index].view(len(heads), *([1] * (out.dim() - 2)), -1)
 
-    def attend(self, q: Float[Tensor, "copy batch qpos d_head"], k: Float[Tensor, "copy batch kpos d_head"],
-               q_pos: Int[Tensor, "..."] | None = None) -> Float[Tensor, "copy batch qpos kpos"]:
+    def attend(
+        self,
+        q: Float[Tensor, "copy batch qpos d_head"],
+        k: Float[Tensor, "copy batch kpos d_head"],
+        q_pos: Int[Tensor, "..."] | None = None,
+    ) -> Float[Tensor, "copy batch qpos kpos"]:
         """Attention probabilities from projected queries and keys: the one place the engine and
         the model compute them. ``q_pos``: each query's position, broadcast against
         ``[copy, batch, qpos]`` (default: the last ``qpos`` of the ``kpos`` positions); keys sit at
@@ -208,8 +215,13 @@ class ResidualModel(nn.Module):
         after = torch.arange(n_k, device=q.device) > q_pos[..., None]
         return scores.masked_fill(after, float("-inf")).softmax(-1)
 
-    def write(self, layer: int, heads: Int[Tensor, " copy"], pattern: Float[Tensor, "copy batch qpos kpos"],
-              v: Float[Tensor, "copy batch kpos d_head"]) -> Float[Tensor, "copy batch qpos d_model"]:
+    def write(
+        self,
+        layer: int,
+        heads: Int[Tensor, " copy"],
+        pattern: Float[Tensor, "copy batch qpos kpos"],
+        v: Float[Tensor, "copy batch kpos d_head"],
+    ) -> Float[Tensor, "copy batch qpos d_model"]:
         """Each head's write to the residual stream from its pattern and projected values."""
         return per_head(torch.einsum("cbqk,cbke->cbqe", pattern, v), self.W_O[layer], heads)
 

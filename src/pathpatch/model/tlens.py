@@ -20,8 +20,14 @@ __all__ = ["from_transformer_lens"]
 # TransformerLens adds shortformer positions *after* ln1; pathpatch's shortformer adds them before
 # the norm (the reading node normalises its whole summed input), so the two are different functions.
 _POSITIONS = {"standard": "absolute", "rotary": "rotary"}
-_ACTS = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_fast": "gelu_new", "gelu_pytorch_tanh": "gelu_new",
-         "relu": "relu", "silu": "silu"}
+_ACTS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu_new",
+    "gelu_fast": "gelu_new",
+    "gelu_pytorch_tanh": "gelu_new",
+    "relu": "relu",
+    "silu": "silu",
+}
 _NORMS = {"LN": "layernorm", "LNPre": "layernorm", "RMS": "rmsnorm", "RMSPre": "rmsnorm"}
 
 
@@ -42,11 +48,22 @@ def _config(c: Any) -> ModelConfig:
         raise ConfigError(f"TransformerLens options {problems} are not supported by pathpatch's adapter")
     scale = 1.0 / float(c.attn_scale) if c.use_attn_scale else 1.0
     return ModelConfig(
-        n_layers=c.n_layers, n_heads=c.n_heads, d_model=c.d_model, d_head=c.d_head, d_vocab=c.d_vocab,
-        n_ctx=c.n_ctx, d_mlp=None if c.attn_only else c.d_mlp, positions=_POSITIONS[c.positional_embedding_type],
-        norm=c.normalization_type is not None, norm_kind=_NORMS.get(c.normalization_type, "layernorm"),
-        act=_ACTS.get(c.act_fn, "gelu"), eps=c.eps, attn_scale=scale, gated=bool(c.gated_mlp),
-        parallel=bool(c.parallel_attn_mlp), n_kv_heads=getattr(c, "n_key_value_heads", None),
+        n_layers=c.n_layers,
+        n_heads=c.n_heads,
+        d_model=c.d_model,
+        d_head=c.d_head,
+        d_vocab=c.d_vocab,
+        n_ctx=c.n_ctx,
+        d_mlp=None if c.attn_only else c.d_mlp,
+        positions=_POSITIONS[c.positional_embedding_type],
+        norm=c.normalization_type is not None,
+        norm_kind=_NORMS.get(c.normalization_type, "layernorm"),
+        act=_ACTS.get(c.act_fn, "gelu"),
+        eps=c.eps,
+        attn_scale=scale,
+        gated=bool(c.gated_mlp),
+        parallel=bool(c.parallel_attn_mlp),
+        n_kv_heads=getattr(c, "n_key_value_heads", None),
         rotary_dim=c.rotary_dim if c.positional_embedding_type == "rotary" else None,
         rotary_base=float(getattr(c, "rotary_base", 10000)),  # type: ignore[arg-type]
     )
@@ -73,7 +90,9 @@ def from_transformer_lens(ht: Any, dtype: torch.dtype | None = None) -> Residual
             for name in ("W_Q", "b_Q", "W_O"):
                 getattr(model, name)[i] = getattr(att, name)
             for name in ("W_K", "W_V", "b_K", "b_V"):  # grouped-query attention stores one per k/v head
-                getattr(model, name)[i] = getattr(att, "_" + name, None) if hasattr(att, "_" + name) else getattr(att, name)
+                getattr(model, name)[i] = (
+                    getattr(att, "_" + name, None) if hasattr(att, "_" + name) else getattr(att, name)
+                )
             model.b_O[i] = att.b_O
             if cfg.norm:
                 _norm(model.ln1_w[i], model.ln1_b[i], block.ln1)

@@ -47,8 +47,16 @@ from ..errors import ConfigError, InputError, ModelLoadError
 from .config import ModelConfig
 from .residual import ResidualModel
 
-__all__ = ["from_tracr", "tracr_tokens", "tracr_pairs", "tracr_decode", "tracr_outputs", "n_outputs", "is_categorical",
-           "require_tracr"]
+__all__ = [
+    "from_tracr",
+    "tracr_tokens",
+    "tracr_pairs",
+    "tracr_decode",
+    "tracr_outputs",
+    "n_outputs",
+    "is_categorical",
+    "require_tracr",
+]
 
 INSTALL = "pip install 'pathpatch[tracr]'"
 
@@ -60,29 +68,38 @@ def require_tracr() -> Any:
         import jax  # noqa: F401
         import tracr  # noqa: F401
     except ImportError as err:
-        raise ModelLoadError(f"tracr models need the optional packages tracr, jax and dm-haiku, which are not "
-                             f"installed ({err}); install them with: {INSTALL}") from None
+        raise ModelLoadError(
+            f"tracr models need the optional packages tracr, jax and dm-haiku, which are not "
+            f"installed ({err}); install them with: {INSTALL}"
+        ) from None
     return haiku
 
 
 def _check_compiled(compiled: Any) -> None:
     if type(compiled).__name__ != "AssembledTransformerModel" or not hasattr(compiled, "params"):
-        raise ConfigError(f"from_tracr needs a tracr AssembledTransformerModel (from tracr.compiler.compiling."
-                          f"compile_rasp_to_model), got {type(compiled).__name__}")
+        raise ConfigError(
+            f"from_tracr needs a tracr AssembledTransformerModel (from tracr.compiler.compiling."
+            f"compile_rasp_to_model), got {type(compiled).__name__}"
+        )
     cfg = compiled.model_config
     if not cfg.causal:
-        raise ConfigError("this tracr model attends to later positions (causal=False); pathpatch models are "
-                          "causal: compile it with compile_rasp_to_model(..., causal=True)")
+        raise ConfigError(
+            "this tracr model attends to later positions (causal=False); pathpatch models are "
+            "causal: compile it with compile_rasp_to_model(..., causal=True)"
+        )
     if cfg.layer_norm:
-        raise ConfigError("tracr models with layer_norm=True are not supported (tracr's compiler never makes "
-                          "them); compile the program with tracr's default config")
+        raise ConfigError(
+            "tracr models with layer_norm=True are not supported (tracr's compiler never makes "
+            "them); compile the program with tracr's default config"
+        )
     import jax
 
     if cfg.activation_function is not jax.nn.relu:
         raise ConfigError(f"the tracr MLP activation must be jax.nn.relu, got {cfg.activation_function!r}")
     if compiled.input_encoder is None or compiled.output_encoder is None:
-        raise ConfigError("the tracr model has no input/output encoder; compile it with "
-                          "compile_rasp_to_model, which attaches both")
+        raise ConfigError(
+            "the tracr model has no input/output encoder; compile it with compile_rasp_to_model, which attaches both"
+        )
 
 
 def n_outputs(compiled: Any) -> int:
@@ -102,8 +119,9 @@ def _unembedding(compiled: Any) -> Float[np.ndarray, "d_model n_out"]:
     import jax.numpy as jnp
 
     d_model = int(compiled.params["token_embed"]["embeddings"].shape[1])
-    fn = hk.without_apply_rng(hk.transform(
-        lambda x: compiled.get_compiled_model().unembed(x, use_unembed_argmax=False)))
+    fn = hk.without_apply_rng(
+        hk.transform(lambda x: compiled.get_compiled_model().unembed(x, use_unembed_argmax=False))
+    )
     out = np.asarray(fn.apply({}, jnp.eye(d_model)), dtype=np.float64)
     return out.reshape(d_model, -1)
 
@@ -114,8 +132,9 @@ def _array(params: dict[str, Any], name: str, key: str) -> Tensor:
     return torch.from_numpy(np.asarray(params[name][key], dtype=np.float64))
 
 
-def from_tracr(compiled: Any, readout: Literal["output", "residual"] = "output",
-               dtype: torch.dtype = torch.float32) -> ResidualModel:
+def from_tracr(
+    compiled: Any, readout: Literal["output", "residual"] = "output", dtype: torch.dtype = torch.float32
+) -> ResidualModel:
     """The compiled tracr program ``compiled`` as a :class:`ResidualModel` (see the module docs for
     the mapping); ``compiled`` is not modified. ``readout="residual"``: the logits are the final
     residual stream instead of the program's output."""
@@ -128,9 +147,19 @@ def from_tracr(compiled: Any, readout: Literal["output", "residual"] = "output",
     d_model = W_E.shape[1]
     W_U = torch.eye(d_model, dtype=torch.float64) if readout == "residual" else torch.from_numpy(_unembedding(compiled))
     L, H, dh, dm = cfg.num_layers, cfg.num_heads, cfg.key_size, cfg.mlp_hidden_size
-    config = ModelConfig(n_layers=L, n_heads=H, d_model=d_model, d_head=dh, d_vocab=max(W_E.shape[0], W_U.shape[1]),
-                         n_ctx=W_pos.shape[0], d_mlp=dm, positions="absolute", norm=False, act="relu",
-                         attn_scale=1.0 / math.sqrt(dh))
+    config = ModelConfig(
+        n_layers=L,
+        n_heads=H,
+        d_model=d_model,
+        d_head=dh,
+        d_vocab=max(W_E.shape[0], W_U.shape[1]),
+        n_ctx=W_pos.shape[0],
+        d_mlp=dm,
+        positions="absolute",
+        norm=False,
+        act="relu",
+        attn_scale=1.0 / math.sqrt(dh),
+    )
     model = ResidualModel(config, dtype=torch.float64)
     with torch.no_grad():
         model.W_E[: W_E.shape[0]] = W_E
@@ -138,8 +167,11 @@ def from_tracr(compiled: Any, readout: Literal["output", "residual"] = "output",
         model.W_U[:, : W_U.shape[1]] = W_U
         for i in range(L):
             at, mlp = f"transformer/layer_{i}/attn", f"transformer/layer_{i}/mlp"
-            for key, W, b in (("query", model.W_Q, model.b_Q), ("key", model.W_K, model.b_K),
-                              ("value", model.W_V, model.b_V)):
+            for key, W, b in (
+                ("query", model.W_Q, model.b_Q),
+                ("key", model.W_K, model.b_K),
+                ("value", model.W_V, model.b_V),
+            ):
                 w = _array(params, f"{at}/{key}", "w")
                 _check_shape(f"{at}/{key}", w, (d_model, H * dh))
                 W[i] = w.reshape(d_model, H, dh).transpose(0, 1)
@@ -159,9 +191,11 @@ def from_tracr(compiled: Any, readout: Literal["output", "residual"] = "output",
 
 def _check_shape(name: str, t: Tensor, want: tuple[int, ...]) -> None:
     if tuple(t.shape) != want:
-        raise ConfigError(f"tracr parameter {name} has shape {tuple(t.shape)}, expected {want} from the model's "
-                          "config (tracr pads every layer to the same heads, key size and MLP width); was it "
-                          "built by compile_rasp_to_model?")
+        raise ConfigError(
+            f"tracr parameter {name} has shape {tuple(t.shape)}, expected {want} from the model's "
+            "config (tracr pads every layer to the same heads, key size and MLP width); was it "
+            "built by compile_rasp_to_model?"
+        )
 
 
 def tracr_tokens(compiled: Any, inputs: Sequence[Sequence[Any]]) -> Int[Tensor, "batch pos"]:
@@ -174,8 +208,10 @@ def tracr_tokens(compiled: Any, inputs: Sequence[Sequence[Any]]) -> Int[Tensor, 
     require_tracr()
     enc = compiled.input_encoder
     if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Sequence) or not inputs:
-        raise InputError("inputs must be a non-empty list of sequences of RASP values, one per example, "
-                         f"e.g. [['x', 'y'], ['y', 'x']]; got {inputs!r:.60}")
+        raise InputError(
+            "inputs must be a non-empty list of sequences of RASP values, one per example, "
+            f"e.g. [['x', 'y'], ['y', 'x']]; got {inputs!r:.60}"
+        )
     rows = []
     for seq in inputs:
         seq = list(seq)
@@ -183,17 +219,23 @@ def tracr_tokens(compiled: Any, inputs: Sequence[Sequence[Any]]) -> Int[Tensor, 
             seq = [enc.bos_token] + seq
         unknown = [v for v in seq if v not in enc.encoding_map]
         if unknown:
-            raise InputError(f"input value {unknown[0]!r} is not in the tracr model's vocabulary "
-                             f"{sorted(map(str, enc.encoding_map))}")
+            raise InputError(
+                f"input value {unknown[0]!r} is not in the tracr model's vocabulary "
+                f"{sorted(map(str, enc.encoding_map))}"
+            )
         rows.append([enc.encoding_map[v] for v in seq])
     lengths = sorted({len(r) for r in rows})
     if len(lengths) > 1:
-        raise InputError(f"the sequences have different lengths {lengths} (BOS included); pathpatch batches "
-                         "need one length: group the inputs by length")
+        raise InputError(
+            f"the sequences have different lengths {lengths} (BOS included); pathpatch batches "
+            "need one length: group the inputs by length"
+        )
     n_ctx = compiled.params["pos_embed"]["embeddings"].shape[0]
     if lengths[0] > n_ctx:
-        raise InputError(f"sequences of {lengths[0]} tokens (BOS included) are longer than the tracr model's "
-                         f"max_seq_len + 1 = {n_ctx}; shorten them or compile with a larger max_seq_len")
+        raise InputError(
+            f"sequences of {lengths[0]} tokens (BOS included) are longer than the tracr model's "
+            f"max_seq_len + 1 = {n_ctx}; shorten them or compile with a larger max_seq_len"
+        )
     return torch.tensor(rows, dtype=torch.long)
 
 
@@ -214,8 +256,13 @@ def tracr_decode(compiled: Any, logits: Float[Tensor, "batch pos vocab"]) -> lis
     return [[bos] + v[1:] for v in values]
 
 
-def tracr_pairs(compiled: Any, model: ResidualModel, clean: Sequence[Sequence[Any]], corrupted: Sequence[Sequence[Any]],
-                target_mask: Tensor | None = None) -> Pairs:
+def tracr_pairs(
+    compiled: Any,
+    model: ResidualModel,
+    clean: Sequence[Sequence[Any]],
+    corrupted: Sequence[Sequence[Any]],
+    target_mask: Tensor | None = None,
+) -> Pairs:
     """:class:`~pathpatch.Pairs` of tracr inputs: x_ref = ``clean[i]``, x_new = ``corrupted[i]`` (RASP
     values, BOS added where missing, see :func:`tracr_tokens`); ``model`` is ``from_tracr(compiled)``.
 
@@ -226,8 +273,10 @@ def tracr_pairs(compiled: Any, model: ResidualModel, clean: Sequence[Sequence[An
     """
     ref, new = tracr_tokens(compiled, clean), tracr_tokens(compiled, corrupted)
     if ref.shape != new.shape:
-        raise InputError(f"clean and corrupted inputs must have the same shape, got {tuple(ref.shape)} and "
-                         f"{tuple(new.shape)} (BOS included); pair each clean sequence with one of its length")
+        raise InputError(
+            f"clean and corrupted inputs must have the same shape, got {tuple(ref.shape)} and "
+            f"{tuple(new.shape)} (BOS included); pair each clean sequence with one of its length"
+        )
     if target_mask is None:
         target_mask = torch.ones_like(ref, dtype=torch.bool)
         target_mask[:, 0] = False

@@ -28,12 +28,64 @@ __all__ = ["NUMBER_MAX", "counting_document", "counting_text", "number_tokenizer
 
 NUMBER_MAX = 199  # " 0" .. " 199" are single tokens
 _STEPS = (1, 1, 1, 1, 1, 1, 2, 3, 5, 10, -1)
-_WORDS = ("page", "pages", "step", "steps", "row", "item", "chapter", "line", "lines", "level", "round", "part",
-          "box", "room", "seat", "bus", "track", "version", "slide", "figure")
-_ITEMS = ("open", "read", "close", "print", "sort", "parse", "load", "save", "test", "build", "run", "stop",
-          "apples", "pears", "eggs", "milk", "bread", "rice", "tea", "salt")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+_WORDS = (
+    "page",
+    "pages",
+    "step",
+    "steps",
+    "row",
+    "item",
+    "chapter",
+    "line",
+    "lines",
+    "level",
+    "round",
+    "part",
+    "box",
+    "room",
+    "seat",
+    "bus",
+    "track",
+    "version",
+    "slide",
+    "figure",
+)
+_ITEMS = (
+    "open",
+    "read",
+    "close",
+    "print",
+    "sort",
+    "parse",
+    "load",
+    "save",
+    "test",
+    "build",
+    "run",
+    "stop",
+    "apples",
+    "pears",
+    "eggs",
+    "milk",
+    "bread",
+    "rice",
+    "tea",
+    "salt",
+)
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _NAMES = ("x", "a", "row", "data", "items", "buf", "arr", "xs")
 
 
@@ -80,7 +132,10 @@ def _indexed(rng: random.Random, counts: bool) -> str:
 
 
 KINDS: dict[str, tuple[float, Callable[[random.Random, bool], str]]] = {
-    "bare": (0.45, _bare), "worded": (0.2, _worded), "listed": (0.1, _listed), "dated": (0.15, _dated),
+    "bare": (0.45, _bare),
+    "worded": (0.2, _worded),
+    "listed": (0.1, _listed),
+    "dated": (0.15, _dated),
     "indexed": (0.1, _indexed),
 }
 
@@ -127,4 +182,3 @@ def number_tokenizer(texts: Iterable[str], vocab: int):  # type: ignore[no-untyp
     chosen = set(new)
     data["model"]["merges"] = [list(m) for m in new] + [list(m) for m in old if m not in chosen]
     return Tokenizer.from_str(json.dumps(data))
-

@@ -31,8 +31,12 @@ def plot_search(study: NumberStudy, path: Path) -> Path:
     fig, ax = pyplot().subplots(figsize=(7, 4))
     ys = [s["proportion_explained"] for s in study.search]
     ax.plot(range(len(ys)), ys, "o-", label="path search: nodes at the last position")
-    ax.plot([len(c["nodes"]) for c in study.tracing_curve], [c["proportion_explained"] for c in study.tracing_curve], "s--",
-            label="causal-tracing cells, whole layers")
+    ax.plot(
+        [len(c["nodes"]) for c in study.tracing_curve],
+        [c["proportion_explained"] for c in study.tracing_curve],
+        "s--",
+        label="causal-tracing cells, whole layers",
+    )
     ax.set_xlabel("heads and MLPs kept at the last position")
     ax.set_ylabel("proportion explained (δ = |Δ loss|)")
     ax.axhline(1, color="#888888", lw=0.8, ls=":")
@@ -48,34 +52,69 @@ def draw_last_position(model: ResidualModel, nodes: list[str], path: Path) -> No
 
     keep = {Node.parse(n) for n in nodes}
     graph = model.graph
-    edges = edges_on_paths(graph, (e for e in graph.edges if (e.sender in keep or e.sender in graph.inputs)
-                                   and (e.receiver.node in keep or e.receiver.node.kind == "out")))
-    draw(model, subgraph(edges), path,
-         title=f"path search at the last position: {', '.join(nodes) or 'no node'} (earlier positions free)")
+    edges = edges_on_paths(
+        graph,
+        (
+            e
+            for e in graph.edges
+            if (e.sender in keep or e.sender in graph.inputs)
+            and (e.receiver.node in keep or e.receiver.node.kind == "out")
+        ),
+    )
+    draw(
+        model,
+        subgraph(edges),
+        path,
+        title=f"path search at the last position: {', '.join(nodes) or 'no node'} (earlier positions free)",
+    )
 
 
 def write_study(study: NumberStudy, model: ResidualModel, out: Path) -> None:
     from ..render import write_html, write_report_json
 
-    plot_trace(study.trace, out / "trace.png", labels=list(POSITION_LABELS)[: len(study.trace.positions)],
-               title="causal trace: proportion of |Δ loss| restored")
+    plot_trace(
+        study.trace,
+        out / "trace.png",
+        labels=list(POSITION_LABELS)[: len(study.trace.positions)],
+        title="causal trace: proportion of |Δ loss| restored",
+    )
     plot_search(study, out / "search.png")
     plot_report(study.reports["loss"], out / "proportion_explained.png", title="δ = |Δ loss|")
     draw_last_position(model, study.path_nodes, out / "circuit.png")
-    description = (f"Number continuation <|endoftext|> s s+1 s+2 -> s+3 on {study.info['model']}: top-1 accuracy "
-                   f"{study.proof.accuracy:.3f} over {study.proof.prompts} prompts. Path patching (greedy search over "
-                   "heads and MLPs at the last position) against causal tracing (whole layers at the last position), "
-                   "scored with δ = |Δ loss|; report.json's logit_diff holds the same rows with δ = |Δ number logit "
-                   "difference|.")
-    write_report_json(study.reports["loss"], out / "report.json", model=model, hypotheses=study.hypotheses,
-                      diagrams=[], description=description,
-                      extra={"accuracy": study.proof.accuracy, "counting": study.proof.to_dict(),
-                             "logit_diff": study.reports["logit_diff"].to_dict()})
-    (out / "study.json").write_text(json.dumps({
-        "trace": study.trace.to_dict(), "search": study.search, "path_nodes": study.path_nodes,
-        "tracing_cells": study.tracing_cells, "tracing_curve": study.tracing_curve, "info": study.info,
-        "counting": study.proof.to_dict(),
-    }, indent=1))
+    description = (
+        f"Number continuation <|endoftext|> s s+1 s+2 -> s+3 on {study.info['model']}: top-1 accuracy "
+        f"{study.proof.accuracy:.3f} over {study.proof.prompts} prompts. Path patching (greedy search over "
+        "heads and MLPs at the last position) against causal tracing (whole layers at the last position), "
+        "scored with δ = |Δ loss|; report.json's logit_diff holds the same rows with δ = |Δ number logit "
+        "difference|."
+    )
+    write_report_json(
+        study.reports["loss"],
+        out / "report.json",
+        model=model,
+        hypotheses=study.hypotheses,
+        diagrams=[],
+        description=description,
+        extra={
+            "accuracy": study.proof.accuracy,
+            "counting": study.proof.to_dict(),
+            "logit_diff": study.reports["logit_diff"].to_dict(),
+        },
+    )
+    (out / "study.json").write_text(
+        json.dumps(
+            {
+                "trace": study.trace.to_dict(),
+                "search": study.search,
+                "path_nodes": study.path_nodes,
+                "tracing_cells": study.tracing_cells,
+                "tracing_curve": study.tracing_curve,
+                "info": study.info,
+                "counting": study.proof.to_dict(),
+            },
+            indent=1,
+        )
+    )
     (out / "report.md").write_text(markdown(study))
     write_html(out)
 
@@ -88,9 +127,13 @@ def needed_markdown(rows: list[dict[str, Any]]) -> list[str]:
     def cell(claim: dict[str, int] | None) -> str:
         return "not reached" if claim is None else f"{claim['nodes']} ({claim['paths']:,} paths)"
 
-    out = ["What each method needs to reach a level of proportion explained (δ = |Δ loss|): heads and MLPs at "
-           "the last position, and the position-resolved paths ending there:", "",
-           "| proportion explained ≥ | path search | causal tracing (whole layers) |", "|---:|---:|---:|"]
+    out = [
+        "What each method needs to reach a level of proportion explained (δ = |Δ loss|): heads and MLPs at "
+        "the last position, and the position-resolved paths ending there:",
+        "",
+        "| proportion explained ≥ | path search | causal tracing (whole layers) |",
+        "|---:|---:|---:|",
+    ]
     out += [f"| {r['level']:.1f} | {cell(r['path_search'])} | {cell(r['tracing'])} |" for r in rows]
     return out
 
@@ -99,30 +142,63 @@ def markdown(study: NumberStudy) -> str:
     sp = study.info["specificity"]
     ratio = "n/a" if sp["path_ratio"] is None else f"{sp['path_ratio']:.3g}×"
     lines = [
-        "# Number continuation (`<|endoftext|> s s+1 s+2` → ` s+3`), path patching vs causal tracing", "",
+        "# Number continuation (`<|endoftext|> s s+1 s+2` → ` s+3`), path patching vs causal tracing",
+        "",
         f"Model: {study.info['model']}. {study.info['prompts']} prompts; x_new = another prompt of the task "
-        f"(seed {study.info['seed']}). Runtime {study.info['seconds']} s.", "",
-        "## The behaviour", "", study.proof.summary() + ".", "",
-        "## Causal tracing (restore one cell in the x_new run; proportion of |Δ loss| restored)", "",
-        "```", str(study.trace), "```", "", "![trace](trace.png)", "",
-        "## Path search at the last position", "",
-        "| step | node added | proportion explained |", "|---:|:---|---:|",
+        f"(seed {study.info['seed']}). Runtime {study.info['seconds']} s.",
+        "",
+        "## The behaviour",
+        "",
+        study.proof.summary() + ".",
+        "",
+        "## Causal tracing (restore one cell in the x_new run; proportion of |Δ loss| restored)",
+        "",
+        "```",
+        str(study.trace),
+        "```",
+        "",
+        "![trace](trace.png)",
+        "",
+        "## Path search at the last position",
+        "",
+        "| step | node added | proportion explained |",
+        "|---:|:---|---:|",
     ]
-    lines += [f"| {i} | {s['node'] or '(none)'} | {s['proportion_explained']:.3f} |" for i, s in enumerate(study.search)]
+    lines += [
+        f"| {i} | {s['node'] or '(none)'} | {s['proportion_explained']:.3f} |" for i, s in enumerate(study.search)
+    ]
     attention = study.info.get("attention", {})
     if attention:
         labels = list(POSITION_LABELS)
-        lines += ["", "Attention of the heads found, from the last position (mean over prompts):", "",
-                  "| head | " + " | ".join(f"`{lab}`".replace("|", "\\|") for lab in labels) + " |", "|:---|" + "---:|" * len(labels)]
+        lines += [
+            "",
+            "Attention of the heads found, from the last position (mean over prompts):",
+            "",
+            "| head | " + " | ".join(f"`{lab}`".replace("|", "\\|") for lab in labels) + " |",
+            "|:---|" + "---:|" * len(labels),
+        ]
         lines += [f"| {h} | " + " | ".join(f"{a:.2f}" for a in row) + " |" for h, row in attention.items()]
     lines += ["", f"Causal-tracing localisation reaching the same level: {', '.join(study.tracing_cells)}.", ""]
     lines += needed_markdown(study.info.get("needed", []))
-    lines += ["",
-              "![search](search.png)", "", "![circuit](circuit.png)", "", "## Scores (δ = |Δ loss|)", "",
-              study.reports["loss"].to_markdown(), "",
-              "## Scores (δ = |Δ logit[correct] − mean logit[other numbers]|)", "",
-              study.reports["logit_diff"].to_markdown(), "", "## Specificity", "",
-              f"The path hypothesis keeps {sp['nodes_path']} heads/MLPs at the last position and "
-              f"{sp['paths_path']} position-resolved paths; the causal-tracing localisation keeps "
-              f"{sp['nodes_tracing']} nodes and {sp['paths_tracing']} paths ({ratio} as many paths).", ""]
+    lines += [
+        "",
+        "![search](search.png)",
+        "",
+        "![circuit](circuit.png)",
+        "",
+        "## Scores (δ = |Δ loss|)",
+        "",
+        study.reports["loss"].to_markdown(),
+        "",
+        "## Scores (δ = |Δ logit[correct] − mean logit[other numbers]|)",
+        "",
+        study.reports["logit_diff"].to_markdown(),
+        "",
+        "## Specificity",
+        "",
+        f"The path hypothesis keeps {sp['nodes_path']} heads/MLPs at the last position and "
+        f"{sp['paths_path']} position-resolved paths; the causal-tracing localisation keeps "
+        f"{sp['nodes_tracing']} nodes and {sp['paths_tracing']} paths ({ratio} as many paths).",
+        "",
+    ]
     return "\n".join(lines)

@@ -33,9 +33,11 @@ class CountingProof:
 
     def summary(self) -> str:
         wrong = ", ".join(map(str, self.wrong[:10])) + (" ..." if len(self.wrong) > 10 else "")
-        return (f"counting: top-1 accuracy {self.accuracy:.3f} on {self.prompts} prompts <|endoftext|> s s+1 s+2 -> s+3 "
-                f"(s = {self.first}..{self.last}); logit difference vs the other answers {self.logit_diff:.2f} "
-                f"(min {self.logit_diff_min:.2f})" + (f"; wrong at s = {wrong}" if self.wrong else ""))
+        return (
+            f"counting: top-1 accuracy {self.accuracy:.3f} on {self.prompts} prompts <|endoftext|> s s+1 s+2 -> s+3 "
+            f"(s = {self.first}..{self.last}); logit difference vs the other answers {self.logit_diff:.2f} "
+            f"(min {self.logit_diff_min:.2f})" + (f"; wrong at s = {wrong}" if self.wrong else "")
+        )
 
 
 def prove_counting(model: ResidualModel, tokenizer: Any, first: int = 1, last: int = 100) -> CountingProof:
@@ -52,5 +54,12 @@ def counting_proof(model: ResidualModel, task: NumberTask) -> CountingProof:
     correct = top == data.target_tokens[:, -1]
     diff = number_logit_diff(logits, data, task.numbers).cpu()
     wrong = tuple(s for s, ok in zip(task.starts, correct.tolist()) if not ok)
-    return CountingProof(float(correct.double().mean()), float(diff.mean()), float(diff.min()), len(task.starts),
-                         task.starts[0], task.starts[-1], wrong)
+    return CountingProof(
+        float(correct.double().mean()),
+        float(diff.mean()),
+        float(diff.min()),
+        len(task.starts),
+        task.starts[0],
+        task.starts[-1],
+        wrong,
+    )

@@ -61,8 +61,14 @@ def _heads_and_mlps(model: ResidualModel) -> list[Node]:
     return [n for n in model.graph.nodes if n.kind in ("head", "mlp")]
 
 
-def greedy_search(model: ResidualModel, task: NumberTask, target: float, max_nodes: int, kw: dict[str, Any],
-                  echo: Callable[[str], None]) -> list[dict[str, Any]]:
+def greedy_search(
+    model: ResidualModel,
+    task: NumberTask,
+    target: float,
+    max_nodes: int,
+    kw: dict[str, Any],
+    echo: Callable[[str], None],
+) -> list[dict[str, Any]]:
     """Grow ``S`` one node at a time (best proportion explained), stopping at ``target``."""
     chosen: list[Node] = []
     steps: list[dict[str, Any]] = []
@@ -98,11 +104,13 @@ def last_position_attention(model: ResidualModel, task: NumberTask, nodes: list[
     return out
 
 
-def _tracing_localisation(model: ResidualModel, task: NumberTask, trace: TraceTable, goal: float,
-                          kw: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]], list[Node]]:
+def _tracing_localisation(
+    model: ResidualModel, task: NumberTask, trace: TraceTable, goal: float, kw: dict[str, Any]
+) -> tuple[list[str], list[dict[str, Any]], list[Node]]:
     last = trace.positions[-1]
-    cells = sorted((r for r in trace.rows if r.kind in ("attn", "mlp") and r.position == last),
-                   key=lambda r: -r.estimate.value)
+    cells = sorted(
+        (r for r in trace.rows if r.kind in ("attn", "mlp") and r.position == last), key=lambda r: -r.estimate.value
+    )
 
     def nodes_of(rows: list[Any]) -> list[Node]:
         out: list[Node] = []
@@ -115,9 +123,15 @@ def _tracing_localisation(model: ResidualModel, task: NumberTask, trace: TraceTa
 
     named = {f"top {k}": only_at(-1, nodes_of(cells[:k])) for k in range(1, len(cells) + 1)}
     report = score(model, named, task.pairs, delta="loss", **kw)
-    curve: list[dict[str, Any]] = [{"cells": k, "name": cells[k - 1].name, "nodes": [n.name for n in nodes_of(cells[:k])],
-              "proportion_explained": s.metrics["proportion_explained"].value}
-             for k, s in enumerate(report, start=1)]
+    curve: list[dict[str, Any]] = [
+        {
+            "cells": k,
+            "name": cells[k - 1].name,
+            "nodes": [n.name for n in nodes_of(cells[:k])],
+            "proportion_explained": s.metrics["proportion_explained"].value,
+        }
+        for k, s in enumerate(report, start=1)
+    ]
     k = next((c["cells"] for c in curve if c["proportion_explained"] >= goal), len(cells))
     return [c.name for c in cells[:k]], curve, nodes_of(cells[:k])
 
@@ -125,8 +139,13 @@ def _tracing_localisation(model: ResidualModel, task: NumberTask, trace: TraceTa
 LEVELS = (0.6, 0.7, 0.8, 0.9)
 
 
-def needed(model: ResidualModel, task: NumberTask, steps: list[dict[str, Any]], curve: list[dict[str, Any]],
-           levels: tuple[float, ...] = LEVELS) -> list[dict[str, Any]]:
+def needed(
+    model: ResidualModel,
+    task: NumberTask,
+    steps: list[dict[str, Any]],
+    curve: list[dict[str, Any]],
+    levels: tuple[float, ...] = LEVELS,
+) -> list[dict[str, Any]]:
     """Per level of proportion explained (δ = |Δ loss|): the fewest heads/MLPs at the last position,
     and the position-resolved paths ending there, with which each method reaches it (None: it
     does not). Path search: its first steps; causal tracing: its first cells, whole layers."""
@@ -140,15 +159,31 @@ def needed(model: ResidualModel, task: NumberTask, steps: list[dict[str, Any]], 
     for level in levels:
         i = next((i for i, s in enumerate(steps) if s["proportion_explained"] >= level), None)
         c = next((c for c in curve if c["proportion_explained"] >= level), None)
-        rows.append({"level": level, "path_search": None if i is None else claim(path_nodes[:i]),
-                     "tracing": None if c is None else claim(c["nodes"])})
+        rows.append(
+            {
+                "level": level,
+                "path_search": None if i is None else claim(path_nodes[:i]),
+                "tracing": None if c is None else claim(c["nodes"]),
+            }
+        )
     return rows
 
 
-def run_numbers(model: ResidualModel, tokenizer: Any, out_dir: str | Path = "results/numbers", target: float = 0.9,
-                max_nodes: int = 10, batch_size: int = 8, n_boot: int = 1000, seed: int = 0, progress: bool = True,
-                echo: Callable[[str], None] = print, first: int = 1, last: int = 100,
-                model_name: str | None = None) -> NumberStudy:
+def run_numbers(
+    model: ResidualModel,
+    tokenizer: Any,
+    out_dir: str | Path = "results/numbers",
+    target: float = 0.9,
+    max_nodes: int = 10,
+    batch_size: int = 8,
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    first: int = 1,
+    last: int = 100,
+    model_name: str | None = None,
+) -> NumberStudy:
     """Run the study on the prompts with ``s`` in ``first..last`` and write ``out_dir``: report.html,
     report.md, report.json (with ``accuracy``), study.json, PNG plots and the circuit diagram."""
     from .files import write_study
@@ -177,17 +212,30 @@ def run_numbers(model: ResidualModel, tokenizer: Any, out_dir: str | Path = "res
     }
     numbers_delta = abs_number_logit_diff(task.numbers)
     kw: dict[str, Any] = {"batch_size": batch_size, "n_boot": n_boot, "seed": seed, "progress": progress}
-    reports = {"loss": score(model, hyps, task.pairs, delta="loss", **kw),
-               "logit_diff": score(model, hyps, task.pairs, delta=numbers_delta, **kw)}
+    reports = {
+        "loss": score(model, hyps, task.pairs, delta="loss", **kw),
+        "logit_diff": score(model, hyps, task.pairs, delta=numbers_delta, **kw),
+    }
     counts = {name: count_paths(h, model, task.pairs) for name, h in hyps.items()}
     p_path, p_ct = counts[list(hyps)[1]], counts[list(hyps)[2]]
     info = {
-        "model": model_name or model.graph.describe(), "graph": model.graph.describe(), "prompts": len(task.pairs),
-        "s": [task.starts[0], task.starts[-1]], "seed": seed, "target": target, "n_heads": model.config.n_heads,
-        "accuracy": proof.accuracy, "logit_diff": proof.logit_diff, "paths_at_last_position": counts,
-        "specificity": {"nodes_path": len(path_nodes), "nodes_tracing": len(ct_nodes),
-                        "paths_path": p_path, "paths_tracing": p_ct,
-                        "path_ratio": (p_ct / p_path) if p_path else None},
+        "model": model_name or model.graph.describe(),
+        "graph": model.graph.describe(),
+        "prompts": len(task.pairs),
+        "s": [task.starts[0], task.starts[-1]],
+        "seed": seed,
+        "target": target,
+        "n_heads": model.config.n_heads,
+        "accuracy": proof.accuracy,
+        "logit_diff": proof.logit_diff,
+        "paths_at_last_position": counts,
+        "specificity": {
+            "nodes_path": len(path_nodes),
+            "nodes_tracing": len(ct_nodes),
+            "paths_path": p_path,
+            "paths_tracing": p_ct,
+            "path_ratio": (p_ct / p_path) if p_path else None,
+        },
         "seconds": round(time.time() - start, 1),
     }
     info["attention"] = last_position_attention(model, task, path_nodes)

@@ -61,9 +61,11 @@ def number_task(tokenizer: Any, first: int = 1, last: int = 100, seed: int = 0) 
             rows.append([eot] + [i[0] for i in ids])
             starts.append(s)
     if len(rows) < 2:
-        raise InputError(f"only {len(rows)} values of s in {first}..{last} have single-token numbers s..s+3 with this "
-                         "tokenizer, and the task needs at least two prompts: widen the range (numbers-4l: s in "
-                         "0..196; GPT-2: 1..100), or use a tokenizer in which ' 12' is one token, like GPT-2's")
+        raise InputError(
+            f"only {len(rows)} values of s in {first}..{last} have single-token numbers s..s+3 with this "
+            "tokenizer, and the task needs at least two prompts: widen the range (numbers-4l: s in "
+            "0..196; GPT-2: 1..100), or use a tokenizer in which ' 12' is one token, like GPT-2's"
+        )
     table = torch.tensor(rows)
     tokens = table[:, :4]
     mask = torch.zeros_like(tokens, dtype=torch.bool)
@@ -74,7 +76,9 @@ def number_task(tokenizer: Any, first: int = 1, last: int = 100, seed: int = 0) 
     return NumberTask(pair_derangement(data, seed), tuple(starts), table[:, 4].unique())
 
 
-def number_logit_diff(logits: Float[Tensor, "batch pos vocab"], data: Dataset, numbers: Tensor) -> Float[Tensor, " batch"]:
+def number_logit_diff(
+    logits: Float[Tensor, "batch pos vocab"], data: Dataset, numbers: Tensor
+) -> Float[Tensor, " batch"]:
     """logit[correct] − mean logit of the other answer numbers, at the last position."""
     rows = logits[:, -1].double()  # [batch, vocab]
     correct = data.target_tokens[:, -1].to(rows.device)

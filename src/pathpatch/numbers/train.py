@@ -30,7 +30,13 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from ..induction.corpus import (
-    EOT, HELDOUT_EVERY, encode_files, encode_texts, gather_files, heldout_sequences, read_source,
+    EOT,
+    HELDOUT_EVERY,
+    encode_files,
+    encode_texts,
+    gather_files,
+    heldout_sequences,
+    read_source,
 )
 from ..model.config import NativeConfig
 from ..model.native import native_model, save_model
@@ -84,8 +90,9 @@ def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True
     torch.manual_seed(cfg.seed)
     started = time.time()
     corpus = gather_files()
-    tokenizer = number_tokenizer([read_source(p) for p in corpus.train] + counting_text(cfg.tokenizer_counting_docs,
-                                                                                   cfg.seed + 1), cfg.bpe_vocab)
+    tokenizer = number_tokenizer(
+        [read_source(p) for p in corpus.train] + counting_text(cfg.tokenizer_counting_docs, cfg.seed + 1), cfg.bpe_vocab
+    )
     vocab = tokenizer.get_vocab_size()
     code = encode_files(tokenizer, corpus.train)
     counting = counting_stream(tokenizer, cfg.counting_docs, cfg.seed + 2)
@@ -95,11 +102,23 @@ def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True
     held_count_stream = counting_stream(tokenizer, 20_000, cfg.seed + 3)
     held_starts = (held_count_stream[: -cfg.n_ctx - 1] == eot).nonzero().flatten()[: cfg.heldout_sequences]
     held_count = _windows(held_count_stream, held_starts, cfg.n_ctx + 1)
-    log(f"corpus: {len(corpus.train)} train files ({code.numel():,} tokens), {cfg.counting_docs:,} counting "
-        f"documents ({counting.numel():,} tokens); vocabulary {vocab} ({cfg.bpe_vocab} BPE + numbers to {NUMBER_MAX})")
-    mcfg = NativeConfig(n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_model=cfg.d_model,
-                        d_head=cfg.d_model // cfg.n_heads, d_vocab=vocab, n_ctx=cfg.n_ctx, d_mlp=cfg.d_mlp,
-                        positions="absolute", act="gelu", seed=cfg.seed, init_std=0.02)
+    log(
+        f"corpus: {len(corpus.train)} train files ({code.numel():,} tokens), {cfg.counting_docs:,} counting "
+        f"documents ({counting.numel():,} tokens); vocabulary {vocab} ({cfg.bpe_vocab} BPE + numbers to {NUMBER_MAX})"
+    )
+    mcfg = NativeConfig(
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        d_model=cfg.d_model,
+        d_head=cfg.d_model // cfg.n_heads,
+        d_vocab=vocab,
+        n_ctx=cfg.n_ctx,
+        d_mlp=cfg.d_mlp,
+        positions="absolute",
+        act="gelu",
+        seed=cfg.seed,
+        init_std=0.02,
+    )
     model = native_model(mcfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, Any]] = []
@@ -107,29 +126,39 @@ def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True
     def probe(step: int, loss: float) -> None:  # s = 1..100 while training, as in the paper
         proof = prove_counting(model, tokenizer)
         history.append({"step": step, "loss": loss, "accuracy": proof.accuracy, "logit_diff": proof.logit_diff})
-        log(f"step {step}: loss {loss:.3f}, counting accuracy {proof.accuracy:.2f}, "
-            f"logit difference {proof.logit_diff:.2f}")
+        log(
+            f"step {step}: loss {loss:.3f}, counting accuracy {proof.accuracy:.2f}, "
+            f"logit difference {proof.logit_diff:.2f}"
+        )
         save_model(model, out, mcfg)
 
-    final_loss = fit(model, lambda: _batch(code, counting, doc_starts, cfg, gen), cfg.steps, cfg.lr, probe,
-                     cfg.probe_every, progress)
+    final_loss = fit(
+        model, lambda: _batch(code, counting, doc_starts, cfg, gen), cfg.steps, cfg.lr, probe, cfg.probe_every, progress
+    )
     save_model(model, out, mcfg)
     tokenizer.save(str(out / "tokenizer.json"))
     save_file({"tokens": held_count[:200, : cfg.n_ctx].to(torch.int16)}, str(out / "heldout.safetensors"))
     proof = prove_counting(model, tokenizer, 0, NUMBER_MAX - 3)  # every s whose numbers are single tokens
     card = {
         "name": "numbers-4l",
-        "architecture": (f"GPT-2-style: {cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, "
-                         f"GELU MLPs of {cfg.d_mlp}, learned absolute positions, LayerNorm"),
+        "architecture": (
+            f"GPT-2-style: {cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, "
+            f"GELU MLPs of {cfg.d_mlp}, learned absolute positions, LayerNorm"
+        ),
         "config": mcfg.to_dict(),
         "training": asdict(cfg),
-        "corpus": (f"Python {platform.python_version()} standard library source (*.py, tests excluded), "
-                   f"{len(corpus.train)} train files / {len(corpus.heldout)} held-out (every {HELDOUT_EVERY}th by "
-                   f"sorted path), and generated counting documents ({', '.join(KINDS)}); byte-level BPE of "
-                   f"{cfg.bpe_vocab} tokens plus merges making ' 0'..' {NUMBER_MAX}' single tokens ({vocab} in all)"),
+        "corpus": (
+            f"Python {platform.python_version()} standard library source (*.py, tests excluded), "
+            f"{len(corpus.train)} train files / {len(corpus.heldout)} held-out (every {HELDOUT_EVERY}th by "
+            f"sorted path), and generated counting documents ({', '.join(KINDS)}); byte-level BPE of "
+            f"{cfg.bpe_vocab} tokens plus merges making ' 0'..' {NUMBER_MAX}' single tokens ({vocab} in all)"
+        ),
         "train_tokens": {"code": code.numel(), "counting": counting.numel()},
         "final_train_loss": final_loss,
-        "heldout_loss": {"code": heldout_loss(model, held_code[:500]), "counting": heldout_loss(model, held_count[:500])},
+        "heldout_loss": {
+            "code": heldout_loss(model, held_code[:500]),
+            "counting": heldout_loss(model, held_count[:500]),
+        },
         "uniform_loss": math.log(vocab),
         "counting": proof.to_dict(),
         "accuracy": proof.accuracy,

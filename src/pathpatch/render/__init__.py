@@ -14,8 +14,16 @@ from typing import TYPE_CHECKING
 
 from ..lazy import lazy_names
 
-_HOMES = {"draw": "drawing", "Drawing": "drawing", "build_html": "html", "write_html": "html", "kept_edges": "kept",
-          "read_run": "runfiles", "write_report_json": "runfiles", "write_scan": "scanfiles"}
+_HOMES = {
+    "draw": "drawing",
+    "Drawing": "drawing",
+    "build_html": "html",
+    "write_html": "html",
+    "kept_edges": "kept",
+    "read_run": "runfiles",
+    "write_report_json": "runfiles",
+    "write_scan": "scanfiles",
+}
 
 if TYPE_CHECKING:
     from .drawing import Drawing, draw

@@ -9,8 +9,13 @@ __all__ = ["report"]
 
 @click.command(name="report")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False),
-              help="Where to write the page. [default: FOLDER/report.html]")
+@click.option(
+    "--out",
+    "out_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Where to write the page. [default: FOLDER/report.html]",
+)
 def report(folder: str, out_file: str | None) -> None:
     """Write FOLDER/report.html: one self-contained page (no network; figures inline) from the
     files a run wrote in FOLDER.

@@ -50,9 +50,18 @@ def _figure(model: Any, subject: Subject, title: str | None, collapse: bool | No
     return fig, lay
 
 
-def draw(model: Any, thing: Any, path: str | Path, scores: Mapping[Edge | str, float] | None = None,
-         title: str | None = None, *, collapse: bool | None = None, max_edges: int = 300,
-         n_pos: int | None = None, positions: dict[str, int] | None = None) -> Drawing:
+def draw(
+    model: Any,
+    thing: Any,
+    path: str | Path,
+    scores: Mapping[Edge | str, float] | None = None,
+    title: str | None = None,
+    *,
+    collapse: bool | None = None,
+    max_edges: int = 300,
+    n_pos: int | None = None,
+    positions: dict[str, int] | None = None,
+) -> Drawing:
     """Draw ``thing`` on ``model``'s graph; write ``<path stem>.svg`` and ``<path stem>.png``.
 
     ``thing``: a Hypothesis, a discovery Circuit, a dict ``{edge: score}``, an edge-scan ScanTable,
@@ -81,8 +90,14 @@ def draw(model: Any, thing: Any, path: str | Path, scores: Mapping[Edge | str, f
     return Drawing(svg, png, tuple(b.label for b in lay.boxes), subject.edges)
 
 
-def circuit_svg(model: Any, thing: Any, prefix: str, scores: Mapping[Edge | str, float] | None = None,
-                title: str | None = None, max_edges: int = 300) -> tuple[str, Subject]:
+def circuit_svg(
+    model: Any,
+    thing: Any,
+    prefix: str,
+    scores: Mapping[Edge | str, float] | None = None,
+    title: str | None = None,
+    max_edges: int = 300,
+) -> tuple[str, Subject]:
     """The diagram as SVG text to inline in HTML (ids start with ``prefix``), and its subject."""
     graph = graph_of(model)
     subject = subject_of(thing, graph, scores, max_edges)
@@ -98,7 +113,7 @@ def circuit_svg(model: Any, thing: Any, prefix: str, scores: Mapping[Edge | str,
 def inline_svg(text: str, prefix: str) -> str:
     """SVG file text made fit to inline in HTML: no XML prolog, DOCTYPE or metadata, and every id
     (and reference to one) prefixed with ``prefix`` unless it already starts with it."""
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
 
     def fix(name: str) -> str:

@@ -28,8 +28,14 @@ STYLES: dict[str, tuple[str, str, Any]] = {
     "v": ("into v", "#009E73", (0, (1, 1.5))),
     "direct": ("into MLP / out", "#666666", (0, (5, 2, 1, 2))),
 }
-_FACE = {"input": "#dfe7ef", "head": "#ffffff", "mlp": "#f3ecdf", "out": "#dfe7ef", "dots": "#f4f4f4",
-         "band": "#f4f4f4"}
+_FACE = {
+    "input": "#dfe7ef",
+    "head": "#ffffff",
+    "mlp": "#f3ecdf",
+    "out": "#dfe7ef",
+    "dots": "#f4f4f4",
+    "band": "#f4f4f4",
+}
 
 
 def edge_style(edge: Edge) -> str:
@@ -42,9 +48,16 @@ def edge_id(edge: Edge) -> str:
     return f"{edge.sender.name}-{edge.receiver.name}"
 
 
-def circuit_figure(graph: Graph, lay: Layout, edges: Sequence[Edge], weights: Mapping[Edge, float] | None = None,
-                   title: str | None = None, note: str | None = None, prefix: str = "c",
-                   max_arrows: int = 400) -> Any:
+def circuit_figure(
+    graph: Graph,
+    lay: Layout,
+    edges: Sequence[Edge],
+    weights: Mapping[Edge, float] | None = None,
+    title: str | None = None,
+    note: str | None = None,
+    prefix: str = "c",
+    max_arrows: int = 400,
+) -> Any:
     """The figure (caller saves and closes it)."""
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
@@ -72,38 +85,77 @@ def circuit_figure(graph: Graph, lay: Layout, edges: Sequence[Edge], weights: Ma
     for e in reversed(arrows):  # strongest drawn last, on top
         s = strength(e)
         _, colour, dash = STYLES[edge_style(e)]
-        patch = FancyArrowPatch(lay.sender_xy(e.sender), lay.port_xy(e.receiver),
-                                connectionstyle="arc3,rad=0.06", arrowstyle="-|>", mutation_scale=7,
-                                linewidth=(0.5 + 3.0 * s) if weights else plain_w, linestyle=dash, color=colour,
-                                alpha=(0.25 + 0.75 * s) if weights else plain_a, zorder=2 + s, shrinkA=0, shrinkB=0)
+        patch = FancyArrowPatch(
+            lay.sender_xy(e.sender),
+            lay.port_xy(e.receiver),
+            connectionstyle="arc3,rad=0.06",
+            arrowstyle="-|>",
+            mutation_scale=7,
+            linewidth=(0.5 + 3.0 * s) if weights else plain_w,
+            linestyle=dash,
+            color=colour,
+            alpha=(0.25 + 0.75 * s) if weights else plain_a,
+            zorder=2 + s,
+            shrinkA=0,
+            shrinkB=0,
+        )
         patch.set_gid(f"{prefix}:e:{edge_id(e)}")
         ax.add_artist(patch)  # not add_patch: the limits are fixed, and updating them is slow
     if rest:  # solid and rasterised: thousands of dashed vector lines take long to write
-        lines = LineCollection([(lay.sender_xy(e.sender), lay.port_xy(e.receiver)) for e in rest],
-                               colors=[STYLES[edge_style(e)][1] for e in rest], linewidths=0.3, alpha=0.2, zorder=1.5)
+        lines = LineCollection(
+            [(lay.sender_xy(e.sender), lay.port_xy(e.receiver)) for e in rest],
+            colors=[STYLES[edge_style(e)][1] for e in rest],
+            linewidths=0.3,
+            alpha=0.2,
+            zorder=1.5,
+        )
         lines.set_rasterized(True)
         ax.add_collection(lines, autolim=False)
     labels = sum(b.kind == "head" and not b.faded for b in lay.boxes) <= 48  # q/k/v under each head
     for b in lay.boxes:
         faded = b.faded
-        patch = FancyBboxPatch((b.x - b.w / 2, b.bottom), b.w, BOX_H, boxstyle="round,pad=0,rounding_size=0.06",
-                               facecolor="#fafafa" if faded else _FACE[b.kind],
-                               edgecolor="#cfcfcf" if faded else "#333333", linewidth=0.6 if faded else 1.0,
-                               linestyle=(0, (2, 2)) if b.kind in ("dots", "band") else "-", zorder=4)
+        patch = FancyBboxPatch(
+            (b.x - b.w / 2, b.bottom),
+            b.w,
+            BOX_H,
+            boxstyle="round,pad=0,rounding_size=0.06",
+            facecolor="#fafafa" if faded else _FACE[b.kind],
+            edgecolor="#cfcfcf" if faded else "#333333",
+            linewidth=0.6 if faded else 1.0,
+            linestyle=(0, (2, 2)) if b.kind in ("dots", "band") else "-",
+            zorder=4,
+        )
         if b.node is not None:
             patch.set_gid(f"{prefix}:n:{b.node.name}")
         ax.add_artist(patch)
-        ax.text(b.x, b.y, b.label, ha="center", va="center", zorder=5, color="#b0b0b0" if faded else "#111111",
-                fontsize=6.5 if b.kind in ("dots", "band") else 7.5,
-                fontweight="bold" if b.kind in ("input", "out") and not faded else "normal")
+        ax.text(
+            b.x,
+            b.y,
+            b.label,
+            ha="center",
+            va="center",
+            zorder=5,
+            color="#b0b0b0" if faded else "#111111",
+            fontsize=6.5 if b.kind in ("dots", "band") else 7.5,
+            fontweight="bold" if b.kind in ("input", "out") and not faded else "normal",
+        )
         if b.kind == "head" and not faded and labels:
             for c, dx in PORT_DX.items():
-                ax.text(b.x + dx, b.bottom - 0.02, c, ha="center", va="top", fontsize=4.5, color=STYLES[c][1],
-                        zorder=5)
-    handles = [Line2D([], [], color=colour, linestyle=dash, linewidth=1.6, label=label)
-               for label, colour, dash in STYLES.values()]
-    fig.legend(handles=handles, loc="lower center", ncol=4, bbox_to_anchor=(0.5, 0.0), fontsize=7, frameon=False,
-               title="width ∝ |score|" if weights else None, title_fontsize=7)
+                ax.text(b.x + dx, b.bottom - 0.02, c, ha="center", va="top", fontsize=4.5, color=STYLES[c][1], zorder=5)
+    handles = [
+        Line2D([], [], color=colour, linestyle=dash, linewidth=1.6, label=label)
+        for label, colour, dash in STYLES.values()
+    ]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=4,
+        bbox_to_anchor=(0.5, 0.0),
+        fontsize=7,
+        frameon=False,
+        title="width ∝ |score|" if weights else None,
+        title_fontsize=7,
+    )
     if rest:
         note = (note + "; " if note else "") + f"{len(rest):,} edges as thin lines, without arrows"
     if title or note:

@@ -21,7 +21,8 @@ from typing import Any
 
 from ..errors import PathPatchError
 from ..estimates import Estimate
-from ..graph import Edge, Graph, Path as GraphPath
+from ..graph import Edge, Graph
+from ..graph import Path as GraphPath
 from ..report import COLUMNS, Report
 from ..scans import decimals
 from .drawing import circuit_svg, inline_svg
@@ -44,9 +45,10 @@ def _describe(run: Run) -> str:
             meta.update(d["meta"])
     if run.study and isinstance(run.study.get("info"), dict):
         meta.update(run.study["info"])
-    items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v if isinstance(v, str) else json.dumps(v))}</dd>"
-                    for k, v in meta.items())
-    return ((f'<p class="desc">{esc(text)}</p>' if text else "") + (f'<dl class="meta">{items}</dl>' if items else ""))
+    items = "".join(
+        f"<dt>{esc(k)}</dt><dd>{esc(v if isinstance(v, str) else json.dumps(v))}</dd>" for k, v in meta.items()
+    )
+    return (f'<p class="desc">{esc(text)}</p>' if text else "") + (f'<dl class="meta">{items}</dl>' if items else "")
 
 
 def _edges(row: dict[str, Any], graph: Graph | None) -> tuple[Edge, ...] | None:
@@ -69,8 +71,9 @@ def _hypotheses(run: Run, graph: Graph | None) -> str:
     for score, row in zip(report, rows):
         n = score.n_paths
         cells: list[tuple[str, object]] = [(score.name, None), ("-" if n is None else str(n), n)]
-        cells += [(str(score.metrics[k]), score.metrics[k].value) if k in score.metrics else ("-", None)
-                  for k, _ in COLUMNS]
+        cells += [
+            (str(score.metrics[k]), score.metrics[k].value) if k in score.metrics else ("-", None) for k, _ in COLUMNS
+        ]
         edges = _edges(row, graph)
         hover = " ".join(edge_id(e) for e in edges) if edges is not None and len(edges) <= MAX_HOVER_EDGES else ""
         body.append((cells, {"data-edges": hover}))
@@ -82,15 +85,19 @@ def _hypotheses(run: Run, graph: Graph | None) -> str:
                 reasons.setdefault(f"{dict(COLUMNS).get(k, k)}: {e.unreliable}", []).append(s.name)
     for why, names in reasons.items():
         rows_txt = "every row" if len(names) == len(report) else ", ".join(names)
-        out.append(f'<p class="note">(!) unreliable {esc(why)} ({esc(rows_txt)}), so the ratio and its interval '
-                   "can take any value; use more examples or pairs with a larger effect</p>")
+        out.append(
+            f'<p class="note">(!) unreliable {esc(why)} ({esc(rows_txt)}), so the ratio and its interval '
+            "can take any value; use more examples or pairs with a larger effect</p>"
+        )
     out.append(_diagrams(run, rows, graph))
     texts = [(r["name"], r["text"]) for r in rows if r.get("text")]
     if texts:
         out.append("<h2>Hypotheses as code</h2>")
         for i, (name, text) in enumerate(texts):
-            out.append(f'<h3>{esc(name)}</h3><button class="copy" data-for="code-{i}">copy</button>'
-                       f'<pre class="code" id="code-{i}">{esc(text)}</pre>')
+            out.append(
+                f'<h3>{esc(name)}</h3><button class="copy" data-for="code-{i}">copy</button>'
+                f'<pre class="code" id="code-{i}">{esc(text)}</pre>'
+            )
     return "\n".join(out) + "</section>"
 
 
@@ -101,8 +108,10 @@ def _diagrams(run: Run, rows: list[dict[str, Any]], graph: Graph | None) -> str:
     if not chosen:
         return ""
     if graph is None:
-        return ('<p class="note">No circuit diagrams: the run recorded no graph (write report.json with '
-                "pathpatch.render.write_report_json(report, path, model=model, hypotheses=...)).</p>")
+        return (
+            '<p class="note">No circuit diagrams: the run recorded no graph (write report.json with '
+            "pathpatch.render.write_report_json(report, path, model=model, hypotheses=...)).</p>"
+        )
     figs = []
     for i, row in enumerate(chosen):
         try:
@@ -133,8 +142,10 @@ def _scan(run: Run, shown: set[str]) -> str:
     if len(rows) > MAX_SCAN_ROWS:
         rows = sorted(rows, key=lambda r: -r[1].value if restore else r[1].value)[:MAX_SCAN_ROWS]
     metric = str(scan.get("metric", "value")).replace("_", " ")
-    out = [f'<section id="scan"><h2>{esc(scan.get("mode", ""))} scan of {len(scan["rows"])} {esc(scan.get("kind", ""))}'
-           f": {esc(metric)}</h2>"]
+    out = [
+        f'<section id="scan"><h2>{esc(scan.get("mode", ""))} scan of {len(scan["rows"])} {esc(scan.get("kind", ""))}'
+        f": {esc(metric)}</h2>"
+    ]
     if scan.get("receivers"):
         out.append(f"<p>receivers: {esc(', '.join(scan['receivers']))}</p>")
     if scan.get("ate"):
@@ -142,11 +153,23 @@ def _scan(run: Run, shown: set[str]) -> str:
     if len(rows) < len(scan["rows"]):
         out.append(f'<p class="note">showing the {len(rows)} rows that matter most; every row is in scan.json</p>')
     d = decimals(rows)
-    body = [([(name, None), (f"{e.value:.{d}f}" + (" (!)" if e.unreliable else ""), e.value),
-              (f"{e.low:.{d}f}", e.low), (f"{e.high:.{d}f}", e.high)], _scan_row_attrs(str(scan.get("kind")), name))
-            for name, e in rows]
-    out.append('<div class="scroll">' + table([str(scan.get("kind", "row")), metric, "low", "high"], body,
-                                              "scan-table") + "</div>")
+    body = [
+        (
+            [
+                (name, None),
+                (f"{e.value:.{d}f}" + (" (!)" if e.unreliable else ""), e.value),
+                (f"{e.low:.{d}f}", e.low),
+                (f"{e.high:.{d}f}", e.high),
+            ],
+            _scan_row_attrs(str(scan.get("kind")), name),
+        )
+        for name, e in rows
+    ]
+    out.append(
+        '<div class="scroll">'
+        + table([str(scan.get("kind", "row")), metric, "low", "high"], body, "scan-table")
+        + "</div>"
+    )
     for stem in ("circuit", "heads", "top"):
         fig = _figure(run.folder / f"{stem}.png", f"s-{stem}")
         if fig:

@@ -59,8 +59,9 @@ def _letter(x: Node | Port, t: int | None) -> Any:
     return x if t is None else (x, t)
 
 
-def kept_edges(hypothesis: Hypothesis, model_or_graph: Any, n_pos: int | None = None,
-               positions: dict[str, int] | None = None) -> tuple[Edge, ...]:
+def kept_edges(
+    hypothesis: Hypothesis, model_or_graph: Any, n_pos: int | None = None, positions: dict[str, int] | None = None
+) -> tuple[Edge, ...]:
     """The edges on at least one path of ``hypothesis``, in the graph's edge order.
 
     A hypothesis that names positions needs ``n_pos`` (and ``positions`` for names like END); its
@@ -113,15 +114,18 @@ def _walk(graph: Graph, dfa: Any, starts: Iterable[int | None]) -> tuple[Edge, .
                 bool(senders(port, u, q))
                 for port in (Port(node, c) for c in node.channels)
                 for q in (dfa.step(state, _letter(port, t)),)
-                for u in (Graph.sender_positions(port, t) if t is not None else (None,)))
+                for u in (Graph.sender_positions(port, t) if t is not None else (None,))
+            )
         return live[key]
 
     def senders(port: Port, u: int | None, q: Any) -> frozenset[Node]:
         key = (graph.sender_group(port), u, q)
         if key not in rows:
             rows[key] = frozenset(
-                w for w in graph.senders(port)
-                if (dfa.accepts(dfa.step(q, _letter(w, u))) if w.is_input else alive(w, u, q)))
+                w
+                for w in graph.senders(port)
+                if (dfa.accepts(dfa.step(q, _letter(w, u))) if w.is_input else alive(w, u, q))
+            )
         return rows[key]
 
     # 3. an edge is kept when a state reached at its port has its sender alive

@@ -90,8 +90,9 @@ def layout(graph: Graph, used: Collection[Node], collapse: bool | None = None) -
         if len(pending) >= 2:
             hidden = len(pending) * (cfg.n_heads + int(cfg.has_mlp))
             what = f"{len(pending) * cfg.n_heads} heads" + (f", {len(pending)} MLPs" if cfg.has_mlp else "")
-            rows.append([Box(f"layers {pending[0]}–{pending[-1]}: {what}, unused", 0, 0, 0, "band",
-                             faded=True, hidden=hidden)])
+            rows.append(
+                [Box(f"layers {pending[0]}–{pending[-1]}: {what}, unused", 0, 0, 0, "band", faded=True, hidden=hidden)]
+            )
             mlps.append(None)
         else:
             for layer in pending:  # a single unused layer: its heads as one dots box, its MLP faded

@@ -120,8 +120,9 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def table(header: Sequence[str], rows: Sequence[tuple[Sequence[tuple[str, object]], dict[str, str]]],
-          table_id: str) -> str:
+def table(
+    header: Sequence[str], rows: Sequence[tuple[Sequence[tuple[str, object]], dict[str, str]]], table_id: str
+) -> str:
     """A sortable table; each row is ``(cells, attributes)``, each cell ``(text, sort value or None)``."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []
@@ -129,8 +130,10 @@ def table(header: Sequence[str], rows: Sequence[tuple[Sequence[tuple[str, object
         attr = "".join(f' {k}="{esc(v)}"' for k, v in attrs.items() if v)
         tds = "".join(f"<td>{esc(t)}</td>" if v is None else f'<td data-v="{esc(v)}">{esc(t)}</td>' for t, v in cells)
         body.append(f"<tr{attr}>{tds}</tr>")
-    return (f'<table class="sortable" id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (
+        f'<table class="sortable" id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def png_data_url(path: Path) -> str:
@@ -140,7 +143,9 @@ def png_data_url(path: Path) -> str:
 
 def page(title: str, body: str) -> str:
     """The whole HTML document."""
-    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
-            "<link rel=\"icon\" href=\"data:,\">"
-            f"<style>{_CSS}</style></head>\n<body>\n{body}\n<script>{_JS}</script>\n</body></html>\n")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc(title)}</title>'
+        '<link rel="icon" href="data:,">'
+        f"<style>{_CSS}</style></head>\n<body>\n{body}\n<script>{_JS}</script>\n</body></html>\n"
+    )

@@ -45,13 +45,22 @@ def graph_from(data: Any) -> Graph | None:
     try:
         return Graph(ModelConfig.from_dict(dict(data)))
     except (ConfigError, TypeError) as err:
-        raise InputError(f"the run's recorded graph is not a model architecture ({err}); rewrite the run's "
-                         "report.json with pathpatch.render.write_report_json") from None
+        raise InputError(
+            f"the run's recorded graph is not a model architecture ({err}); rewrite the run's "
+            "report.json with pathpatch.render.write_report_json"
+        ) from None
 
 
-def write_report_json(report: Report, path: str | Path, *, model: Any = None,
-                      hypotheses: Mapping[str, Hypothesis] | None = None, diagrams: Iterable[str] | None = None,
-                      description: str | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+def write_report_json(
+    report: Report,
+    path: str | Path,
+    *,
+    model: Any = None,
+    hypotheses: Mapping[str, Hypothesis] | None = None,
+    diagrams: Iterable[str] | None = None,
+    description: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """Write ``report`` as ``report.json`` with what a report page needs (see module docs).
 
     ``hypotheses``: name -> hypothesis for rows of the report (others are left without one);
@@ -120,17 +129,28 @@ def read_run(folder: str | Path) -> Run:
     """The run in ``folder``; a typed error when it holds none of report.json, scan.json or a PNG."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"no folder {str(folder)!r}; pass a results folder such as results/induction "
-                         "(written by `pathpatch demo`) or results/scan (`pathpatch scan ...`)")
-    run = Run(folder, _load(folder / "report.json"), _load(folder / "study.json"), _load(folder / "scan.json"),
-              tuple(sorted(folder.glob("*.png"))))
+        raise InputError(
+            f"no folder {str(folder)!r}; pass a results folder such as results/induction "
+            "(written by `pathpatch demo`) or results/scan (`pathpatch scan ...`)"
+        )
+    run = Run(
+        folder,
+        _load(folder / "report.json"),
+        _load(folder / "study.json"),
+        _load(folder / "scan.json"),
+        tuple(sorted(folder.glob("*.png"))),
+    )
     if run.report is not None:
         try:
             Report.from_dict(run.report)
         except (InputError, KeyError, TypeError, ValueError) as err:
-            raise InputError(f"{folder / 'report.json'} is not a pathpatch report ({err}); write it with "
-                             "Report.to_json or pathpatch.render.write_report_json") from None
+            raise InputError(
+                f"{folder / 'report.json'} is not a pathpatch report ({err}); write it with "
+                "Report.to_json or pathpatch.render.write_report_json"
+            ) from None
     if run.report is None and run.scan is None and not run.pngs:
-        raise InputError(f"{folder} holds no run files: expected report.json, scan.json or PNG plots, as "
-                         "`pathpatch demo`, `pathpatch example` or `pathpatch scan` write them")
+        raise InputError(
+            f"{folder} holds no run files: expected report.json, scan.json or PNG plots, as "
+            "`pathpatch demo`, `pathpatch example` or `pathpatch scan` write them"
+        )
     return run

@@ -36,22 +36,38 @@ def _heads(table: ScanTable) -> int:
     return count
 
 
-def write_scan(table: ScanTable, kind: str, model: Any, out_dir: str | Path,
-               receivers: Sequence[str] | None = None, top: int = 20) -> list[Path]:
+def write_scan(
+    table: ScanTable, kind: str, model: Any, out_dir: str | Path, receivers: Sequence[str] | None = None, top: int = 20
+) -> list[Path]:
     """Write the scan's files (see module docs) into ``out_dir``; return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = {"kind": kind, **table.to_dict(), "meta": table.report.meta, "graph": architecture(model),
-            "receivers": None if receivers is None else list(receivers)}
+    data = {
+        "kind": kind,
+        **table.to_dict(),
+        "meta": table.report.meta,
+        "graph": architecture(model),
+        "receivers": None if receivers is None else list(receivers),
+    }
     (out / "scan.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     written = [out / "scan.json"]
     metric = table.metric.replace("_", " ")
     into = f" into {', '.join(receivers)}" if receivers else ""
-    what = {"nodes": "each node", "edges": "each edge", "senders": f"each sender's edges{into}",
-            "paths": "each path"}.get(kind, f"each {kind}")
-    written.append(plot_scan_top(table, out / "top.png", top,
-                                 title=f"{table.mode} {what}: {metric}, the {min(top, len(table.rows))} "
-                                       f"of {len(table.rows)} that matter most"))
+    what = {
+        "nodes": "each node",
+        "edges": "each edge",
+        "senders": f"each sender's edges{into}",
+        "paths": "each path",
+    }.get(kind, f"each {kind}")
+    written.append(
+        plot_scan_top(
+            table,
+            out / "top.png",
+            top,
+            title=f"{table.mode} {what}: {metric}, the {min(top, len(table.rows))} "
+            f"of {len(table.rows)} that matter most",
+        )
+    )
     if kind == "nodes" or (kind == "senders" and _heads(table) >= 2):
         written.append(plot_head_scan(table, model, out / "heads.png", title=f"{table.mode} {what}: {metric}"))
     if kind == "edges":

@@ -42,22 +42,26 @@ def to_spec(hyp: H.Hypothesis) -> dict[str, Any]:
         return {"residual_at": [hyp.layer, hyp.position]}
     if isinstance(hyp, OnlyAt):
         return {"only_at": [hyp.position, sorted(n.name for n in hyp.keep)]}
-    raise InputError(f"cannot describe a {type(hyp).__name__} as JSON; build it from paths(), through(), "
-                     "through_edge(), subgraph() and their algebra, or leave it out of the saved hypotheses")
+    raise InputError(
+        f"cannot describe a {type(hyp).__name__} as JSON; build it from paths(), through(), "
+        "through_edge(), subgraph() and their algebra, or leave it out of the saved hypotheses"
+    )
 
 
 def from_spec(spec: dict[str, Any]) -> H.Hypothesis:
     """The hypothesis a :func:`to_spec` dict describes."""
     if not isinstance(spec, dict) or len(spec) not in (1, 3):
-        raise InputError(f"not a hypothesis spec: {json.dumps(spec)[:200]}; expected one key such as "
-                         "'paths' or 'subgraph', or 'op' with 'a' and 'b' (see pathpatch.render.spec)")
+        raise InputError(
+            f"not a hypothesis spec: {json.dumps(spec)[:200]}; expected one key such as "
+            "'paths' or 'subgraph', or 'op' with 'a' and 'b' (see pathpatch.render.spec)"
+        )
     if "op" in spec:
         a, b = from_spec(spec["a"]), from_spec(spec["b"])
         ops = {"|": a.__or__, "&": a.__and__, "-": a.__sub__}
         if spec["op"] not in ops:
             raise InputError(f"unknown operator {spec['op']!r} in a hypothesis spec; expected |, & or -")
         return ops[spec["op"]](b)
-    (key, value), = spec.items()
+    ((key, value),) = spec.items()
     builders = {
         "paths": lambda v: H.paths(list(v)),
         "through_edge": lambda v: H.through_edge(v[0], v[1]),
@@ -83,7 +87,7 @@ def to_text(hyp: H.Hypothesis | dict[str, Any]) -> str:
     spec = hyp if isinstance(hyp, dict) else to_spec(hyp)
     if "op" in spec:
         return f"{_operand(spec['a'])} {spec['op']} {_operand(spec['b'])}"
-    (key, value), = spec.items()
+    ((key, value),) = spec.items()
     if key == "paths":
         return f"pp.paths({_list(value)})"
     if key == "subgraph":

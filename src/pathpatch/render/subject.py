@@ -57,8 +57,10 @@ def scan_weights(table: ScanTable) -> dict[Edge, float]:
     try:
         edges = [Edge.parse(name) for name, _ in table.rows]
     except PathPatchError:
-        raise InputError("draw takes an edge scan (pp.edge_scan); this table's rows are not edges "
-                         f"({table.rows[0][0]!r}, ...): plot it with pathpatch.scans.plot_scan_top instead") from None
+        raise InputError(
+            "draw takes an edge scan (pp.edge_scan); this table's rows are not edges "
+            f"({table.rows[0][0]!r}, ...): plot it with pathpatch.scans.plot_scan_top instead"
+        ) from None
     flip = table.mode == "ablate" and table.metric in _RATIOS
     return {e: (1.0 - est.value if flip else est.value) for e, (_, est) in zip(edges, table.rows)}
 
@@ -66,8 +68,10 @@ def scan_weights(table: ScanTable) -> dict[Edge, float]:
 def _top(graph: Graph, weights: dict[Edge, float], max_edges: int, what: str) -> Subject:
     unknown = [e.name for e in weights if e not in graph.edge_set]
     if unknown:
-        raise InputError(f"{len(unknown)} scored edges are not edges of this model ({graph.describe()}), e.g. "
-                         f"{unknown[0]!r}; score the model you draw")
+        raise InputError(
+            f"{len(unknown)} scored edges are not edges of this model ({graph.describe()}), e.g. "
+            f"{unknown[0]!r}; score the model you draw"
+        )
     ranked = sorted((e for e in weights if weights[e] != 0), key=lambda e: -abs(weights[e]))
     chosen = set(ranked[:max_edges])
     note = f"top {len(chosen)} of {len(ranked)} {what} by |score|" if len(ranked) > len(chosen) else None
@@ -83,19 +87,30 @@ def _title(name: str, score: HypothesisScore | None) -> str:
     return f"{name}: proportion explained {pe}" if pe is not None else name
 
 
-def subject_of(thing: Any, graph: Graph, scores: Mapping[Edge | str, float] | None = None, max_edges: int = 300,
-               n_pos: int | None = None, positions: dict[str, int] | None = None) -> Subject:
+def subject_of(
+    thing: Any,
+    graph: Graph,
+    scores: Mapping[Edge | str, float] | None = None,
+    max_edges: int = 300,
+    n_pos: int | None = None,
+    positions: dict[str, int] | None = None,
+) -> Subject:
     """The :class:`Subject` of ``thing`` on ``graph`` (see module docs); ``scores`` weigh its edges."""
     weights = None if scores is None else {_edge(k): float(v) for k, v in scores.items()}
     if isinstance(thing, Hypothesis):
         edges = kept_edges(thing, graph, n_pos, positions)
         count = None if thing.positional else thing.count(graph)
-        return Subject(edges, weights, str(thing), _many(len(edges), "edge") + (
-            "" if count is None else f" on its {_many(count, 'path')}"))
+        return Subject(
+            edges,
+            weights,
+            str(thing),
+            _many(len(edges), "edge") + ("" if count is None else f" on its {_many(count, 'path')}"),
+        )
     if isinstance(thing, ScanTable):
         sub = _top(graph, scan_weights(thing), max_edges, "edges")
-        return Subject(sub.edges, sub.weights, f"{thing.mode} each edge: effect on {thing.metric.replace('_', ' ')}",
-                       sub.note)
+        return Subject(
+            sub.edges, sub.weights, f"{thing.mode} each edge: effect on {thing.metric.replace('_', ' ')}", sub.note
+        )
     if isinstance(thing, Mapping) and "hypothesis" in thing and "name" in thing:
         hyp = from_spec(thing["hypothesis"])
         edges = kept_edges(hyp, graph, n_pos, positions)
@@ -109,7 +124,11 @@ def subject_of(thing: Any, graph: Graph, scores: Mapping[Edge | str, float] | No
         note = _many(len(edges), "edge") + (f" ({dangling} dangling, not drawn)" if dangling else "")
         return Subject(edges, weights, _title(str(thing.found_by.get("algorithm", "circuit")), thing.score), note)
     if isinstance(thing, HypothesisScore):
-        raise InputError("a HypothesisScore holds numbers, not its hypothesis: draw the hypothesis itself, or a row "
-                         "of a report.json written with pathpatch.render.write_report_json (it holds the spec)")
-    raise TypeError(f"draw takes a Hypothesis, a Circuit, a dict of edge scores, an edge-scan ScanTable or a "
-                    f"report row, got {type(thing).__name__}")
+        raise InputError(
+            "a HypothesisScore holds numbers, not its hypothesis: draw the hypothesis itself, or a row "
+            "of a report.json written with pathpatch.render.write_report_json (it holds the spec)"
+        )
+    raise TypeError(
+        f"draw takes a Hypothesis, a Circuit, a dict of edge scores, an edge-scan ScanTable or a "
+        f"report row, got {type(thing).__name__}"
+    )
