@@ -4,8 +4,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_STAMP := $(VENV)/.lint-installed
 
-.PHONY: demo test test-slow test-extras mutation bench bench-autocircuit bench-discovery-autocircuit install clean
+.PHONY: demo test test-kernels test-slow test-extras lint mutation bench bench-autocircuit bench-discovery-autocircuit install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -14,11 +15,27 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(LINT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,lint]'
+	touch $(LINT_STAMP)
+
+# Style, format and types: ruff on src, tests and benchmarks; mypy on src (settings in pyproject.toml).
+# The same checks run before each commit with `.venv/bin/pre-commit install` (.pre-commit-config.yaml).
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
 demo: $(STAMP)
 	$(BIN)/pathpatch demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The numerically sensitive tests (marked numeric) again, on ATen's portable kernels instead of the
+# machine's vector ones: a second code path for every float comparison, as another CPU would take.
+test-kernels: $(STAMP)
+	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -m 'numeric and not slow'
 
 # Only the tests marked slow (CI runs them after `make test`); exit 5 = none collected.
 test-slow: $(STAMP)
