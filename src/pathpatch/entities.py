@@ -10,8 +10,8 @@ Path('embed -> a0.1.v -> m1 -> out')
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from .errors import PatternError
 
@@ -23,7 +23,8 @@ _NODE_RE = re.compile(r"^(?:(embed|pos|out)|a(\d+)\.(\d+)|m(\d+))$")
 
 
 def _cache_hash(entity: object, fields: tuple[object, ...]) -> None:
-    """Graph entities are hashed millions of times by the planner: hash their fields once."""
+    """Graph entities are hashed millions of times by the planner: hash their fields once, into
+    ``_hash`` (a field left out of ``__init__``, ``__repr__``, equality and order)."""
     object.__setattr__(entity, "_hash", hash(fields))
 
 
@@ -35,11 +36,13 @@ class Node:
     layer: int | None = None
     head: int | None = None
 
+    _hash: int = field(init=False, repr=False, compare=False)  # set once by __post_init__
+
     def __post_init__(self) -> None:
         _cache_hash(self, (self.kind, self.layer, self.head))
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[attr-defined,no-any-return]
+        return self._hash
 
     @property
     def name(self) -> str:
@@ -66,7 +69,7 @@ class Node:
         if not m:
             raise PatternError("not a node name (expected embed, pos, aL.H, mL or out)", name, name, 0)
         if m.group(1):
-            return cls(m.group(1))  # type: ignore[arg-type]
+            return cls(cast(Kind, m.group(1)))
         if m.group(2) is not None:
             return cls("head", int(m.group(2)), int(m.group(3)))
         return cls("mlp", int(m.group(4)))
@@ -85,11 +88,13 @@ class Port:
     node: Node
     channel: str | None = None
 
+    _hash: int = field(init=False, repr=False, compare=False)  # set once by __post_init__
+
     def __post_init__(self) -> None:
         _cache_hash(self, (self.node, self.channel))
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[attr-defined,no-any-return]
+        return self._hash
 
     @property
     def name(self) -> str:
@@ -122,11 +127,13 @@ class Edge:
     sender: Node
     receiver: Port
 
+    _hash: int = field(init=False, repr=False, compare=False)  # set once by __post_init__
+
     def __post_init__(self) -> None:
         _cache_hash(self, (self.sender, self.receiver))
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[attr-defined,no-any-return]
+        return self._hash
 
     @property
     def name(self) -> str:
@@ -195,7 +202,7 @@ class Path:
         if any(t is None for t in positions) and any(t is not None for t in positions):
             raise PatternError("give a position on every letter of a path or on none", text, text, 0)
         start, ports = Node.parse(parts[0][0]), tuple(Port.parse(p) for p, _ in parts[1:])
-        return cls(start, ports, None if positions[0] is None else tuple(positions))  # type: ignore[arg-type]
+        return cls(start, ports, None if positions[0] is None else tuple(t for t in positions if t is not None))
 
     def __str__(self) -> str:
         return self.name

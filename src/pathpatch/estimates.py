@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from torch import Tensor
@@ -250,22 +251,24 @@ def summarise(
     arrays = {k: _as_array(k, v) for k, v in per_example.items()}
     _same_length(arrays)
     _check_denominators(arrays)
-    kw = dict(n_boot=n_boot, level=level, seed=seed, vectorised=True)
+    boot = partial(bootstrap, n_boot=n_boot, level=level, seed=seed, vectorised=True)
     out = {
-        "aue": bootstrap(_aue, arrays["delta_h"], **kw),
-        "ate": bootstrap(_aue, arrays["delta_empty"], **kw),
-        "proportion_explained": bootstrap(_proportion, arrays["delta_h"], arrays["delta_empty"], **kw),
+        "aue": boot(_aue, arrays["delta_h"]),
+        "ate": boot(_aue, arrays["delta_empty"]),
+        "proportion_explained": boot(_proportion, arrays["delta_h"], arrays["delta_empty"]),
     }
     if has_losses:
-        out["loss_recovered"] = bootstrap(_recovered, *(arrays[k] for k in _LOSSES), **kw)
-    return _flag_unreliable(out, arrays, kw)
+        out["loss_recovered"] = boot(_recovered, *(arrays[k] for k in _LOSSES))
+    return _flag_unreliable(out, arrays, boot)
 
 
 def _includes_zero(e: Estimate) -> bool:
     return e.low <= 0.0 <= e.high
 
 
-def _flag_unreliable(out: dict[str, Estimate], arrays: dict[str, np.ndarray], kw: dict) -> dict[str, Estimate]:
+def _flag_unreliable(
+    out: dict[str, Estimate], arrays: dict[str, np.ndarray], boot: Callable[..., Estimate]
+) -> dict[str, Estimate]:
     """Mark each ratio whose denominator's interval includes 0 (the ATE for every ratio; the loss
     gap L_new − L_clean for loss recovered): its value and interval can then be anything."""
     from dataclasses import replace
@@ -275,7 +278,7 @@ def _flag_unreliable(out: dict[str, Estimate], arrays: dict[str, np.ndarray], kw
         why = f"the ATE's interval {out['ate']} includes 0"
         reasons = {"proportion_explained": why, "loss_recovered": why}
     elif "loss_recovered" in out:
-        gap = bootstrap(_aue, arrays["loss_new"] - arrays["loss_clean"], **kw)
+        gap = boot(_aue, arrays["loss_new"] - arrays["loss_clean"])
         if _includes_zero(gap):
             reasons["loss_recovered"] = f"the loss gap L_new - L_clean, {gap}, has an interval that includes 0"
     return {k: replace(e, unreliable=reasons[k]) if k in reasons else e for k, e in out.items()}

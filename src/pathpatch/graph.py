@@ -49,10 +49,9 @@ class Graph:
         attention and MLP run in parallel), 2L out."""
         if node.kind in ("embed", "pos"):
             return -1
-        if node.kind == "head":
-            return 2 * node.layer  # type: ignore[operator]
-        if node.kind == "mlp":
-            return 2 * node.layer + (0 if self.config.parallel else 1)  # type: ignore[operator]
+        if node.kind in ("head", "mlp"):
+            assert node.layer is not None  # heads and MLPs always have a layer
+            return 2 * node.layer + (1 if node.kind == "mlp" and not self.config.parallel else 0)
         return 2 * self.config.n_layers
 
     @cached_property

@@ -24,10 +24,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from .edges import SubgraphAutomaton
-from .pattern import Element, Gap, Letter, LetterSet, PosContext
+from .pattern import Element, Gap, Letter, LetterSet, PosContext, Symbol
 
 if TYPE_CHECKING:
     from ..graph import Graph
@@ -45,10 +45,20 @@ __all__ = [
 State = Hashable
 
 
+def _positions(state: State) -> frozenset[tuple[int, int]]:
+    """A :class:`PatternAutomaton` state: the (pattern, element) places the NFA is in."""
+    return cast("frozenset[tuple[int, int]]", state)
+
+
+def _pair(state: State) -> tuple[State, State]:
+    """A :class:`ProductAutomaton` state: its two automata's states."""
+    return cast("tuple[State, State]", state)
+
+
 class Automaton(Protocol):
     start: State
 
-    def step(self, state: State, letter: Letter) -> State: ...
+    def step(self, state: State, letter: Symbol) -> State: ...
     def accepts(self, state: State) -> bool: ...
     def dead(self, state: State) -> bool: ...
     def full(self, state: State) -> bool: ...
@@ -77,7 +87,7 @@ class ConstAutomaton(Unstaged):
         self.start: State = accept
         self._accept = accept
 
-    def step(self, state: State, letter: Letter) -> State:
+    def step(self, state: State, letter: Symbol) -> State:
         return state
 
     def accepts(self, state: State) -> bool:
@@ -125,7 +135,7 @@ class PatternAutomaton:
                         self._resolved[el.positions] = ctx.resolve(el.positions, self._where.get(p, ""))
         self._closed: dict[frozenset[tuple[int, int]], frozenset[tuple[int, int]]] = {}
         self.start: State = self._close({(p, 0) for p in range(len(self.patterns))})
-        self._steps: dict[tuple[State, Letter], State] = {}
+        self._steps: dict[tuple[State, Symbol], State] = {}
         self._full: dict[State, bool] = {}
 
     def _close(self, states: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
@@ -145,7 +155,7 @@ class PatternAutomaton:
                 todo.append((p, i + 1))
         return frozenset(seen)
 
-    def step(self, state: State, letter: Letter) -> State:
+    def step(self, state: State, letter: Symbol) -> State:
         key = (state, letter)
         hit = self._steps.get(key)
         if hit is not None:
@@ -154,7 +164,7 @@ class PatternAutomaton:
         t = None
         if isinstance(letter, tuple):
             letter, t = letter
-        for p, i in state:  # type: ignore[attr-defined]
+        for p, i in _positions(state):
             els = self.patterns[p]
             if i == len(els):
                 continue
@@ -170,7 +180,7 @@ class PatternAutomaton:
         return result
 
     def accepts(self, state: State) -> bool:
-        return any(i == len(self.patterns[p]) for p, i in state)  # type: ignore[attr-defined]
+        return any(i == len(self.patterns[p]) for p, i in _positions(state))
 
     def dead(self, state: State) -> bool:
         return not state
@@ -178,7 +188,8 @@ class PatternAutomaton:
     def full(self, state: State) -> bool:
         hit = self._full.get(state)
         if hit is None:
-            hit = self._full[state] = any(all(isinstance(e, Gap) for e in self.patterns[p][i:]) for p, i in state)  # type: ignore[attr-defined]
+            rests = (self.patterns[p][i:] for p, i in _positions(state))
+            hit = self._full[state] = any(all(isinstance(e, Gap) for e in rest) for rest in rests)
         return hit
 
     def full_at(self, state: State, stage: int) -> bool:
@@ -190,7 +201,7 @@ class PatternAutomaton:
         key = (state, stage)
         hit = self._dead_at.get(key)
         if hit is None:
-            hit = self._dead_at[key] = not any(self._live(p, i, stage) for p, i in state)  # type: ignore[attr-defined]
+            hit = self._dead_at[key] = not any(self._live(p, i, stage) for p, i in _positions(state))
         return hit
 
     def _live(self, p: int, i: int, stage: int) -> bool:
@@ -225,17 +236,17 @@ class ProductAutomaton:
         self.op, self.a, self.b = op, a, b
         self.start: State = (a.start, b.start)
 
-    def step(self, state: State, letter: Letter) -> State:
-        qa, qb = state  # type: ignore[misc]
+    def step(self, state: State, letter: Symbol) -> State:
+        qa, qb = _pair(state)
         return (self.a.step(qa, letter), self.b.step(qb, letter))
 
     def accepts(self, state: State) -> bool:
-        qa, qb = state  # type: ignore[misc]
+        qa, qb = _pair(state)
         x, y = self.a.accepts(qa), self.b.accepts(qb)
         return x or y if self.op == "|" else x and y if self.op == "&" else x and not y
 
     def dead(self, state: State) -> bool:
-        qa, qb = state  # type: ignore[misc]
+        qa, qb = _pair(state)
         if self.op == "|":
             return self.a.dead(qa) and self.b.dead(qb)
         if self.op == "&":
@@ -243,7 +254,7 @@ class ProductAutomaton:
         return self.a.dead(qa) or self.b.full(qb)
 
     def full(self, state: State) -> bool:
-        qa, qb = state  # type: ignore[misc]
+        qa, qb = _pair(state)
         if self.op == "|":
             return self.a.full(qa) or self.b.full(qb)
         if self.op == "&":
@@ -251,7 +262,7 @@ class ProductAutomaton:
         return self.a.full(qa) and self.b.dead(qb)
 
     def dead_at(self, state: State, stage: int) -> bool:
-        qa, qb = state  # type: ignore[misc]
+        qa, qb = _pair(state)
         if self.op == "|":
             return self.a.dead_at(qa, stage) and self.b.dead_at(qb, stage)
         if self.op == "&":
@@ -259,7 +270,7 @@ class ProductAutomaton:
         return self.a.dead_at(qa, stage) or self.b.full_at(qb, stage)
 
     def full_at(self, state: State, stage: int) -> bool:
-        qa, qb = state  # type: ignore[misc]
+        qa, qb = _pair(state)
         if self.op == "|":
             return self.a.full_at(qa, stage) or self.b.full_at(qb, stage)
         if self.op == "&":
@@ -274,7 +285,7 @@ class ComplementAutomaton:
         self.inner = inner
         self.start: State = inner.start
 
-    def step(self, state: State, letter: Letter) -> State:
+    def step(self, state: State, letter: Symbol) -> State:
         return self.inner.step(state, letter)
 
     def accepts(self, state: State) -> bool:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import InputError
 from ..graph import Graph, Node
 from .automata import Automaton, State, Unstaged
 from .hypothesis import Hypothesis
-from .pattern import PosContext
+from .pattern import PosContext, Symbol
 
 __all__ = ["residual_at", "ResidualCut", "only_at", "OnlyAt"]
 
@@ -46,9 +45,9 @@ class _Decided(Unstaged):
         return state == _IN
 
     @staticmethod
-    def node_at(letter: Any) -> tuple[Node, int | None]:
+    def node_at(symbol: Symbol) -> tuple[Node, int | None]:
         """The node a letter names and its position (None without one)."""
-        letter, t = letter if isinstance(letter, tuple) else (letter, None)
+        letter, t = symbol if isinstance(symbol, tuple) else (symbol, None)
         return (letter if isinstance(letter, Node) else letter.node), t
 
 
@@ -59,7 +58,7 @@ class CutAutomaton(_Decided):
         self.graph, self.last_stage, self.where = graph, last_stage, where
         self.start: State = None
 
-    def step(self, state: State, letter: Any) -> State:
+    def step(self, state: State, letter: Symbol) -> State:
         if state is not None:
             return state
         node, t = self.node_at(letter)
@@ -105,7 +104,7 @@ class OnlyAtAutomaton(_Decided):
         self.keep, self.where = keep, where
         self.start: State = None
 
-    def step(self, state: State, letter: Any) -> State:
+    def step(self, state: State, letter: Symbol) -> State:
         if state is not None:
             return state
         node, t = self.node_at(letter)

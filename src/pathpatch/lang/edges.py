@@ -24,9 +24,10 @@ read, and ``_IN`` after an input letter.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..graph import Edge, Node, Port
+from .pattern import Symbol
 
 if TYPE_CHECKING:
     from ..graph import Graph
@@ -86,17 +87,18 @@ class SubgraphAutomaton:
     def _pending(self, port: Port) -> State:
         return port if self.edges is not None or port in self._receivers else _OK
 
-    def step(self, state: State, letter: object) -> State:
+    def step(self, state: State, letter: Symbol) -> State:
         if isinstance(letter, tuple):
             letter = letter[0]  # edges carry no positions
         if state == _DEAD or state == _IN:
             return _DEAD  # nothing follows the input letter
         if state is None:  # the first letter must be `out`
             return self._pending(letter) if isinstance(letter, Port) and letter.node.kind == "out" else _DEAD
-        sender = letter if isinstance(letter, Node) else letter.node  # type: ignore[attr-defined]
-        if state != _OK and self._drops(sender, state):  # type: ignore[arg-type]
+        if isinstance(letter, Node):  # the input letter, read last
+            return _DEAD if state != _OK and self._drops(letter, cast(Port, state)) else _IN
+        if state != _OK and self._drops(letter.node, cast(Port, state)):  # the state is the port read before
             return _DEAD
-        return _IN if isinstance(letter, Node) else self._pending(letter)  # type: ignore[arg-type]
+        return self._pending(letter)
 
     def _only_full(self, state: State, stage: int) -> bool:
         """Only(K) accepts every continuation at or below ``stage``."""

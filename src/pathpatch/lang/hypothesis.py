@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Protocol
 
 from ..errors import EmptyPathSetError, InputError, PatternError
 from ..graph import Edge, Graph, Node, Path, Port
@@ -42,7 +42,17 @@ __all__ = [
 ]
 
 
-def _graph_of(model_or_graph: Any) -> Graph:
+class HasGraph(Protocol):
+    """Anything with a computational graph: a ResidualModel."""
+
+    @property
+    def graph(self) -> Graph: ...
+
+
+GraphSource = Graph | HasGraph  # where a hypothesis is compiled: a model or its graph
+
+
+def _graph_of(model_or_graph: GraphSource) -> Graph:
     graph = getattr(model_or_graph, "graph", model_or_graph)
     if not isinstance(graph, Graph):
         raise TypeError(f"expected a ResidualModel or Graph, got {type(model_or_graph).__name__}")
@@ -66,7 +76,7 @@ class Hypothesis(ABC):
         """Whether a pattern in this hypothesis names positions."""
         return False
 
-    def compile(self, model_or_graph: Any, ctx: PosContext | None = None) -> Automaton:
+    def compile(self, model_or_graph: GraphSource, ctx: PosContext | None = None) -> Automaton:
         """The automaton of this hypothesis on a model's graph (names checked, cached)."""
         return _compile(self, _graph_of(model_or_graph), ctx)
 
@@ -97,7 +107,9 @@ class Hypothesis(ABC):
     def __invert__(self) -> Hypothesis:
         return _Complement(self)
 
-    def count(self, model_or_graph: Any, n_pos: int | None = None, positions: dict[str, int] | None = None) -> int:
+    def count(
+        self, model_or_graph: GraphSource, n_pos: int | None = None, positions: dict[str, int] | None = None
+    ) -> int:
         """How many paths of the model this hypothesis holds (exact, no enumeration).
 
         With ``n_pos``, the position-resolved paths over ``n_pos`` positions are counted.
@@ -107,7 +119,7 @@ class Hypothesis(ABC):
         return count_accepted(self.compile(graph, ctx), graph, n_pos if ctx else None)
 
     def iter(
-        self, model_or_graph: Any, n_pos: int | None = None, positions: dict[str, int] | None = None
+        self, model_or_graph: GraphSource, n_pos: int | None = None, positions: dict[str, int] | None = None
     ) -> Iterator[Path]:
         """The paths this hypothesis holds, input first (pruned walk: use on small models).
 
@@ -119,7 +131,7 @@ class Hypothesis(ABC):
 
     def list(
         self,
-        model_or_graph: Any,
+        model_or_graph: GraphSource,
         limit: int | None = None,
         n_pos: int | None = None,
         positions: dict[str, int] | None = None,
@@ -137,7 +149,11 @@ class Hypothesis(ABC):
         return sorted(out, key=lambda p: p.name)
 
     def contains(
-        self, path: Path | str, model_or_graph: Any, n_pos: int | None = None, positions: dict[str, int] | None = None
+        self,
+        path: Path | str,
+        model_or_graph: GraphSource,
+        n_pos: int | None = None,
+        positions: dict[str, int] | None = None,
     ) -> bool:
         """Whether ``path`` (checked against the model's graph) is in this hypothesis.
 
@@ -161,7 +177,7 @@ class Hypothesis(ABC):
         return f"<Hypothesis {self}>"
 
 
-def _check(other: Any) -> Hypothesis:
+def _check(other: object) -> Hypothesis:
     if not isinstance(other, Hypothesis):
         raise TypeError(f"hypotheses combine with hypotheses, not {type(other).__name__}; wrap patterns in paths(...)")
     return other
@@ -223,8 +239,8 @@ def _edge_positions_possible(text: str, ctx: PosContext, channel: str | None) ->
     into k or v from any position at or before the query's, else at the same position."""
     first, second = [el for el in parse_pattern(text) if isinstance(el, LetterSet)][:2]
     every = frozenset(range(ctx.n_pos))
-    senders = every if first.positions is None else ctx.resolve(first.positions, text)  # type: ignore[union-attr]
-    receivers = every if second.positions is None else ctx.resolve(second.positions, text)  # type: ignore[union-attr]
+    senders = every if first.positions is None else ctx.resolve(first.positions, text)
+    receivers = every if second.positions is None else ctx.resolve(second.positions, text)
     if channel in ("k", "v"):
         return bool(senders and receivers) and min(senders) <= max(receivers)
     return bool(senders & receivers)
@@ -238,14 +254,15 @@ class _EdgePattern(Patterns):
     edge: Edge | None = None
 
     def automaton(self, graph: Graph, ctx: PosContext | None = None) -> Automaton:
-        text = self.texts[0]
-        if "@" not in text and graph.has_edge(self.edge):  # type: ignore[arg-type]
+        text, edge = self.texts[0], self.edge
+        assert edge is not None  # through_edge always names one (the default only orders the fields)
+        if "@" not in text and graph.has_edge(edge):
             # the paths that use one edge: the edge-set family's small automaton (lang/edges.py)
-            return SubgraphAutomaton(dropped={self.edge}, negated=True, graph=graph)
+            return SubgraphAutomaton(dropped={edge}, negated=True, graph=graph)
         dfa = super().automaton(graph, ctx)  # unknown names first
-        if not graph.has_edge(self.edge):  # type: ignore[arg-type]
-            raise missing_edge(graph, self.edge, text)  # type: ignore[arg-type]
-        if ctx is not None and not _edge_positions_possible(text, ctx, self.edge.receiver.channel):  # type: ignore[union-attr]
+        if not graph.has_edge(edge):
+            raise missing_edge(graph, edge, text)
+        if ctx is not None and not _edge_positions_possible(text, ctx, edge.receiver.channel):
             raise EmptyPathSetError(
                 f"the edge {text} joins no positions of a {ctx.n_pos}-token sequence: an edge "
                 "into k or v comes from a position at or before the receiver's, any other "

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 Letter = Node | Port  # an input node (first letter of a path) or a port it enters
+Symbol = Letter | tuple[Letter, int]  # what an automaton reads: a letter, with its copy's position in positional walks
 PosSpec = frozenset[int | str]  # positions of an element: ints (negative from the end) and names
 _NAME_RE = re.compile(r"^[A-Za-z_]\w*$")
 _NUMS = r"(?:\d+|\*|\{[^}]*\})"
@@ -86,7 +87,8 @@ class LetterSet:
         if self.kind == "head":
             if self.heads is not None and node.head not in self.heads:
                 return False
-            if self.channels is not None and letter.channel not in self.channels:  # type: ignore[union-attr]
+            channel = letter.channel if isinstance(letter, Port) else None
+            if self.channels is not None and channel not in self.channels:
                 return False
         return True
 
@@ -221,7 +223,8 @@ def _element(text: str, pattern: str, column: int) -> Element:
             raise PatternError("missing position after '@'", pattern, text + "@", column)
         position = _positions(spec.strip(), pattern, column + len(text) + 1)
         element = _element(text, pattern, column)
-        return replace(element, positions=position, text=f"{text}@{spec.strip()}")  # type: ignore[type-var]
+        assert isinstance(element, LetterSet)  # '...' was refused above
+        return replace(element, positions=position, text=f"{text}@{spec.strip()}")
     m = _ELEMENT_RE.match(text)
     if not m:
         hint = [s for s in ("embed", "pos", "out", "...") if s.startswith(text[:1])]

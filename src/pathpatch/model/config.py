@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import MISSING, asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..errors import ConfigError
 
@@ -20,6 +20,8 @@ __all__ = ["ModelConfig", "NativeConfig"]
 Positions = Literal["absolute", "shortformer", "rotary", "none"]
 Activation = Literal["gelu", "gelu_new", "relu", "silu"]
 Norm = Literal["layernorm", "rmsnorm"]
+
+_Config = TypeVar("_Config", bound="ModelConfig")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+    def from_dict(cls: type[_Config], data: dict[str, Any]) -> _Config:
         """The config these fields describe; unknown or missing fields are a :class:`ConfigError`."""
         if not isinstance(data, dict):
             raise ConfigError(f"a config is a dict of fields, got {type(data).__name__}")

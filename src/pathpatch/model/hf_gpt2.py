@@ -12,12 +12,12 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .config import ModelConfig
+from .config import Activation, ModelConfig
 from .residual import ResidualModel
 
 __all__ = ["from_hf"]
 
-_ACTS = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
+_ACTS: dict[str, Activation] = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
 
 
 def _gpt2_config(hf_config: Any) -> ModelConfig:
@@ -48,7 +48,7 @@ def _gpt2_config(hf_config: Any) -> ModelConfig:
         d_mlp=hf_config.n_inner or 4 * d_model,
         positions="absolute",
         norm=True,
-        act=act,  # type: ignore[arg-type]
+        act=act,
         eps=hf_config.layer_norm_epsilon,
         attn_scale=None if getattr(hf_config, "scale_attn_weights", True) else 1.0,
     )
@@ -73,7 +73,8 @@ def from_hf(hf_model: Any, dtype: torch.dtype | None = None) -> ResidualModel:
 
     with torch.no_grad():
         model.W_E.copy_(tr.wte.weight)
-        model.W_pos.copy_(tr.wpe.weight)  # type: ignore[union-attr]
+        assert model.W_pos is not None  # the config has a pos node
+        model.W_pos.copy_(tr.wpe.weight)
         for layer, block in enumerate(tr.h):
             w_q, w_k, w_v = block.attn.c_attn.weight.split(d, dim=1)
             b_q, b_k, b_v = block.attn.c_attn.bias.split(d, dim=0)

@@ -12,13 +12,13 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .config import ModelConfig
+from .config import Activation, ModelConfig
 from .hf_rotary import rope_settings
 from .residual import ResidualModel
 
 __all__ = ["from_neox"]
 
-_ACTS = {
+_ACTS: dict[str, Activation] = {
     "gelu": "gelu",
     "gelu_new": "gelu_new",
     "gelu_fast": "gelu_new",
@@ -47,7 +47,7 @@ def _config(c: Any) -> ModelConfig:
         eps=c.layer_norm_eps,
         parallel=bool(c.use_parallel_residual),
         rotary_dim=rotary_dim,
-        rotary_base=base,  # type: ignore[arg-type]
+        rotary_base=base,
     )
 
 

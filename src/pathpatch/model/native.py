@@ -47,7 +47,7 @@ def native_model(config: NativeConfig, dtype: torch.dtype = torch.float32) -> Re
                 param.copy_(noise)  # unit-scale inputs, as after training
             else:
                 param.copy_(config.init_std * noise)
-    model.native_config = config  # type: ignore[assignment]
+    model.native_config = config
     return model
 
 
@@ -124,7 +124,7 @@ def load_model_dir(directory: str | Path, dtype: torch.dtype | None = None) -> R
             raise ModelLoadError(f"{directory / WEIGHTS} holds {dtype} weights; pathpatch models are floating point")
     model = model.to(dtype)
     model.load_state_dict({k: v.to(model.dtype) for k, v in tensors.items()}, strict=True)
-    model.native_config = config  # type: ignore[assignment]
+    model.native_config = config
     return model
 
 

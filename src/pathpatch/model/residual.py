@@ -46,6 +46,9 @@ class ResidualModel(nn.Module):
     ``W_in [layer, d_model, d_mlp]``, ``W_out [layer, d_mlp, d_model]``, ``W_U [d_model, vocab]``.
     """
 
+    W_pos: nn.Parameter | None  # None without a pos node (rotary, shortformer-free or no positions)
+    native_config: ModelConfig | None = None  # a native model's config with its initialisation fields
+
     def __init__(self, config: ModelConfig, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.config = config
@@ -143,10 +146,9 @@ class ResidualModel(nn.Module):
     def reader_bias(self, port: Port) -> Float[Tensor, " d_model"]:
         """Constant added to ``port``'s summed input: ``b_O`` of every attention layer before it."""
         node = port.node
-        if node.kind == "head":
-            upto = node.layer
-        elif node.kind == "mlp":
-            upto = node.layer + (0 if self.config.parallel else 1)  # type: ignore[operator]
+        if node.kind in ("head", "mlp"):
+            assert node.layer is not None  # heads and MLPs always have a layer
+            upto = node.layer + (1 if node.kind == "mlp" and not self.config.parallel else 0)
         else:
             upto = self.config.n_layers
         return self.b_O[:upto].sum(0)
@@ -155,6 +157,7 @@ class ResidualModel(nn.Module):
         if not self.config.norm:
             return x
         if self.config.norm_kind == "rmsnorm":
+            assert w is not None and b is not None  # a model with norms has their weights
             return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.config.eps) * w + b
         return F.layer_norm(x, (x.shape[-1],), w, b, self.config.eps)
 
@@ -278,13 +281,13 @@ class ResidualModel(nn.Module):
         cfg = self.config
         resid = self.embed(tokens)
         pos = self.pos_embed(tokens) if cfg.has_pos_node else None
-        if cfg.positions == "absolute":
+        if pos is not None and cfg.positions == "absolute":
             resid = resid + pos
         kv = self._kv(torch.arange(cfg.n_heads, device=tokens.device))
         for layer in range(cfg.n_layers):
             w, b = (self.ln1_w[layer], self.ln1_b[layer]) if cfg.norm else (None, None)
             v_in = self._norm(resid, w, b)
-            qk_in = self._norm(resid + pos, w, b) if cfg.positions == "shortformer" else v_in
+            qk_in = self._norm(resid + pos, w, b) if pos is not None and cfg.positions == "shortformer" else v_in
             q = torch.einsum("bpd,hde->bhpe", qk_in, self.W_Q[layer]) + self.b_Q[layer][:, None]
             k = torch.einsum("bpd,hde->bhpe", qk_in, self.W_K[layer, kv]) + self.b_K[layer, kv][:, None]
             v = torch.einsum("bpd,hde->bhpe", v_in, self.W_V[layer, kv]) + self.b_V[layer, kv][:, None]

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .config import ModelConfig
+from .config import Activation, ModelConfig, Norm
 from .residual import ResidualModel
 
 __all__ = ["from_transformer_lens"]
@@ -20,7 +20,7 @@ __all__ = ["from_transformer_lens"]
 # TransformerLens adds shortformer positions *after* ln1; pathpatch's shortformer adds them before
 # the norm (the reading node normalises its whole summed input), so the two are different functions.
 _POSITIONS = {"standard": "absolute", "rotary": "rotary"}
-_ACTS = {
+_ACTS: dict[str, Activation] = {
     "gelu": "gelu",
     "gelu_new": "gelu_new",
     "gelu_fast": "gelu_new",
@@ -28,7 +28,7 @@ _ACTS = {
     "relu": "relu",
     "silu": "silu",
 }
-_NORMS = {"LN": "layernorm", "LNPre": "layernorm", "RMS": "rmsnorm", "RMSPre": "rmsnorm"}
+_NORMS: dict[str, Norm] = {"LN": "layernorm", "LNPre": "layernorm", "RMS": "rmsnorm", "RMSPre": "rmsnorm"}
 
 
 def _config(c: Any) -> ModelConfig:
@@ -65,7 +65,7 @@ def _config(c: Any) -> ModelConfig:
         parallel=bool(c.parallel_attn_mlp),
         n_kv_heads=getattr(c, "n_key_value_heads", None),
         rotary_dim=c.rotary_dim if c.positional_embedding_type == "rotary" else None,
-        rotary_base=float(getattr(c, "rotary_base", 10000)),  # type: ignore[arg-type]
+        rotary_base=float(getattr(c, "rotary_base", 10000)),
     )
 
 
@@ -84,7 +84,8 @@ def from_transformer_lens(ht: Any, dtype: torch.dtype | None = None) -> Residual
     with torch.no_grad():
         model.W_E.copy_(ht.W_E)
         if cfg.has_pos_node:
-            model.W_pos.copy_(ht.W_pos)  # type: ignore[union-attr]
+            assert model.W_pos is not None  # the config has a pos node
+            model.W_pos.copy_(ht.W_pos)
         for i, block in enumerate(ht.blocks):
             att = block.attn
             for name in ("W_Q", "b_Q", "W_O"):

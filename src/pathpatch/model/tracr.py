@@ -163,7 +163,8 @@ def from_tracr(
     model = ResidualModel(config, dtype=torch.float64)
     with torch.no_grad():
         model.W_E[: W_E.shape[0]] = W_E
-        model.W_pos.copy_(W_pos)  # type: ignore[union-attr]
+        assert model.W_pos is not None  # the config has a pos node
+        model.W_pos.copy_(W_pos)
         model.W_U[:, : W_U.shape[1]] = W_U
         for i in range(L):
             at, mlp = f"transformer/layer_{i}/attn", f"transformer/layer_{i}/mlp"
