@@ -124,6 +124,7 @@ def _blank(n_heads: int, d_mlp: int | None = None) -> ResidualModel:
         for p in model.parameters():
             p.zero_()
         model.W_E[:, TOK] = eye
+        assert model.W_pos is not None  # absolute positions: the config has a pos node
         model.W_pos[:, POS] = eye
         model.W_U[OUT] = LOGIT * eye
     return model

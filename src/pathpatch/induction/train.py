@@ -13,6 +13,7 @@ import json
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ def _batch(stream: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torc
     return seqs
 
 
-def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True, log: Any = print) -> dict:  # type: ignore[type-arg]
+def train(
+    cfg: TrainConfig, out_dir: str | Path, progress: bool = True, log: Callable[[str], object] = print
+) -> dict[str, Any]:
     """Train, write the model directory (weights, config, tokenizer, held-out data, card); return the card."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
