@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import pathpatch as pp
+from pathpatch.discovery import acdc_search
 from pathpatch.errors import ArgumentError, DeviceError, InputError, UnreliableIntervalWarning
-from pathpatch.options import Intervals, Options, intervals_for
+from pathpatch.options import Intervals, Options, will_score
 
 OPTIONS = [f.name for f in dataclasses.fields(Options)]
 INTERVALS = [f.name for f in dataclasses.fields(Intervals)]
@@ -96,13 +97,17 @@ def test_a_callable_delta_is_allowed_but_not_saved() -> None:
         options.to_dict()
 
 
-def test_the_interval_warning_points_at_the_callers_line() -> None:
-    """Made inside a public function, the rough-interval warning names the line that called it."""
+def _tiny() -> tuple[pp.ResidualModel, pp.Pairs]:
     model = pp.native_model(
         pp.NativeConfig(n_layers=1, n_heads=2, d_model=8, d_head=4, d_vocab=11, n_ctx=6, positions="shortformer")
     )
     tokens = torch.randint(0, 11, (4, 5), generator=torch.Generator().manual_seed(0))
-    pairs = pp.pair_derangement(pp.Dataset.next_token(tokens), seed=0)
+    return model, pp.pair_derangement(pp.Dataset.next_token(tokens), seed=0)
+
+
+def test_the_interval_warning_points_at_the_callers_line() -> None:
+    """Made inside a public function, the rough-interval warning names the line that called it."""
+    model, pairs = _tiny()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pp.score(model, [pp.all_paths()], pairs, n_boot=30, progress=False)
@@ -111,9 +116,22 @@ def test_the_interval_warning_points_at_the_callers_line() -> None:
 
 
 def test_searches_check_n_boot_only_when_they_score() -> None:
-    assert intervals_for(False, 1, 0) is None
-    assert intervals_for(True, 500, 2) == Intervals(n_boot=500, seed=2)
+    assert will_score(False, 0) is False and will_score(True, 0) is True
     with pytest.raises(ArgumentError, match="seed must be a non-negative int"):
-        intervals_for(False, 1000, -1)
+        will_score(False, -1)
     with pytest.raises(TypeError, match="score must be True or False, got str"):
-        intervals_for("yes", 1000, 0)  # type: ignore[arg-type]
+        will_score("yes", 0)  # type: ignore[arg-type]
+    model, pairs = _tiny()
+    circuit = pp.acdc(model, pairs, 0.01, n_boot=1, score=False, progress=False)  # n_boot unused: not checked
+    assert circuit.score is None
+    with pytest.raises(ArgumentError, match=r"n_boot=1 is too small"):
+        pp.acdc(model, pairs, 0.01, n_boot=1, progress=False)
+
+
+def test_a_search_warns_once_at_the_callers_line() -> None:
+    model, pairs = _tiny()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        acdc_search(model, pairs, 0.01, n_boot=30, progress=False)
+    rough = [w for w in caught if issubclass(w.category, UnreliableIntervalWarning)]
+    assert len(rough) == 1 and rough[0].filename == __file__

@@ -32,7 +32,7 @@ from .metrics import Delta
 if TYPE_CHECKING:
     from .data import Pairs
 
-__all__ = ["Ablation", "Options", "Intervals", "intervals_for"]
+__all__ = ["Ablation", "Options", "Intervals", "will_score"]
 
 Ablation = Literal["resample", "mean", "zero"]
 
@@ -166,13 +166,12 @@ def _fields_of(cls: type[Options] | type[Intervals], d: object, what: str) -> di
     return dict(d)
 
 
-def intervals_for(score: bool, n_boot: int, seed: int) -> Intervals | None:
-    """The intervals a search scores its result with (at the default level), or None for
-    ``score=False``; the seed is checked either way (the search records it), ``n_boot`` only when
-    it is used."""
+def will_score(score: bool, seed: int) -> bool:
+    """Whether a search scores its result (``score`` must be True or False). Without scoring, the
+    seed is checked here (the search records it) and ``n_boot`` is not used; with it, the caller
+    makes its :class:`Intervals` itself, so that a rough-interval warning names the caller's caller."""
     if not isinstance(score, bool):
         raise TypeError(f"score must be True or False, got {type(score).__name__}")
     if not score:
         validate.check_seed(seed)
-        return None
-    return Intervals(n_boot=n_boot, seed=seed)
+    return score

@@ -47,7 +47,7 @@ from ..graph import Edge, Node
 from ..lang.hypothesis import Subgraph
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..options import Ablation, Options, intervals_for
+from ..options import Ablation, Intervals, Options, will_score
 from ..scoring import check_data, score_with
 from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
@@ -183,7 +183,7 @@ def acdc_search(
     validate.check_model(model, "acdc")
     validate.check_pairs(pairs, "acdc")
     threshold = _check_threshold(threshold)
-    intervals = intervals_for(score, n_boot, seed)
+    intervals = Intervals(n_boot=n_boot, seed=seed) if will_score(score, seed) else None
     check_data(model, pairs, options)
     start = time.perf_counter()
     graph = model.graph

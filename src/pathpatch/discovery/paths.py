@@ -51,7 +51,7 @@ from ..graph import Edge, Node, Port
 from ..lang.hypothesis import Hypothesis, no_paths, paths
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..options import Ablation, Options, intervals_for
+from ..options import Ablation, Intervals, Options, will_score
 from ..scoring import check_data, score_with
 from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
@@ -267,7 +267,7 @@ def discover_paths(
     """
     options = Options(delta, ablation, batch_size, progress, max_memory)
     target, min_gain = _check_args(target, max_steps, min_gain, max_candidates)
-    intervals = intervals_for(score, n_boot, seed)
+    intervals = Intervals(n_boot=n_boot, seed=seed) if will_score(score, seed) else None
     validate.check_model(model, "discover_paths")
     validate.check_pairs(pairs, "discover_paths")
     check_data(model, pairs, options)
