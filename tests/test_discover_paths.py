@@ -17,6 +17,7 @@ from pathpatch.discovery.paths import discover_paths
 from pathpatch.discovery.planted import PLANTED, planted
 from pathpatch.engine.api import Engine
 from pathpatch.errors import ArgumentError, InputError
+from pathpatch.options import Options
 
 QUICK = dict(progress=False, n_boot=100)
 
@@ -208,7 +209,7 @@ def test_cached_scorer_equals_per_example(delta: str, ablation: str) -> None:
     }
     want = pp.per_example(model, hyps, pairs, delta=delta, ablation=ablation, progress=False)
     for kw in (dict(batch_size=32), dict(batch_size=7), dict(batch_size=32, max_memory=60_000)):
-        scorer = CachedScorer(model, pairs, delta, ablation, **kw)  # type: ignore[arg-type]
+        scorer = CachedScorer(model, pairs, Options(delta, ablation, **kw))  # type: ignore[arg-type]
         got = scorer.proportions(hyps)
         for k, v in want.items():
             assert abs(got[k] - (1 - v["delta_h"].mean() / v["delta_empty"].mean())) < 1e-9, (k, kw)

@@ -179,8 +179,8 @@ def test_faithfulness_curve_against_the_engine(monkeypatch) -> None:  # type: ig
     model, pairs = _model(torch.float32), _pairs(8)
     scores = eap(model, pairs, delta="kl", ig_steps=4, progress=False)
     calls = []
-    real = curves_module.per_example
-    monkeypatch.setattr(curves_module, "per_example", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    real = curves_module.example_values
+    monkeypatch.setattr(curves_module, "example_values", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
     curve = faithfulness(model, pairs, scores, ks=[3, 10], progress=False)
     assert calls == [4]  # one batched pass with every k
     assert curve.ks == (0, 3, 10, len(model.graph.edges))

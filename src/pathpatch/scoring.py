@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import validate
 from .data import Dataset, Pairs
-from .engine.api import Ablation, Engine, equal_inputs
+from .engine.api import Engine, equal_inputs
 from .engine.budget import Chunk, chunk_work, resolve_budget
 from .engine.cache import mean_outputs
 from .errors import EmptyPathSetError, InputError, TokenOutOfRangeError
@@ -28,9 +28,10 @@ from .graph import Node
 from .lang.hypothesis import Hypothesis, Patterns
 from .metrics import Delta, TargetDelta, loss, resolve_delta
 from .model.residual import ResidualModel
+from .options import Ablation, Intervals, Options
 from .report import HypothesisScore, Report
 
-__all__ = ["score", "per_example", "count_paths"]
+__all__ = ["score", "per_example", "count_paths", "score_with", "example_values", "check_inputs", "check_data"]
 
 
 def _named(hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis]) -> dict[str, Hypothesis]:
@@ -57,7 +58,6 @@ def _named(hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis]) -> dict[
     return named
 
 
-@torch.no_grad()
 def per_example(
     model: ResidualModel,
     hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis],
@@ -74,13 +74,27 @@ def per_example(
 
     See :func:`score` for ``max_memory``, ``device`` and ``dtype``.
     """
-    named = check_arguments(
-        model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype, "per_example"
-    )
-    model = model.placed(device, dtype)
+    options = Options(delta, ablation, batch_size, progress, max_memory, device, dtype)
+    return example_values(model, check_inputs(model, hypotheses, pairs, options, "per_example"), pairs, options)
+
+
+@torch.no_grad()
+def example_values(
+    model: ResidualModel, named: dict[str, Hypothesis], pairs: Pairs, options: Options
+) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`per_example` of hypotheses already checked against ``model`` and ``pairs``
+    (:func:`check_inputs`)."""
+    delta, ablation = options.delta, options.ablation
+    model = model.placed(options.device, options.dtype)
     hyps, names = list(named.values()), list(named)
     chunks = _chunks(
-        model, hyps, pairs, _reads_targets_only(delta), batch_size, max_memory, equal_inputs(model, ablation)
+        model,
+        hyps,
+        pairs,
+        _reads_targets_only(delta),
+        options.batch_size,
+        options.max_memory,
+        equal_inputs(model, ablation),
     )
     means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
     cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
@@ -89,7 +103,7 @@ def per_example(
         total=sum(-(-len(pairs) // c.batch_size) for c in chunks),
         desc="scoring",
         unit="batch",
-        disable=not progress,
+        disable=not options.progress,
         leave=False,
     )
     for k, chunk in enumerate(chunks):
@@ -195,37 +209,27 @@ def _target_values(
     return [done[id(rows)] for rows in patched], common
 
 
-def check_arguments(
-    model: Any,
-    hypotheses: Any,
-    pairs: Any,
-    delta: Any,
-    ablation: Any,
-    batch_size: Any,
-    progress: Any,
-    max_memory: Any,
-    device: Any,
-    dtype: Any,
+def check_inputs(
+    model: ResidualModel,
+    hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis],
+    pairs: Pairs,
+    options: Options,
     where: str,
 ) -> dict[str, Hypothesis]:
-    """Every argument of :func:`per_example` checked before any work (typed errors)."""
+    """The inputs of :func:`per_example` besides its options (checked when made), before any work
+    (typed errors): the named hypotheses."""
     validate.check_model(model, where)
     validate.check_pairs(pairs, where)
     named = _named(hypotheses)
-    validate.check_delta(delta)
-    validate.check_ablation(ablation)
-    validate.check_int(batch_size, "batch_size", 1)
-    validate.check_progress(progress)
-    validate.check_max_memory(max_memory)
-    validate.check_device(device)
-    validate.check_dtype(dtype)
     for h in named.values():
         h.compile(model)  # unknown names fail now, not after the clean runs
-    if delta == "logit_diff" and pairs.ref.distractor_tokens is None:
-        raise InputError(
-            "delta='logit_diff' needs an incorrect token per target position, but the dataset has "
-            "distractor_tokens=None; pass distractor_tokens to Dataset(...), or use delta='kl' or 'loss'"
-        )
+    check_data(model, pairs, options)
+    return named
+
+
+def check_data(model: ResidualModel, pairs: Pairs, options: Options) -> None:
+    """The data the options need, with token ids at the target positions in the model's vocabulary."""
+    options.check_pairs(pairs)
     vocab, mask = model.config.d_vocab, pairs.ref.target_mask
     for what in ("target_tokens", "distractor_tokens"):
         ids = getattr(pairs.ref, what)
@@ -234,7 +238,6 @@ def check_arguments(
                 f"{what} at the target positions holds ids outside the model's vocabulary "
                 f"[0, {vocab}); check that the tokenizer matches the model"
             )
-    return named
 
 
 def _chunks(
@@ -305,11 +308,20 @@ def score(
     evaluation on a copy of ``model`` placed there (the model passed in is not changed); metrics
     are always computed in float64 from the logits.
     """
-    named = check_arguments(
-        model, hypotheses, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype, "score"
-    )
-    validate.check_n_boot(n_boot, level)
-    validate.check_seed(seed)
+    options = Options(delta, ablation, batch_size, progress, max_memory, device, dtype)
+    return score_with(model, hypotheses, pairs, options, Intervals(n_boot=n_boot, level=level, seed=seed), meta)
+
+
+def score_with(
+    model: ResidualModel,
+    hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis],
+    pairs: Pairs,
+    options: Options,
+    intervals: Intervals,
+    meta: dict[str, Any] | None = None,
+) -> Report:
+    """:func:`score` with its settings as values (checked when made)."""
+    named = check_inputs(model, hypotheses, pairs, options, "score")
     if meta is not None and not isinstance(meta, Mapping):
         raise TypeError(f"meta must be a dict of JSON values, got {type(meta).__name__}")
     counts = {name: count_paths(hyp, model, pairs) for name, hyp in named.items()}
@@ -326,21 +338,21 @@ def score(
                 text,
                 0,
             )
-    values = per_example(model, named, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype)
+    values = example_values(model, named, pairs, options)
     scores = []
     for name in named:
-        metrics = summarise(values[name], n_boot=n_boot, level=level, seed=seed)
+        metrics = summarise(values[name], n_boot=intervals.n_boot, level=intervals.level, seed=intervals.seed)
         scores.append(HypothesisScore(name, counts[name], metrics))
     info = {
-        "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
-        "ablation": ablation,
+        "delta": options.delta_name,
+        "ablation": options.ablation,
         "examples": len(pairs),
         "model": model.graph.describe(),
-        "level": level,
-        "n_boot": n_boot,
-        "seed": seed,
-        "dtype": str(dtype or model.dtype).replace("torch.", ""),
-        "device": str(device or model.device),
+        "level": intervals.level,
+        "n_boot": intervals.n_boot,
+        "seed": intervals.seed,
+        "dtype": str(options.dtype or model.dtype).replace("torch.", ""),
+        "device": str(options.device or model.device),
     }
     info.update(meta or {})
     return Report(tuple(scores), info)

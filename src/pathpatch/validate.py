@@ -182,9 +182,10 @@ def check_level(level: object) -> float:
     return float(level)
 
 
-def check_n_boot(n_boot: object, level: object) -> int:
+def check_n_boot(n_boot: object, level: object, stacklevel: int = 3) -> int:
     """Enough bootstrap resamples for a ``level`` interval: refused when the interval's tails would
-    hold less than half a resample each, warned about below one resample a tail."""
+    hold less than half a resample each, warned about below one resample a tail (the warning's
+    ``stacklevel`` counted from here: by default the caller of this function's caller)."""
     n = check_int(n_boot, "n_boot", 1)
     lvl = check_level(level)
     least = math.ceil(1.0 / (1.0 - lvl) - 1e-9)
@@ -199,7 +200,7 @@ def check_n_boot(n_boot: object, level: object) -> int:
             f"n_boot={n} gives a rough {lvl:g} interval (less than one resample in each tail); "
             f"use n_boot >= {2 * least} for one that means something",
             UnreliableIntervalWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return n
 

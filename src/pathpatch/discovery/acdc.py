@@ -37,20 +37,18 @@ import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from tqdm.auto import tqdm
 
 from .. import validate
 from ..data import Pairs
-from ..engine.api import Ablation
 from ..errors import ArgumentError
 from ..graph import Edge, Node
-from ..lang.hypothesis import Subgraph, all_paths
+from ..lang.hypothesis import Subgraph
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..scoring import check_arguments
-from ..scoring import score as score_hypotheses
+from ..options import Ablation, Intervals, Options, will_score
+from ..scoring import check_data, score_with
 from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
 
@@ -108,9 +106,9 @@ def _stages(edges: list[Edge], stage_of: Callable[[Node], int]) -> list[list[lis
 class _Search:
     """The sequential ACDC state (removed edges, scores) and its speculative, batched evaluation."""
 
-    def __init__(self, model: ResidualModel, pairs: Pairs, threshold: float, kw: dict[str, Any]) -> None:
-        self.model, self.pairs, self.threshold, self.kw = model, pairs, threshold, kw
-        self.scorer = CachedScorer(model, pairs, **kw)  # the clean and ablated runs, kept across passes
+    def __init__(self, model: ResidualModel, pairs: Pairs, threshold: float, options: Options) -> None:
+        self.model, self.pairs, self.threshold = model, pairs, threshold
+        self.scorer = CachedScorer(model, pairs, options)  # the clean and ablated runs, kept across passes
         self.all = frozenset(model.graph.edges)
         self.removed: set[Edge] = set()
         self.scores: dict[Edge, float] = {}
@@ -181,20 +179,15 @@ def acdc_search(
 
     See :func:`acdc` for the arguments and the module docs for the algorithm.
     """
+    options = Options(delta, ablation, batch_size, progress, max_memory)
     validate.check_model(model, "acdc")
     validate.check_pairs(pairs, "acdc")
     threshold = _check_threshold(threshold)
-    validate.check_progress(progress)
-    if not isinstance(score, bool):
-        raise TypeError(f"score must be True or False, got {type(score).__name__}")
-    validate.check_seed(seed)
-    if score:
-        validate.check_n_boot(n_boot, 0.95)
-    kw: dict[str, Any] = {"delta": delta, "ablation": ablation, "batch_size": batch_size, "max_memory": max_memory}
-    check_arguments(model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None, "acdc")
+    intervals = Intervals(n_boot=n_boot, seed=seed) if will_score(score, seed) else None
+    check_data(model, pairs, options)
     start = time.perf_counter()
     graph = model.graph
-    search = _Search(model, pairs, threshold, kw)
+    search = _Search(model, pairs, threshold, options)
     stages = _stages(list(reversed(graph.edges)), graph.stage_of)
     with tqdm(
         total=sum(len(s) for s in stages),
@@ -224,8 +217,8 @@ def acdc_search(
     found_by = {
         "algorithm": "acdc",
         "threshold": threshold,
-        "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
-        "ablation": ablation,
+        "delta": options.delta_name,
+        "ablation": options.ablation,
         "examples": len(pairs),
         "seed": seed,
         "order": "reverse graph edge order",
@@ -237,10 +230,8 @@ def acdc_search(
         "seconds": round(time.perf_counter() - start, 3),
     }
     circuit = Circuit(kept, found_by=found_by)
-    if score:
-        report = score_hypotheses(
-            model, {"acdc": circuit.hypothesis}, pairs, n_boot=n_boot, seed=seed, progress=False, **kw
-        )
+    if intervals is not None:
+        report = score_with(model, {"acdc": circuit.hypothesis}, pairs, options.replace(progress=False), intervals)
         circuit = circuit.with_score(report["acdc"])
     scores = {e: search.scores.get(e, 0.0) for e in graph.edges}
     return AcdcResult(circuit, scores, tuple(search.tested))

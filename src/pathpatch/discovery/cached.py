@@ -6,7 +6,7 @@ only each hypothesis' mean delta, so :class:`CachedScorer` keeps the clean and a
 calls (when they fit in a quarter of the memory budget) with the clean side of the delta prepared
 (:class:`pathpatch.metrics.TargetDelta`, as ``per_example`` uses), and computes only the target
 rows' logits of each hypothesis. The values are those of ``per_example`` (same engine, same
-formulas; tested to 1e-9). A callable delta goes through ``per_example`` itself.
+formulas; tested to 1e-9). A callable delta goes through ``per_example``'s own evaluation.
 """
 
 from __future__ import annotations
@@ -17,43 +17,39 @@ import numpy as np
 import torch
 
 from ..data import Pairs
-from ..engine.api import Ablation, Engine, ablated_cache, equal_inputs
+from ..engine.api import Engine, ablated_cache, equal_inputs
 from ..engine.budget import chunk_work, resolve_budget
 from ..engine.cache import mean_outputs, run_cache
 from ..errors import InputError
 from ..lang.hypothesis import Hypothesis, no_paths
-from ..metrics import Delta, TargetDelta
+from ..metrics import TargetDelta
 from ..model.residual import ResidualModel
-from ..scoring import per_example
+from ..options import Options
+from ..scoring import example_values
 
 __all__ = ["CachedScorer"]
+
+DEFAULTS = Options()  # those of pathpatch.per_example
 
 
 class CachedScorer:
     """Mean delta (AUE) and proportion explained of many hypotheses in one engine call each time.
 
-    Arguments as :func:`pathpatch.per_example` (already validated by the caller). Attributes:
-    ``ate`` (the mean delta of the empty hypothesis), ``passes`` (engine calls, the total effect's
-    included for a callable delta) and ``hypotheses`` (scored in all).
+    ``options``: how to evaluate, as for :func:`pathpatch.per_example` (the progress bar aside), on
+    inputs the caller checked. Attributes: ``ate`` (the mean delta of the empty hypothesis),
+    ``passes`` (engine calls, the total effect's included for a callable delta) and ``hypotheses``
+    (scored in all).
     """
 
-    def __init__(
-        self,
-        model: ResidualModel,
-        pairs: Pairs,
-        delta: str | Delta = "kl",
-        ablation: Ablation = "resample",
-        batch_size: int = 32,
-        max_memory: int | str | None = None,
-    ) -> None:
-        self.model, self.pairs, self.delta, self.ablation = model, pairs, delta, ablation
-        self.kw = dict(delta=delta, ablation=ablation, batch_size=batch_size, max_memory=max_memory)
-        self.budget, self.passes, self.hypotheses = resolve_budget(max_memory, model.device), 0, 0
+    def __init__(self, model: ResidualModel, pairs: Pairs, options: Options = DEFAULTS) -> None:
+        self.model, self.pairs, self.delta, self.ablation = model, pairs, options.delta, options.ablation
+        self.options = options.replace(progress=False)
+        self.budget, self.passes, self.hypotheses = resolve_budget(options.max_memory, model.device), 0, 0
         self.means = (
-            mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
+            mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if self.ablation == "mean" else None
         )
-        self._batches(batch_size)
-        if isinstance(delta, str):
+        self._batches(options.batch_size)
+        if isinstance(self.delta, str):
             total = sum(
                 float(self._delta(r[2], self._rows(i, r[1])).sum())
                 for i in range(len(self.batches))
@@ -61,7 +57,7 @@ class CachedScorer:
             )
         else:
             self.passes += 1
-            values = per_example(model, {"": no_paths()}, pairs, progress=False, **self.kw)  # type: ignore[arg-type]
+            values = example_values(model, {"": no_paths()}, pairs, self.options)
             total = float(values[""]["delta_empty"].sum())
         self.ate = total / len(pairs)
 
@@ -101,7 +97,7 @@ class CachedScorer:
         """The mean delta of every hypothesis of ``named``, in one engine call."""
         self.passes, self.hypotheses = self.passes + 1, self.hypotheses + len(named)
         if not isinstance(self.delta, str):
-            values = per_example(self.model, named, self.pairs, progress=False, **self.kw)  # type: ignore[arg-type]
+            values = example_values(self.model, named, self.pairs, self.options)
             return {k: float(v["delta_h"].mean()) for k, v in values.items()}
         hyps, names, mask = list(named.values()), list(named), self.pairs.ref.target_mask
         chunks = chunk_work(

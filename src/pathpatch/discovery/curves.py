@@ -28,12 +28,12 @@ import torch
 
 from .. import validate
 from ..data import Pairs
-from ..engine.api import Ablation
 from ..errors import ArgumentError, InputError
 from ..lang.hypothesis import subgraph
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..scoring import per_example
+from ..options import Ablation, Options
+from ..scoring import check_inputs, example_values
 from .eap import EdgeScores
 
 __all__ = ["FaithfulnessCurve", "faithfulness", "default_ks"]
@@ -165,11 +165,12 @@ def faithfulness(
     made = scores.found_by
     delta = delta if delta is not None else made["delta"] if made.get("delta") in ("kl", "loss", "logit_diff") else "kl"
     ablation = ablation if ablation is not None else made.get("ablation", "resample")
+    options = Options(delta, ablation, batch_size, progress, max_memory, device, dtype)
     n = len(scores.edges)
     grid = _ks(ks, n)
     ranked = scores.ranked()
     hyps = {f"top {k}": subgraph(ranked[:k]) for k in grid}
-    values = per_example(model, hyps, pairs, delta, ablation, batch_size, progress, max_memory, device, dtype)
+    values = example_values(model, check_inputs(model, hyps, pairs, options, "per_example"), pairs, options)
     ate = float(np.mean(values[f"top {grid[0]}"]["delta_empty"]))
     if not ate > 0:
         raise InputError(
@@ -180,8 +181,8 @@ def faithfulness(
     proportion = np.array([1.0 - float(np.mean(values[f"top {k}"]["delta_h"])) / ate for k in grid])
     x = np.asarray(grid, dtype=np.float64) / n
     info = {
-        "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
-        "ablation": ablation,
+        "delta": options.delta_name,
+        "ablation": options.ablation,
         "examples": len(pairs),
         "ranking": scores.found_by.get("algorithm", "scores"),
     }

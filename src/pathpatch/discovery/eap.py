@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from .. import validate
 from ..data import Dataset, Pairs
-from ..engine.api import Ablation, ablated_cache
+from ..engine.api import ablated_cache
 from ..engine.budget import resolve_budget
 from ..engine.cache import mean_outputs, run_cache
 from ..engine.soft import EdgeMasks, masked_forward
@@ -63,6 +63,7 @@ from ..errors import ArgumentError, InputError
 from ..graph import Edge
 from ..metrics import Delta, kl, logit_diff, loss, resolve_delta
 from ..model.residual import ResidualModel
+from ..options import Ablation, Options
 from ..scoring import score as score_hypotheses
 from .circuit import Circuit, edges_in_order
 from .roc import roc_auc, roc_curve
@@ -206,35 +207,13 @@ def _example_bytes(model: ResidualModel, n_pos: int) -> int:
     return 2 * model.dtype.itemsize * (caches + tables + heads + mlps + logits)
 
 
-def _check(
-    model: Any,
-    pairs: Any,
-    delta: Any,
-    ablation: Any,
-    ig_steps: Any,
-    at: Any,
-    batch_size: Any,
-    max_memory: Any,
-    progress: Any,
-    device: Any,
-    dtype: Any,
-) -> Literal["clean", "corrupted"]:
-    """Every argument checked before any work; returns the evaluation point."""
+def _check(model: Any, pairs: Any, options: Options, ig_steps: Any, at: Any) -> Literal["clean", "corrupted"]:
+    """Every argument besides the options (checked when made) before any work; returns the
+    evaluation point."""
     validate.check_model(model, "eap")
     validate.check_pairs(pairs, "eap")
-    validate.check_delta(delta)
-    validate.check_ablation(ablation)
     validate.check_int(ig_steps, "ig_steps", 0)
-    validate.check_int(batch_size, "batch_size", 1)
-    validate.check_max_memory(max_memory)
-    validate.check_progress(progress)
-    validate.check_device(device)
-    validate.check_dtype(dtype)
-    if delta == "logit_diff" and pairs.ref.distractor_tokens is None:
-        raise InputError(
-            "delta='logit_diff' needs an incorrect token per target position, but the dataset has "
-            "distractor_tokens=None; pass distractor_tokens to Dataset(...), or use delta='kl' or 'loss'"
-        )
+    options.check_pairs(pairs)
     if at not in (None, "clean", "corrupted"):
         raise ArgumentError(f"at must be None, 'clean' or 'corrupted', got {at!r}")
     if at is not None and ig_steps > 0:
@@ -242,11 +221,11 @@ def _check(
             f"at={at!r} chooses plain EAP's evaluation point, but ig_steps={ig_steps} integrates from "
             "the corrupted to the clean point; pass at=None with ig_steps > 0"
         )
-    point = at if at is not None else "clean" if delta in ("loss", "logit_diff") else "corrupted"
-    if point == "corrupted" and ig_steps == 0 and ablation != "resample":
+    point = at if at is not None else "clean" if options.delta in ("loss", "logit_diff") else "corrupted"
+    if point == "corrupted" and ig_steps == 0 and options.ablation != "resample":
         raise ArgumentError(
             f"plain EAP with this delta is evaluated at the corrupted run, but under ablation="
-            f"{ablation!r} that run is constant (and at the clean run the gradient is 0); use "
+            f"{options.ablation!r} that run is constant (and at the clean run the gradient is 0); use "
             "ig_steps > 0 (EAP-IG), or delta='loss' or 'logit_diff' (evaluated at the clean run)"
         )
     return point  # type: ignore[return-value]
@@ -272,7 +251,8 @@ def eap(
     ``max_memory`` (batches shrink so that an estimate of one pass stays within it), ``device`` and
     ``dtype``: as for :func:`pathpatch.score`.
     """
-    point = _check(model, pairs, delta, ablation, ig_steps, at, batch_size, max_memory, progress, device, dtype)
+    options = Options(delta, ablation, batch_size, progress, max_memory, device, dtype)
+    point = _check(model, pairs, options, ig_steps, at)
     model = model.placed(device, dtype)
     start = time.perf_counter()
     fn = objective(delta)
@@ -313,7 +293,7 @@ def eap(
         "algorithm": "eap-ig" if ig_steps else "eap",
         "ig_steps": ig_steps,
         "at": "line 0->1" if ig_steps else point,
-        "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
+        "delta": options.delta_name,
         "ablation": ablation,
         "examples": len(pairs),
         "batch_size": rows,

@@ -23,8 +23,9 @@ from ..errors import ArgumentError, EmptyDatasetError
 from ..induction.study import induction_dataset, naive_patterns, run_study
 from ..lang.hypothesis import paths
 from ..model.residual import ResidualModel
+from ..options import Intervals, Options
 from ..report import Report
-from ..scoring import score
+from ..scoring import score_with
 from .acdc import acdc
 from .circuit import Circuit
 from .paths import discover_paths
@@ -100,6 +101,7 @@ def compare_with_ladder(
     ``acdc_threshold`` is ``None``) on the first ``acdc_examples``; the report covers the next
     ``eval_examples`` sequences.
     """
+    options, intervals = Options(delta="loss", progress=progress), Intervals(n_boot=n_boot, seed=seed)
     start = time.perf_counter()
     if model is None or heldout is None:
         from ..zoo import bundle
@@ -164,14 +166,12 @@ def compare_with_ladder(
     }
     if found is not None:
         hyps[f"ACDC subgraph (threshold {acdc_threshold:g})"] = found.hypothesis
-    report = score(
+    report = score_with(
         model,
         hyps,
         held,
-        delta="loss",
-        n_boot=n_boot,
-        seed=seed,
-        progress=progress,
+        options,
+        intervals,
         meta={
             "metric positions": "good induction candidates",
             "held out": f"sequences {study_examples}..{len(pool) - 1} of the draw (search on 0..{search_examples - 1})",

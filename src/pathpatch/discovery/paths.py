@@ -45,14 +45,14 @@ from tqdm.auto import tqdm
 
 from .. import validate
 from ..data import Pairs
-from ..engine.api import Ablation, equal_inputs
+from ..engine.api import equal_inputs
 from ..errors import ArgumentError
 from ..graph import Edge, Node, Port
-from ..lang.hypothesis import Hypothesis, all_paths, no_paths, paths
+from ..lang.hypothesis import Hypothesis, no_paths, paths
 from ..metrics import Delta
 from ..model.residual import ResidualModel
-from ..scoring import check_arguments
-from ..scoring import score as score_hypotheses
+from ..options import Ablation, Intervals, Options, will_score
+from ..scoring import check_data, score_with
 from .cached import CachedScorer
 from .circuit import Circuit, edges_in_order
 
@@ -215,9 +215,7 @@ class _Search:
         return True
 
 
-def _check_args(
-    target: Any, max_steps: Any, min_gain: Any, max_candidates: Any, score: Any, n_boot: Any, seed: Any
-) -> tuple[float, float]:
+def _check_args(target: Any, max_steps: Any, min_gain: Any, max_candidates: Any) -> tuple[float, float]:
     if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
         raise ArgumentError(
             f"target is the proportion explained to reach, a number in (0, 1] such as 0.9; got {target!r}"
@@ -232,11 +230,6 @@ def _check_args(
             f"dropped while refining: a number >= 0 such as 0.005, or None for (1 - target) / 20; "
             f"got {min_gain!r}"
         )
-    if not isinstance(score, bool):
-        raise TypeError(f"score must be True or False, got {type(score).__name__}")
-    validate.check_seed(seed)
-    if score:
-        validate.check_n_boot(n_boot, 0.95)
     return float(target), float(min_gain)
 
 
@@ -272,12 +265,14 @@ def discover_paths(
     and ``target_reached``, and the costs: ``steps`` (engine calls of the search), ``passes`` (with
     the pass that measures the total effect for a callable delta), ``hypotheses`` and ``seconds``.
     """
-    target, min_gain = _check_args(target, max_steps, min_gain, max_candidates, score, n_boot, seed)
-    check_arguments(
-        model, [all_paths()], pairs, delta, ablation, batch_size, progress, max_memory, None, None, "discover_paths"
-    )
+    options = Options(delta, ablation, batch_size, progress, max_memory)
+    target, min_gain = _check_args(target, max_steps, min_gain, max_candidates)
+    intervals = Intervals(n_boot=n_boot, seed=seed) if will_score(score, seed) else None
+    validate.check_model(model, "discover_paths")
+    validate.check_pairs(pairs, "discover_paths")
+    check_data(model, pairs, options)
     start = time.perf_counter()
-    space, scorer = _Space(model, ablation), CachedScorer(model, pairs, delta, ablation, batch_size, max_memory)
+    space, scorer = _Space(model, ablation), CachedScorer(model, pairs, options)
     search, first = _Search(space, scorer, target, min_gain, max_candidates), scorer.passes
     bar = tqdm(total=max_steps, desc="discover paths", unit="step", disable=not progress, leave=False)
     for step, calls in ((search.refine, 3), (search.fit, 2)):  # refining leaves two calls for a fit round
@@ -295,8 +290,8 @@ def discover_paths(
         "min_gain": min_gain,
         "max_candidates": max_candidates,
         "max_steps": max_steps,
-        "delta": delta if isinstance(delta, str) else getattr(delta, "__name__", "callable"),
-        "ablation": ablation,
+        "delta": options.delta_name,
+        "ablation": options.ablation,
         "examples": len(pairs),
         "seed": seed,
         "paths": sum(map(space.count, items)),
@@ -310,18 +305,7 @@ def discover_paths(
     }
     edges = edges_in_order(set().union(*map(space.edges, items)), model.graph.edges)
     circuit = Circuit(edges, tuple(space.text(i) for i in items), found_by=found_by)
-    if score:
-        report = score_hypotheses(
-            model,
-            {"paths": circuit.hypothesis},
-            pairs,
-            delta=delta,
-            ablation=ablation,
-            batch_size=batch_size,
-            n_boot=n_boot,
-            seed=seed,
-            progress=False,
-            max_memory=max_memory,
-        )
+    if intervals is not None:
+        report = score_with(model, {"paths": circuit.hypothesis}, pairs, options.replace(progress=False), intervals)
         circuit = circuit.with_score(report["paths"])
     return circuit

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -20,6 +19,7 @@ from ..graph import Node
 from ..lang.hypothesis import Hypothesis
 from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
+from ..options import Ablation
 from ..positions import Positions, position_groups
 from .budget import chunk_work, resolve_budget
 from .cache import RunCache, mean_outputs, run_cache
@@ -28,8 +28,6 @@ from .execute import execute
 from .plan import make_plan
 
 __all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache", "equal_inputs"]
-
-Ablation = Literal["resample", "mean", "zero"]
 
 
 @dataclass
@@ -276,8 +274,7 @@ def evaluate_many(
 ) -> Float[Tensor, "hypothesis batch pos vocab"]:
     """Patched logits of many hypotheses in one pass that shares every cached and mixed copy
     (chunked to stay within ``max_memory``, see :meth:`Engine.run`)."""
-    validate.check_model(model, "evaluate_many")
-    validate.check_run_args(ref_tokens, new_tokens, ablation, positions)
+    validate.check_model(model, "evaluate_many")  # named here; the run checks the other arguments
     logits = Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions, max_memory=max_memory)
     return validate.check_finite_logits(logits, "evaluate_many")
 
@@ -298,8 +295,7 @@ def evaluate(
     ``positions``: the examples' named positions (``{"END": [batch] tensor}``) if the hypothesis
     uses names like ``a9.1@END``. ``max_memory``: see :meth:`Engine.run`.
     """
-    validate.check_model(model, "evaluate")
-    validate.check_run_args(ref_tokens, new_tokens, ablation, positions)
+    validate.check_model(model, "evaluate")  # named here; the run checks the other arguments
     if isinstance(hypothesis, (list, tuple)):
         raise TypeError("evaluate takes one Hypothesis; for a list use evaluate_many(model, hypotheses, ...)")
     logits = Engine(model, [hypothesis]).run(

@@ -32,8 +32,9 @@ from ..data import Dataset, Pairs
 from ..errors import EmptyDatasetError
 from ..lang.hypothesis import Hypothesis, paths, subgraph
 from ..model.residual import ResidualModel
+from ..options import Intervals, Options
 from ..report import Report
-from ..scoring import score
+from ..scoring import score_with
 
 __all__ = ["induction_candidates", "induction_dataset", "StudyResult", "run_study", "naive_patterns"]
 
@@ -125,13 +126,15 @@ def run_study(
     seed: int = 0,
     progress: bool = True,
 ) -> StudyResult:
-    """Score the ladder of hypotheses (see module docs) on ``pairs``."""
-    quick = dict(delta="loss", batch_size=batch_size, n_boot=100, seed=seed, progress=progress)
+    """Score the ladder of hypotheses (see module docs) on ``pairs``: δ = |Δ loss|; the refinements
+    and prefixes with 100 bootstrap resamples, the ladder itself with ``n_boot``."""
+    options = Options(delta="loss", batch_size=batch_size, progress=progress)
+    intervals, quick = Intervals(n_boot=n_boot, seed=seed), Intervals(n_boot=100, seed=seed)
     naive = naive_patterns(prev, ind)
     refinements = _refinements(model, prev, ind)
-    scan = score(
-        model, {"naive": paths(naive), **{k: paths(naive + v) for k, v in refinements.items()}}, pairs, **quick
-    )  # type: ignore[arg-type]
+    scan = score_with(
+        model, {"naive": paths(naive), **{k: paths(naive + v) for k, v in refinements.items()}}, pairs, options, quick
+    )
     base = scan["naive"].metrics["proportion_explained"].value
     gains = sorted(
         (
@@ -148,10 +151,10 @@ def run_study(
     top = [g for g in gains if g["gain"] > 0][:max_prefix]
     prefix_sets = {k: naive + [p for g in top[:k] for p in g["patterns"]] for k in range(1, len(top) + 1)}
     ladder = (
-        score(model, {f"naive + top {k}": paths(v) for k, v in prefix_sets.items()}, pairs, **quick)
+        score_with(model, {f"naive + top {k}": paths(v) for k, v in prefix_sets.items()}, pairs, options, quick)
         if prefix_sets
         else None
-    )  # type: ignore[arg-type]
+    )
     prefixes = (
         [
             {
@@ -175,17 +178,7 @@ def run_study(
     sub_naive, sub_best = subgraph(_edges_of(model, paths(naive))), subgraph(_edges_of(model, paths(best)))
     hyps["4 naive as a subgraph"] = sub_naive
     hyps["4 best compact as a subgraph"] = sub_best
-    report = score(
-        model,
-        hyps,
-        pairs,
-        delta="loss",
-        batch_size=batch_size,
-        n_boot=n_boot,
-        seed=seed,
-        progress=progress,
-        meta={"metric positions": "good induction candidates"},
-    )
+    report = score_with(model, hyps, pairs, options, intervals, meta={"metric positions": "good induction candidates"})
     extra = {
         "naive": sub_naive.count(model) - paths(naive).count(model),
         "best compact": sub_best.count(model) - paths(best).count(model),

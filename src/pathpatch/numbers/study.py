@@ -33,8 +33,9 @@ from ..graph import Node
 from ..lang.cut import only_at
 from ..lang.hypothesis import Hypothesis, paths
 from ..model.residual import ResidualModel
+from ..options import Intervals, Options
 from ..report import Report
-from ..scoring import count_paths, score
+from ..scoring import count_paths, score_with
 from ..tracing import TraceTable, causal_trace
 from .probe import CountingProof, counting_proof
 from .task import NumberTask, abs_number_logit_diff, number_task
@@ -66,19 +67,20 @@ def greedy_search(
     task: NumberTask,
     target: float,
     max_nodes: int,
-    kw: dict[str, Any],
+    options: Options,
+    intervals: Intervals,
     echo: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """Grow ``S`` one node at a time (best proportion explained), stopping at ``target``."""
     chosen: list[Node] = []
     steps: list[dict[str, Any]] = []
-    base = score(model, {"none": only_at(-1, [])}, task.pairs, delta="loss", **kw)
+    base = score_with(model, {"none": only_at(-1, [])}, task.pairs, options, intervals)
     best_value = base["none"].metrics["proportion_explained"].value
     steps.append({"node": None, "proportion_explained": best_value})
     while len(chosen) < max_nodes and best_value < target:
         candidates = [n for n in _heads_and_mlps(model) if n not in chosen]
         named = {n.name: only_at(-1, chosen + [n]) for n in candidates}
-        report = score(model, named, task.pairs, delta="loss", **kw)
+        report = score_with(model, named, task.pairs, options, intervals)
         name, value = max(((s.name, s.metrics["proportion_explained"].value) for s in report), key=lambda x: x[1])
         if value <= best_value + 1e-4:
             break
@@ -105,7 +107,7 @@ def last_position_attention(model: ResidualModel, task: NumberTask, nodes: list[
 
 
 def _tracing_localisation(
-    model: ResidualModel, task: NumberTask, trace: TraceTable, goal: float, kw: dict[str, Any]
+    model: ResidualModel, task: NumberTask, trace: TraceTable, goal: float, options: Options, intervals: Intervals
 ) -> tuple[list[str], list[dict[str, Any]], list[Node]]:
     last = trace.positions[-1]
     cells = sorted(
@@ -122,7 +124,7 @@ def _tracing_localisation(
         return out
 
     named = {f"top {k}": only_at(-1, nodes_of(cells[:k])) for k in range(1, len(cells) + 1)}
-    report = score(model, named, task.pairs, delta="loss", **kw)
+    report = score_with(model, named, task.pairs, options, intervals)
     curve: list[dict[str, Any]] = [
         {
             "cells": k,
@@ -188,21 +190,24 @@ def run_numbers(
     report.md, report.json (with ``accuracy``), study.json, PNG plots and the circuit diagram."""
     from .files import write_study
 
+    loss = Options(delta="loss", batch_size=batch_size, progress=progress)
+    intervals, fast = Intervals(n_boot=n_boot, seed=seed), Intervals(n_boot=50, seed=seed)
     start = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     task = number_task(tokenizer, first, last, seed=seed)
     proof = counting_proof(model, task)
     echo(proof.summary())
-    fast: dict[str, Any] = {"batch_size": batch_size, "n_boot": 50, "seed": seed, "progress": progress}
     echo(f"number task: {len(task.pairs)} prompts (s in {task.starts[0]}..{task.starts[-1]}), x_new resampled")
     echo("causal tracing over (layer, position) ...")
-    trace = causal_trace(model, task.pairs, delta="loss", **{**fast, "n_boot": n_boot})
+    trace = causal_trace(
+        model, task.pairs, delta="loss", batch_size=batch_size, n_boot=n_boot, seed=seed, progress=progress
+    )
     echo("path search over heads and MLPs at the last position ...")
-    steps = greedy_search(model, task, target, max_nodes, fast, echo)
+    steps = greedy_search(model, task, target, max_nodes, loss, fast, echo)
     path_nodes = [s["node"] for s in steps[1:]]
     goal = steps[-1]["proportion_explained"]
-    cells, curve, ct_nodes = _tracing_localisation(model, task, trace, goal, fast)
+    cells, curve, ct_nodes = _tracing_localisation(model, task, trace, goal, loss, fast)
     at_last = paths("... -> out@-1")  # the metric reads only the last position: count only paths that end there
     hyps = {
         DIRECT: only_at(-1, []) & at_last,
@@ -211,10 +216,9 @@ def run_numbers(
         "every node at the last position (all paths)": only_at(-1, _heads_and_mlps(model)) & at_last,
     }
     numbers_delta = abs_number_logit_diff(task.numbers)
-    kw: dict[str, Any] = {"batch_size": batch_size, "n_boot": n_boot, "seed": seed, "progress": progress}
     reports = {
-        "loss": score(model, hyps, task.pairs, delta="loss", **kw),
-        "logit_diff": score(model, hyps, task.pairs, delta=numbers_delta, **kw),
+        "loss": score_with(model, hyps, task.pairs, loss, intervals),
+        "logit_diff": score_with(model, hyps, task.pairs, loss.replace(delta=numbers_delta), intervals),
     }
     counts = {name: count_paths(h, model, task.pairs) for name, h in hyps.items()}
     p_path, p_ct = counts[list(hyps)[1]], counts[list(hyps)[2]]
