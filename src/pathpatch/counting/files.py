@@ -3,7 +3,7 @@ HTML page (:func:`pathpatch.render.write_html`).
 
 ``report.json`` is the δ = |Δ loss| report as :func:`pathpatch.render.write_report_json` writes
 it (graph and hypotheses, so the HTML page can show them), plus ``"accuracy"`` (top-1 on the
-task), ``"counting"`` (the whole :class:`~pathpatch.numbers.probe.CountingProof`) and
+task), ``"counting"`` (the whole :class:`~pathpatch.counting.probe.CountingProof`) and
 ``"logit_diff"`` (the same hypotheses scored with δ = |Δ number logit difference|).
 """
 

@@ -14,7 +14,7 @@ the final position, on GPT-2 or on the shipped ``numbers-4l``.
 4. Both are scored with δ = |Δ loss| and δ = |Δ number logit difference|; the report says how many
    nodes and position-resolved paths each names, i.e. how much more specific the path claim is.
 
-Before all this, :func:`~pathpatch.numbers.probe.prove_counting` checks that the model does the
+Before all this, :func:`~pathpatch.counting.probe.prove_counting` checks that the model does the
 task at all (top-1 accuracy and logit difference over every prompt).
 """
 
