@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import validate
-from .data import Dataset, Pairs
+from .data import Dataset, Pairs, check_pairs
 from .engine.api import Ablation, Engine, equal_inputs
 from .engine.budget import Chunk, chunk_work, resolve_budget
 from .engine.cache import mean_outputs
@@ -26,8 +26,8 @@ from .errors import EmptyPathSetError, InputError, TokenOutOfRangeError
 from .estimates import summarise
 from .graph import Node
 from .lang.hypothesis import Hypothesis, Patterns
-from .metrics import Delta, TargetDelta, loss, resolve_delta
-from .model.residual import ResidualModel
+from .metrics import Delta, TargetDelta, check_delta, loss, resolve_delta
+from .model.residual import ResidualModel, check_model
 from .report import HypothesisScore, Report
 
 __all__ = ["score", "per_example", "count_paths"]
@@ -209,10 +209,10 @@ def check_arguments(
     where: str,
 ) -> dict[str, Hypothesis]:
     """Every argument of :func:`per_example` checked before any work (typed errors)."""
-    validate.check_model(model, where)
-    validate.check_pairs(pairs, where)
+    check_model(model, where)
+    check_pairs(pairs, where)
     named = _named(hypotheses)
-    validate.check_delta(delta)
+    check_delta(delta)
     validate.check_ablation(ablation)
     validate.check_int(batch_size, "batch_size", 1)
     validate.check_progress(progress)

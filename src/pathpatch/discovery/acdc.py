@@ -42,13 +42,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .. import validate
-from ..data import Pairs
+from ..data import Pairs, check_pairs
 from ..engine.api import Ablation
 from ..errors import ArgumentError
 from ..graph import Edge, Node
 from ..lang.hypothesis import Subgraph, all_paths
 from ..metrics import Delta
-from ..model.residual import ResidualModel
+from ..model.residual import ResidualModel, check_model
 from ..scoring import check_arguments
 from ..scoring import score as score_hypotheses
 from .cached import CachedScorer
@@ -181,8 +181,8 @@ def acdc_search(
 
     See :func:`acdc` for the arguments and the module docs for the algorithm.
     """
-    validate.check_model(model, "acdc")
-    validate.check_pairs(pairs, "acdc")
+    check_model(model, "acdc")
+    check_pairs(pairs, "acdc")
     threshold = _check_threshold(threshold)
     validate.check_progress(progress)
     if not isinstance(score, bool):

@@ -54,15 +54,15 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import validate
-from ..data import Dataset, Pairs
+from ..data import Dataset, Pairs, check_pairs
 from ..engine.api import Ablation, ablated_cache
 from ..engine.budget import resolve_budget
 from ..engine.cache import mean_outputs, run_cache
 from ..engine.soft import EdgeMasks, masked_forward
 from ..errors import ArgumentError, InputError
 from ..graph import Edge
-from ..metrics import Delta, kl, logit_diff, loss, resolve_delta
-from ..model.residual import ResidualModel
+from ..metrics import Delta, check_delta, kl, logit_diff, loss, resolve_delta
+from ..model.residual import ResidualModel, check_model
 from ..scoring import score as score_hypotheses
 from .circuit import Circuit, edges_in_order
 from .roc import roc_auc, roc_curve
@@ -220,9 +220,9 @@ def _check(
     dtype: Any,
 ) -> Literal["clean", "corrupted"]:
     """Every argument checked before any work; returns the evaluation point."""
-    validate.check_model(model, "eap")
-    validate.check_pairs(pairs, "eap")
-    validate.check_delta(delta)
+    check_model(model, "eap")
+    check_pairs(pairs, "eap")
+    check_delta(delta)
     validate.check_ablation(ablation)
     validate.check_int(ig_steps, "ig_steps", 0)
     validate.check_int(batch_size, "batch_size", 1)
