@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,30 +30,18 @@ import torch
 from ..engine.cache import run_cache
 from ..graph import Node
 from ..lang.cut import only_at
-from ..lang.hypothesis import Hypothesis, paths
+from ..lang.hypothesis import paths
 from ..model.residual import ResidualModel
-from ..report import Report
 from ..scoring import count_paths, score
 from ..tracing import TraceTable, causal_trace
-from .probe import CountingProof, counting_proof
+from .files import write_study
+from .probe import counting_proof
+from .result import NumberStudy
 from .task import NumberTask, abs_number_logit_diff, number_task
 
-__all__ = ["NumberStudy", "run_numbers", "greedy_search", "DIRECT", "last_position_attention", "needed", "LEVELS"]
+__all__ = ["run_numbers", "greedy_search", "DIRECT", "last_position_attention", "needed", "LEVELS"]
 
 DIRECT = "direct only (no node at the last position)"
-
-
-@dataclass
-class NumberStudy:
-    trace: TraceTable
-    search: list[dict[str, Any]]  # per step: added node, proportion explained
-    path_nodes: list[str]
-    tracing_cells: list[str]
-    tracing_curve: list[dict[str, Any]]
-    reports: dict[str, Report]  # "loss" and "logit_diff"
-    info: dict[str, Any]
-    proof: CountingProof
-    hypotheses: dict[str, Hypothesis]  # the rows of the reports
 
 
 def _heads_and_mlps(model: ResidualModel) -> list[Node]:
@@ -186,8 +173,6 @@ def run_numbers(
 ) -> NumberStudy:
     """Run the study on the prompts with ``s`` in ``first..last`` and write ``out_dir``: report.html,
     report.md, report.json (with ``accuracy``), study.json, PNG plots and the circuit diagram."""
-    from .files import write_study
-
     start = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
