@@ -16,11 +16,12 @@ import torch
 import pathpatch.lang.hypothesis as H
 from conftest import tiny_model
 from pathpatch.engine.api import Engine, evaluate, evaluate_many
-from pathpatch.engine.budget import chunk_work, example_bytes, parse_bytes
+from pathpatch.engine.budget import chunk_work, example_bytes
 from pathpatch.engine.rows import TargetRows
 from pathpatch.engine.sums import SparseSum, rows_sum
 from pathpatch.errors import InputError, ShapeMismatchError
 from pathpatch.positions import check_positions, position_groups
+from pathpatch.validate import parse_bytes
 from treeify import brute_force, brute_force_positions
 
 ATOL = 1e-5

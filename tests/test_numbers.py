@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from hooked import restore_with_hook
 from pathpatch.cli import cli
+from pathpatch.counting.task import number_logit_diff, number_task
 from pathpatch.data import Dataset
 from pathpatch.errors import InputError, ModelLoadError
 from pathpatch.lang.cut import only_at
-from pathpatch.numbers.task import number_logit_diff, number_task
 
 transformers = pytest.importorskip("transformers")
 
@@ -181,8 +181,8 @@ def test_numbers_needs_a_tokenizer(tmp_path) -> None:  # type: ignore[no-untyped
 
 @pytest.mark.slow
 def test_numbers_on_a_gpt2_small_shaped_random_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathpatch.counting.study import run_numbers
     from pathpatch.model.hf_gpt2 import from_hf
-    from pathpatch.numbers.study import run_numbers
 
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()  # 12 layers x 12 heads, d_model 768

@@ -10,9 +10,9 @@ import torch
 
 import pathpatch as pp
 from conftest import check_logits_checksum
+from pathpatch.counting.probe import prove_counting
+from pathpatch.counting.task import number_task
 from pathpatch.lang.cut import only_at
-from pathpatch.numbers.probe import prove_counting
-from pathpatch.numbers.task import number_task
 
 # Recorded when the model was shipped (see src/pathpatch/assets/numbers-4l/card.json).
 FIXED_INPUT = torch.arange(0, 1195, 23)[None, :52]
@@ -153,7 +153,7 @@ def test_train_numbers_tiny(tmp_path, monkeypatch) -> None:  # type: ignore[no-u
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
 
-    import pathpatch.numbers.train as train_module
+    import pathpatch.counting.train as train_module
     from pathpatch.cli import cli
     from pathpatch.induction.corpus import gather_files
 
@@ -197,7 +197,7 @@ def test_train_numbers_tiny(tmp_path, monkeypatch) -> None:  # type: ignore[no-u
 
 
 def test_counting_text_and_number_merges() -> None:
-    from pathpatch.numbers.corpus import counting_text, number_tokenizer
+    from pathpatch.counting.corpus import counting_text, number_tokenizer
 
     docs = counting_text(300, seed=0)
     assert docs == counting_text(300, seed=0) and docs != counting_text(300, seed=1)

@@ -141,8 +141,9 @@ def test_scans_equal_one_at_a_time(setup, kind) -> None:  # type: ignore[no-unty
 
 def test_memory_bound_gives_the_same_numbers(setup) -> None:  # type: ignore[no-untyped-def]
     """max_memory splits examples and hypotheses into chunks; the numbers do not change."""
-    from pathpatch.engine.budget import chunk_work, parse_bytes
+    from pathpatch.engine.budget import chunk_work
     from pathpatch.scoring import per_example
+    from pathpatch.validate import parse_bytes
 
     model, pairs = setup
     named = {p.name: pp.paths(p.name) for p in list(model.graph.iter_paths())[:30]}

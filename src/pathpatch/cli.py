@@ -231,8 +231,8 @@ def train_numbers(
     """
     from dataclasses import replace
 
-    from .numbers.train import NumbersConfig
-    from .numbers.train import train_numbers as run_training
+    from .counting.train import NumbersConfig
+    from .counting.train import train_numbers as run_training
 
     cfg = NumbersConfig(seed=seed)
     if steps is not None:
@@ -481,8 +481,8 @@ def split_receivers(receivers: str | None) -> list[str]:
     return names
 
 
+from .counting.command import numbers as _numbers  # noqa: E402  (`pathpatch demo numbers`; imports no torch)
 from .discovery.command import discover as _discover  # noqa: E402  (`pathpatch discover`; imports no torch)
-from .numbers.command import numbers as _numbers  # noqa: E402  (`pathpatch demo numbers`; imports no torch)
 from .render.command import report as _report  # noqa: E402  (`pathpatch report DIR`; imports no torch)
 
 demo.add_command(_numbers)

@@ -28,7 +28,7 @@ from torch import Tensor
 from .errors import EmptyDatasetError, InputError, ShapeMismatchError
 from .positions import check_positions
 
-__all__ = ["Dataset", "Pairs", "pair_derangement", "pair_from_pool"]
+__all__ = ["Dataset", "Pairs", "pair_derangement", "pair_from_pool", "check_pairs"]
 
 Index = int | slice | Tensor | list[int]
 
@@ -264,6 +264,19 @@ def _check_dataset(dataset: object, where: str) -> None:
     if not isinstance(dataset, Dataset):
         raise TypeError(
             f"{where} takes a pathpatch.Dataset (e.g. Dataset.next_token(tokens)), got {type(dataset).__name__}"
+        )
+
+
+def check_pairs(pairs: object, where: str) -> None:
+    """``pairs`` must be :class:`Pairs` (x_ref with one x_new each), not a bare :class:`Dataset`."""
+    if isinstance(pairs, Dataset):
+        raise TypeError(
+            f"{where}: pairs must be Pairs (each x_ref with its x_new), got a Dataset; "
+            f"pair it first: pathpatch.pair_derangement(dataset, seed=0)"
+        )
+    if not isinstance(pairs, Pairs):
+        raise TypeError(
+            f"{where}: pairs must be pathpatch.Pairs (e.g. pair_derangement(dataset)), got {type(pairs).__name__}"
         )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "DELTAS",
     "Delta",
     "resolve_delta",
+    "check_delta",
     "kl_rows",
     "mean_over_targets",
     "TargetDelta",
@@ -261,3 +262,10 @@ def resolve_delta(delta: str | Delta) -> Delta:
     checked.__name__ = name
     checked.__doc__ = delta.__doc__
     return checked
+
+
+def check_delta(delta: object) -> None:
+    """A built-in δ name or a callable (resolved early so a typo fails before any work)."""
+    if not isinstance(delta, str) and not callable(delta):
+        raise TypeError(f"delta must be 'kl', 'loss', 'logit_diff' or a callable, got {type(delta).__name__}")
+    resolve_delta(delta)

@@ -27,7 +27,7 @@ import torch
 
 from . import validate
 from .errors import InputError
-from .metrics import Delta
+from .metrics import Delta, check_delta
 
 if TYPE_CHECKING:
     from .data import Pairs
@@ -66,7 +66,7 @@ class Options:
     dtype: torch.dtype | None = None
 
     def __post_init__(self) -> None:
-        validate.check_delta(self.delta)
+        check_delta(self.delta)
         validate.check_ablation(self.ablation)
         validate.check_int(self.batch_size, "batch_size", 1)
         validate.check_progress(self.progress)

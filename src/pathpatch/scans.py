@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import validate
-from .data import Pairs
+from .data import Pairs, check_pairs
 from .errors import EmptyPathSetError, InputError, UnknownNodeError
 from .estimates import UNRELIABLE_MARK, Estimate
 from .graph import Edge, Node
 from .lang.hypothesis import Hypothesis, missing_edge, through, through_edge
 from .lang.hypothesis import paths as explicit
 from .metrics import Delta
-from .model.residual import ResidualModel
+from .model.residual import ResidualModel, check_model
 from .plots import pyplot, save_figure
 from .report import Report
 from .scoring import count_paths, score
@@ -117,8 +117,8 @@ def format_rows(rows: Sequence[tuple[str, Estimate]], among: Sequence[tuple[str,
 
 def _check(model: Any, pairs: Any, mode: Any, metric: Any, where: str) -> None:
     """The arguments every scan shares, checked before any work."""
-    validate.check_model(model, where)
-    validate.check_pairs(pairs, where)
+    check_model(model, where)
+    check_pairs(pairs, where)
     if not isinstance(mode, str) or mode not in ("restore", "ablate"):
         raise InputError(f"mode must be 'restore' or 'ablate', got {mode!r}")
     validate.check_metric(metric)

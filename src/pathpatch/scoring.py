@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import validate
-from .data import Dataset, Pairs
+from .data import Dataset, Pairs, check_pairs
 from .engine.api import Engine, equal_inputs
 from .engine.budget import Chunk, chunk_work, resolve_budget
 from .engine.cache import mean_outputs
@@ -27,7 +26,7 @@ from .estimates import summarise
 from .graph import Node
 from .lang.hypothesis import Hypothesis, Patterns
 from .metrics import Delta, TargetDelta, loss, resolve_delta
-from .model.residual import ResidualModel
+from .model.residual import ResidualModel, check_model
 from .options import Ablation, Intervals, Options
 from .report import HypothesisScore, Report
 
@@ -218,8 +217,8 @@ def check_inputs(
 ) -> dict[str, Hypothesis]:
     """The inputs of :func:`per_example` besides its options (checked when made), before any work
     (typed errors): the named hypotheses."""
-    validate.check_model(model, where)
-    validate.check_pairs(pairs, where)
+    check_model(model, where)
+    check_pairs(pairs, where)
     named = _named(hypotheses)
     for h in named.values():
         h.compile(model)  # unknown names fail now, not after the clean runs

@@ -4,6 +4,12 @@ Every public function calls these on its arguments first, so that a bad input be
 error naming the argument, what was wrong and what to pass, instead of a crash deep inside torch,
 numpy or json, or a silent wrong number. Wrong Python types raise :class:`TypeError` saying what
 was expected; wrong values raise a :class:`~pathpatch.errors.PathPatchError` subclass.
+
+This module sits at the bottom of the package (it imports only :mod:`pathpatch.errors`), so it
+checks plain values: tokens, devices, dtypes, numbers, choices and memory sizes
+(:func:`parse_bytes`). The checks of pathpatch's own types live with those types:
+:func:`~pathpatch.model.residual.check_model`, :func:`~pathpatch.lang.hypothesis.check_hypotheses`,
+:func:`~pathpatch.data.check_pairs` and :func:`~pathpatch.metrics.check_delta`.
 """
 
 from __future__ import annotations
@@ -11,8 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -20,18 +25,16 @@ from torch import Tensor
 from .errors import ArgumentError, DeviceError, EmptyDatasetError, InputError, UnreliableIntervalWarning
 
 __all__ = [
-    "check_model",
-    "check_hypotheses",
     "check_tokens",
-    "check_pairs",
     "check_device",
     "check_dtype",
     "check_int",
     "check_level",
     "check_n_boot",
     "check_ablation",
-    "check_delta",
     "check_max_memory",
+    "parse_bytes",
+    "is_auto",
     "check_seed",
     "check_metric",
     "check_finite_logits",
@@ -48,43 +51,6 @@ DTYPE_NAMES = ("float32", "float64", "bfloat16", "float16")
 
 def _type_name(x: object) -> str:
     return type(x).__name__
-
-
-def check_model(model: object, where: str) -> None:
-    """``model`` must be a :class:`~pathpatch.model.residual.ResidualModel`."""
-    from .model.residual import ResidualModel
-
-    if not isinstance(model, ResidualModel):
-        hint = " (convert a Hugging Face model with pathpatch.from_hf)" if hasattr(model, "config") else ""
-        raise TypeError(
-            f"{where}: model must be a pathpatch ResidualModel (from pathpatch.load, native_model, "
-            f"from_hf or from_transformer_lens), got {_type_name(model)}{hint}"
-        )
-
-
-def check_hypotheses(hypotheses: object, where: str) -> list[Any]:
-    """A non-empty list of :class:`~pathpatch.lang.hypothesis.Hypothesis` objects."""
-    from .lang.hypothesis import Hypothesis
-
-    if isinstance(hypotheses, Hypothesis):
-        raise TypeError(
-            f"{where}: hypotheses must be a list of Hypothesis objects, got one Hypothesis; wrap it in a list: [h]"
-        )
-    if isinstance(hypotheses, (str, bytes)) or not isinstance(hypotheses, Iterable):
-        raise TypeError(
-            f"{where}: hypotheses must be a list of Hypothesis objects (see pathpatch.paths), "
-            f"got {_type_name(hypotheses)}"
-        )
-    out = list(hypotheses)
-    for h in out:
-        if not isinstance(h, Hypothesis):
-            raise TypeError(
-                f"{where}: expected Hypothesis objects (see pathpatch.paths), got {_type_name(h)}"
-                + ("; wrap pattern strings in pathpatch.paths(...)" if isinstance(h, str) else "")
-            )
-    if not out:
-        raise InputError(f"{where}: got no hypotheses; pass at least one, e.g. [pathpatch.all_paths()]")
-    return out
 
 
 def check_tokens(tokens: object, name: str) -> Tensor:
@@ -104,21 +70,6 @@ def check_tokens(tokens: object, name: str) -> Tensor:
     if tokens.numel() == 0:
         raise EmptyDatasetError(f"{name} is empty (shape {tuple(tokens.shape)}); pass at least one token")
     return tokens
-
-
-def check_pairs(pairs: object, where: str) -> None:
-    """``pairs`` must be :class:`~pathpatch.data.Pairs` (x_ref with one x_new each)."""
-    from .data import Dataset, Pairs
-
-    if isinstance(pairs, Dataset):
-        raise TypeError(
-            f"{where}: pairs must be Pairs (each x_ref with its x_new), got a Dataset; "
-            f"pair it first: pathpatch.pair_derangement(dataset, seed=0)"
-        )
-    if not isinstance(pairs, Pairs):
-        raise TypeError(
-            f"{where}: pairs must be pathpatch.Pairs (e.g. pair_derangement(dataset)), got {_type_name(pairs)}"
-        )
 
 
 def check_device(device: object) -> torch.device | None:
@@ -220,20 +171,51 @@ def check_ablation(ablation: object) -> str:
     )
 
 
-def check_delta(delta: object) -> None:
-    """A built-in δ name or a callable (resolved early so a typo fails before any work)."""
-    from .metrics import resolve_delta
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "kib": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+    "gib": 1 << 30,
+    "t": 1 << 40,
+    "tb": 1 << 40,
+    "tib": 1 << 40,
+}
 
-    if not isinstance(delta, str) and not callable(delta):
-        raise TypeError(f"delta must be 'kl', 'loss', 'logit_diff' or a callable, got {_type_name(delta)}")
-    resolve_delta(delta)  # type: ignore[arg-type]
+
+def parse_bytes(value: int | float | str) -> int:
+    """``max_memory`` as bytes: a number, or a string like ``"2GB"``, ``"512 MiB"`` (powers of 1024)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value <= 0:
+            raise InputError(f"max_memory must be positive, got {value}")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        number = text.rstrip("kmgtib")
+        unit = text[len(number) :]
+        try:
+            amount = float(number)
+        except ValueError:
+            amount = -1.0
+        if unit in _UNITS and amount > 0:
+            return int(amount * _UNITS[unit])
+    raise InputError(f"max_memory must be a number of bytes or a size like '2GB' or '512MiB', got {value!r}")
+
+
+def is_auto(max_memory: object) -> bool:
+    """Whether ``max_memory`` asks for the default budget (None or ``"auto"``)."""
+    return max_memory is None or (isinstance(max_memory, str) and max_memory.strip().lower() == "auto")
 
 
 def check_max_memory(max_memory: object) -> None:
     """None or ``"auto"`` (a share of the free memory), a positive finite number of bytes, or a size
     like ``"2GB"``."""
-    from .engine.budget import is_auto, parse_bytes
-
     if is_auto(max_memory):
         return
     if isinstance(max_memory, bool) or not isinstance(max_memory, (numbers.Real, str)):

@@ -40,13 +40,12 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from .. import validate
-from ..data import Pairs
+from ..data import Pairs, check_pairs
 from ..errors import ArgumentError
 from ..graph import Edge, Node
 from ..lang.hypothesis import Subgraph
 from ..metrics import Delta
-from ..model.residual import ResidualModel
+from ..model.residual import ResidualModel, check_model
 from ..options import Ablation, Intervals, Options, will_score
 from ..scoring import check_data, score_with
 from .cached import CachedScorer
@@ -180,8 +179,8 @@ def acdc_search(
     See :func:`acdc` for the arguments and the module docs for the algorithm.
     """
     options = Options(delta, ablation, batch_size, progress, max_memory)
-    validate.check_model(model, "acdc")
-    validate.check_pairs(pairs, "acdc")
+    check_model(model, "acdc")
+    check_pairs(pairs, "acdc")
     threshold = _check_threshold(threshold)
     intervals = Intervals(n_boot=n_boot, seed=seed) if will_score(score, seed) else None
     check_data(model, pairs, options)

@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import validate
 from ..data import Pairs
 from ..errors import ArgumentError, InputError
 from ..lang.hypothesis import subgraph
 from ..metrics import Delta
-from ..model.residual import ResidualModel
+from ..model.residual import ResidualModel, check_model
 from ..options import Ablation, Options
 from ..scoring import check_inputs, example_values
 from .eap import EdgeScores
@@ -153,7 +152,7 @@ def faithfulness(
     ``delta``, ``ablation`` (default: those ``scores`` were made with, else ``"kl"`` and
     ``"resample"``), ``batch_size``, ``max_memory``, ``device``, ``dtype``: as for :func:`pathpatch.score`.
     """
-    validate.check_model(model, "faithfulness")
+    check_model(model, "faithfulness")
     if not isinstance(scores, EdgeScores):
         raise TypeError(f"scores must be EdgeScores (from eap), got {type(scores).__name__}")
     graph_edges = set(model.graph.edges)

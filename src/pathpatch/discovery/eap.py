@@ -54,7 +54,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import validate
-from ..data import Dataset, Pairs
+from ..data import Dataset, Pairs, check_pairs
 from ..engine.api import ablated_cache
 from ..engine.budget import resolve_budget
 from ..engine.cache import mean_outputs, run_cache
@@ -62,7 +62,7 @@ from ..engine.soft import EdgeMasks, masked_forward
 from ..errors import ArgumentError, InputError
 from ..graph import Edge
 from ..metrics import Delta, kl, logit_diff, loss, resolve_delta
-from ..model.residual import ResidualModel
+from ..model.residual import ResidualModel, check_model
 from ..options import Ablation, Options
 from ..scoring import score as score_hypotheses
 from .circuit import Circuit, edges_in_order
@@ -210,8 +210,8 @@ def _example_bytes(model: ResidualModel, n_pos: int) -> int:
 def _check(model: Any, pairs: Any, options: Options, ig_steps: Any, at: Any) -> Literal["clean", "corrupted"]:
     """Every argument besides the options (checked when made) before any work; returns the
     evaluation point."""
-    validate.check_model(model, "eap")
-    validate.check_pairs(pairs, "eap")
+    check_model(model, "eap")
+    check_pairs(pairs, "eap")
     validate.check_int(ig_steps, "ig_steps", 0)
     options.check_pairs(pairs)
     if at not in (None, "clean", "corrupted"):

@@ -44,13 +44,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .. import validate
-from ..data import Pairs
+from ..data import Pairs, check_pairs
 from ..engine.api import equal_inputs
 from ..errors import ArgumentError
 from ..graph import Edge, Node, Port
 from ..lang.hypothesis import Hypothesis, no_paths, paths
 from ..metrics import Delta
-from ..model.residual import ResidualModel
+from ..model.residual import ResidualModel, check_model
 from ..options import Ablation, Intervals, Options, will_score
 from ..scoring import check_data, score_with
 from .cached import CachedScorer
@@ -268,8 +268,8 @@ def discover_paths(
     options = Options(delta, ablation, batch_size, progress, max_memory)
     target, min_gain = _check_args(target, max_steps, min_gain, max_candidates)
     intervals = Intervals(n_boot=n_boot, seed=seed) if will_score(score, seed) else None
-    validate.check_model(model, "discover_paths")
-    validate.check_pairs(pairs, "discover_paths")
+    check_model(model, "discover_paths")
+    check_pairs(pairs, "discover_paths")
     check_data(model, pairs, options)
     start = time.perf_counter()
     space, scorer = _Space(model, ablation), CachedScorer(model, pairs, options)

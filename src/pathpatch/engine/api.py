@@ -16,9 +16,9 @@ from torch import Tensor
 from .. import validate
 from ..errors import InputError, ShapeMismatchError
 from ..graph import Node
-from ..lang.hypothesis import Hypothesis
+from ..lang.hypothesis import Hypothesis, check_hypotheses
 from ..lang.pattern import PosContext
-from ..model.residual import ResidualModel
+from ..model.residual import ResidualModel, check_model
 from ..options import Ablation
 from ..positions import Positions, position_groups
 from .budget import chunk_work, resolve_budget
@@ -81,9 +81,9 @@ class Engine:
     """Hypotheses compiled against one model, evaluated together so that they share copies."""
 
     def __init__(self, model: ResidualModel, hypotheses: Iterable[Hypothesis]) -> None:
-        validate.check_model(model, "Engine")
+        check_model(model, "Engine")
         self.model = model
-        self.hypotheses = validate.check_hypotheses(hypotheses, "Engine")
+        self.hypotheses = check_hypotheses(hypotheses, "Engine")
         for h in self.hypotheses:
             h.compile(model)  # names checked now, positions when a batch fixes their meaning
         self.free = [i for i, h in enumerate(self.hypotheses) if not h.positional]
@@ -274,7 +274,7 @@ def evaluate_many(
 ) -> Float[Tensor, "hypothesis batch pos vocab"]:
     """Patched logits of many hypotheses in one pass that shares every cached and mixed copy
     (chunked to stay within ``max_memory``, see :meth:`Engine.run`)."""
-    validate.check_model(model, "evaluate_many")  # named here; the run checks the other arguments
+    check_model(model, "evaluate_many")  # named here; the run checks the other arguments
     logits = Engine(model, hypotheses).run(ref_tokens, new_tokens, ablation, positions=positions, max_memory=max_memory)
     return validate.check_finite_logits(logits, "evaluate_many")
 
@@ -295,7 +295,7 @@ def evaluate(
     ``positions``: the examples' named positions (``{"END": [batch] tensor}``) if the hypothesis
     uses names like ``a9.1@END``. ``max_memory``: see :meth:`Engine.run`.
     """
-    validate.check_model(model, "evaluate")  # named here; the run checks the other arguments
+    check_model(model, "evaluate")  # named here; the run checks the other arguments
     if isinstance(hypothesis, (list, tuple)):
         raise TypeError("evaluate takes one Hypothesis; for a list use evaluate_many(model, hypotheses, ...)")
     logits = Engine(model, [hypothesis]).run(

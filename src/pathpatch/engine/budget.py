@@ -35,6 +35,7 @@ from ..errors import InputError
 from ..graph import Node
 from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
+from ..validate import is_auto, parse_bytes
 from .copies import Plan
 from .schedule import narrow_copies
 
@@ -42,9 +43,7 @@ if TYPE_CHECKING:  # the engine imports this module
     from .api import Engine
 
 __all__ = [
-    "parse_bytes",
     "free_memory",
-    "is_auto",
     "resolve_budget",
     "example_bytes",
     "pass_examples",
@@ -55,42 +54,6 @@ __all__ = [
 
 AUTO_SHARE = 0.75  # the share of free memory a call without max_memory may use (estimates run high)
 CPU_PASS_BYTES = 1 << 30  # on the CPU, the estimated bytes of one pass, where fewer examples can do (module notes)
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1 << 10,
-    "kb": 1 << 10,
-    "kib": 1 << 10,
-    "m": 1 << 20,
-    "mb": 1 << 20,
-    "mib": 1 << 20,
-    "g": 1 << 30,
-    "gb": 1 << 30,
-    "gib": 1 << 30,
-    "t": 1 << 40,
-    "tb": 1 << 40,
-    "tib": 1 << 40,
-}
-
-
-def parse_bytes(value: int | float | str) -> int:
-    """``max_memory`` as bytes: a number, or a string like ``"2GB"``, ``"512 MiB"`` (powers of 1024)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value <= 0:
-            raise InputError(f"max_memory must be positive, got {value}")
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip().lower().replace(" ", "")
-        number = text.rstrip("kmgtib")
-        unit = text[len(number) :]
-        try:
-            amount = float(number)
-        except ValueError:
-            amount = -1.0
-        if unit in _UNITS and amount > 0:
-            return int(amount * _UNITS[unit])
-    raise InputError(f"max_memory must be a number of bytes or a size like '2GB' or '512MiB', got {value!r}")
 
 
 def free_memory(device: torch.device | str | None = None) -> int:
@@ -107,11 +70,6 @@ def free_memory(device: torch.device | str | None = None) -> int:
         return info.get("MemAvailable", info.get("MemFree", 0))
     except OSError:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def is_auto(max_memory: object) -> bool:
-    """Whether ``max_memory`` asks for the default budget (None or ``"auto"``)."""
-    return max_memory is None or (isinstance(max_memory, str) and max_memory.strip().lower() == "auto")
 
 
 def resolve_budget(max_memory: int | float | str | None, device: torch.device | str | None = None) -> int:

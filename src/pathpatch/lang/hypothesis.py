@@ -39,6 +39,7 @@ __all__ = [
     "through",
     "through_edge",
     "subgraph",
+    "check_hypotheses",
 ]
 
 
@@ -417,3 +418,26 @@ def subgraph(edges: Iterable[Edge | str]) -> Hypothesis:
     if bad:
         raise TypeError(f"subgraph() edges are 'a0.1 -> a1.0.k' strings or Edge objects, got {type(bad[0]).__name__}")
     return Subgraph(frozenset(e if isinstance(e, Edge) else Edge.parse(e) for e in items))
+
+
+def check_hypotheses(hypotheses: object, where: str) -> list[Hypothesis]:
+    """A non-empty list of :class:`Hypothesis` objects (the check at the edge of every public function)."""
+    if isinstance(hypotheses, Hypothesis):
+        raise TypeError(
+            f"{where}: hypotheses must be a list of Hypothesis objects, got one Hypothesis; wrap it in a list: [h]"
+        )
+    if isinstance(hypotheses, (str, bytes)) or not isinstance(hypotheses, Iterable):
+        raise TypeError(
+            f"{where}: hypotheses must be a list of Hypothesis objects (see pathpatch.paths), "
+            f"got {type(hypotheses).__name__}"
+        )
+    out = list(hypotheses)
+    for h in out:
+        if not isinstance(h, Hypothesis):
+            raise TypeError(
+                f"{where}: expected Hypothesis objects (see pathpatch.paths), got {type(h).__name__}"
+                + ("; wrap pattern strings in pathpatch.paths(...)" if isinstance(h, str) else "")
+            )
+    if not out:
+        raise InputError(f"{where}: got no hypotheses; pass at least one, e.g. [pathpatch.all_paths()]")
+    return out

@@ -17,7 +17,9 @@ from ..errors import ConfigError
 
 __all__ = ["ModelConfig", "NativeConfig"]
 
-Positions = Literal["absolute", "shortformer", "rotary", "none"]
+# How token positions enter the model (ModelConfig.positions); named positions in examples are
+# pathpatch.positions.Positions.
+PositionEncoding = Literal["absolute", "shortformer", "rotary", "none"]
 Activation = Literal["gelu", "gelu_new", "relu", "silu"]
 Norm = Literal["layernorm", "rmsnorm"]
 
@@ -44,7 +46,7 @@ class ModelConfig:
     d_vocab: int
     n_ctx: int
     d_mlp: int | None = None
-    positions: Positions = "absolute"
+    positions: PositionEncoding = "absolute"
     norm: bool = True
     act: Activation = "gelu"
     eps: float = 1e-5

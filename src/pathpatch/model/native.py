@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import ConfigError, ModelLoadError
 from .config import NativeConfig
-from .residual import ResidualModel
+from .residual import ResidualModel, check_model
 
 __all__ = ["native_model", "save_model", "load_model_dir", "read_config"]
 
@@ -53,8 +53,6 @@ def native_model(config: NativeConfig, dtype: torch.dtype = torch.float32) -> Re
 
 def save_model(model: ResidualModel, directory: str | Path, config: NativeConfig | None = None) -> Path:
     """Write ``model`` to ``directory`` (created if needed); returns the directory."""
-    from ..validate import check_model
-
     check_model(model, "save_model")
     if not isinstance(directory, (str, Path)):
         raise TypeError(f"directory must be a path (str or pathlib.Path), got {type(directory).__name__}")

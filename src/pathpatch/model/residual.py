@@ -22,7 +22,7 @@ from ..errors import InputError, SequenceTooLongError, TokenOutOfRangeError
 from ..graph import Graph, Port
 from .config import ModelConfig
 
-__all__ = ["ResidualModel", "per_head"]
+__all__ = ["ResidualModel", "per_head", "check_model"]
 
 
 def per_head(
@@ -302,3 +302,13 @@ class ResidualModel(nn.Module):
                 if cfg.has_mlp:
                     resid = resid + self.mlp(layer, resid)
         return self.unembed(resid)
+
+
+def check_model(model: object, where: str) -> None:
+    """``model`` must be a :class:`ResidualModel` (the check at the edge of every public function)."""
+    if not isinstance(model, ResidualModel):
+        hint = " (convert a Hugging Face model with pathpatch.from_hf)" if hasattr(model, "config") else ""
+        raise TypeError(
+            f"{where}: model must be a pathpatch ResidualModel (from pathpatch.load, native_model, "
+            f"from_hf or from_transformer_lens), got {type(model).__name__}{hint}"
+        )

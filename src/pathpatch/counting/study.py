@@ -14,7 +14,7 @@ the final position, on GPT-2 or on the shipped ``numbers-4l``.
 4. Both are scored with δ = |Δ loss| and δ = |Δ number logit difference|; the report says how many
    nodes and position-resolved paths each names, i.e. how much more specific the path claim is.
 
-Before all this, :func:`~pathpatch.numbers.probe.prove_counting` checks that the model does the
+Before all this, :func:`~pathpatch.counting.probe.prove_counting` checks that the model does the
 task at all (top-1 accuracy and logit difference over every prompt).
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +30,19 @@ import torch
 from ..engine.cache import run_cache
 from ..graph import Node
 from ..lang.cut import only_at
-from ..lang.hypothesis import Hypothesis, paths
+from ..lang.hypothesis import paths
 from ..model.residual import ResidualModel
 from ..options import Intervals, Options
-from ..report import Report
 from ..scoring import count_paths, score_with
 from ..tracing import TraceTable, causal_trace
-from .probe import CountingProof, counting_proof
+from .files import write_study
+from .probe import counting_proof
+from .result import NumberStudy
 from .task import NumberTask, abs_number_logit_diff, number_task
 
-__all__ = ["NumberStudy", "run_numbers", "greedy_search", "DIRECT", "last_position_attention", "needed", "LEVELS"]
+__all__ = ["run_numbers", "greedy_search", "DIRECT", "last_position_attention", "needed", "LEVELS"]
 
 DIRECT = "direct only (no node at the last position)"
-
-
-@dataclass
-class NumberStudy:
-    trace: TraceTable
-    search: list[dict[str, Any]]  # per step: added node, proportion explained
-    path_nodes: list[str]
-    tracing_cells: list[str]
-    tracing_curve: list[dict[str, Any]]
-    reports: dict[str, Report]  # "loss" and "logit_diff"
-    info: dict[str, Any]
-    proof: CountingProof
-    hypotheses: dict[str, Hypothesis]  # the rows of the reports
 
 
 def _heads_and_mlps(model: ResidualModel) -> list[Node]:
@@ -188,8 +175,6 @@ def run_numbers(
 ) -> NumberStudy:
     """Run the study on the prompts with ``s`` in ``first..last`` and write ``out_dir``: report.html,
     report.md, report.json (with ``accuracy``), study.json, PNG plots and the circuit diagram."""
-    from .files import write_study
-
     loss = Options(delta="loss", batch_size=batch_size, progress=progress)
     intervals, fast = Intervals(n_boot=n_boot, seed=seed), Intervals(n_boot=50, seed=seed)
     start = time.time()

@@ -6,10 +6,10 @@ on two kinds of rows, mixed in every batch:
 - **code**: random windows of the standard library's source (the corpus of
   :mod:`pathpatch.induction.corpus`, same train/held-out split);
 - **counting** (``counting_fraction`` of the rows): windows that start at an ``<|endoftext|>``
-  of a stream of counting documents (:mod:`pathpatch.numbers.corpus`), so the task's prompt form
+  of a stream of counting documents (:mod:`pathpatch.counting.corpus`), so the task's prompt form
   — ``<|endoftext|>`` at position 0, then numbers — is seen at the positions it is tested at.
 
-The counting proof of :mod:`pathpatch.numbers.probe` is logged every ``probe_every`` steps (s = 1..100,
+The counting proof of :mod:`pathpatch.counting.probe` is logged every ``probe_every`` steps (s = 1..100,
 the paper's range); the card's final ``accuracy`` is over every s whose numbers are single tokens
 (0..196).
 """

@@ -3,7 +3,7 @@ HTML page (:func:`pathpatch.render.write_html`).
 
 ``report.json`` is the δ = |Δ loss| report as :func:`pathpatch.render.write_report_json` writes
 it (graph and hypotheses, so the HTML page can show them), plus ``"accuracy"`` (top-1 on the
-task), ``"counting"`` (the whole :class:`~pathpatch.numbers.probe.CountingProof`) and
+task), ``"counting"`` (the whole :class:`~pathpatch.counting.probe.CountingProof`) and
 ``"logit_diff"`` (the same hypotheses scored with δ = |Δ number logit difference|).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..graph import Node
 from ..lang.hypothesis import subgraph
@@ -19,10 +19,8 @@ from ..model.residual import ResidualModel
 from ..plots import plot_report, pyplot, save_figure
 from ..render.kept import edges_on_paths
 from ..tracing import plot_trace
+from .result import NumberStudy
 from .task import POSITION_LABELS
-
-if TYPE_CHECKING:
-    from .study import NumberStudy
 
 __all__ = ["write_study", "plot_search", "draw_last_position", "markdown", "needed_markdown"]
 

@@ -2,7 +2,7 @@
 
 Accuracy is top-1 over the whole vocabulary at the last position; the logit difference is the
 correct number's logit minus the mean logit of the other answer numbers (those of the other
-prompts), as in :func:`pathpatch.numbers.task.number_logit_diff`.
+prompts), as in :func:`pathpatch.counting.task.number_logit_diff`.
 """
 
 from __future__ import annotations
