@@ -1,7 +1,5 @@
-"""Figures for circuit discovery: ROC curves against known edges, and faithfulness curves.
-
-matplotlib is imported lazily with the Agg backend (:func:`pathpatch.plots.pyplot`), so importing
-pathpatch never opens a display. Each function saves one PNG and returns its path.
+"""ROC and faithfulness plots, drawn by :mod:`pathpatch.render.curves`; these names are kept for
+code written before figures moved to :mod:`pathpatch.render` (each imports it on first use).
 """
 
 from __future__ import annotations
@@ -11,64 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..plots import pyplot, save_figure
 from .curves import FaithfulnessCurve
 
 __all__ = ["plot_roc", "plot_faithfulness"]
 
 
-def _area(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
-
-
 def plot_roc(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path, title: str | None = None) -> Path:
-    """ROC curves ``{name: (fpr, tpr)}`` (from :func:`~pathpatch.discovery.roc.roc_curve` or
-    :meth:`EdgeScores.roc_curve`) on one plot, each with its AUC in the legend, and the chance line."""
-    if not isinstance(curves, Mapping) or not curves:
-        raise InputError("plot_roc needs a non-empty dict {name: (fpr, tpr)}")
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.2, 5))
-    for name, curve in curves.items():
-        fpr, tpr = (np.asarray(c, dtype=np.float64) for c in curve)
-        if fpr.shape != tpr.shape or fpr.ndim != 1 or fpr.size < 2:
-            raise InputError(f"ROC curve {name!r} must be two 1-D arrays (fpr, tpr) of the same length >= 2")
-        ax.plot(fpr, tpr, lw=1.8, label=f"{name} (AUC {_area(fpr, tpr):.3f})")
-    ax.plot([0, 1], [0, 1], color="#888888", lw=0.8, ls="--", label="chance (AUC 0.500)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("false positive rate (share of non-circuit edges kept)")
-    ax.set_ylabel("true positive rate (share of circuit edges kept)")
-    ax.set_title(title or "edge recovery (ROC)")
-    ax.legend(loc="lower right", fontsize=8)
-    return save_figure(fig, path)
+    """ROC curves with their AUC and the chance line: :func:`pathpatch.render.curves.plot_roc`."""
+    from ..render.curves import plot_roc as draw
+
+    return draw(curves, path, title)
 
 
 def plot_faithfulness(curves: Mapping[str, FaithfulnessCurve], path: str | Path, title: str | None = None) -> Path:
-    """Proportion explained against the fraction of edges kept, one line per ranking, with each
-    curve's area (CPR) in the legend."""
-    if not isinstance(curves, Mapping) or not curves:
-        raise InputError("plot_faithfulness needs a non-empty dict {name: FaithfulnessCurve}")
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for name, curve in curves.items():
-        if not isinstance(curve, FaithfulnessCurve):
-            raise InputError(
-                f"curve {name!r} must be a FaithfulnessCurve (from faithfulness), got {type(curve).__name__}"
-            )
-        ax.plot(
-            curve.fractions,
-            curve.proportion,
-            marker="." if len(curve.ks) <= 80 else None,
-            lw=1.6,
-            label=f"{name} (area {curve.area:.3f})",
-        )
-    ax.axhline(1, color="#888888", lw=0.8, ls="--")
-    ax.axhline(0, color="#888888", lw=0.8)
-    ax.set_xlim(0, 1)
-    n_edges = {c.n_edges for c in curves.values()}
-    ax.set_xlabel("fraction of edges kept (top k by |score|)" + (f", of {n_edges.pop()}" if len(n_edges) == 1 else ""))
-    ax.set_ylabel("proportion explained")
-    ax.set_title(title or "faithfulness of top-k circuits")
-    ax.legend(loc="lower right", fontsize=8)
-    return save_figure(fig, path)
+    """Proportion explained against edges kept: :func:`pathpatch.render.curves.plot_faithfulness`."""
+    from ..render.curves import plot_faithfulness as draw
+
+    return draw(curves, path, title)

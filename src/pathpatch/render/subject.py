@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError, PathPatchError
+from ..errors import InputError
 from ..graph import Edge, Graph
 from ..lang.hypothesis import Hypothesis
 from ..report import HypothesisScore
@@ -54,13 +54,12 @@ def _edge(key: Edge | str) -> Edge:
 
 def scan_weights(table: ScanTable) -> dict[Edge, float]:
     """Each row's effect (see module docs); rows must be edges (an edge scan)."""
-    try:
-        edges = [Edge.parse(name) for name, _ in table.rows]
-    except PathPatchError:
+    edges = [s for s in table.subjects if isinstance(s, Edge)]
+    if len(edges) < len(table.rows):
         raise InputError(
             "draw takes an edge scan (pp.edge_scan); this table's rows are not edges "
-            f"({table.rows[0][0]!r}, ...): plot it with pathpatch.scans.plot_scan_top instead"
-        ) from None
+            f"({table.rows[0][0]!r}, ...): plot it with pathpatch.render.plot_scan_top instead"
+        )
     flip = table.mode == "ablate" and table.metric in _RATIOS
     return {e: (1.0 - est.value if flip else est.value) for e, (_, est) in zip(edges, table.rows)}
 
