@@ -17,6 +17,7 @@ import torch
 
 from ..data import pair_derangement
 from ..lang.hypothesis import Hypothesis, paths, subgraph
+from ..lang.kept import kept_edges
 from ..model.residual import ResidualModel
 from ..render.bars import plot_gains as draw_gains
 from ..render.bars import plot_report
@@ -47,8 +48,6 @@ def ladder_hypotheses(
 ) -> dict[str, Hypothesis]:
     """The hypothesis of each row of the study's report, rebuilt from its patterns by row name
     (rows this does not know are left out; each rebuilt one must hold the row's path count)."""
-    from ..render.kept import kept_edges
-
     naive, best = naive_patterns(prev, ind), result.best_patterns
     groups = {g["name"]: g["patterns"] for g in result.gains}
     out: dict[str, Hypothesis] = {}
@@ -61,7 +60,7 @@ def ladder_hypotheses(
         elif name.startswith("3 best compact"):
             out[name] = paths(best)
         elif name.startswith("4 ") and name.endswith("as a subgraph"):
-            out[name] = subgraph(kept_edges(paths(naive if "naive" in name else best), model))
+            out[name] = subgraph(kept_edges(paths(naive if "naive" in name else best), model.graph))
     return {k: h for k, h in out.items() if h.count(model) == result.report[k].n_paths}
 
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..graph import Node
 from ..lang.hypothesis import subgraph
+from ..lang.kept import edges_on_paths
 from ..model.residual import ResidualModel
 from ..render.bars import plot_report
 from ..render.curves import plot_localisations
 from ..render.heatmaps import plot_trace
-from ..render.kept import edges_on_paths
 from .task import POSITION_LABELS
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ report of a run.
 - :mod:`.bars`, :mod:`.heatmaps`, :mod:`.curves`: bar charts (a report, a scan's top rows, gains),
   heatmaps over layers (a scan's heads, a causal trace, head scores) and line plots (ROC,
   faithfulness, localisations);
-- :mod:`.kept`: the edges a hypothesis keeps, without enumerating its paths;
+- :mod:`.kept`: the edges a diagram of a hypothesis draws (found by :mod:`pathpatch.lang.kept`);
 - :mod:`.layout`, :mod:`.figure`, :mod:`.subject`, :mod:`.drawing`: circuit diagrams as SVG and PNG;
 - :mod:`.spec`: hypotheses as JSON specs and as Python text to copy;
 - :mod:`.runfiles`, :mod:`.scanfiles`: what runs and scans write for a report, and reading it back;

@@ -23,11 +23,11 @@ from ..errors import PathPatchError
 from ..estimates import Estimate
 from ..graph import Edge, Graph
 from ..graph import Path as GraphPath
+from ..lang.kept import kept_edges
 from ..report import COLUMNS, Report
 from ..scans import ScanKind, decimals, row_subject
 from .drawing import circuit_svg, inline_svg
 from .figure import edge_id
-from .kept import kept_edges
 from .page import esc, page, png_data_url, table
 from .runfiles import Run, read_run
 from .spec import from_spec

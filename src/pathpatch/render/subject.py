@@ -1,7 +1,7 @@
 """What a diagram shows, from the thing it is asked to draw: edges, their weights, a title.
 
 - a :class:`~pathpatch.lang.hypothesis.Hypothesis`: the edges on at least one of its paths
-  (:func:`~.kept.kept_edges`, no path enumeration);
+  (:func:`~pathpatch.lang.kept.kept_edges`, no path enumeration);
 - a discovery :class:`~pathpatch.discovery.circuit.Circuit`: its edges (those on a path from an
   input to ``out``; dangling ones are counted in the note), titled with its score;
 - a dict ``{edge: score}`` (``Edge`` objects or ``"a0.1 -> a1.0.k"`` strings): those edges, width
@@ -24,9 +24,9 @@ from typing import Any
 from ..errors import InputError
 from ..graph import Edge, Graph
 from ..lang.hypothesis import Hypothesis
+from ..lang.kept import edges_on_paths, kept_edges
 from ..report import HypothesisScore
 from ..scans import ScanTable
-from .kept import edges_on_paths, kept_edges
 from .spec import from_spec
 
 __all__ = ["Subject", "subject_of", "scan_weights"]
