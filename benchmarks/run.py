@@ -350,7 +350,7 @@ def scaling(results: list, induction, heldout, out_dir: Path) -> None:  # type: 
                 }
             )
     results.append({"workload": "scaling (single paths, induction model)", "sweeps": table})
-    from pathpatch.plots import pyplot, save_figure
+    from pathpatch.render.backend import pyplot, save_figure
 
     fig, axes = pyplot().subplots(1, 3, figsize=(11, 3.2), constrained_layout=True)
     for ax, (name, rows) in zip(axes, table.items()):

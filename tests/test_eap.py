@@ -14,13 +14,13 @@ from pathpatch.discovery.circuit import Circuit
 from pathpatch.discovery.curves import FaithfulnessCurve, default_ks, faithfulness
 from pathpatch.discovery.eap import EdgeScores, _example_bytes, eap
 from pathpatch.discovery.planted import PLANTED, planted
-from pathpatch.discovery.plots import plot_faithfulness, plot_roc
 from pathpatch.engine.api import ablated_cache
 from pathpatch.engine.cache import mean_outputs, run_cache
 from pathpatch.engine.soft import masked_forward
 from pathpatch.errors import ArgumentError, InputError
 from pathpatch.graph import Edge, Node, Path, Port
 from pathpatch.metrics import kl, logit_diff, loss
+from pathpatch.render import plot_faithfulness, plot_roc
 
 
 def _model(dtype: torch.dtype = torch.float64, **kw) -> pp.ResidualModel:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import pathpatch as pp
 from pathpatch.graph import Edge, Graph, Node, Path, Port
+from pathpatch.lang.kept import kept_edges
 
 
 def graph(layers: int = 2, heads: int = 2, mlp: bool = True, positions: str = "absolute") -> Graph:
@@ -159,6 +160,28 @@ def test_gpt2_small_path_count_is_exact() -> None:
     assert pp.paths("embed -> out").count(GPT2_SMALL) == 1
     # paths of length 2 through one head: 2 inputs x 3 channels x 144 heads
     assert pp.paths(["embed -> a*.* -> out", "pos -> a*.* -> out"]).count(GPT2_SMALL) == 2 * 3 * 144
+
+
+def test_kept_edges_are_those_of_the_enumerated_paths() -> None:
+    """The counting walk finds exactly the edges of the listed paths (positions dropped), in graph
+    order; on the 12x12 graph, where nothing can be listed, the edges a literal count gives."""
+    for hyp in (
+        pp.paths("embed -> ... -> a1.1.k -> out") - pp.through("a0.0"),
+        ~pp.through_edge("a0.1", "a1.0.k"),
+        pp.through("m0") & ~pp.paths("pos -> ..."),
+        pp.no_paths(),
+        pp.all_paths(),
+        pp.subgraph(["embed -> a0.0.q", "a0.0 -> out", "a0.1 -> a1.1.v"]),  # the last edge dangles
+    ):
+        want = {e for path in hyp.iter(SMALL) for e in path.edges}
+        assert kept_edges(hyp, SMALL) == tuple(e for e in SMALL.edges if e in want), hyp
+    for hyp in (pp.through("a1.1@-1"), pp.paths("embed@1 -> ... -> a1.0.k@2 -> out") | pp.through("m0@0")):
+        want = {e for path in hyp.iter(SMALL, n_pos=3) for e in path.edges}
+        assert kept_edges(hyp, SMALL, n_pos=3) == tuple(e for e in SMALL.edges if e in want), hyp
+    a03 = Node.parse("a0.3")
+    avoiding = kept_edges(~pp.through("a0.3"), GPT2_SMALL)
+    assert set(avoiding) == {e for e in GPT2_SMALL.edges if a03 not in (e.sender, e.receiver.node)}
+    assert len(kept_edges(pp.paths("embed -> a0.*.v -> out"), GPT2_SMALL)) == 2 * 12
 
 
 def test_contains_validates_the_path() -> None:

@@ -17,12 +17,11 @@ from pathpatch.cli import cli
 from pathpatch.discovery.circuit import Circuit
 from pathpatch.errors import InputError
 from pathpatch.lang.cut import only_at, residual_at
-from pathpatch.plots import plot_report
-from pathpatch.render import draw, kept_edges, write_html, write_report_json, write_scan
+from pathpatch.render import draw, kept_edges, plot_report, write_html, write_report_json, write_scan
 from pathpatch.render.page import esc
 from pathpatch.render.spec import from_spec, snippet, to_spec
 from pathpatch.render.subject import subject_of
-from pathpatch.scans import decimals, format_rows
+from pathpatch.scans import ScanKind, decimals, format_rows
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +259,10 @@ def test_scan_files_and_their_page(small, tmp_path) -> None:  # type: ignore[no-
     page = _parse(write_html(tmp_path).read_text())
     rows = page.rows["scan-table"]
     assert len(rows) == len(table.rows) and rows[0]["data-edges"] == table.rows[0][0].replace(" -> ", "-")
+    again = write_scan(table, ScanKind.EDGES, model, tmp_path / "again")  # the table's kind, as an enum
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in written]
+    with pytest.raises(InputError, match="write_scan got kind 'nodes' for a scan of edges; pass 'edges'"):
+        write_scan(table, "nodes", model, tmp_path / "wrong")
 
 
 def test_one_precision_per_table() -> None:

@@ -8,7 +8,17 @@ import torch
 
 import pathpatch as pp
 from conftest import tiny_model
-from pathpatch.scans import ScanTable, edge_scan, node_scan, path_scan, plot_head_scan, sender_scan
+from pathpatch.graph import Edge, Node, Path
+from pathpatch.render import plot_head_scan
+from pathpatch.scans import (
+    ScanKind,
+    ScanTable,
+    edge_scan,
+    node_scan,
+    path_scan,
+    row_subject,
+    sender_scan,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +67,40 @@ def test_edge_scan_into_a_receiver(setup, tmp_path) -> None:  # type: ignore[no-
         edge_scan(model, pairs, edges=[])
     with pytest.raises(pp.InputError, match="mode must be"):
         node_scan(model, pairs, mode="swap")  # type: ignore[arg-type]
+
+
+def test_rows_keep_what_they_scanned(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each row keeps its Node, Edge or Path (None for a row named by a pattern) and the table its
+    kind; the names stay as given, for display and the files written."""
+    model, pairs = setup
+    graph, kw = model.graph, {"n_boot": 50, "progress": False}
+    nodes = node_scan(model, pairs, nodes=["a0.0", graph.node("m1"), "a1.*"], **kw)
+    assert nodes.kind is ScanKind.NODES and [n for n, _ in nodes.rows] == ["a0.0", "m1", "a1.*"]
+    assert nodes.subjects == (graph.node("a0.0"), graph.node("m1"), None)
+    assert plot_head_scan(nodes, model, tmp_path / "heads.png").stat().st_size > 0  # the pattern row is no head
+    port = graph.port("a1.0.k")
+    edges = edge_scan(model, pairs, receiver="a1.0.k", **kw)
+    assert edges.kind is ScanKind.EDGES and edges.subjects == tuple(Edge(s, port) for s in graph.senders(port))
+    senders = sender_scan(model, pairs, "a1.0", senders=["m0", "embed"], **kw)
+    assert senders.kind is ScanKind.SENDERS and senders.subjects == (graph.node("m0"), graph.node("embed"))
+    paths = path_scan(model, pairs, paths=["embed -> out", "embed -> a1.*.v -> out"], **kw)
+    assert paths.kind is ScanKind.PATHS and paths.subjects == (Path.parse("embed -> out"), None)
+    every = path_scan(model, pairs, **kw)
+    assert every.subjects == tuple(graph.iter_paths()) and [n for n, _ in every.rows] == [
+        p.name for p in every.subjects
+    ]
+
+
+def test_row_subjects_read_from_names_and_tables_built_by_hand() -> None:
+    assert row_subject(ScanKind.NODES, "a1.0") == Node("head", 1, 0)
+    assert row_subject(ScanKind.SENDERS, "embed") == Node("embed")
+    assert row_subject(ScanKind.EDGES, "a0.1 -> a1.0.k") == Edge.parse("a0.1 -> a1.0.k")
+    assert row_subject(ScanKind.PATHS, "embed@0 -> out@0") == Path.parse("embed@0 -> out@0")
+    assert row_subject(ScanKind.NODES, "a1.*") is None and row_subject(ScanKind.PATHS, "embed -> ... -> out") is None
+    table = _table("restore", {"a0.0": 0.3, "m0": 0.9})
+    assert table.kind is None and table.subjects == (None, None)
+    with pytest.raises(pp.InputError, match="one subject per row, got 1 for 2"):
+        ScanTable("restore", "proportion_explained", table.rows, table.report, ScanKind.NODES, (Node("mlp", 0),))
 
 
 def _kl(ref_logits: torch.Tensor, patched_logits: torch.Tensor, mask: torch.Tensor) -> np.ndarray:

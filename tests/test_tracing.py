@@ -12,7 +12,8 @@ from hooked import restore_with_hook
 from pathpatch.engine.api import evaluate
 from pathpatch.lang.cut import residual_at
 from pathpatch.model.hf_gpt2 import from_hf
-from pathpatch.tracing import causal_trace, plot_trace, trace_hypothesis
+from pathpatch.render import plot_trace
+from pathpatch.tracing import causal_trace, trace_hypothesis
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])

@@ -418,7 +418,7 @@ def scan(
 
     from .data import pair_derangement
     from .induction.study import induction_dataset
-    from .plots import pyplot  # noqa: F401  (fail early without matplotlib)
+    from .render.backend import pyplot  # noqa: F401  (fail early without matplotlib)
     from .render.scanfiles import write_scan
     from .scans import edge_scan, format_rows, node_scan, path_scan, sender_scan
     from .validate import check_device, check_max_memory

@@ -17,7 +17,7 @@ from .engine.api import Engine
 from .lang.hypothesis import all_paths, no_paths, paths, subgraph, through
 from .model.config import NativeConfig
 from .model.native import native_model
-from .plots import plot_report
+from .render.bars import plot_report
 from .report import Report
 from .scoring import score
 

@@ -9,7 +9,11 @@ In path terms (DESIGN §1):
   (the latter is the IOI paper's sender→receiver path patching).
 
 Each scan returns a :class:`ScanTable`: one row per node or edge with its metric and interval, in
-graph order, printable as a table, with a layer × head heatmap for head rows.
+graph order, printable as a table. Each row keeps what it scanned (its :class:`Node`, :class:`Edge` or
+:class:`Path`) and the table its :class:`ScanKind`, so figures (:mod:`pathpatch.render`) read the
+objects; the row names are for people and for the files written. Names are parsed once, where they
+come in: a node or path given as text, or a row read back from a written ``scan.json``
+(:func:`row_subject`).
 """
 
 from __future__ import annotations
@@ -17,45 +21,84 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from enum import Enum
+from typing import Any, Literal, TypeAlias
 
 from . import validate
 from .data import Pairs, check_pairs
-from .errors import EmptyPathSetError, InputError, UnknownNodeError
+from .errors import EmptyPathSetError, InputError, PatternError, UnknownNodeError
 from .estimates import UNRELIABLE_MARK, Estimate
 from .graph import Edge, Node
+from .graph import Path as GraphPath
 from .lang.hypothesis import Hypothesis, missing_edge, through, through_edge
 from .lang.hypothesis import paths as explicit
 from .metrics import Delta
 from .model.residual import ResidualModel, check_model
-from .plots import pyplot, save_figure
 from .report import Report
 from .scoring import count_paths, score
 
 __all__ = [
     "ScanTable",
+    "ScanKind",
+    "Scanned",
+    "row_subject",
     "node_scan",
     "edge_scan",
     "sender_scan",
     "path_scan",
-    "plot_head_scan",
-    "plot_scan_top",
     "format_rows",
     "decimals",
 ]
 
 Mode = Literal["restore", "ablate"]
 
+Scanned: TypeAlias = Node | Edge | GraphPath
+"""What one row of a scan scanned: a node (node and sender scans), an edge or a path."""
+
+
+class ScanKind(Enum):
+    """What each row of a scan is: a node, an edge, a sender's edges into the receivers, a path."""
+
+    NODES = "nodes"
+    EDGES = "edges"
+    SENDERS = "senders"
+    PATHS = "paths"
+
+
+def row_subject(kind: ScanKind, name: str) -> Scanned | None:
+    """What the row ``name`` of a ``kind`` scan scanned, read from its name; None for a row named
+    by a pattern (``node_scan(nodes=["a1.*"])``, ``path_scan(paths=["embed -> a1.*.v -> out"])``).
+
+    For names that come in as text: a node or path given by name, a row of a written scan.json.
+    """
+    try:
+        if kind is ScanKind.EDGES:
+            return Edge.parse(name)
+        if kind is ScanKind.PATHS:
+            return GraphPath.parse(name)
+        return Node.parse(name)
+    except PatternError:
+        return None
+
 
 @dataclass(frozen=True)
 class ScanTable:
-    """Rows ``(name, estimate)`` of one metric, and the report they came from."""
+    """Rows ``(name, estimate)`` of one metric, the report they came from, the kind of scan, and
+    what each row scanned: ``subjects[i]`` is the :data:`Scanned` object of ``rows[i]`` (None for a
+    row named by a pattern, and for every row of a table built by hand without ``subjects``)."""
 
     mode: str
     metric: str
     rows: tuple[tuple[str, Estimate], ...]
     report: Report
+    kind: ScanKind | None = None
+    subjects: tuple[Scanned | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.subjects:
+            object.__setattr__(self, "subjects", (None,) * len(self.rows))
+        elif len(self.subjects) != len(self.rows):
+            raise InputError(f"a ScanTable needs one subject per row, got {len(self.subjects)} for {len(self.rows)}")
 
     def __getitem__(self, name: str) -> Estimate:
         for row_name, estimate in self.rows:
@@ -115,6 +158,13 @@ def format_rows(rows: Sequence[tuple[str, Estimate]], among: Sequence[tuple[str,
     ]
 
 
+def _subject(kind: ScanKind, given: Any) -> Scanned | None:
+    """What a node or path given to a scan (an object, or its name) scans."""
+    if isinstance(given, (Node, GraphPath)):
+        return given
+    return row_subject(kind, given) if isinstance(given, str) else None
+
+
 def _check(model: Any, pairs: Any, mode: Any, metric: Any, where: str) -> None:
     """The arguments every scan shares, checked before any work."""
     check_model(model, where)
@@ -125,11 +175,20 @@ def _check(model: Any, pairs: Any, mode: Any, metric: Any, where: str) -> None:
 
 
 def _scan(
-    model: ResidualModel, named: dict[str, Hypothesis], pairs: Pairs, mode: Mode, metric: str, kw: dict[str, Any]
+    model: ResidualModel,
+    named: dict[str, Hypothesis],
+    subjects: dict[str, Scanned | None],
+    kind: ScanKind,
+    pairs: Pairs,
+    mode: Mode,
+    metric: str,
+    kw: dict[str, Any],
 ) -> ScanTable:
+    """Score the hypothesis of each row name (``subjects``: what each row name scans)."""
     hyps = named if mode == "restore" else {k: ~h for k, h in named.items()}
     report = score(model, hyps, pairs, **kw)
-    return ScanTable(mode, metric, tuple((s.name, s.metrics[metric]) for s in report), report)
+    rows = tuple((s.name, s.metrics[metric]) for s in report)
+    return ScanTable(mode, metric, rows, report, kind, tuple(subjects[s.name] for s in report))
 
 
 def node_scan(
@@ -145,12 +204,10 @@ def node_scan(
     _check(model, pairs, mode, metric, "node_scan")
     if isinstance(nodes, (str, Node)):
         nodes = [nodes]
-    chosen = (
-        [n.name if isinstance(n, Node) else n for n in nodes]
-        if nodes is not None
-        else [n.name for n in model.graph.nodes if n.kind in ("head", "mlp")]
-    )
-    return _scan(model, {n: through(n) for n in chosen}, pairs, mode, metric, {"delta": delta, **kw})
+    given = list(nodes) if nodes is not None else [n for n in model.graph.nodes if n.kind in ("head", "mlp")]
+    subjects = {(n.name if isinstance(n, Node) else n): _subject(ScanKind.NODES, n) for n in given}
+    named = {n: through(n) for n in subjects}
+    return _scan(model, named, subjects, ScanKind.NODES, pairs, mode, metric, {"delta": delta, **kw})
 
 
 def edge_scan(
@@ -192,7 +249,8 @@ def edge_scan(
     if not chosen:
         raise InputError("edge_scan got no edges to scan")
     named = {e.name: through_edge(e.sender, e.receiver) for e in chosen}
-    return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
+    subjects: dict[str, Scanned | None] = {e.name: e for e in chosen}
+    return _scan(model, named, subjects, ScanKind.EDGES, pairs, mode, metric, {"delta": delta, **kw})
 
 
 def sender_scan(
@@ -244,7 +302,8 @@ def sender_scan(
         for e in edges[1:]:
             hyp = hyp | e
         named[u.name] = hyp
-    return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
+    subjects: dict[str, Scanned | None] = {u.name: u for u in chosen}
+    return _scan(model, named, subjects, ScanKind.SENDERS, pairs, mode, metric, {"delta": delta, **kw})
 
 
 def path_scan(
@@ -273,12 +332,12 @@ def path_scan(
                 f"the model has {total:,} paths, more than max_paths={max_paths:,}; pass paths= "
                 "(e.g. [p.name for p in pathpatch.paths('embed -> ... -> a1.*.k -> out').iter(model)])"
             )
-        chosen = [p.name for p in model.graph.iter_paths()]
+        subjects: dict[str, Scanned | None] = {p.name: p for p in model.graph.iter_paths()}
     else:
-        chosen = [p if isinstance(p, str) else p.name for p in paths]
-    if not chosen:
+        subjects = {(p if isinstance(p, str) else p.name): _subject(ScanKind.PATHS, p) for p in paths}
+    if not subjects:
         raise InputError("path_scan got no paths to scan")
-    named = {p: explicit(p) for p in chosen}
+    named = {p: explicit(p) for p in subjects}
     for p, h in named.items():
         h.compile(model)  # unknown names first
         if count_paths(h, model, pairs) == 0:
@@ -290,57 +349,4 @@ def path_scan(
                 p,
                 0,
             )
-    return _scan(model, named, pairs, mode, metric, {"delta": delta, **kw})
-
-
-def plot_head_scan(table: ScanTable, model: ResidualModel, path: str | Path, title: str | None = None) -> Path:
-    """Layer × head heatmap of a scan's head rows (node or sender scans; values printed in cells)."""
-    import numpy as np
-
-    cfg = model.config
-    grid = np.full((cfg.n_layers, cfg.n_heads), np.nan)
-    for name, estimate in table.rows:
-        node = Node.parse(name)
-        if node.kind == "head":
-            grid[node.layer, node.head] = estimate.value
-    if np.isnan(grid).all():
-        raise InputError("the scan has no head rows to plot")
-    digits = min(5, decimals(table.rows))  # the table's precision (at most 5 decimals: cells are narrow)
-    fig, ax = pyplot().subplots(figsize=(1.0 + 0.55 * cfg.n_heads, 1.2 + 0.45 * cfg.n_layers))
-    im = ax.imshow(grid, cmap="viridis", aspect="auto")
-    for (layer, head), value in np.ndenumerate(grid):
-        if not np.isnan(value):
-            ax.text(head, layer, f"{value:.{digits}f}", ha="center", va="center", color="w", fontsize=7)
-    ax.set_xticks(range(cfg.n_heads))
-    ax.set_yticks(range(cfg.n_layers))
-    ax.set_xlabel("head")
-    ax.set_ylabel("layer")
-    ax.set_title(title or f"{table.mode} each head: {table.metric.replace('_', ' ')}")
-    fig.colorbar(im, ax=ax, fraction=0.04)
-    return save_figure(fig, path)
-
-
-def plot_scan_top(table: ScanTable, path: str | Path, k: int = 20, title: str | None = None) -> Path:
-    """Horizontal bars of the ``k`` rows that matter most (:meth:`ScanTable.most_important`), with
-    their intervals, the most important on top; saved as PNG.
-
-    Each bar starts where nothing is scanned away: at 0 when restoring, and when ablating at the
-    value of the clean run (1 for proportion explained and loss recovered, else 0), so its length
-    is the row's effect and an ablate scan's values near 1 stay readable.
-    """
-    validate.check_int(k, "k", 1)
-    rows = table.most_important(k)
-    base = 1.0 if table.mode == "ablate" and table.metric in ("proportion_explained", "loss_recovered") else 0.0
-    fig, ax = pyplot().subplots(figsize=(8, 0.32 * len(rows) + 1.5))
-    y = list(range(len(rows)))[::-1]
-    err = [[max(0.0, e.value - e.low) for _, e in rows], [max(0.0, e.high - e.value) for _, e in rows]]
-    ax.barh(y, [e.value - base for _, e in rows], left=base, xerr=err, color="#4c72b0", ecolor="#222222", capsize=2)
-    ax.set_yticks(y, [n for n, _ in rows], fontsize=7 if max(len(n) for n, _ in rows) > 30 else 9)
-    ax.axvline(base, color="#888888", lw=0.8)
-    level = int(round(100 * rows[0][1].level))
-    ax.set_xlabel(
-        f"{table.metric.replace('_', ' ')} ({level}% bootstrap interval)"
-        + (f"; bars start at {base:g}, the clean run" if base else "")
-    )
-    ax.set_title(title or f"{table.mode} scan: the {len(rows)} of {len(table.rows)} rows that matter most")
-    return save_figure(fig, path)
+    return _scan(model, named, subjects, ScanKind.PATHS, pairs, mode, metric, {"delta": delta, **kw})

@@ -8,17 +8,17 @@ For every layer ``l`` and position ``t`` it restores, in the ablated run, one of
 
 and scores how much of the clean behaviour comes back (``mode="ablate"`` removes it from the
 clean run instead). All cells are scored together in shared batched passes. The result is a tidy
-table (one row per kind, layer and position) with a heatmap per kind.
+table (one row per kind, layer and position); :func:`pathpatch.render.plot_trace` draws a heatmap
+per kind.
 
 >>> table = causal_trace(model, pairs, delta="loss")   # doctest: +SKIP
->>> plot_trace(table, "trace.png", labels=["<bos>", "1", "2", "3"])   # doctest: +SKIP
+>>> pathpatch.render.plot_trace(table, "trace.png", labels=["<bos>", "1", "2", "3"])   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,12 +30,11 @@ from .lang.cut import residual_at
 from .lang.hypothesis import Hypothesis, through
 from .metrics import Delta
 from .model.residual import ResidualModel
-from .plots import pyplot, save_figure
 from .report import Report
 from .scans import Mode
 from .scoring import score
 
-__all__ = ["TraceRow", "TraceTable", "causal_trace", "trace_hypothesis", "plot_trace", "KINDS"]
+__all__ = ["TraceRow", "TraceTable", "causal_trace", "trace_hypothesis", "KINDS"]
 
 KINDS = ("resid", "attn", "mlp")
 
@@ -143,45 +142,3 @@ def causal_trace(
         raise InputError(f"unknown metric {metric!r}; choose one of {sorted(report.scores[0].metrics)}")
     rows = tuple(TraceRow(k, layer, p, s.metrics[metric]) for (k, layer, p), s in zip(cells, report))
     return TraceTable(mode, metric, tuple(positions), rows, report)
-
-
-def plot_trace(
-    table: TraceTable, path: str | Path, labels: Sequence[str] | None = None, title: str | None = None
-) -> Path:
-    """One layer × position heatmap per kind, side by side (values in the cells)."""
-    kinds = table.kinds()
-    labels = [str(p) for p in table.positions] if labels is None else list(labels)
-    if len(labels) != len(table.positions):
-        raise InputError(f"labels has {len(labels)} entries for {len(table.positions)} positions")
-    grids = [table.grid(k) for k in kinds]
-    lo = min(float(np.nanmin(g)) for g in grids)
-    hi = max(float(np.nanmax(g)) for g in grids)
-    n_layers = grids[0].shape[0]
-    fig, axes = pyplot().subplots(
-        1,
-        len(kinds),
-        figsize=(1.6 + 1.9 * len(kinds) + 0.5 * len(labels) * len(kinds), 1.4 + 0.32 * n_layers),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax, kind, grid in zip(axes[0], kinds, grids):
-        im = ax.imshow(grid, cmap="magma", aspect="auto", vmin=lo, vmax=hi, origin="lower")
-        if grid.size <= 400:
-            for (layer, col), value in np.ndenumerate(grid):
-                if not np.isnan(value):
-                    ax.text(
-                        col,
-                        layer,
-                        f"{value:.2f}",
-                        ha="center",
-                        va="center",
-                        fontsize=6,
-                        color="k" if value > (lo + hi) / 2 else "w",
-                    )
-        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-        ax.set_xlabel("position")
-        ax.set_ylabel("layer")
-        ax.set_title(f"restore {kind}" if table.mode == "restore" else f"ablate {kind}")
-    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03)
-    fig.suptitle(title or f"causal trace: {table.metric.replace('_', ' ')}")
-    return save_figure(fig, path)

@@ -15,10 +15,11 @@ from typing import Any
 
 from ..graph import Node
 from ..lang.hypothesis import subgraph
+from ..lang.kept import edges_on_paths
 from ..model.residual import ResidualModel
-from ..plots import plot_report, pyplot, save_figure
-from ..render.kept import edges_on_paths
-from ..tracing import plot_trace
+from ..render.bars import plot_report
+from ..render.curves import plot_localisations
+from ..render.heatmaps import plot_trace
 from .result import NumberStudy
 from .task import POSITION_LABELS
 
@@ -26,21 +27,14 @@ __all__ = ["write_study", "plot_search", "draw_last_position", "markdown", "need
 
 
 def plot_search(study: NumberStudy, path: Path) -> Path:
-    fig, ax = pyplot().subplots(figsize=(7, 4))
-    ys = [s["proportion_explained"] for s in study.search]
-    ax.plot(range(len(ys)), ys, "o-", label="path search: nodes at the last position")
-    ax.plot(
+    """Proportion explained by the path search, step by step, and by the causal-tracing cells
+    (:func:`pathpatch.render.curves.plot_localisations`)."""
+    return plot_localisations(
+        [s["proportion_explained"] for s in study.search],
         [len(c["nodes"]) for c in study.tracing_curve],
         [c["proportion_explained"] for c in study.tracing_curve],
-        "s--",
-        label="causal-tracing cells, whole layers",
+        path,
     )
-    ax.set_xlabel("heads and MLPs kept at the last position")
-    ax.set_ylabel("proportion explained (δ = |Δ loss|)")
-    ax.axhline(1, color="#888888", lw=0.8, ls=":")
-    ax.legend()
-    ax.set_title("Number continuation: how much each localisation explains")
-    return save_figure(fig, path)
 
 
 def draw_last_position(model: ResidualModel, nodes: list[str], path: Path) -> None:

@@ -9,7 +9,7 @@
 - :mod:`.roc`: ROC curves and their area against a known edge set;
 - :mod:`.planted`: small models whose weights plant a known circuit (ground truth, no extra needed);
 - :mod:`.tracr_tasks`: compiled RASP programs with known circuits (extra ``tracr``);
-- :mod:`.plots`: ROC and faithfulness plots;  :mod:`.command`: ``pathpatch discover``.
+- :mod:`.command`: ``pathpatch discover``.
 
 Names are imported on first use (``pathpatch discover --help`` needs no torch). The functions named
 like their modules are reached as ``pathpatch.acdc``, ``pathpatch.eap`` and ``pathpatch.planted``

@@ -131,9 +131,9 @@ def discover(
 
         circuit = discover_paths(model, pairs, target=target, seed=seed, **kw)
     else:
+        from ..render.curves import plot_faithfulness
         from .curves import faithfulness
         from .eap import eap
-        from .plots import plot_faithfulness
 
         scores = eap(model, pairs, ig_steps=ig_steps if algorithm == "eap-ig" else 0, **kw)
         scores.save(out / "edge_scores.json")
@@ -155,7 +155,7 @@ def discover(
         if len(circuit.patterns) > 20:
             click.echo(f"  ... ({len(circuit.patterns)} patterns in circuit.json)")
     if truth is not None:
-        from .plots import plot_roc
+        from ..render.curves import plot_roc
         from .roc import roc_auc, roc_curve
 
         scores_for_roc = edge_scores if edge_scores is not None else {e: 1.0 for e in circuit.edges}

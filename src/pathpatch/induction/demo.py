@@ -17,8 +17,10 @@ import torch
 
 from ..data import pair_derangement
 from ..lang.hypothesis import Hypothesis, paths, subgraph
+from ..lang.kept import kept_edges
 from ..model.residual import ResidualModel
-from ..plots import plot_report, pyplot, save_figure
+from ..render.bars import plot_gains as draw_gains
+from ..render.bars import plot_report
 from .probes import InductionProof, plot_head_scores, prove_induction
 from .study import StudyResult, induction_dataset, naive_patterns, run_study
 
@@ -32,14 +34,13 @@ def _heads(names: list[str]) -> list[int]:
 def plot_gains(result: StudyResult, path: Path, top: int = 15) -> Path:
     """Bar chart: gain in proportion explained from adding each refinement to the naive set."""
     rows = result.gains[:top]
-    fig, ax = pyplot().subplots(figsize=(8, 0.35 * len(rows) + 1.4))
-    y = list(range(len(rows)))[::-1]
-    ax.barh(y, [r["gain"] for r in rows], color=["#55a868" if r["gain"] > 0 else "#c44e52" for r in rows])
-    ax.set_yticks(y, [r["name"] for r in rows])
-    ax.axvline(0, color="#888888", lw=0.8)
-    ax.set_xlabel("gain in proportion explained over the naive hypothesis")
-    ax.set_title(f"Refinements of the naive induction hypothesis (top {len(rows)})")
-    return save_figure(fig, path)
+    return draw_gains(
+        [r["name"] for r in rows],
+        [r["gain"] for r in rows],
+        path,
+        xlabel="gain in proportion explained over the naive hypothesis",
+        title=f"Refinements of the naive induction hypothesis (top {len(rows)})",
+    )
 
 
 def ladder_hypotheses(
@@ -47,8 +48,6 @@ def ladder_hypotheses(
 ) -> dict[str, Hypothesis]:
     """The hypothesis of each row of the study's report, rebuilt from its patterns by row name
     (rows this does not know are left out; each rebuilt one must hold the row's path count)."""
-    from ..render.kept import kept_edges
-
     naive, best = naive_patterns(prev, ind), result.best_patterns
     groups = {g["name"]: g["patterns"] for g in result.gains}
     out: dict[str, Hypothesis] = {}
@@ -61,7 +60,7 @@ def ladder_hypotheses(
         elif name.startswith("3 best compact"):
             out[name] = paths(best)
         elif name.startswith("4 ") and name.endswith("as a subgraph"):
-            out[name] = subgraph(kept_edges(paths(naive if "naive" in name else best), model))
+            out[name] = subgraph(kept_edges(paths(naive if "naive" in name else best), model.graph))
     return {k: h for k, h in out.items() if h.count(model) == result.report[k].n_paths}
 
 

@@ -18,13 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..engine.cache import run_cache
 from ..model.residual import ResidualModel
-from ..plots import pyplot, save_figure
 
 __all__ = ["InductionProof", "repeated_tokens", "prove_induction", "plot_head_scores"]
 
@@ -91,26 +89,13 @@ def prove_induction(
 
 
 def plot_head_scores(proof: InductionProof, path: str | Path) -> Path:
-    """Heatmaps (layer x head) of previous-token and induction scores, values printed in cells."""
-    fig, axes = pyplot().subplots(1, 2, figsize=(11, 2.2 + 0.5 * len(proof.prev_token_scores)))
-    for ax, scores, title in zip(
-        axes, (proof.prev_token_scores, proof.induction_scores), ("previous-token score", "induction score")
-    ):
-        data = np.array(scores)
-        im = ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        for (layer, head), value in zip(
-            [(i, j) for i in range(data.shape[0]) for j in range(data.shape[1])], data.flatten().tolist()
-        ):
-            ax.text(
-                head, layer, f"{value:.2f}", ha="center", va="center", color="w" if value < 0.6 else "k", fontsize=8
-            )
-        ax.set_xticks(range(data.shape[1]))
-        ax.set_yticks(range(data.shape[0]), [f"layer {i}" for i in range(data.shape[0])])
-        ax.set_xlabel("head")
-        ax.set_title(title)
-        fig.colorbar(im, ax=ax, fraction=0.04)
-    fig.suptitle(
+    """Heatmaps (layer x head) of previous-token and induction scores, values printed in cells,
+    drawn by :func:`pathpatch.render.heatmaps.plot_head_scores`."""
+    from ..render.heatmaps import plot_head_scores as draw
+
+    maps = {"previous-token score": proof.prev_token_scores, "induction score": proof.induction_scores}
+    title = (
         f"repeated random tokens: loss {proof.first_half_loss:.2f} (first copy) -> "
         f"{proof.second_half_loss:.2f} (second copy)"
     )
-    return save_figure(fig, path)
+    return draw(maps, path, title)

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..graph import Edge, Node
-from ..plots import pyplot
+from .backend import pyplot
 from .figure import circuit_figure
 from .kept import graph_of
 from .layout import layout

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..graph import Edge, Graph
-from ..plots import pyplot
+from .backend import pyplot
 from .layout import BOX_H, PORT_DX, Layout
 
 __all__ = ["STYLES", "edge_style", "edge_id", "circuit_figure"]

@@ -23,11 +23,11 @@ from ..errors import PathPatchError
 from ..estimates import Estimate
 from ..graph import Edge, Graph
 from ..graph import Path as GraphPath
+from ..lang.kept import kept_edges
 from ..report import COLUMNS, Report
-from ..scans import decimals
+from ..scans import ScanKind, decimals, row_subject
 from .drawing import circuit_svg, inline_svg
 from .figure import edge_id
-from .kept import kept_edges
 from .page import esc, page, png_data_url, table
 from .runfiles import Run, read_run
 from .spec import from_spec
@@ -124,14 +124,16 @@ def _diagrams(run: Run, rows: list[dict[str, Any]], graph: Graph | None) -> str:
 
 
 def _scan_row_attrs(kind: str, name: str) -> dict[str, str]:
-    try:
-        if kind == "edges":
-            return {"data-edges": edge_id(Edge.parse(name))}
-        if kind == "paths":
-            return {"data-edges": " ".join(edge_id(e) for e in GraphPath.parse(name).edges)}
+    """What a row of scan.json lights up: its edges (edge and path scans, read from the row's name
+    once, here where the file is read), else the node it names."""
+    if kind not in (ScanKind.EDGES.value, ScanKind.PATHS.value):
         return {"data-nodes": name}
-    except PathPatchError:
-        return {}
+    subject = row_subject(ScanKind(kind), name)
+    if isinstance(subject, Edge):
+        return {"data-edges": edge_id(subject)}
+    if isinstance(subject, GraphPath):
+        return {"data-edges": " ".join(edge_id(e) for e in subject.edges)}
+    return {}  # a row named by a pattern
 
 
 def _scan(run: Run, shown: set[str]) -> str:

@@ -18,28 +18,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..graph import Node
-from ..scans import ScanTable, plot_head_scan, plot_scan_top
+from ..scans import ScanKind, ScanTable
+from .bars import plot_scan_top
 from .drawing import draw
+from .heatmaps import plot_head_scan
 from .runfiles import architecture
 
 __all__ = ["write_scan"]
 
 
 def _heads(table: ScanTable) -> int:
-    count = 0
-    for name, _ in table.rows:
-        try:
-            count += Node.parse(name).kind == "head"
-        except ValueError:
-            pass
-    return count
+    return sum(isinstance(s, Node) and s.kind == "head" for s in table.subjects)
 
 
 def write_scan(
-    table: ScanTable, kind: str, model: Any, out_dir: str | Path, receivers: Sequence[str] | None = None, top: int = 20
+    table: ScanTable,
+    kind: ScanKind | str,
+    model: Any,
+    out_dir: str | Path,
+    receivers: Sequence[str] | None = None,
+    top: int = 20,
 ) -> list[Path]:
-    """Write the scan's files (see module docs) into ``out_dir``; return their paths."""
+    """Write the scan's files (see module docs) into ``out_dir``; return their paths.
+
+    ``kind`` is the table's own (``"nodes"``, ``"edges"``, ``"senders"``, ``"paths"``, or its
+    :class:`~pathpatch.scans.ScanKind`), or any name for a table built by hand without one.
+    """
+    kind = kind.value if isinstance(kind, ScanKind) else kind
+    if table.kind is not None and kind != table.kind.value:
+        raise InputError(f"write_scan got kind {kind!r} for a scan of {table.kind.value}; pass {table.kind.value!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = {

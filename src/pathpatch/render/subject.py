@@ -1,7 +1,7 @@
 """What a diagram shows, from the thing it is asked to draw: edges, their weights, a title.
 
 - a :class:`~pathpatch.lang.hypothesis.Hypothesis`: the edges on at least one of its paths
-  (:func:`~.kept.kept_edges`, no path enumeration);
+  (:func:`~pathpatch.lang.kept.kept_edges`, no path enumeration);
 - a discovery :class:`~pathpatch.discovery.circuit.Circuit`: its edges (those on a path from an
   input to ``out``; dangling ones are counted in the note), titled with its score;
 - a dict ``{edge: score}`` (``Edge`` objects or ``"a0.1 -> a1.0.k"`` strings): those edges, width
@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError, PathPatchError
+from ..errors import InputError
 from ..graph import Edge, Graph
 from ..lang.hypothesis import Hypothesis
+from ..lang.kept import edges_on_paths, kept_edges
 from ..report import HypothesisScore
 from ..scans import ScanTable
-from .kept import edges_on_paths, kept_edges
 from .spec import from_spec
 
 __all__ = ["Subject", "subject_of", "scan_weights"]
@@ -54,13 +54,12 @@ def _edge(key: Edge | str) -> Edge:
 
 def scan_weights(table: ScanTable) -> dict[Edge, float]:
     """Each row's effect (see module docs); rows must be edges (an edge scan)."""
-    try:
-        edges = [Edge.parse(name) for name, _ in table.rows]
-    except PathPatchError:
+    edges = [s for s in table.subjects if isinstance(s, Edge)]
+    if len(edges) < len(table.rows):
         raise InputError(
             "draw takes an edge scan (pp.edge_scan); this table's rows are not edges "
-            f"({table.rows[0][0]!r}, ...): plot it with pathpatch.scans.plot_scan_top instead"
-        ) from None
+            f"({table.rows[0][0]!r}, ...): plot it with pathpatch.render.plot_scan_top instead"
+        )
     flip = table.mode == "ablate" and table.metric in _RATIOS
     return {e: (1.0 - est.value if flip else est.value) for e, (_, est) in zip(edges, table.rows)}
 

@@ -1,21 +1,25 @@
-"""Figures for circuit discovery: ROC curves against known edges, and faithfulness curves.
+"""Line plots of how well a circuit or localisation does, one line per method.
 
-matplotlib is imported lazily with the Agg backend (:func:`pathpatch.plots.pyplot`), so importing
-pathpatch never opens a display. Each function saves one PNG and returns its path.
+- :func:`plot_roc`: ROC curves against known edges, each with its AUC, and the chance line;
+- :func:`plot_faithfulness`: proportion explained against the fraction of edges kept, per ranking;
+- :func:`plot_localisations`: proportion explained against the heads and MLPs kept at the last
+  position, by a path search step by step and by causal-tracing cells (the number study).
+
+Each saves one PNG (:func:`~.backend.save_figure`) and returns its path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..discovery.curves import FaithfulnessCurve
 from ..errors import InputError
-from ..plots import pyplot, save_figure
-from .curves import FaithfulnessCurve
+from .backend import pyplot, save_figure
 
-__all__ = ["plot_roc", "plot_faithfulness"]
+__all__ = ["plot_roc", "plot_faithfulness", "plot_localisations"]
 
 
 def _area(x: np.ndarray, y: np.ndarray) -> float:
@@ -71,4 +75,21 @@ def plot_faithfulness(curves: Mapping[str, FaithfulnessCurve], path: str | Path,
     ax.set_ylabel("proportion explained")
     ax.set_title(title or "faithfulness of top-k circuits")
     ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_localisations(
+    search: Sequence[float], tracing_sizes: Sequence[int], tracing: Sequence[float], path: str | Path
+) -> Path:
+    """Proportion explained (δ = |Δ loss|) after each step of the path search at the last position
+    (step ``i`` keeps ``i`` heads and MLPs there), and by causal-tracing localisations of whole
+    layers keeping ``tracing_sizes[j]`` of them (``tracing[j]``)."""
+    fig, ax = pyplot().subplots(figsize=(7, 4))
+    ax.plot(range(len(search)), list(search), "o-", label="path search: nodes at the last position")
+    ax.plot(list(tracing_sizes), list(tracing), "s--", label="causal-tracing cells, whole layers")
+    ax.set_xlabel("heads and MLPs kept at the last position")
+    ax.set_ylabel("proportion explained (δ = |Δ loss|)")
+    ax.axhline(1, color="#888888", lw=0.8, ls=":")
+    ax.legend()
+    ax.set_title("Number continuation: how much each localisation explains")
     return save_figure(fig, path)
