@@ -192,7 +192,7 @@ def test_sender_scan_names_the_unknown_node(model, pairs) -> None:  # type: igno
 
 
 def test_receivers_with_spaces() -> None:
-    from pathpatch.cli import split_receivers
+    from pathpatch.scan_command import split_receivers
 
     assert split_receivers("a1.6, a1.7") == ["a1.6", "a1.7"]
     assert split_receivers(" a1.6.k ,m1,") == ["a1.6.k", "m1"]

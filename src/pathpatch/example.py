@@ -14,9 +14,10 @@ import torch
 
 from .data import Dataset, pair_derangement
 from .engine.api import Engine
-from .lang.hypothesis import all_paths, no_paths, paths, subgraph, through
+from .lang.hypothesis import Hypothesis, all_paths, no_paths, paths, subgraph, through
 from .model.config import NativeConfig
 from .model.native import native_model
+from .model.residual import ResidualModel
 from .render.bars import plot_report
 from .report import Report
 from .scoring import score
@@ -47,7 +48,7 @@ def example_dataset(n: int, length: int = 24, vocab: int = 64, seed: int = 0) ->
     return Dataset.next_token(tokens, mask)
 
 
-def example_hypotheses(model) -> dict:  # type: ignore[no-untyped-def]
+def example_hypotheses(model: ResidualModel) -> dict[str, Hypothesis]:
     graph = model.graph
     keep = [e for e in graph.edges if not (e.receiver.channel == "k" and e.receiver.node.layer == 1)]
     return {

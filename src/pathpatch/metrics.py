@@ -36,6 +36,8 @@ __all__ = [
     "kl_rows",
     "mean_over_targets",
     "TargetDelta",
+    "reads_targets_only",
+    "targets_only",
 ]
 
 Delta = Callable[[Tensor, Tensor, Dataset], Tensor]
@@ -269,3 +271,16 @@ def check_delta(delta: object) -> None:
     if not isinstance(delta, str) and not callable(delta):
         raise TypeError(f"delta must be 'kl', 'loss', 'logit_diff' or a callable, got {type(delta).__name__}")
     resolve_delta(delta)
+
+
+def targets_only(delta: Delta) -> Delta:
+    """Mark a callable δ as reading the logits only at ``data.target_mask``: scoring then computes
+    patched values only at those rows (the others are left unset). Returns ``delta`` itself."""
+    setattr(delta, "reads_targets_only", True)  # noqa: B010 (the one place this attribute is set)
+    return delta
+
+
+def reads_targets_only(delta: str | Delta) -> bool:
+    """Whether δ reads only the target rows: every built-in one, and callables marked by
+    :func:`targets_only` (or carrying ``reads_targets_only = True`` themselves)."""
+    return isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))

@@ -25,7 +25,7 @@ from .errors import EmptyPathSetError, InputError, TokenOutOfRangeError
 from .estimates import summarise
 from .graph import Node
 from .lang.hypothesis import Hypothesis, Patterns
-from .metrics import Delta, TargetDelta, loss, resolve_delta
+from .metrics import Delta, TargetDelta, loss, reads_targets_only, resolve_delta
 from .model.residual import ResidualModel, check_model
 from .options import Ablation, Intervals, Options
 from .report import HypothesisScore, Report
@@ -79,7 +79,7 @@ def per_example(
 
 @torch.no_grad()
 def example_values(
-    model: ResidualModel, named: dict[str, Hypothesis], pairs: Pairs, options: Options
+    model: ResidualModel, named: Mapping[str, Hypothesis], pairs: Pairs, options: Options
 ) -> dict[str, dict[str, np.ndarray]]:
     """:func:`per_example` of hypotheses already checked against ``model`` and ``pairs``
     (:func:`check_inputs`)."""
@@ -90,7 +90,7 @@ def example_values(
         model,
         hyps,
         pairs,
-        _reads_targets_only(delta),
+        reads_targets_only(delta),
         options.batch_size,
         options.max_memory,
         equal_inputs(model, ablation),
@@ -119,12 +119,6 @@ def example_values(
     return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
 
 
-def _reads_targets_only(delta: str | Delta) -> bool:
-    """Built-in metrics read only the target positions, so only those logits are computed; a
-    user's callable gets the logits at every position unless it says it reads only those."""
-    return isinstance(delta, str) or bool(getattr(delta, "reads_targets_only", False))
-
-
 def _batch_values(
     engine: Engine,
     batch: Pairs,
@@ -137,7 +131,7 @@ def _batch_values(
     if ``with_common``, the values shared by all: ``delta_empty``, ``loss_clean``, ``loss_new``).
     A function of its own so that the batch's patched logits are freed before the next batch."""
     data = batch.ref
-    only_targets = _reads_targets_only(delta)
+    only_targets = reads_targets_only(delta)
     clean, ablated, patched = engine.run_batch(
         data.tokens,
         batch.new_tokens,
@@ -294,7 +288,8 @@ def score(
 
     ``delta``: ``"kl"`` (default), ``"loss"``, ``"logit_diff"`` or a callable
     ``(ref_logits, patched_logits, data) -> [batch]``; a callable gets the logits at every
-    position unless it has the attribute ``reads_targets_only = True`` (then only the rows at
+    position unless it is marked by :func:`pathpatch.metrics.targets_only` (the attribute
+    ``reads_targets_only = True``; then only the rows at
     ``data.target_mask`` hold patched values, and only those are computed). ``ablation``: ``"resample"`` uses
     ``pairs.new_tokens`` as x_new; ``"mean"`` uses the mean activations over ``pairs.new_tokens``;
     ``"zero"`` uses zeros.

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -128,7 +129,7 @@ def check_level(level: object) -> float:
     """A confidence level strictly between 0 and 1."""
     if isinstance(level, bool) or not isinstance(level, numbers.Real):
         raise TypeError(f"level must be a number such as 0.95, got {_type_name(level)}")
-    if not 0 < level < 1:
+    if not 0 < float(level) < 1:
         raise ArgumentError(f"level must lie strictly between 0 and 1 (e.g. 0.95), got {level!r}")
     return float(level)
 
@@ -156,11 +157,11 @@ def check_n_boot(n_boot: object, level: object, stacklevel: int = 3) -> int:
     return n
 
 
-def _check_choice(value: object, name: str, choices: object, bad: str) -> str:
+def _check_choice(value: object, name: str, choices: Collection[str], bad: str) -> str:
     """A string among ``choices``: a TypeError for a non-string, ``bad`` (an ArgumentError) for others."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, one of {choices}, got {_type_name(value)}")
-    if value not in choices:  # type: ignore[operator]
+    if value not in choices:
         raise ArgumentError(bad)
     return value
 
@@ -226,7 +227,7 @@ def check_max_memory(max_memory: object) -> None:
             "pass None for the default (a share of the free memory)"
         )
     try:
-        parse_bytes(max_memory)  # type: ignore[arg-type]
+        parse_bytes(cast("int | float | str", max_memory))  # a real number or a string, checked above
     except OverflowError:
         raise ArgumentError(
             f"max_memory={max_memory!r} is too large; pass None for the default (a share of the free memory)"

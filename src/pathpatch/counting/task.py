@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..data import Dataset, Pairs, pair_derangement
 from ..errors import InputError
+from ..metrics import targets_only
 
 __all__ = ["NumberTask", "number_task", "number_logit_diff", "abs_number_logit_diff", "POSITION_LABELS"]
 
@@ -95,5 +96,4 @@ def abs_number_logit_diff(numbers: Tensor) -> Any:
     def number_logit_diff_delta(ref: Tensor, patched: Tensor, data: Dataset) -> Tensor:
         return (number_logit_diff(patched, data, numbers) - number_logit_diff(ref, data, numbers)).abs()
 
-    number_logit_diff_delta.reads_targets_only = True  # type: ignore[attr-defined]
-    return number_logit_diff_delta
+    return targets_only(number_logit_diff_delta)

@@ -97,6 +97,7 @@ def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True
     code = encode_files(tokenizer, corpus.train)
     counting = counting_stream(tokenizer, cfg.counting_docs, cfg.seed + 2)
     eot = tokenizer.token_to_id(EOT)
+    assert eot is not None  # encode_files ends every document with it
     doc_starts = (counting[: -cfg.n_ctx - 1] == eot).nonzero().flatten()
     held_code = heldout_sequences(encode_files(tokenizer, corpus.heldout), cfg.n_ctx + 1)[: cfg.heldout_sequences]
     held_count_stream = counting_stream(tokenizer, 20_000, cfg.seed + 3)

@@ -11,7 +11,7 @@ formulas; tested to 1e-9). A callable delta goes through ``per_example``'s own e
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ import torch
 from ..data import Pairs
 from ..engine.api import Engine, ablated_cache, equal_inputs
 from ..engine.budget import chunk_work, resolve_budget
-from ..engine.cache import mean_outputs, run_cache
+from ..engine.cache import RunCache, mean_outputs, run_cache
 from ..errors import InputError
 from ..lang.hypothesis import Hypothesis, no_paths
 from ..metrics import TargetDelta
@@ -62,12 +62,13 @@ class CachedScorer:
         self.ate = total / len(pairs)
 
     def _batches(self, size: int) -> None:
-        self.batch_size, self.caches, self.keep, self.batches = size, {}, True, []
+        self.batch_size, self.keep, self.batches = size, True, []
+        self.caches: dict[int, tuple[RunCache, RunCache, TargetDelta]] = {}
         for _, b in self.pairs.batches(size):
             mask, dev = b.ref.target_mask, self.model.device
             self.batches.append((b, mask.to(dev)))
 
-    def _runs(self, i: int) -> tuple[Any, Any, TargetDelta]:
+    def _runs(self, i: int) -> tuple[RunCache, RunCache, TargetDelta]:
         """The clean and ablated runs of batch ``i``, and the delta with the clean run's side prepared."""
         if i in self.caches:
             return self.caches[i]
@@ -85,7 +86,7 @@ class CachedScorer:
             self.caches[i] = runs
         return runs
 
-    def _rows(self, i: int, run: Any) -> torch.Tensor:
+    def _rows(self, i: int, run: RunCache) -> torch.Tensor:
         return self.model.unembed(run.stage_inputs[max(run.stage_inputs)][self.batches[i][1]])
 
     @staticmethod
@@ -93,7 +94,7 @@ class CachedScorer:
         """Per-example delta between the clean run and patched target ``rows``."""
         return metric.delta(rows).cpu().numpy()
 
-    def aue(self, named: dict[str, Hypothesis]) -> dict[str, float]:
+    def aue(self, named: Mapping[str, Hypothesis]) -> dict[str, float]:
         """The mean delta of every hypothesis of ``named``, in one engine call."""
         self.passes, self.hypotheses = self.passes + 1, self.hypotheses + len(named)
         if not isinstance(self.delta, str):
@@ -126,7 +127,7 @@ class CachedScorer:
                 del rows  # freed before the next batch is evaluated
         return {k: v / len(self.pairs) for k, v in total.items()}
 
-    def proportions(self, named: dict[str, Hypothesis]) -> dict[str, float]:
+    def proportions(self, named: Mapping[str, Hypothesis]) -> dict[str, float]:
         """The proportion explained, 1 - AUE / ATE, of every hypothesis of ``named``, in one engine call."""
         if not self.ate > 0:
             raise InputError(

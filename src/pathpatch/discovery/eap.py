@@ -221,14 +221,16 @@ def _check(model: Any, pairs: Any, options: Options, ig_steps: Any, at: Any) -> 
             f"at={at!r} chooses plain EAP's evaluation point, but ig_steps={ig_steps} integrates from "
             "the corrupted to the clean point; pass at=None with ig_steps > 0"
         )
-    point = at if at is not None else "clean" if options.delta in ("loss", "logit_diff") else "corrupted"
+    point: Literal["clean", "corrupted"] = (
+        at if at is not None else "clean" if options.delta in ("loss", "logit_diff") else "corrupted"
+    )
     if point == "corrupted" and ig_steps == 0 and options.ablation != "resample":
         raise ArgumentError(
             f"plain EAP with this delta is evaluated at the corrupted run, but under ablation="
             f"{options.ablation!r} that run is constant (and at the clean run the gradient is 0); use "
             "ig_steps > 0 (EAP-IG), or delta='loss' or 'logit_diff' (evaluated at the clean run)"
         )
-    return point  # type: ignore[return-value]
+    return point
 
 
 def eap(

@@ -107,7 +107,8 @@ class _Space:
         """Every edge on a path from an input that matters into ``x``."""
         if x not in self._edges:
             parts = [
-                ({Edge(u, x)} if isinstance(x, Port) else set()) | self._into(u)  # type: ignore[arg-type]
+                ({Edge(u, x)} if isinstance(x, Port) and isinstance(u, Node) else set())
+                | self._into(u)  # a port's senders are nodes
                 for u in self._below(x)
                 if self.size(u)
             ]
@@ -125,12 +126,15 @@ class _Space:
         head, tail, kids = item.head, item.tail, []
         if not isinstance(head, Port):
             kids = [_Item(h, tail) for h in self._below(head)]
-        for u in self.graph.senders(head) if isinstance(head, Port) else ():
-            layer = tuple(h for h in self.graph.senders(head) if u.kind == h.kind == "head" and h.layer == u.layer)
-            if len(layer) > 1 and u == layer[0]:
-                kids.append(_Item(_Layer(u.layer, layer), (head,) + tail))  # type: ignore[arg-type]
-            elif len(layer) <= 1:  # an input, an MLP (as its one port) or a layer's only head
-                kids.append(_Item(Port(u, None) if u.kind == "mlp" else u, (head,) + tail))
+        if isinstance(head, Port):
+            senders = self.graph.senders(head)
+            for u in senders:
+                layer = tuple(h for h in senders if u.kind == h.kind == "head" and h.layer == u.layer)
+                if len(layer) > 1 and u == layer[0]:
+                    assert u.layer is not None  # a head
+                    kids.append(_Item(_Layer(u.layer, layer), (head,) + tail))
+                elif len(layer) <= 1:  # an input, an MLP (as its one port) or a layer's only head
+                    kids.append(_Item(Port(u, None) if u.kind == "mlp" else u, (head,) + tail))
         kids = [k for k in kids if self.count(k) > 0]
         return [self.children(k)[0] if self.count(k) == 1 and not self.complete(k) else k for k in kids]
 
@@ -138,7 +142,7 @@ class _Space:
         """The item's pattern; ``anchored=False`` keeps the paths from inputs equal in both runs (the
         same hypothesis for the engine, planned faster)."""
         anchor = [self.anchor, "..."] if anchored and self.anchor and not self.complete(item) else []
-        return " -> ".join(anchor + [item.head.name] + [p.name for p in item.tail])  # type: ignore[list-item]
+        return " -> ".join(anchor + [item.head.name] + [p.name for p in item.tail])
 
     def edges(self, item: _Item) -> set[Edge]:
         """Every edge on the item's paths."""
@@ -173,7 +177,9 @@ class _Search:
 
     def refine(self) -> bool:
         """Split the most important open items, measure the new ones, drop those that do not matter."""
-        imp, split, kids = self.importance, [], []
+        imp = self.importance
+        split: list[_Item] = []
+        kids: list[_Item] = []
         for item in sorted((i for i in self.items if self.space.count(i) > 1), key=lambda i: (-imp[i], self.key(i))):
             new = self.space.children(item)
             if split and len(kids) + len(new) > self.width:
@@ -216,7 +222,7 @@ class _Search:
 
 
 def _check_args(target: Any, max_steps: Any, min_gain: Any, max_candidates: Any) -> tuple[float, float]:
-    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < target <= 1:
+    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0 < float(target) <= 1:
         raise ArgumentError(
             f"target is the proportion explained to reach, a number in (0, 1] such as 0.9; got {target!r}"
         )
@@ -224,7 +230,7 @@ def _check_args(target: Any, max_steps: Any, min_gain: Any, max_candidates: Any)
     validate.check_int(max_candidates, "max_candidates", 1)
     if min_gain is None:
         min_gain = (1.0 - float(target)) / 20
-    elif isinstance(min_gain, bool) or not isinstance(min_gain, numbers.Real) or not min_gain >= 0:
+    elif isinstance(min_gain, bool) or not isinstance(min_gain, numbers.Real) or not float(min_gain) >= 0:
         raise ArgumentError(
             f"min_gain is the importance (a share of the effect) at or below which a new item may be "
             f"dropped while refining: a number >= 0 such as 0.005, or None for (1 - target) / 20; "

@@ -51,7 +51,7 @@ from torch import Tensor
 from ..data import Dataset, Pairs
 from ..errors import ArgumentError, InputError
 from ..graph import Edge, Node, Port
-from ..metrics import Delta
+from ..metrics import Delta, targets_only
 from ..model.residual import ResidualModel
 from ..model.tracr import from_tracr, n_outputs, require_tracr, tracr_decode, tracr_outputs, tracr_pairs, tracr_tokens
 
@@ -140,8 +140,7 @@ def output_delta(compiled: Any) -> Delta:
         dist = (ref[..., :n_out] - patched[..., :n_out]).abs().sum(-1)
         return ((dist * mask).sum(1) / mask.sum(1)).double()
 
-    tracr_output_l1.reads_targets_only = True  # type: ignore[attr-defined]
-    return tracr_output_l1
+    return targets_only(tracr_output_l1)
 
 
 # ---------------------------------------------------------------- ground truth from the weights
@@ -162,8 +161,8 @@ def reads_writes(model: ResidualModel, n_out: int) -> tuple[dict[Node, frozenset
     for node in model.graph.nodes:
         if node.kind == "embed":
             writes[node] = _nonzero(model.W_E, 1)
-        elif node.kind == "pos":
-            writes[node] = _nonzero(model.W_pos, 1)  # type: ignore[arg-type]
+        elif node.kind == "pos" and model.W_pos is not None:  # a pos node has its embedding
+            writes[node] = _nonzero(model.W_pos, 1)
         elif node.kind == "head":
             writes[node] = _nonzero(model.W_O[node.layer, node.head], 1)
             for c, w in qkv.items():
@@ -270,7 +269,7 @@ def _corrupt(
             f"no corrupted input changes the output of task {program.name!r} for some clean inputs "
             f"after {tries} draws; this program's outputs hardly depend on its inputs"
         )
-    return found  # type: ignore[return-value]
+    return [f for f in found if f is not None]  # every one found (checked above)
 
 
 def _differ(a: Any, b: Any) -> bool:

@@ -19,8 +19,14 @@ import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = [
     "Corpus",
@@ -71,7 +77,7 @@ def read_source(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-def bpe_tokenizer(texts: Iterable[str], vocab: int = VOCAB):  # type: ignore[no-untyped-def]
+def bpe_tokenizer(texts: Iterable[str], vocab: int = VOCAB) -> Tokenizer:
     """A byte-level BPE tokenizer (GPT-2's pre-tokenizer) trained on ``texts``; ``<|endoftext|>`` is id 0."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -88,14 +94,16 @@ def bpe_tokenizer(texts: Iterable[str], vocab: int = VOCAB):  # type: ignore[no-
     return tok
 
 
-def train_tokenizer(files: tuple[Path, ...], vocab: int = VOCAB):  # type: ignore[no-untyped-def]
+def train_tokenizer(files: tuple[Path, ...], vocab: int = VOCAB) -> Tokenizer:
     """A byte-level BPE tokenizer trained on ``files``; ``<|endoftext|>`` is id 0."""
     return bpe_tokenizer((read_source(p) for p in files), vocab)
 
 
-def encode_texts(tokenizer, texts: list[str]) -> torch.Tensor:  # type: ignore[no-untyped-def]
+def encode_texts(tokenizer: Tokenizer, texts: list[str]) -> torch.Tensor:
     """Documents as one stream of token ids, each followed by ``<|endoftext|>``."""
     eot = tokenizer.token_to_id(EOT)
+    if eot is None:
+        raise InputError(f"the tokenizer has no {EOT!r} token to end documents with; train it with bpe_tokenizer")
     ids: list[int] = []
     for enc in tokenizer.encode_batch(texts):
         ids.extend(enc.ids)
@@ -103,7 +111,7 @@ def encode_texts(tokenizer, texts: list[str]) -> torch.Tensor:  # type: ignore[n
     return torch.tensor(ids, dtype=torch.long)
 
 
-def encode_files(tokenizer, files: tuple[Path, ...]) -> torch.Tensor:  # type: ignore[no-untyped-def]
+def encode_files(tokenizer: Tokenizer, files: tuple[Path, ...]) -> torch.Tensor:
     """All files as one stream of token ids, each document followed by ``<|endoftext|>``."""
     return encode_texts(tokenizer, [read_source(p) for p in files])
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,6 +25,9 @@ from ..render.bars import plot_gains as draw_gains
 from ..render.bars import plot_report
 from .probes import InductionProof, plot_head_scores, prove_induction
 from .study import StudyResult, induction_dataset, naive_patterns, run_study
+
+if TYPE_CHECKING:
+    from ..discovery.induction import LadderComparison
 
 __all__ = ["run_demo", "plot_gains", "markdown_report", "ladder_hypotheses"]
 
@@ -64,7 +69,7 @@ def ladder_hypotheses(
     return {k: h for k, h in out.items() if h.count(model) == result.report[k].n_paths}
 
 
-def markdown_report(proof: InductionProof, result: StudyResult, info: dict) -> str:  # type: ignore[type-arg]
+def markdown_report(proof: InductionProof, result: StudyResult, info: dict[str, Any]) -> str:
     lines = [
         "# Induction heads in `induction-2l`, tested with path patching",
         "",
@@ -113,7 +118,7 @@ def markdown_report(proof: InductionProof, result: StudyResult, info: dict) -> s
     return "\n".join(lines)
 
 
-def _write_discovery(found, model: ResidualModel, out: Path) -> None:  # type: ignore[no-untyped-def]
+def _write_discovery(found: LadderComparison, model: ResidualModel, out: Path) -> None:
     """discovery.json, the circuits (JSON) and their diagrams (PNG, SVG), and a Markdown table."""
     from ..render import draw
 
@@ -146,8 +151,8 @@ def run_demo(
     model: ResidualModel | None = None,
     heldout: torch.Tensor | None = None,
     n_boot: int = 1000,
-    echo=print,
-    discover: bool = True,  # type: ignore[no-untyped-def]
+    echo: Callable[[str], object] = print,
+    discover: bool = True,
 ) -> tuple[InductionProof, StudyResult]:
     """Run the study (on the shipped model unless ``model``/``heldout`` are given); write the files."""
     start = time.perf_counter()

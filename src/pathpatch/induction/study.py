@@ -24,12 +24,13 @@ same in both runs, so no hypothesis can change by including them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
 from ..data import Dataset, Pairs
 from ..errors import EmptyDatasetError
+from ..graph import Edge
 from ..lang.hypothesis import Hypothesis, paths, subgraph
 from ..model.residual import ResidualModel
 from ..options import Intervals, Options
@@ -89,15 +90,32 @@ def _refinements(model: ResidualModel, prev: list[int], ind: list[int]) -> dict[
     return out
 
 
-def _edges_of(model: ResidualModel, hyp: Hypothesis) -> set:  # type: ignore[type-arg]
+def _edges_of(model: ResidualModel, hyp: Hypothesis) -> set[Edge]:
     return {edge for path in hyp.iter(model) for edge in path.edges}
+
+
+class Gain(TypedDict):
+    """One refinement of the naive hypothesis, as study.json records it."""
+
+    name: str
+    patterns: list[str]
+    proportion_explained: float
+    gain: float  # over the naive hypothesis
+
+
+class Prefix(TypedDict):
+    """The naive hypothesis plus the ``k`` refinements that gained most."""
+
+    k: int
+    added: str  # the k-th refinement's name
+    proportion_explained: float
 
 
 @dataclass
 class StudyResult:
     report: Report  # the ladder
-    gains: list[dict[str, Any]]  # one row per refinement: name, patterns, proportion explained, gain
-    prefixes: list[dict[str, Any]]  # naive + top-k, for each k
+    gains: list[Gain]  # one row per refinement, largest gain first
+    prefixes: list[Prefix]  # naive + top-k, for each k
     best_k: int
     best_patterns: list[str]
     subgraph_extra_paths: dict[str, int] = field(default_factory=dict)
@@ -136,7 +154,7 @@ def run_study(
         model, {"naive": paths(naive), **{k: paths(naive + v) for k, v in refinements.items()}}, pairs, options, quick
     )
     base = scan["naive"].metrics["proportion_explained"].value
-    gains = sorted(
+    gains: list[Gain] = sorted(
         (
             {
                 "name": k,
@@ -155,7 +173,7 @@ def run_study(
         if prefix_sets
         else None
     )
-    prefixes = (
+    prefixes: list[Prefix] = (
         [
             {
                 "k": k,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..graph import Edge, Graph, Node, Path, Port
 from .automata import Automaton
@@ -132,8 +132,8 @@ def iter_accepted(dfa: Automaton, graph: Graph, n_pos: int | None) -> Iterator[P
                         yield from walk(sender, u_t, q, here)
                     elif dfa.accepts(dfa.step(q, _letter(sender, u_t))):
                         ports = tuple(p for p, _ in here)
-                        where = None if n_pos is None else (u_t,) + tuple(x for _, x in here)
-                        yield Path(sender, ports, where)  # type: ignore[arg-type]
+                        where = None if n_pos is None else cast("tuple[int, ...]", (u_t, *(x for _, x in here)))
+                        yield Path(sender, ports, where)  # with n_pos, every letter has its position
 
     for t in _ends(n_pos):
         yield from walk(Node("out"), t, dfa.start, ())

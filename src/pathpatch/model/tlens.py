@@ -12,14 +12,14 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from .config import Activation, ModelConfig, Norm
+from .config import Activation, ModelConfig, Norm, PositionEncoding
 from .residual import ResidualModel
 
 __all__ = ["from_transformer_lens"]
 
 # TransformerLens adds shortformer positions *after* ln1; pathpatch's shortformer adds them before
 # the norm (the reading node normalises its whole summed input), so the two are different functions.
-_POSITIONS = {"standard": "absolute", "rotary": "rotary"}
+_POSITIONS: dict[str, PositionEncoding] = {"standard": "absolute", "rotary": "rotary"}
 _ACTS: dict[str, Activation] = {
     "gelu": "gelu",
     "gelu_new": "gelu_new",

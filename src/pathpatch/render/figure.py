@@ -114,7 +114,7 @@ def circuit_figure(
     labels = sum(b.kind == "head" and not b.faded for b in lay.boxes) <= 48  # q/k/v under each head
     for b in lay.boxes:
         faded = b.faded
-        patch = FancyBboxPatch(
+        box = FancyBboxPatch(
             (b.x - b.w / 2, b.bottom),
             b.w,
             BOX_H,
@@ -126,8 +126,8 @@ def circuit_figure(
             zorder=4,
         )
         if b.node is not None:
-            patch.set_gid(f"{prefix}:n:{b.node.name}")
-        ax.add_artist(patch)
+            box.set_gid(f"{prefix}:n:{b.node.name}")
+        ax.add_artist(box)
         ax.text(
             b.x,
             b.y,

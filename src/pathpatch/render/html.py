@@ -60,9 +60,10 @@ def _edges(row: dict[str, Any], graph: Graph | None) -> tuple[Edge, ...] | None:
         return None
 
 
-def _hypotheses(run: Run, graph: Graph | None) -> str:
-    report = Report.from_dict(run.report)  # type: ignore[arg-type]
-    rows = run.report["scores"]  # type: ignore[index]
+def _hypotheses(data: dict[str, Any], graph: Graph | None) -> str:
+    """The hypotheses section from a run's report.json (``data``)."""
+    report = Report.from_dict(data)
+    rows = data["scores"]
     ates = {str(s.metrics["ate"]) for s in report if "ate" in s.metrics}
     out = ['<section id="hypotheses"><h2>Hypotheses</h2>']
     if len(ates) == 1:
@@ -89,7 +90,7 @@ def _hypotheses(run: Run, graph: Graph | None) -> str:
             f'<p class="note">(!) unreliable {esc(why)} ({esc(rows_txt)}), so the ratio and its interval '
             "can take any value; use more examples or pairs with a larger effect</p>"
         )
-    out.append(_diagrams(run, rows, graph))
+    out.append(_diagrams(data, rows, graph))
     texts = [(r["name"], r["text"]) for r in rows if r.get("text")]
     if texts:
         out.append("<h2>Hypotheses as code</h2>")
@@ -101,8 +102,8 @@ def _hypotheses(run: Run, graph: Graph | None) -> str:
     return "\n".join(out) + "</section>"
 
 
-def _diagrams(run: Run, rows: list[dict[str, Any]], graph: Graph | None) -> str:
-    named = run.report.get("diagrams")  # type: ignore[union-attr]
+def _diagrams(data: dict[str, Any], rows: list[dict[str, Any]], graph: Graph | None) -> str:
+    named = data.get("diagrams")
     chosen = [r for r in rows if r["name"] in named] if named is not None else [r for r in rows if "hypothesis" in r]
     chosen = [r for r in chosen if "hypothesis" in r][:MAX_DIAGRAMS]
     if not chosen:
@@ -198,7 +199,7 @@ def build_html(folder: str | Path) -> str:
     shown: set[str] = set()
     parts = [f"<h1>pathpatch report: {esc(run.folder.resolve().name)}</h1>", _describe(run)]
     if run.report is not None:
-        parts.append(_hypotheses(run, graph))
+        parts.append(_hypotheses(run.report, graph))
     if run.scan is not None:
         parts.append(_scan(run, shown))
     figures = [_figure(p, f"f{i}") for i, p in enumerate(run.pngs) if p.name not in shown]

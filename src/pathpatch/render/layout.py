@@ -15,7 +15,7 @@ entered at its bottom edge through three ports, ``q``, ``k``, ``v`` from left to
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..graph import Graph, Node, Port
 
@@ -54,13 +54,14 @@ class Layout:
     boxes: tuple[Box, ...]
     width: float
     height: float
+    _index: dict[Node, Box] = field(init=False, repr=False, compare=False)  # each node's own box
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {b.node: b for b in self.boxes if b.node is not None})
 
     def box(self, node: Node) -> Box:
         try:
-            return self._index[node]  # type: ignore[attr-defined,no-any-return]
+            return self._index[node]
         except KeyError:
             raise KeyError(f"{node.name} has no box of its own in this layout (it is collapsed)") from None
 

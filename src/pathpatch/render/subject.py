@@ -113,7 +113,7 @@ def subject_of(
     if isinstance(thing, Mapping) and "hypothesis" in thing and "name" in thing:
         hyp = from_spec(thing["hypothesis"])
         edges = kept_edges(hyp, graph, n_pos, positions)
-        score = HypothesisScore.from_dict(thing) if "metrics" in thing else None
+        score = HypothesisScore.from_dict(dict(thing)) if "metrics" in thing else None
         return Subject(edges, weights, _title(str(thing["name"]), score), _many(len(edges), "edge"))
     if isinstance(thing, Mapping):
         return _top(graph, {_edge(k): float(v) for k, v in thing.items()}, max_edges, "scored edges")
