@@ -1,6 +1,6 @@
 """Datasets of token sequences with the positions a metric is measured at, and their pairing.
 
-A path-patching hypothesis is tested on a distribution D of pairs (x_ref, x_new) (DESIGN §1).
+A path-patching hypothesis is tested on a distribution D of pairs (x_ref, x_new) (docs/design.md §1).
 This module holds the two halves of that:
 
 - :class:`Dataset`: the reference inputs x_ref. Each example is a row of ``tokens``; ``target_mask``

@@ -1,4 +1,4 @@
-"""The entities of the computational graph (DESIGN §1): nodes, the ports through which a node is
+"""The entities of the computational graph (docs/design.md §1): nodes, the ports through which a node is
 read, edges and paths. Frozen, hashable dataclasses whose names round-trip through ``parse``:
 
 >>> Path.parse("embed -> a0.1.v -> m1 -> out")
@@ -167,7 +167,7 @@ def _split_at(text: str) -> tuple[str, int | None]:
 class Path:
     """An input node followed by the ports the path enters, ending at ``out``.
 
-    A position-resolved path (DESIGN §4) also has ``positions``: one per letter, the position of
+    A position-resolved path (docs/design.md §4) also has ``positions``: one per letter, the position of
     the copy the letter names (``embed@1 -> a0.1.v@3 -> out@3``).
     """
 

@@ -1,4 +1,4 @@
-"""Summary metrics over examples, with paired percentile-bootstrap intervals (DESIGN §1).
+"""Summary metrics over examples, with paired percentile-bootstrap intervals (docs/design.md §1).
 
 From per-example arrays (numpy, one value per example):
 

@@ -1,4 +1,4 @@
-"""The computational graph of a transformer, as DESIGN §1 defines it.
+"""The computational graph of a transformer, as docs/design.md §1 defines it.
 
 Nodes: ``embed``, ``pos`` (when positions are an input), heads ``a{layer}.{head}``, MLPs
 ``m{layer}`` and ``out``. Every node that writes to the residual stream has an edge into every
@@ -206,7 +206,7 @@ class Graph:
     @staticmethod
     def sender_positions(port: Port, t: int) -> range:
         """Positions a sender into ``port`` at position ``t`` may have: ``t`` itself, or every
-        key position ``<= t`` for the ``k`` and ``v`` channels (DESIGN §4)."""
+        key position ``<= t`` for the ``k`` and ``v`` channels (docs/design.md §4)."""
         return range(0, t + 1) if port.channel in ("k", "v") else range(t, t + 1)
 
     def iter_paths(self) -> Iterator[Path]:

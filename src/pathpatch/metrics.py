@@ -1,4 +1,4 @@
-"""Dissimilarities δ between model outputs (DESIGN §1).
+"""Dissimilarities δ between model outputs (docs/design.md §1).
 
 Each takes logits ``Float[Tensor, "batch pos vocab"]`` and a :class:`~pathpatch.data.Dataset`,
 averages over each example's target positions and returns ``Float[Tensor, "batch"]`` in float64:

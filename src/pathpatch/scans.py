@@ -1,6 +1,6 @@
 """Node and edge scans: one hypothesis per node or edge, scored together in shared batched passes.
 
-In path terms (DESIGN §1):
+In path terms (docs/design.md §1):
 
 - **restore** node v in the ablated run (causal-tracing style, without positions) is
   ``through(v)``: every copy of v sees only x_ref, everything else x_new;

@@ -2,7 +2,7 @@
 
 Keep the ``k`` edges with the highest ``|score|`` and score the subgraph exactly with the engine:
 the proportion explained ``1 − AUE_k / ATE`` (AUE_k the mean δ between the clean run and the
-subgraph's run, ATE the mean δ of the empty subgraph; DESIGN §1), against k. Every k is one
+subgraph's run, ATE the mean δ of the empty subgraph; docs/design.md §1), against k. Every k is one
 hypothesis of a single batched :func:`~pathpatch.scoring.per_example` call, so the curve costs one
 pass over the data (subgraphs share the cached runs; each costs at most one forward pass).
 

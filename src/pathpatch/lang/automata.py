@@ -1,4 +1,4 @@
-"""Deterministic automata that read paths backwards, from ``out`` towards the input (DESIGN §2).
+"""Deterministic automata that read paths backwards, from ``out`` towards the input (docs/design.md §2).
 
 A path ``embed -> a0.1.v -> out`` is read as the letters ``out``, ``a0.1.v``, ``embed``. Every
 automaton here is deterministic and complete, with hashable states, and offers two sound
@@ -14,7 +14,7 @@ Patterns compile to one NFA per union of patterns, determinised lazily by subset
 set algebra is a lazy product; edge-set hypotheses (subgraphs, edges used or avoided) have their
 own small automaton (:mod:`.edges`).
 
-Position-resolved walks (DESIGN §4) feed letters ``(letter, t)``: the letter and the position of
+Position-resolved walks (docs/design.md §4) feed letters ``(letter, t)``: the letter and the position of
 the copy it names. Automata built without a :class:`~pathpatch.lang.pattern.PosContext` ignore
 positions; a pattern automaton built with one matches each element's positions against ``t``.
 """

@@ -16,7 +16,7 @@ from edge flags in one pass over the graph, and an automaton given its dropped e
 handful of states (the last port read matters only if an edge into it is dropped) and knows the
 lowest stage a dropped edge reaches, below which every continuation is decided.
 
-Reading backwards (DESIGN §2): the state is ``None`` at the start, the last port read while an
+Reading backwards (docs/design.md §2): the state is ``None`` at the start, the last port read while an
 edge into it may be dropped (``pending``), ``_OK`` otherwise, ``_DEAD`` once a dropped edge was
 read, and ``_IN`` after an input letter.
 """

@@ -1,8 +1,8 @@
 """The edges a hypothesis keeps: those that lie on at least one of its paths.
 
 Listing the paths and collecting their edges is exponential (a GPT-2-small graph holds about 10²⁶
-paths), so the edges are found on the product of the graph and the hypothesis' automaton (DESIGN
-§2), by the walk that counts its paths (:func:`~.walks.accepted_edges`, at the cost of counting).
+paths), so the edges are found on the product of the graph and the hypothesis' automaton
+(docs/design.md §2), by the walk that counts its paths (:func:`~.walks.accepted_edges`, at the cost of counting).
 Edge-set hypotheses skip the automaton: the kept edges of ``subgraph(K)`` (or of "every edge but
 these few") are the edges of ``K`` that join an input to ``out`` through ``K``
 (:func:`edges_on_paths`, two reachability passes).

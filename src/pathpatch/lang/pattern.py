@@ -1,4 +1,4 @@
-"""Parsing path patterns (DESIGN §2).
+"""Parsing path patterns (docs/design.md §2).
 
 A pattern is a chain of elements joined by ``->``; each element matches one letter of a path
 (an input node, or a port ``node[.channel]`` that the path enters), or ``...`` (any sub-path,
@@ -9,7 +9,7 @@ possibly empty):
   ``C`` a channel ``q``/``k``/``v``, ``*`` or a set ``{q,k}``; no channel means any; ``a1`` means
   any head of layer 1 and ``a*`` any head;
 - MLPs ``m{L}`` with the same number forms;
-- any element but ``...`` may end in a position ``@P`` (DESIGN §4): ``@3`` (position 3), ``@-1``
+- any element but ``...`` may end in a position ``@P`` (docs/design.md §4): ``@3`` (position 3), ``@-1``
   (the last position), ``@END`` (a position the dataset names, per example), ``@*`` or a set
   ``@{0,2}`` / ``@{1-3}`` / ``@{-1,END}``. The position of a letter is the position of the copy it
   names: a head's query position. An edge into ``q``, an MLP or ``out`` stays at one position;

@@ -1,6 +1,6 @@
 """The residual-graph model: a transformer stored as the node functions the engine needs.
 
-Each graph node is a function of its own channel inputs (DESIGN §5): a head of its q, k and v
+Each graph node is a function of its own channel inputs (docs/design.md §5): a head of its q, k and v
 inputs (each normalised on its own by the layer's first norm), an MLP and ``out`` of one input.
 Adapters (native, Hugging Face, ...) only fill in the weights; this module owns the maths.
 
