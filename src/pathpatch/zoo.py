@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file
@@ -24,6 +24,9 @@ from safetensors.torch import load_file
 from .errors import ModelLoadError, close_matches
 from .model.native import load_model_dir, read_config
 from .model.residual import ResidualModel
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = ["SHIPPED", "load", "bundle", "Bundle", "shipped_dir"]
 
@@ -109,7 +112,7 @@ class Bundle:
     """A shipped model with what came with it."""
 
     model: ResidualModel
-    tokenizer: Any  # tokenizers.Tokenizer
+    tokenizer: Tokenizer
     heldout: torch.Tensor  # [sequence, pos] token ids of held-out text
     card: dict[str, Any]
 

@@ -40,6 +40,8 @@ __all__ = [
     "through_edge",
     "subgraph",
     "check_hypotheses",
+    "graph_of",
+    "GraphSource",
 ]
 
 
@@ -53,7 +55,8 @@ class HasGraph(Protocol):
 GraphSource = Graph | HasGraph  # where a hypothesis is compiled: a model or its graph
 
 
-def _graph_of(model_or_graph: GraphSource) -> Graph:
+def graph_of(model_or_graph: GraphSource) -> Graph:
+    """The :class:`Graph` of a model (or the graph itself); a TypeError for anything else."""
     graph = getattr(model_or_graph, "graph", model_or_graph)
     if not isinstance(graph, Graph):
         raise TypeError(f"expected a ResidualModel or Graph, got {type(model_or_graph).__name__}")
@@ -79,7 +82,7 @@ class Hypothesis(ABC):
 
     def compile(self, model_or_graph: GraphSource, ctx: PosContext | None = None) -> Automaton:
         """The automaton of this hypothesis on a model's graph (names checked, cached)."""
-        return _compile(self, _graph_of(model_or_graph), ctx)
+        return _compile(self, graph_of(model_or_graph), ctx)
 
     def context(self, n_pos: int | None, positions: dict[str, int] | None = None) -> PosContext | None:
         """The position context for counting or listing: None (position-free) unless ``n_pos`` is given."""
@@ -115,7 +118,7 @@ class Hypothesis(ABC):
 
         With ``n_pos``, the position-resolved paths over ``n_pos`` positions are counted.
         """
-        graph = _graph_of(model_or_graph)
+        graph = graph_of(model_or_graph)
         ctx = self.context(n_pos, positions)
         return count_accepted(self.compile(graph, ctx), graph, n_pos if ctx else None)
 
@@ -126,7 +129,7 @@ class Hypothesis(ABC):
 
         With ``n_pos``, the position-resolved paths over ``n_pos`` positions.
         """
-        graph = _graph_of(model_or_graph)
+        graph = graph_of(model_or_graph)
         ctx = self.context(n_pos, positions)
         return iter_accepted(self.compile(graph, ctx), graph, n_pos if ctx else None)
 
@@ -161,7 +164,7 @@ class Hypothesis(ABC):
         A position-resolved path (``embed@0 -> a1.0.k@2 -> out@2``) needs ``n_pos`` when the
         hypothesis names positions.
         """
-        graph = _graph_of(model_or_graph)
+        graph = graph_of(model_or_graph)
         path = graph.validate(Path.parse(path) if isinstance(path, str) else path)
         if path.positions is None and self.positional:
             raise InputError(f"{self} names positions; give the path's positions, e.g. 'embed@0 -> a1.0.k@2 -> out@2'")

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from ..graph import Edge, Graph, Node, Path, Port
-from .automata import Automaton
+from .automata import Automaton, State
+from .pattern import Symbol
 
 __all__ = ["count_accepted", "accepted_edges", "iter_accepted"]
 
 
-def _letter(x: Node | Port, t: int | None) -> Any:
+def _letter(x: Node | Port, t: int | None) -> Symbol:
     return x if t is None else (x, t)
 
 
@@ -45,24 +46,24 @@ class _Continuations:
     at the port it sends into.
     """
 
-    below: Callable[[Node, int | None, Any], int]
-    via: Callable[[Node, int | None, Any], int]
+    below: Callable[[Node, int | None, State], int]
+    via: Callable[[Node, int | None, State], int]
 
 
 def _continuations(dfa: Automaton, graph: Graph) -> _Continuations:
-    memo: dict[tuple[Node, int | None, Any], int] = {}
-    rows: dict[tuple[int, int | None, Any], int] = {}  # ports with the same senders share their sums
+    memo: dict[tuple[Node, int | None, State], int] = {}
+    rows: dict[tuple[int, int | None, State], int] = {}  # ports with the same senders share their sums
 
-    def via(u: Node, t: int | None, q: Any) -> int:
+    def via(u: Node, t: int | None, q: State) -> int:
         return int(dfa.accepts(dfa.step(q, _letter(u, t)))) if u.is_input else below(u, t, q)
 
-    def row(port: Port, t: int | None, q: Any) -> int:
+    def row(port: Port, t: int | None, q: State) -> int:
         key = (graph.sender_group(port), t, q)
         if key not in rows:
             rows[key] = sum(via(u, t, q) for u in graph.senders(port))
         return rows[key]
 
-    def below(node: Node, t: int | None, state: Any) -> int:
+    def below(node: Node, t: int | None, state: State) -> int:
         if dfa.dead(state):
             return 0
         key = (node, t, state)
@@ -89,7 +90,7 @@ def accepted_edges(dfa: Automaton, graph: Graph, n_pos: int | None) -> tuple[Edg
     accepted path continuing through ``w``."""
     via = _continuations(dfa, graph).via
     # down from out: the states reached at each port, with the positions of the senders feeding it
-    reached: dict[Port, set[tuple[int | None, Any]]] = {}
+    reached: dict[Port, set[tuple[int | None, State]]] = {}
     for node in reversed(graph.nodes):
         if node.is_input:
             continue
@@ -104,9 +105,9 @@ def accepted_edges(dfa: Automaton, graph: Graph, n_pos: int | None) -> tuple[Edg
                 q = dfa.step(state, _letter(port, t))
                 if not dfa.dead(q):
                     found.update((u, q) for u in _sender_positions(port, t))
-    live: dict[tuple[int, int | None, Any], frozenset[Node]] = {}  # per port group, like the counts
+    live: dict[tuple[int, int | None, State], frozenset[Node]] = {}  # per port group, like the counts
 
-    def senders(port: Port, u: int | None, q: Any) -> frozenset[Node]:
+    def senders(port: Port, u: int | None, q: State) -> frozenset[Node]:
         key = (graph.sender_group(port), u, q)
         if key not in live:
             live[key] = frozenset(w for w in graph.senders(port) if via(w, u, q) > 0)
@@ -119,7 +120,7 @@ def accepted_edges(dfa: Automaton, graph: Graph, n_pos: int | None) -> tuple[Edg
 def iter_accepted(dfa: Automaton, graph: Graph, n_pos: int | None) -> Iterator[Path]:
     """The paths of ``graph`` the automaton accepts, input first (a pruned walk: small models)."""
 
-    def walk(node: Node, t: int | None, state: Any, suffix: tuple[tuple[Port, int | None], ...]) -> Iterator[Path]:
+    def walk(node: Node, t: int | None, state: State, suffix: tuple[tuple[Port, int | None], ...]) -> Iterator[Path]:
         if dfa.dead(state):
             return
         for channel in node.channels:

@@ -21,9 +21,9 @@ from typing import Any
 
 from ..errors import InputError
 from ..graph import Edge, Node
+from ..lang.hypothesis import GraphSource, graph_of
 from .backend import pyplot
 from .figure import circuit_figure
-from .kept import graph_of
 from .layout import layout
 from .subject import Subject, subject_of
 
@@ -40,7 +40,9 @@ class Drawing:
     edges: tuple[Edge, ...]
 
 
-def _figure(model: Any, subject: Subject, title: str | None, collapse: bool | None, prefix: str) -> tuple[Any, Any]:
+def _figure(
+    model: GraphSource, subject: Subject, title: str | None, collapse: bool | None, prefix: str
+) -> tuple[Any, Any]:
     graph = graph_of(model)
     used = {e.sender for e in subject.edges} | {e.receiver.node for e in subject.edges}
     if subject.edges:
@@ -51,7 +53,7 @@ def _figure(model: Any, subject: Subject, title: str | None, collapse: bool | No
 
 
 def draw(
-    model: Any,
+    model: GraphSource,
     thing: Any,
     path: str | Path,
     scores: Mapping[Edge | str, float] | None = None,
@@ -91,7 +93,7 @@ def draw(
 
 
 def circuit_svg(
-    model: Any,
+    model: GraphSource,
     thing: Any,
     prefix: str,
     scores: Mapping[Edge | str, float] | None = None,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..graph import Node
-from ..model.residual import ResidualModel
+from ..lang.hypothesis import GraphSource, graph_of
 from ..scans import ScanTable, decimals
 from ..tracing import TraceTable
 from .backend import pyplot, save_figure
@@ -25,9 +25,9 @@ from .backend import pyplot, save_figure
 __all__ = ["plot_head_scan", "plot_trace", "plot_head_scores"]
 
 
-def plot_head_scan(table: ScanTable, model: ResidualModel, path: str | Path, title: str | None = None) -> Path:
+def plot_head_scan(table: ScanTable, model: GraphSource, path: str | Path, title: str | None = None) -> Path:
     """Layer × head heatmap of a scan's head rows (node or sender scans; values printed in cells)."""
-    cfg = model.config
+    cfg = graph_of(model).config
     grid = np.full((cfg.n_layers, cfg.n_heads), np.nan)
     for subject, (_, estimate) in zip(table.subjects, table.rows):
         if isinstance(subject, Node) and subject.kind == "head":

@@ -5,26 +5,19 @@ only takes a model or a graph).
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..graph import Edge, Graph
+from ..graph import Edge
 from ..lang import kept as lang_kept
-from ..lang.hypothesis import Hypothesis
+from ..lang.hypothesis import GraphSource, Hypothesis, graph_of
 from ..lang.kept import edges_on_paths
 
 __all__ = ["kept_edges", "edges_on_paths", "graph_of"]
 
 
-def graph_of(model_or_graph: Any) -> Graph:
-    """The :class:`Graph` of a model (or the graph itself)."""
-    graph = getattr(model_or_graph, "graph", model_or_graph)
-    if not isinstance(graph, Graph):
-        raise TypeError(f"expected a ResidualModel or Graph, got {type(model_or_graph).__name__}")
-    return graph
-
-
 def kept_edges(
-    hypothesis: Hypothesis, model_or_graph: Any, n_pos: int | None = None, positions: dict[str, int] | None = None
+    hypothesis: Hypothesis,
+    model_or_graph: GraphSource,
+    n_pos: int | None = None,
+    positions: dict[str, int] | None = None,
 ) -> tuple[Edge, ...]:
     """The edges on at least one path of ``hypothesis`` on a model's graph, in the graph's edge
     order (:func:`pathpatch.lang.kept.kept_edges`; ``n_pos`` and ``positions`` as there)."""

@@ -23,16 +23,15 @@ from typing import Any
 
 from ..errors import ConfigError, InputError
 from ..graph import Graph
-from ..lang.hypothesis import Hypothesis
+from ..lang.hypothesis import GraphSource, Hypothesis, graph_of
 from ..model.config import ModelConfig
 from ..report import Report
-from .kept import graph_of
 from .spec import snippet, to_spec
 
 __all__ = ["architecture", "graph_from", "write_report_json", "Run", "read_run"]
 
 
-def architecture(model: Any) -> dict[str, Any]:
+def architecture(model: GraphSource) -> dict[str, Any]:
     """The model's architecture as JSON values (``ModelConfig`` fields, no weights)."""
     cfg = graph_of(model).config
     return {f.name: getattr(cfg, f.name) for f in fields(ModelConfig)}
@@ -55,7 +54,7 @@ def write_report_json(
     report: Report,
     path: str | Path,
     *,
-    model: Any = None,
+    model: GraphSource | None = None,
     hypotheses: Mapping[str, Hypothesis] | None = None,
     diagrams: Iterable[str] | None = None,
     description: str | None = None,

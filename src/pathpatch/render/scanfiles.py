@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ..errors import InputError
 from ..graph import Node
+from ..lang.hypothesis import GraphSource
 from ..scans import ScanKind, ScanTable
 from .bars import plot_scan_top
 from .drawing import draw
@@ -36,7 +36,7 @@ def _heads(table: ScanTable) -> int:
 def write_scan(
     table: ScanTable,
     kind: ScanKind | str,
-    model: Any,
+    model: GraphSource,
     out_dir: str | Path,
     receivers: Sequence[str] | None = None,
     top: int = 20,
