@@ -108,10 +108,11 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder)
         else:
             ports = [Port(node, c) for c in node.channels]
             steps = tuple(dfa.step(state, letter(p, t)) for p in ports)
-            result = by_steps.get((node, t, steps))  # type: ignore[assignment]
-            if result is None:
+            shared = by_steps.get((node, t, steps))
+            if shared is None:
                 channels = tuple(tuple(row(p, u, q) for u in _positions(p, t)) for p, q in zip(ports, steps))
-                result = by_steps[(node, t, steps)] = builder.copy(node, t, channels)
+                shared = by_steps[(node, t, steps)] = builder.copy(node, t, channels)
+            result = shared
         memo[key] = result
         return result
 
