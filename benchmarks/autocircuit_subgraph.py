@@ -147,7 +147,8 @@ def main() -> None:
     ac_forward_logits = ac_patched_forward()
 
     engine = pp.Engine(model, [hyp])
-    clean, ablated_cache, (pp_logits,) = engine.run_batch(ref, new, targets=mask)
+    run = engine.run_batch(ref, new, targets=mask)
+    clean, ablated_cache, (pp_logits,) = run.clean, run.ablated, run.logits
     diff = (pp_logits - ac_logits).abs().max().item()
     diff_forward = (ac_forward_logits - ac_logits).abs().max().item()
     effect = (clean.logits[:, -1] - pp_logits).abs().max().item()  # is the check meaningful?

@@ -65,7 +65,7 @@ def test_a_cpu_pass_is_kept_small_by_fewer_examples_never_by_splitting_hypothese
     monkeypatch.setattr(budget, "CPU_PASS_BYTES", need // 2)  # below one example: one at a time, still one group
     chunks = chunk_work(model, engine, ref.shape[1], None, roomy, ref.shape[0], None, both)
     assert [(len(c.indices), c.batch_size) for c in chunks] == [(len(hyps), 1)]
-    whole = torch.stack(engine.run_batch(ref, new)[2])
+    whole = torch.stack(engine.run_batch(ref, new).logits)
     torch.testing.assert_close(Engine(model, hyps).run(ref, new, max_memory=roomy * 10), whole, atol=1e-5, rtol=0)
 
 
@@ -106,7 +106,8 @@ def test_hypotheses_that_equal_a_run_share_its_rows() -> None:
     targets[:, -2:] = True
     hyps = [pp.no_paths(), pp.no_paths(), pp.all_paths(), pp.all_paths(), pp.through("a1.0")]
     engine = Engine(model, hyps)
-    clean, ablated, rows = engine.run_batch(ref, new, targets=targets)
+    run = engine.run_batch(ref, new, targets=targets)
+    clean, ablated, rows = run.clean, run.ablated, run.logits
     assert rows[0].data_ptr() == rows[1].data_ptr() and rows[2].data_ptr() == rows[3].data_ptr()
     torch.testing.assert_close(rows[0], ablated.logits[targets], atol=0, rtol=0)
     torch.testing.assert_close(rows[2], clean.logits[targets], atol=0, rtol=0)

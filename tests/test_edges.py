@@ -73,7 +73,7 @@ def test_edge_hypotheses_match_membership_and_brute_force(name: str) -> None:
         assume(engine.stats.mixed_copies > 0)
         want = brute_force(model, members, ref, new, ablation)
         torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
-        rows = engine.run_batch(ref, new, ablation, targets=targets)[2][0]
+        rows = engine.run_batch(ref, new, ablation, targets=targets).logits[0]
         torch.testing.assert_close(rows, want[targets], atol=ATOL, rtol=0)
 
     check()

@@ -117,7 +117,7 @@ def test_sparse_sums_equal_the_matrix_product(density: str) -> None:
     for r, c, s in zip(rows, cols, signs):
         w[r, c] += s
     want = w @ table.flatten(1)
-    s = SparseSum.of((rows, cols, signs), n)
+    s = SparseSum.of(rows, cols, n, signs)
     assert s.dense == (density == "dense")
     torch.testing.assert_close(s.apply(table), want)
     torch.testing.assert_close(s.apply(table), want)  # prepared once, applied again
@@ -125,14 +125,14 @@ def test_sparse_sums_equal_the_matrix_product(density: str) -> None:
     torch.testing.assert_close(s.apply(table, base=base), want + base)
     out = torch.ones(n, 15)
     torch.testing.assert_close(s.apply(table, out=out), want + 1)
-    torch.testing.assert_close(rows_sum((rows, cols), n, table), (w.abs() @ table.flatten(1)))
-    torch.testing.assert_close(SparseSum.of(([], []), 2).apply(table, base=base), base.expand(2, -1))
+    torch.testing.assert_close(rows_sum(rows, cols, n, table), (w.abs() @ table.flatten(1)))
+    torch.testing.assert_close(SparseSum.of([], [], 2).apply(table, base=base), base.expand(2, -1))
 
 
 def test_sparse_sum_over_a_few_scattered_columns() -> None:
     """Dense in the columns used, but they are spread out: gathered, not a prefix."""
     table = torch.randn(100, 4)
-    s = SparseSum.of(([0, 1, 1], [90, 10, 90], [1.0, 1.0, -1.0]), 2)
+    s = SparseSum.of([0, 1, 1], [90, 10, 90], 2, [1.0, 1.0, -1.0])
     assert s.dense
     torch.testing.assert_close(s.apply(table), torch.stack([table[90], table[10] - table[90]]))
 
@@ -198,7 +198,7 @@ def test_fixed_hypotheses_match_brute_force(name: str) -> None:
     for ablation, n in (("resample", len(hyps) if cheap else 8), ("mean", 3 if cheap else 2), ("zero", 2)):
         engine = Engine(model, hyps[:n])
         full = engine.run(ref, new, ablation)
-        rows = engine.run_batch(ref, new, ablation, targets=mask)[2]
+        rows = engine.run_batch(ref, new, ablation, targets=mask).logits
         for hyp, member, got, got_rows in zip(hyps, members, full, rows):
             want = brute_force(model, member, ref, new, ablation)
             torch.testing.assert_close(got, want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp} {ablation}: {m}")
@@ -290,13 +290,13 @@ def test_positional_target_rows() -> None:
     ref, new = _pair(model, seed=6, length=N_POS)
     hyps = [H.paths("embed@0 -> a1.0.k@2 -> out"), H.through("a0.1@1")]
     mask = torch.tensor([[False, False, True], [False, True, True]])
-    rows = Engine(model, hyps).run_batch(ref, new, targets=mask)[2]
+    rows = Engine(model, hyps).run_batch(ref, new, targets=mask).logits
     for hyp, got in zip(hyps, rows):
         want = brute_force_positions(model, {p.name for p in hyp.iter(model, n_pos=N_POS)}, ref, new)
         torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)
     # a named position that differs between the examples: two groups, each computed at the target rows
     hyp, ends = H.through("a1.0@END") | H.paths("embed -> a0.1.v -> out"), [1, 2]
-    got = Engine(model, [hyp]).run_batch(ref, new, positions={"END": torch.tensor(ends)}, targets=mask)[2][0]
+    got = Engine(model, [hyp]).run_batch(ref, new, positions={"END": torch.tensor(ends)}, targets=mask).logits[0]
     want = torch.stack(
         [
             brute_force_positions(

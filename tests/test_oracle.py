@@ -59,7 +59,7 @@ def oracle_check(
         want = brute_force(model, members, ref, new, ablation)
         torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
         # only the target rows, computed by row-only copies where the plan allows
-        rows = engine.run_batch(ref, new, ablation, targets=targets)[2][0]
+        rows = engine.run_batch(ref, new, ablation, targets=targets).logits[0]
         torch.testing.assert_close(rows, want[targets], atol=ATOL, rtol=0)
         tally.add(members, ablation, engine.stats.mixed_copies)
 

@@ -185,7 +185,7 @@ def test_targets_compute_only_what_the_metric_reads() -> None:
     full = engine.run(ref, new, positions={"END": torch.tensor(END)})
     targets = torch.zeros(2, N_POS, dtype=torch.bool)
     targets[0, 1] = targets[1, 2] = True
-    rows = engine.run_batch(ref, new, positions={"END": torch.tensor(END)}, targets=targets)[2]
+    rows = engine.run_batch(ref, new, positions={"END": torch.tensor(END)}, targets=targets).logits
     for got, want in zip(rows, full):
         torch.testing.assert_close(got, want[targets], atol=ATOL, rtol=0)
     assert all(plan.at == (1, 2) for plan in engine.last_pos_plans)

@@ -132,7 +132,7 @@ def _batch_values(
     A function of its own so that the batch's patched logits are freed before the next batch."""
     data = batch.ref
     only_targets = reads_targets_only(delta)
-    clean, ablated, patched = engine.run_batch(
+    run = engine.run_batch(
         data.tokens,
         batch.new_tokens,
         ablation,
@@ -140,6 +140,7 @@ def _batch_values(
         data.positions,
         targets=data.target_mask if only_targets else None,
     )
+    clean, ablated, patched = run.clean, run.ablated, run.logits
     if isinstance(delta, str):
         return _target_values(
             TargetDelta(delta, clean.logits[data.target_mask.to(clean.device)], data),

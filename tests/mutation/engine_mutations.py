@@ -59,7 +59,7 @@ MUTATIONS = [
     Mutation(
         "prefix-parent-base-kept",
         E + "execute.py",
-        "total[here] += earlier - inputs.at([base for _, _, base in group.extend])",
+        "total[here] += earlier - inputs.at([e.base for e in group.extend])",
         "total[here] += earlier",
         "a row that extends an earlier row counts the earlier row's base input twice",
     ),
@@ -116,8 +116,8 @@ MUTATIONS = [
     Mutation(
         "dropped-rows-shared-across-ports",
         E + "edgeplan.py",
-        "key = (graph.sender_group(port), port if port in into else None)",
-        "key = (graph.sender_group(port), None)",
+        "key = _RowKey(graph.sender_group(port), port if port in into else None)",
+        "key = _RowKey(graph.sender_group(port), None)",
         "the dropped-edge planner shares a receiver's row with every port of its sender group",
     ),
     Mutation(
@@ -187,8 +187,8 @@ MUTATIONS = [
     Mutation(
         "mixed-from-clean-sign",
         E + "schedule.py",
-        "_term(ref, r, self.column(copy.node, copy.t), -1.0)",
-        "_term(ref, r, self.column(copy.node, copy.t), 1.0)",
+        "ref.add(r, self.column(copy.node, copy.t), -1.0)",
+        "ref.add(r, self.column(copy.node, copy.t), 1.0)",
         "clean-based rows add the (clean - ablated) delta of a mixed child instead of subtracting it",
     ),
     Mutation(
@@ -280,8 +280,8 @@ MUTATIONS = [
     Mutation(
         "point-delta-wrong-position",
         E + "execute.py",
-        "at = [self.row_of[c.node] * self.n_pos + c.t for c in copies]",
-        "at = [self.row_of[c.node] * self.n_pos + (c.t + 1) % self.n_pos for c in copies]",
+        "at = [self.row_of[c.node] * self.n_pos + _position(c.t) for c in copies]",
+        "at = [self.row_of[c.node] * self.n_pos + (_position(c.t) + 1) % self.n_pos for c in copies]",
         "position-resolved: a copy's delta is taken against its node's ablated output at the next position",
     ),
     Mutation(

@@ -27,7 +27,17 @@ from .copies import Plan
 from .execute import execute
 from .plan import make_plan
 
-__all__ = ["Engine", "Ablation", "evaluate", "evaluate_many", "ablated_cache", "equal_inputs"]
+__all__ = ["Engine", "BatchRun", "Ablation", "evaluate", "evaluate_many", "ablated_cache", "equal_inputs"]
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    """One batch evaluated by :meth:`Engine.run_batch`: its ``clean`` and ``ablated`` runs and the
+    patched ``logits`` of every hypothesis, in the engine's order."""
+
+    clean: RunCache
+    ablated: RunCache
+    logits: list[Tensor]
 
 
 @dataclass
@@ -169,7 +179,7 @@ class Engine:
         both = frozenset(
             n for n in self.model.graph.inputs if resample and torch.equal(clean.outputs[n], ablated.outputs[n])
         )
-        results: list[Tensor | None] = [None] * len(self.hypotheses)
+        results: dict[int, Tensor] = {}  # by hypothesis
         self.last_plan, self.last_pos_plans = None, []
         if targets is not None:
             targets = targets.to(clean.device)
@@ -193,8 +203,8 @@ class Engine:
                     else:
                         out[k][rows.to(logits.device)] = logits
             for i, logits in zip(self.positional, out):
-                results[i] = logits if targets is None else logits[targets[:, list(at)]]  # type: ignore[arg-type]
-        return results  # type: ignore[return-value]
+                results[i] = logits if targets is None or at is None else logits[targets[:, list(at)]]
+        return [results[i] for i in range(len(self.hypotheses))]
 
     @torch.no_grad()
     def run_batch(
@@ -205,13 +215,13 @@ class Engine:
         means: dict[Node, Tensor] | None = None,
         positions: Positions | None = None,
         targets: Bool[Tensor, "batch pos"] | None = None,
-    ) -> tuple[RunCache, RunCache, list[Tensor]]:
+    ) -> BatchRun:
         """The clean and ablated runs of one batch and the patched logits of every hypothesis
         (only ``logits[targets]`` rows if ``targets`` is given, see :meth:`run_caches`)."""
         ref, new = self.check_pair(ref_tokens, new_tokens)
         clean = run_cache(self.model, ref)
         ablated = ablated_cache(self.model, ref, new, ablation, means)
-        return clean, ablated, self.run_caches(clean, ablated, ablation == "resample", positions, targets)
+        return BatchRun(clean, ablated, self.run_caches(clean, ablated, ablation == "resample", positions, targets))
 
     def run(
         self,
@@ -247,7 +257,7 @@ class Engine:
             self.model, self, n_pos, None, budget - need, batch, names, equal_inputs(self.model, ablation)
         )
         if len(chunks) == 1 and chunks[0].batch_size >= batch:
-            return torch.stack(self.run_batch(ref, new, ablation, means, positions)[2])
+            return torch.stack(self.run_batch(ref, new, ablation, means, positions).logits)
         if ablation == "mean" and means is None:
             means = mean_outputs(self.model, new if new is not None else ref)
         out = torch.empty(len(self.hypotheses), batch, n_pos, vocab, dtype=self.model.dtype, device=self.model.device)
@@ -256,7 +266,7 @@ class Engine:
             for start in range(0, batch, chunk.batch_size):
                 part = slice(start, start + chunk.batch_size)
                 where = None if positions is None else {k: v[part] for k, v in positions.items()}
-                logits = engine.run_batch(ref[part], None if new is None else new[part], ablation, means, where)[2]
+                logits = engine.run_batch(ref[part], None if new is None else new[part], ablation, means, where).logits
                 for i, x in zip(chunk.indices, logits):
                     out[i, part] = x
                 del logits  # freed before the next batch is evaluated

@@ -74,7 +74,7 @@ def free_memory(device: torch.device | str | None = None) -> int:
 
 def resolve_budget(max_memory: int | float | str | None, device: torch.device | str | None = None) -> int:
     """``max_memory`` as bytes; None or ``"auto"``: three quarters of what is free on ``device`` now."""
-    if is_auto(max_memory):
+    if max_memory is None or is_auto(max_memory):
         return max(1, int(AUTO_SHARE * free_memory(device)))
     return parse_bytes(max_memory)
 
@@ -98,7 +98,7 @@ def _free_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) 
     tables = senders * n_pos * d + sum(w * d for w, c in zip(width, plan.copies) if c.node.kind != "out")
     if rows is not None and any(narrow):
         tables += senders * r * d  # the node deltas at the rows
-    stage: dict[tuple, int] = {}
+    stage: dict[tuple[int, str], int] = {}
     for w, c in zip(width, plan.copies):
         key = (model.graph.stage_of(c.node), c.node.kind)
         if c.node.kind == "head":

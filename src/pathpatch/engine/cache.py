@@ -1,6 +1,6 @@
 """Cached runs: every node's output, every stage's residual input and every head's pattern.
 
-The engine needs two of these per batch (DESIGN §3, step 1): the clean run on x_ref (the value of
+The engine needs two of these per batch (docs/design.md §3, step 1): the clean run on x_ref (the value of
 every all-REF copy) and the ablated run (the value of every all-NEW copy). The ablated run is:
 
 - ``resample``: the clean run on x_new;

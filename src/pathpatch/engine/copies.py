@@ -2,7 +2,7 @@
 
 A tree copy's value is named by a *ref*: ``Cached(REF, node)`` / ``Cached(NEW, node)`` when its
 whole subtree reads x_ref / x_new (a cached value of the clean / ablated run), ``Cached(BOTH, node)``
-for an input equal in both runs, or ``Mixed(MIXED, i)`` for the MIXED copy ``i`` of the plan,
+for an input equal in both runs, or ``Mixed(i)`` for the MIXED copy ``i`` of the plan,
 computed by the engine. Position-resolved plans name one position ``t`` of a node
 (``Cached(REF, node, t)``); position-free ones leave ``t`` None (every position). A *row*
 is what one port of a copy reads: one ref per sender of the port, in the graph's sender order.
@@ -12,36 +12,68 @@ the hypotheses of a plan, so equal copies are computed once.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import ClassVar
 
 from ..graph import Graph, Node, Port
 
-__all__ = ["Ref", "Cached", "Mixed", "Row", "MixedCopy", "Plan", "Builder", "label_of", "REF", "NEW", "BOTH", "MIXED"]
+__all__ = [
+    "RunKind",
+    "Ref",
+    "Cached",
+    "Mixed",
+    "Row",
+    "MixedCopy",
+    "Plan",
+    "Builder",
+    "label_of",
+    "REF",
+    "NEW",
+    "BOTH",
+    "MIXED",
+]
 
-REF, NEW, BOTH, MIXED = "R", "N", "B", "M"
+
+class RunKind(enum.Enum):
+    """Which run a value comes from: REF (the clean run on x_ref), NEW (the ablated run), BOTH (an
+    input equal in both runs) or MIXED (a copy the engine computes). Members are singletons,
+    compared and hashed by identity: interning rows and copies depends on equality only, never on
+    hash values or set order, and an identity hash is as cheap as a string's."""
+
+    REF = "R"
+    NEW = "N"
+    BOTH = "B"
+    MIXED = "M"
+
+    __hash__ = object.__hash__
 
 
-class Cached(NamedTuple):
+REF, NEW, BOTH, MIXED = RunKind.REF, RunKind.NEW, RunKind.BOTH, RunKind.MIXED
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
     """A value the engine reads from a cached run: ``kind`` REF (clean), NEW (ablated) or BOTH."""
 
-    kind: str
+    kind: RunKind
     node: Node
     t: int | None = None  # the position, in position-resolved plans (None: every position)
 
 
-class Mixed(NamedTuple):
-    """A MIXED copy, computed by the engine: ``Plan.copies[index]`` (``kind`` is MIXED)."""
+@dataclass(frozen=True, slots=True)
+class Mixed:
+    """A MIXED copy, computed by the engine: ``Plan.copies[index]``."""
 
-    kind: str
     index: int
+    kind: ClassVar[RunKind] = MIXED
 
 
 Ref = Cached | Mixed
 
 
-def label_of(kinds: set[str] | frozenset[str]) -> str:
+def label_of(kinds: set[RunKind] | frozenset[RunKind]) -> RunKind:
     """The label of a row or copy whose children have ``kinds``: REF / NEW if it reads only cached
     values of that run (BOTH counts for both), BOTH if only inputs equal in both, else MIXED."""
     kinds = set(kinds) - {BOTH}
@@ -58,7 +90,7 @@ class Row:
     port: Port
     t: int | None
     children: tuple[Ref, ...]
-    label: str  # label_of the children's kinds: REF / NEW / BOTH (a cached input), or MIXED
+    label: RunKind  # label_of the children's kinds: REF / NEW / BOTH (a cached input), or MIXED
 
 
 @dataclass(frozen=True)
@@ -71,12 +103,12 @@ class MixedCopy:
     node: Node
     t: int | None
     rows: tuple[tuple[int, ...], ...]
-    labels: tuple[str, ...]
+    labels: tuple[RunKind, ...]
 
-    def channel_label(self, i: int) -> str:
+    def channel_label(self, i: int) -> RunKind:
         return self.labels[i]
 
-    def pattern_label(self) -> str | None:
+    def pattern_label(self) -> RunKind | None:
         """For a head copy: REF (NEW) when its q and k channels read only cached inputs of the clean
         (ablated) run, BOTH counting for both, so that run's attention pattern is this copy's; else None."""
         qk = {self.labels[0], self.labels[1]} - {BOTH}
@@ -119,7 +151,7 @@ class Plan:
         row_id = {old: new for new, old in enumerate(sorted(rows))}
 
         def ref(x: Ref) -> Ref:
-            return Mixed(MIXED, copy_id[x.index]) if isinstance(x, Mixed) else x
+            return Mixed(copy_id[x.index]) if isinstance(x, Mixed) else x
 
         return Plan(
             self.graph,
@@ -173,4 +205,4 @@ class Builder:
         if index is None:
             index = self.copy_ids[key] = len(self.plan.copies)
             self.plan.copies.append(MixedCopy(node, t, channels, labels))
-        return Mixed(MIXED, index)
+        return Mixed(index)

@@ -1,4 +1,4 @@
-"""Planning edge-set hypotheses directly, without a walk (DESIGN §3, step 2).
+"""Planning edge-set hypotheses directly, without a walk (docs/design.md §3, step 2).
 
 ``Only(K)`` (every edge kept) and its complement ``Uses(E - K)`` (:mod:`~pathpatch.lang.edges`)
 give each node at most one copy that matters: the one reached along kept edges. Its input at a
@@ -15,11 +15,36 @@ complement has the same copies with REF and NEW swapped at the leaves.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..graph import Edge, Graph, Node, Port
 from ..lang.edges import SubgraphAutomaton
-from .copies import BOTH, NEW, REF, Builder, Cached, Ref
+from .copies import BOTH, NEW, REF, Builder, Cached, Ref, RunKind
 
 __all__ = ["plan_kept", "plan_dropped"]
+
+
+@dataclass(frozen=True)
+class _RowKey:
+    """Which row a port of a downstream node reads: its sender group's, or, for a port that
+    receives a dropped edge, its own."""
+
+    group: int  # Graph.sender_group of the port
+    port: Port | None  # the port, if it receives a dropped edge
+
+
+@dataclass(frozen=True)
+class _DroppedRow:
+    """A short, exact name of a row of :func:`plan_dropped`: the plain row of ``group`` (every
+    sender ``on``, the inputs ``both`` BOTH) with the senders planned so far replaced by their
+    ``copies`` and the senders ``cut`` by their ablated value. It names the row's content, so
+    :meth:`Builder.row` interns by it instead of hashing the long row."""
+
+    group: int
+    both: frozenset[Node]
+    on: RunKind
+    copies: tuple[tuple[Node, Ref], ...]
+    cut: tuple[Node, ...]
 
 
 def plan_kept(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], builder: Builder) -> Ref:
@@ -71,18 +96,18 @@ def plan_dropped(graph: Graph, dfa: SubgraphAutomaton, both: frozenset[Node], bu
     unread = _unread(graph, below, dropped) if any(e.sender in set(below) for e in dropped) else frozenset()
     plain = _plain_rows(graph, both, on)
     copy: dict[Node, Ref] = {}
-    row_ids: dict[tuple[int, Port | None], int] = {}  # ports with the same senders share rows
+    row_ids: dict[_RowKey, int] = {}  # ports with the same senders share rows
     for node in below:
         if node in unread:
             continue
         rows = []
         for channel in node.channels:
             port = Port(node, channel)
-            key = (graph.sender_group(port), port if port in into else None)
+            key = _RowKey(graph.sender_group(port), port if port in into else None)
             if key not in row_ids:
                 cut = into.get(port, ())
                 # the row is the plain row with these senders replaced: a short, exact name for it
-                name = ("dropped", key[0], both, on, tuple(copy.items()), tuple(cut))
+                name = _DroppedRow(key.group, both, on, tuple(copy.items()), tuple(cut))
                 row_ids[key] = builder.row(port, None, _patched(graph, port, plain, copy, cut, both, off), name)
             rows.append((row_ids[key],))
         copy[node] = builder.copy(node, None, tuple(rows))
@@ -96,7 +121,7 @@ def _patched(
     copy: dict[Node, Ref],
     cut: list[Node] | tuple[()],
     both: frozenset[Node],
-    off: str,
+    off: RunKind,
 ) -> tuple[Ref, ...]:
     """The plain row of ``port`` with the senders planned so far replaced by their copies and the
     senders of dropped edges (``cut``) by their ``off`` value."""
@@ -110,8 +135,9 @@ def _patched(
     return tuple(row)
 
 
-def _plain_rows(graph: Graph, both: frozenset[Node], on: str) -> dict[int, tuple[Ref, ...]]:
+def _plain_rows(graph: Graph, both: frozenset[Node], on: RunKind) -> dict[int, tuple[Ref, ...]]:
     """Per sender group: the row whose every sender takes its ``on`` run's value (cached)."""
+    cache: dict[tuple[frozenset[Node], RunKind], dict[int, tuple[Ref, ...]]]
     cache = graph.__dict__.setdefault("_plain_rows", {})
     key = (both, on)
     if key not in cache:
@@ -119,7 +145,7 @@ def _plain_rows(graph: Graph, both: frozenset[Node], on: str) -> dict[int, tuple
             graph.sender_group(p): tuple(Cached(BOTH if u in both else on, u) for u in graph.senders(p))
             for p in graph.ports
         }
-    return cache[key]  # type: ignore[no-any-return]
+    return cache[key]
 
 
 def _unread(graph: Graph, below: tuple[Node, ...], dropped: frozenset[Edge]) -> frozenset[Node]:

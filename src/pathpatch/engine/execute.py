@@ -1,4 +1,4 @@
-"""Executing a plan: compute the MIXED copies stage by stage, batched (DESIGN §3-§4, steps 3-4).
+"""Executing a plan: compute the MIXED copies stage by stage, batched (docs/design.md §3-§4, steps 3-4).
 
 One executor for position-free and position-resolved plans. Every copy has a span
 (:mod:`.schedule`): every position (a position-free copy, ``[batch, pos, d]``), the target rows
@@ -15,6 +15,8 @@ reads its k and v inputs at ``0..t``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from jaxtyping import Bool
 from torch import Tensor
@@ -22,10 +24,10 @@ from torch import Tensor
 from ..graph import Graph, Node, Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
-from .copies import NEW, REF, Mixed, Plan
+from .copies import NEW, REF, Mixed, Plan, RunKind
 from .heads import Channel, Queries, channel_of, gathered, head_copies
 from .rows import TargetRows
-from .schedule import FULL, POINT, ROWS, CachedInput, RowGroup, Schedule, Stage, narrow_copies, schedule
+from .schedule import FULL, POINT, ROWS, CachedInput, RowGroup, Schedule, Span, Stage, narrow_copies, schedule
 from .sums import rows_sum
 
 __all__ = ["execute", "rows_sum", "narrow_copies"]
@@ -52,11 +54,11 @@ def execute(
     logits: dict[int, Tensor] = {}
     for stage in sched.stages:
         summed = {span: tables.sums(group, inputs) for span, group in stage.groups.items()}
-        if stage.key[2] == POINT:
+        if stage.key.span == POINT:
             channels = _point_channels(plan.copies[stage.indices[0]].node, stage, summed, inputs)
         else:
             channels = [
-                channel_of([inputs(*d) if isinstance(d, CachedInput) else d for (d,) in per_copy], summed)
+                channel_of([inputs.of(d) if isinstance(d, CachedInput) else d for (d,) in per_copy], summed)
                 for per_copy in stage.channels
             ]
         outputs = _compute(model, plan, stage, channels, clean, ablated, rows)
@@ -65,7 +67,7 @@ def execute(
         else:
             tables.store(plan, stage, outputs, inputs)
 
-    taken: dict[str, Tensor] = {}  # a run's logits at the rows, one tensor shared by every root that reads it
+    taken: dict[RunKind, Tensor] = {}  # a run's logits at the rows, one tensor shared by every root that reads it
     result = []
     for roots in plan.roots:
         columns = []
@@ -84,15 +86,27 @@ def execute(
     return result
 
 
+@dataclass
+class _Gather:
+    """The inputs :meth:`_PortInputs.at` takes from one run's table of one sender group: the
+    ``positions`` of the ``wanted`` entries ``index``."""
+
+    run: RunKind
+    port: Port
+    index: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+
+
 class _PortInputs:
     """Cached inputs of ports (and ablated outputs of nodes) in the two runs, over every position,
     at the target rows, or at chosen positions; memoised."""
 
     def __init__(self, graph: Graph, clean: RunCache, ablated: RunCache, rows: TargetRows | None) -> None:
         self.graph, self.runs, self.rows = graph, {REF: clean, NEW: ablated}, rows
-        self.memo: dict[tuple, Tensor] = {}  # type: ignore[type-arg]
+        self.memo: dict[tuple[RunKind, int, Span], Tensor] = {}
+        self.ablated_rows: dict[Node, Tensor] = {}  # ablated outputs at the target rows
 
-    def __call__(self, run: str, port: Port, span: str, t: int | None = None) -> Tensor:
+    def __call__(self, run: RunKind, port: Port, span: Span) -> Tensor:
         """``run``'s input of ``port`` over ``span``: FULL ``[batch, pos, d]``, ROWS ``[row, d]``,
         POINT ``[pos, batch, d]`` (every position, to take positions from)."""
         # ports with the same senders have the same cached input (Graph.sender_group decides)
@@ -100,28 +114,37 @@ class _PortInputs:
         if key not in self.memo:
             x = self.runs[run].port_input(port, self.graph)
             if span == ROWS:
-                x = self.rows.take(x)  # type: ignore[union-attr]
+                x = self._rows().take(x)
             elif span == POINT:
                 x = x.transpose(0, 1).contiguous()
             self.memo[key] = x
         return self.memo[key]
 
-    def at(self, wanted: list[tuple[str, Port, int | None]]) -> Tensor:
-        """A new tensor ``[len(wanted), batch, d]``: run's input of port at t, per ``(run, port, t)``."""
-        parts: dict[tuple[str, int], tuple[Port, list[int], list[int]]] = {}
-        for i, (run, port, t) in enumerate(wanted):
-            part = parts.setdefault((run, self.graph.sender_group(port)), (port, [], []))
-            part[1].append(i)
-            part[2].append(t)  # type: ignore[arg-type]
+    def of(self, source: CachedInput) -> Tensor:
+        """The cached input ``source`` names, over its span (see :meth:`__call__`)."""
+        return self(source.run, source.port, source.span)
+
+    def _rows(self) -> TargetRows:
+        assert self.rows is not None, "a ROWS span is scheduled only with target rows"
+        return self.rows
+
+    def at(self, wanted: list[CachedInput]) -> Tensor:
+        """A new tensor ``[len(wanted), batch, d]``: per entry, its run's input of its port at its ``t``."""
+        parts: dict[tuple[RunKind, int], _Gather] = {}
+        for i, w in enumerate(wanted):
+            assert w.t is not None, "inputs at one position name it"
+            part = parts.setdefault((w.run, self.graph.sender_group(w.port)), _Gather(w.run, w.port))
+            part.index.append(i)
+            part.positions.append(w.t)
         out: Tensor | None = None
-        for (run, _), (port, index, positions) in parts.items():
-            table = self(run, port, POINT)  # [pos batch d]
-            values = table[torch.tensor(positions, device=table.device)]
+        for part in parts.values():
+            table = self(part.run, part.port, POINT)  # [pos batch d]
+            values = table[torch.tensor(part.positions, device=table.device)]
             if len(parts) == 1:
                 return values  # index is 0..len-1: a fresh tensor already
             if out is None:
                 out = values.new_empty(len(wanted), *values.shape[1:])
-            out[torch.tensor(index, device=out.device)] = values
+            out[torch.tensor(part.index, device=out.device)] = values
         assert out is not None
         return out
 
@@ -129,10 +152,9 @@ class _PortInputs:
         x = self.runs[NEW].outputs[node]
         if not row_only:
             return x
-        key = ("out", node)
-        if key not in self.memo:
-            self.memo[key] = self.rows.take(x)  # type: ignore[union-attr]
-        return self.memo[key]
+        if node not in self.ablated_rows:
+            self.ablated_rows[node] = self._rows().take(x)
+        return self.ablated_rows[node]
 
 
 class _Tables:
@@ -158,7 +180,9 @@ class _Tables:
             shape = tuple(self.ref.shape[1:])
             # zeros, not empty: a dense sum over a prefix of the table multiplies unused rows by 0
             self.full = self.ref.new_zeros((max(counts[FULL], 1),) + shape)
-            self.at = self.ref.new_zeros(max(counts[ROWS], 1), len(rows), shape[-1]) if rows is not None else None
+            self.at: Tensor | None = (
+                self.ref.new_zeros(max(counts[ROWS], 1), len(rows), shape[-1]) if rows is not None else None
+            )
             self._ref_rows: Tensor | None = None
         if counts[POINT]:
             assert n_pos is not None
@@ -174,18 +198,19 @@ class _Tables:
     def store(self, plan: Plan, stage: Stage, outputs: Tensor, inputs: _PortInputs) -> None:
         """Record each output minus its node's ablated output as the copy's delta."""
         slot = self.sched.slot
-        if stage.key[2] == POINT:  # every copy in one step
+        if stage.key.span == POINT:  # every copy in one step
             copies = [plan.copies[i] for i in stage.indices]
-            at = [self.row_of[c.node] * self.n_pos + c.t for c in copies]  # type: ignore[operator]
+            at = [self.row_of[c.node] * self.n_pos + _position(c.t) for c in copies]
             device = outputs.device
             self.point[torch.tensor([slot[i] for i in stage.indices], device=device)] = (
                 outputs.reshape(len(copies), -1) - self.point_base[torch.tensor(at, device=device)]
             )
             return
-        row_only = stage.key[2] == ROWS
+        row_only = stage.key.span == ROWS
         table = self.at if row_only else self.full
+        assert table is not None, "a ROWS stage is scheduled only with target rows"
         for pos, index in enumerate(stage.indices):
-            torch.sub(outputs[pos], inputs.ablated_output(plan.copies[index].node, row_only), out=table[slot[index]])  # type: ignore[index]
+            torch.sub(outputs[pos], inputs.ablated_output(plan.copies[index].node, row_only), out=table[slot[index]])
 
     def sums(self, group: RowGroup, inputs: _PortInputs) -> Tensor:
         """The summed inputs of a group's rows: ``[row, batch, pos, d]`` (FULL), ``[row, target,
@@ -193,7 +218,7 @@ class _Tables:
         if group.span == POINT:
             return self._point_sums(group, inputs)
         row_only = group.span == ROWS
-        bases = [inputs(run, port, group.span) for run, port, _ in group.bases]
+        bases = [inputs.of(b) for b in group.bases]
         shared = bases[0].reshape(1, -1) if all(b is bases[0] for b in bases) else None  # added by the first sum
         if not row_only:
             total = group.mixed.apply(self.full, out=group.ref.apply(self.ref, base=shared))
@@ -217,20 +242,26 @@ class _Tables:
         group.ref.apply(self.point_ref, out=flat)
         group.mixed.apply(self.point, out=flat)
         if group.extend:  # + the earlier row's value - its own base input
-            here = torch.tensor([r for r, _, _ in group.extend], device=total.device)
-            earlier = torch.stack([self.kept[parent] for _, parent, _ in group.extend])
-            total[here] += earlier - inputs.at([base for _, _, base in group.extend])
-        for r, row_id in group.keep:
+            here = torch.tensor([e.row for e in group.extend], device=total.device)
+            earlier = torch.stack([self.kept[e.parent] for e in group.extend])
+            total[here] += earlier - inputs.at([e.base for e in group.extend])
+        for r, row_id in group.keep.items():
             self.kept[row_id] = total[r]
         return total
 
 
-def _point_channels(node: Node, stage: Stage, summed: dict[str, Tensor], inputs: _PortInputs) -> list[Channel]:
+def _position(t: int | None) -> int:
+    """The position of a copy or an input of a POINT span (always set there)."""
+    assert t is not None, "a POINT copy sits at one position"
+    return t
+
+
+def _point_channels(node: Node, stage: Stage, summed: dict[Span, Tensor], inputs: _PortInputs) -> list[Channel]:
     """The channels of a stage of copies at one position each, over one table of every input the
     stage reads (its summed rows, the cached inputs it reads, and a zero row that pads the key
     positions after a copy's own)."""
-    cached: dict[tuple[str, int, int | None], int] = {}
-    wanted: list[tuple[str, Port, int | None]] = []
+    cached: dict[tuple[RunKind, int, int | None], int] = {}
+    wanted: list[CachedInput] = []
     graph = inputs.graph
     for per_copy in stage.channels:
         for sources in per_copy:
@@ -239,7 +270,7 @@ def _point_channels(node: Node, stage: Stage, summed: dict[str, Tensor], inputs:
                     key = (s.run, graph.sender_group(s.port), s.t)
                     if key not in cached:
                         cached[key] = len(wanted)
-                        wanted.append((s.run, s.port, s.t))
+                        wanted.append(s)
     parts = [summed[POINT]] if POINT in summed else []
     if wanted:
         parts.append(inputs.at(wanted))
@@ -277,13 +308,14 @@ def _compute(
     copies = [plan.copies[i] for i in stage.indices]
     first = copies[0].node
     if first.kind == "mlp":
-        return model.mlp(first.layer, gathered(channels[0]))  # type: ignore[arg-type]
+        assert first.layer is not None
+        return model.mlp(first.layer, gathered(channels[0]))
     if first.kind == "out":
         return model.unembed(gathered(channels[0]))
     layer = first.layer
     assert layer is not None
     device = clean.device
-    span = stage.key[2]
+    span = stage.key.span
     heads = torch.tensor([c.node.head for c in copies], device=device)
     queries = (
         Queries(rows)

@@ -16,6 +16,7 @@ sequence), the target rows (:mod:`.rows`), or one position per copy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +25,7 @@ from torch import Tensor
 
 from ..model.residual import ResidualModel, per_head
 from .rows import TargetRows
+from .schedule import Span, SummedRow
 
 __all__ = ["Channel", "Queries", "channel_of", "gathered", "head_copies"]
 
@@ -74,12 +76,15 @@ class Queries:
         return out[:, :, 0] if self.t is not None else out
 
 
-def channel_of(values: list, summed: dict) -> Channel:  # type: ignore[type-arg]
-    """``values[c]``: a cached tensor, or ``(flag, i)`` naming row i of ``summed[flag]``."""
-    device = next(iter(summed.values())).device if summed else values[0].device
-    if all(isinstance(v, tuple) for v in values) and len({v[0] for v in values}) == 1:
-        table = summed[values[0][0]]
-        ids = [v[1] for v in values]
+def channel_of(values: Sequence[Tensor | SummedRow], summed: Mapping[Span, Tensor]) -> Channel:
+    """``values[c]``: copy c's input, a cached tensor or a :class:`~.schedule.SummedRow` naming
+    row ``index`` of ``summed[span]``."""
+    rows = [v for v in values if isinstance(v, SummedRow)]
+    # no summed rows: every value is a cached tensor
+    device = next(iter(summed.values())).device if summed else [v for v in values if isinstance(v, Tensor)][0].device
+    if len(rows) == len(values) and len({v.span for v in rows}) == 1:
+        table = summed[rows[0].span]
+        ids = [v.index for v in rows]
         first = min(ids)
         if ids == list(range(first, first + len(ids))):
             return Channel(table[first : first + len(ids)], torch.arange(len(ids), device=device), True)
@@ -91,14 +96,14 @@ def channel_of(values: list, summed: dict) -> Channel:  # type: ignore[type-arg]
             else table.index_select(0, torch.tensor(used, device=device))
         )
         return Channel(unique, torch.tensor([local[i] for i in ids], device=device), False)
-    keys: dict[object, int] = {}
+    keys: dict[SummedRow | int, int] = {}
     tensors: list[Tensor] = []
     index = []
     for v in values:
-        key = v if isinstance(v, tuple) else id(v)
+        key = v if isinstance(v, SummedRow) else id(v)
         if key not in keys:
             keys[key] = len(tensors)
-            tensors.append(summed[v[0]][v[1]] if isinstance(v, tuple) else v)
+            tensors.append(summed[v.span][v.index] if isinstance(v, SummedRow) else v)
         index.append(keys[key])
     identity = len(tensors) == len(values)
     return Channel(torch.stack(tensors), torch.tensor(index, device=device), identity)
@@ -172,7 +177,9 @@ def head_copies(
             for j, c in enumerate(todo):
                 cached[c] = fresh[j]
     if patterns is None:
-        patterns = torch.stack(cached)  # type: ignore[arg-type]
+        filled = [p for p in cached if p is not None]
+        assert len(filled) == len(cached)  # every copy not computed fresh reuses a cached pattern
+        patterns = torch.stack(filled)
     everyone = torch.arange(len(heads), device=heads.device)
     vh = keys(_project(model.W_V[layer], model.b_V[layer], norm(v), everyone, kv_heads), v)
     return queries.gather(model.write(layer, heads, patterns, vh))

@@ -1,4 +1,4 @@
-"""Planning: which tree copies are MIXED, found without building the tree (DESIGN §3-§4, step 2).
+"""Planning: which tree copies are MIXED, found without building the tree (docs/design.md §3-§4, step 2).
 
 One planner for position-free and position-resolved hypotheses. A tree copy is a node at a
 position ``t``, or at every position at once (``t`` None: hypotheses that name no position). Its
@@ -108,10 +108,11 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder)
         else:
             ports = [Port(node, c) for c in node.channels]
             steps = tuple(dfa.step(state, letter(p, t)) for p in ports)
-            result = by_steps.get((node, t, steps))  # type: ignore[assignment]
-            if result is None:
+            shared = by_steps.get((node, t, steps))
+            if shared is None:
                 channels = tuple(tuple(row(p, u, q) for u in _positions(p, t)) for p, q in zip(ports, steps))
-                result = by_steps[(node, t, steps)] = builder.copy(node, t, channels)
+                shared = by_steps[(node, t, steps)] = builder.copy(node, t, channels)
+            result = shared
         memo[key] = result
         return result
 
@@ -119,5 +120,5 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder)
 
 
 def _positions(port: Port, t: int | None) -> tuple[int | None, ...] | range:
-    """The positions of the rows a port of a copy at ``t`` reads (DESIGN §4)."""
+    """The positions of the rows a port of a copy at ``t`` reads (docs/design.md §4)."""
     return (None,) if t is None else Graph.sender_positions(port, t)

@@ -13,22 +13,33 @@ forward pass does. :func:`prefixes` finds, once per plan, each MIXED row's longe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..graph import Graph, Port
 from .copies import MIXED, Plan
 
-__all__ = ["prefixes"]
+__all__ = ["Prefix", "prefixes"]
 
 
-def prefixes(plan: Plan) -> dict[int, tuple[int, int]]:
-    """For each MIXED row of ``plan`` that extends an earlier MIXED row: ``(parent, length)``, the
-    parent's id and its number of children (cached on the plan)."""
-    cached = plan.__dict__.get("_prefixes")
+@dataclass(frozen=True)
+class Prefix:
+    """The earlier row a row extends: its id ``parent`` and its number of children ``length``
+    (the row's first ``length`` children are the parent's)."""
+
+    parent: int
+    length: int
+
+
+def prefixes(plan: Plan) -> dict[int, Prefix]:
+    """For each MIXED row of ``plan`` that extends an earlier MIXED row: its longest
+    :class:`Prefix` (cached on the plan)."""
+    cached: dict[int, Prefix] | None = plan.__dict__.get("_prefixes")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     graph = plan.graph
     ids = {row.children: r for r, row in enumerate(plan.rows) if row.label == MIXED}
     lengths: dict[int, list[int]] = {}
-    found: dict[int, tuple[int, int]] = {}
+    found: dict[int, Prefix] = {}
     for r, row in enumerate(plan.rows):
         if row.label != MIXED:
             continue
@@ -38,7 +49,7 @@ def prefixes(plan: Plan) -> dict[int, tuple[int, int]]:
         for length in lengths[group]:
             parent = ids.get(row.children[:length])
             if parent is not None:
-                found[r] = (parent, length)
+                found[r] = Prefix(parent, length)
                 break
     plan.__dict__["_prefixes"] = found
     return found

@@ -1,7 +1,7 @@
 """Differentiable subgraph evaluation: edge masks as real-valued tensors (for attribution and
 learned circuits).
 
-A subgraph hypothesis keeps some edges. Its tree has one copy per node that matters (DESIGN §3),
+A subgraph hypothesis keeps some edges. Its tree has one copy per node that matters (docs/design.md §3),
 whose input at a port is the ablated input plus, per sender, the kept senders' deltas:
 
     input(p) = ablated_input(p) + Σ_u mask[u -> p] · (value(u) − ablated_output(u))
@@ -152,7 +152,7 @@ def masked_forward(
         nodes = list(dict.fromkeys(p.node for p in s.ports))  # node order: heads, then the MLP
         heads = [n for n in nodes if n.kind == "head"]
         outputs = _head_outputs(model, heads, inputs, len(lead)) if heads else []
-        outputs += [model.mlp(n.layer, inputs[Port(n)]) for n in nodes if n.kind == "mlp"]  # type: ignore[arg-type]
+        outputs += [model.mlp(_layer(n), inputs[Port(n)]) for n in nodes if n.kind == "mlp"]
         if not resample:
             # [*masks, port]: 1 where no edge into the port brings x_ref in
             off = (1 - weights * torch.stack(carries, -1)[..., None, :]).prod(-1)
@@ -167,6 +167,12 @@ def masked_forward(
         done = len(deltas)
         assert senders[done - len(nodes) : done] == nodes
     raise AssertionError("the graph has no out stage")  # pragma: no cover
+
+
+def _layer(node: Node) -> int:
+    """The layer of a head or an MLP."""
+    assert node.layer is not None
+    return node.layer
 
 
 def _head_outputs(model: ResidualModel, nodes: list[Node], inputs: dict[Port, Tensor], n_lead: int) -> list[Tensor]:

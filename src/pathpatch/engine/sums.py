@@ -10,6 +10,7 @@ batches pays for them once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +21,30 @@ __all__ = ["SparseSum", "rows_sum"]
 _GATHER_BYTES = 1 << 27  # gathered terms per chunk of the sparse path (128 MiB)
 
 
+@dataclass(frozen=True)
+class _Dense:
+    """``W`` as a dense matrix over the columns ``pick`` of the table (a prefix slice, or indices)."""
+
+    weights: Tensor  # [n_rows, columns picked]
+    pick: slice | Tensor
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """The terms of one sign: ``out[rows[i]] += sign * table[cols[i]]``."""
+
+    sign: float
+    rows: Tensor
+    cols: Tensor
+
+
+@dataclass(frozen=True)
+class _Sparse:
+    """``W`` as its terms, grouped by sign."""
+
+    parts: tuple[_Signed, ...]
+
+
 @dataclass
 class SparseSum:
     """``W`` with ``W[rows[i], cols[i]] += signs[i]``, of ``n_rows`` rows."""
@@ -28,19 +53,18 @@ class SparseSum:
     rows: list[int]
     cols: list[int]
     signs: list[float]
-    _prepared: dict = field(default_factory=dict, repr=False)  # type: ignore[type-arg]
+    _prepared: dict[tuple[torch.dtype, torch.device], _Dense | _Sparse] = field(default_factory=dict, repr=False)
 
     @staticmethod
-    def of(index: tuple, n_rows: int) -> SparseSum:  # type: ignore[type-arg]
-        """From ``(rows, cols)`` (weights 1) or ``(rows, cols, signs)``."""
-        signs = list(index[2]) if len(index) > 2 else [1.0] * len(index[0])
-        return SparseSum(n_rows, list(index[0]), list(index[1]), signs)
+    def of(rows: Sequence[int], cols: Sequence[int], n_rows: int, signs: Sequence[float] | None = None) -> SparseSum:
+        """From the terms ``(rows[i], cols[i])``, with weights ``signs`` (default 1)."""
+        return SparseSum(n_rows, list(rows), list(cols), list(signs) if signs is not None else [1.0] * len(rows))
 
     @property
     def dense(self) -> bool:
         return 8 * len(self.rows) >= self.n_rows * max(len(set(self.cols)), 1)
 
-    def _prepare(self, dtype: torch.dtype, device: torch.device) -> tuple:  # type: ignore[type-arg]
+    def _prepare(self, dtype: torch.dtype, device: torch.device) -> _Dense | _Sparse:
         key = (dtype, device)
         if key in self._prepared:
             return self._prepared[key]
@@ -56,20 +80,20 @@ class SparseSum:
                 accumulate=True,
             )
             pick = slice(0, span) if prefix else torch.tensor(used, device=device)
-            prepared: tuple = ("dense", weights, pick)  # type: ignore[type-arg]
+            prepared: _Dense | _Sparse = _Dense(weights, pick)
         else:
             parts = []
             for sign in (1.0, -1.0):
                 chosen = [i for i, s in enumerate(self.signs) if s == sign]
                 if chosen:
                     parts.append(
-                        (
+                        _Signed(
                             sign,
                             torch.tensor([self.rows[i] for i in chosen], device=device),
                             torch.tensor([self.cols[i] for i in chosen], device=device),
                         )
                     )
-            prepared = ("sparse", parts)
+            prepared = _Sparse(tuple(parts))
         self._prepared[key] = prepared
         return prepared
 
@@ -85,22 +109,30 @@ class SparseSum:
                     else flat.new_zeros(self.n_rows, flat.shape[1])
                 )
         if not self.rows:
-            return out  # type: ignore[return-value]
+            assert out is not None  # made above when there are no terms
+            return out
         prepared = self._prepare(flat.dtype, flat.device)
-        if prepared[0] == "dense":
-            _, weights, pick = prepared
-            sub = flat[pick]
+        if isinstance(prepared, _Dense):
+            sub = flat[prepared.pick]
             if out is not None:
-                return out.addmm_(weights, sub)
-            return torch.addmm(base, weights, sub) if base is not None else weights @ sub
+                return out.addmm_(prepared.weights, sub)
+            return torch.addmm(base, prepared.weights, sub) if base is not None else prepared.weights @ sub
         assert out is not None
         step = max(1, _GATHER_BYTES // max(1, flat.shape[1] * flat.element_size()))
-        for sign, r, c in prepared[1]:
+        for part in prepared.parts:
+            r, c = part.rows, part.cols
             for start in range(0, len(r), step):
-                out.index_add_(0, r[start : start + step], flat[c[start : start + step]], alpha=sign)
+                out.index_add_(0, r[start : start + step], flat[c[start : start + step]], alpha=part.sign)
         return out
 
 
-def rows_sum(index: tuple, n_rows: int, table: Tensor, out: Tensor | None = None) -> Tensor:  # type: ignore[type-arg]
-    """``W @ table.flatten(1)`` for ``W`` given by ``index`` (see :meth:`SparseSum.of`), once."""
-    return SparseSum.of(index, n_rows).apply(table, out)
+def rows_sum(
+    rows: Sequence[int],
+    cols: Sequence[int],
+    n_rows: int,
+    table: Tensor,
+    out: Tensor | None = None,
+    signs: Sequence[float] | None = None,
+) -> Tensor:
+    """``W @ table.flatten(1)`` for ``W`` given by its terms (see :meth:`SparseSum.of`), once."""
+    return SparseSum.of(rows, cols, n_rows, signs).apply(table, out)
