@@ -26,8 +26,9 @@ EAP on the GPT-2-small shape at 8 x 16 tokens 1.6-2.2x slower (its per-pass work
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
 import torch
 
@@ -39,8 +40,23 @@ from ..validate import is_auto, parse_bytes
 from .copies import Plan
 from .schedule import narrow_copies
 
-if TYPE_CHECKING:  # the engine imports this module
-    from .api import Engine
+
+class Planned(Protocol):
+    """What sizing needs of an engine (:class:`~pathpatch.engine.api.Engine`, which imports this
+    module): its hypotheses, which of them name positions, their plans, and a subset of them."""
+
+    @property
+    def hypotheses(self) -> Sequence[object]: ...
+    @property
+    def free(self) -> Sequence[int]: ...
+    @property
+    def positional(self) -> Sequence[int]: ...
+    def plan(self, both: frozenset[Node] = ...) -> Plan: ...
+    def pos_plan(self, ctx: PosContext, both: frozenset[Node] = ..., at: tuple[int, ...] | None = ...) -> Plan: ...
+    def subset(self: E, indices: Sequence[int]) -> E: ...
+
+
+E = TypeVar("E", bound=Planned)
 
 __all__ = [
     "free_memory",
@@ -125,7 +141,7 @@ def _pos_bytes(model: ResidualModel, plan: Plan, n_pos: int) -> int:
 
 def example_bytes(
     model: ResidualModel,
-    engine: Engine,
+    engine: Planned,
     n_pos: int,
     rows: int | None,
     names: dict[str, int] | None = None,
@@ -153,18 +169,18 @@ def pass_examples(need: int, max_memory: int, batch_size: int, device: torch.dev
 
 
 @dataclass(frozen=True)
-class Chunk:
+class Chunk(Generic[E]):
     """Evaluate hypotheses ``indices`` together, ``batch_size`` examples at a time."""
 
     indices: tuple[int, ...]
     batch_size: int
     bytes_per_example: int
-    engine: Engine  # the group's engine, planned while sizing it
+    engine: E  # the group's engine, planned while sizing it
 
 
 def chunk_work(
     model: ResidualModel,
-    engine: Engine,
+    engine: E,
     n_pos: int,
     rows: int | None,
     max_memory: int,
@@ -172,7 +188,7 @@ def chunk_work(
     names: dict[str, int] | None = None,
     both: frozenset[Node] = frozenset(),
     at: tuple[int, ...] | None = None,
-) -> list[Chunk]:
+) -> list[Chunk[E]]:
     """Groups of ``engine``'s hypotheses and batch sizes within ``max_memory`` bytes (see module docs).
 
     ``engine`` (an :class:`~pathpatch.engine.api.Engine`) plans every hypothesis once; a group
@@ -182,7 +198,7 @@ def chunk_work(
     """
     everyone = tuple(range(len(engine.hypotheses)))
     todo: list[tuple[int, ...]] = [everyone]
-    chunks: list[Chunk] = []
+    chunks: list[Chunk[E]] = []
     while todo:
         group = todo.pop(0)
         part = engine if group == everyone else engine.subset(group)
