@@ -18,6 +18,8 @@ from pathpatch.discovery.planted import PLANTED, planted
 from pathpatch.graph import Edge
 from tolerance import REDUCTION, close
 
+pytestmark = pytest.mark.numeric
+
 acdc_module = importlib.import_module("pathpatch.discovery.acdc")  # the package exports the function acdc
 
 

@@ -9,6 +9,8 @@ import pathpatch as pp
 from pathpatch.engine.cache import run_cache
 from tolerance import FORWARD, close
 
+pytestmark = pytest.mark.numeric
+
 transformers = pytest.importorskip("transformers")
 
 

@@ -12,6 +12,8 @@ from pathpatch.engine.api import Engine, equal_inputs
 from pathpatch.engine.budget import AUTO_SHARE, chunk_work, example_bytes, free_memory, resolve_budget
 from tolerance import REDUCTION, close
 
+pytestmark = pytest.mark.numeric
+
 
 def _data(model, batch: int = 6, length: int = 5):  # type: ignore[no-untyped-def]
     g = torch.Generator().manual_seed(0)

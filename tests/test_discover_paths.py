@@ -19,6 +19,8 @@ from pathpatch.engine.api import Engine
 from pathpatch.errors import ArgumentError, InputError
 from tolerance import REDUCTION, close, tol
 
+pytestmark = pytest.mark.numeric
+
 QUICK = dict(progress=False, n_boot=100)
 
 

@@ -23,6 +23,8 @@ from pathpatch.graph import Edge, Node, Path, Port
 from pathpatch.metrics import kl, logit_diff, loss
 from tolerance import FORWARD, REDUCTION, approx, close
 
+pytestmark = pytest.mark.numeric
+
 
 def _model(dtype: torch.dtype = torch.float64, **kw) -> pp.ResidualModel:  # type: ignore[no-untyped-def]
     cfg = dict(n_layers=2, n_heads=2, d_model=16, d_head=8, d_vocab=20, n_ctx=8, init_std=0.3, seed=1)

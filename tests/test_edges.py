@@ -25,6 +25,8 @@ from pathpatch.lang.edges import SubgraphAutomaton
 from tolerance import FORWARD, close
 from treeify import brute_force
 
+pytestmark = pytest.mark.numeric
+
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 

@@ -24,6 +24,8 @@ from pathpatch.positions import check_positions, position_groups
 from tolerance import FORWARD, REDUCTION, SAME_OPS, close
 from treeify import brute_force, brute_force_positions
 
+pytestmark = pytest.mark.numeric
+
 MODELS = {
     "absolute-mlp": tiny_model("absolute", 12, seed=21),
     "shortformer-attn": tiny_model("shortformer", None, seed=22),

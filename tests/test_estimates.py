@@ -19,6 +19,8 @@ import pytest
 from pathpatch.estimates import bootstrap, summarise
 from tolerance import REDUCTION, approx
 
+pytestmark = pytest.mark.numeric
+
 Z = {0.95: 1.959964, 0.5: 0.674490, 0.9: 1.644854}
 
 

@@ -28,6 +28,8 @@ from pathpatch.cli import cli
 from pathpatch.errors import PathPatchError
 from tolerance import FORWARD, REDUCTION, close
 
+pytestmark = pytest.mark.numeric
+
 FUZZ = settings(
     max_examples=25,
     deadline=None,

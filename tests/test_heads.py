@@ -9,6 +9,8 @@ import torch
 from pathpatch.engine.heads import Channel, _project
 from tolerance import REDUCTION, close
 
+pytestmark = pytest.mark.numeric
+
 
 def _reference(w, b, x, index, heads):  # type: ignore[no-untyped-def]
     """Copy by copy (and key by key): the input it reads times its head's matrix, plus bias."""

@@ -16,6 +16,8 @@ from pathpatch.induction.study import induction_candidates, induction_dataset, n
 from pathpatch.induction.train import copy_spans
 from tolerance import FORWARD, REDUCTION, approx, close
 
+pytestmark = pytest.mark.numeric
+
 
 def test_induction_candidates_literal() -> None:
     tokens = torch.tensor([[5, 6, 7, 5, 6, 9, 5, 6], [1, 2, 3, 4, 1, 3, 2, 1]])

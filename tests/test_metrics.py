@@ -26,6 +26,8 @@ from pathpatch.metrics import (
 )
 from tolerance import REDUCTION, SAME_OPS, approx, close, tol
 
+pytestmark = pytest.mark.numeric
+
 
 def one_position(targets: list[int], distractors: list[int] | None = None) -> Dataset:
     """A batch of 1-position examples, each measured at its only position."""

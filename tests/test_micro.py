@@ -20,6 +20,8 @@ import torch
 import pathpatch as pp
 from tolerance import REDUCTION, close
 
+pytestmark = pytest.mark.numeric
+
 REF = torch.tensor([[0, 1]])
 NEW = torch.tensor([[1, 1]])
 

@@ -22,6 +22,8 @@ from pathpatch.model.native import load_model_dir, native_model, save_model
 from pathpatch.model.residual import ResidualModel
 from tolerance import FORWARD, REDUCTION, close
 
+pytestmark = pytest.mark.numeric
+
 transformers = pytest.importorskip("transformers")
 
 # (GPT2Config kwargs, batch, sequence length): layers 1-3, heads 1-4, n_inner None and explicit,

@@ -19,6 +19,8 @@ from pathpatch.lang.cut import only_at
 from pathpatch.numbers.task import number_logit_diff, number_task
 from tolerance import FORWARD, REDUCTION, approx, close
 
+pytestmark = pytest.mark.numeric
+
 transformers = pytest.importorskip("transformers")
 
 

@@ -24,6 +24,8 @@ from strategies import hypotheses
 from tolerance import FORWARD, close
 from treeify import brute_force
 
+pytestmark = pytest.mark.numeric
+
 BIG = ["abs-mlp-3x3", "abs-attn-4x3"]  # 16000 and 20000 paths: slow tests only
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 MODELS = [n for n in NATIVE if n not in BIG] + ["hf-gpt2-2x3"]

@@ -14,6 +14,8 @@ from pathpatch.discovery.planted import PLANTED, PlantedTask, planted
 from pathpatch.graph import Edge, Path
 from tolerance import REDUCTION, close
 
+pytestmark = pytest.mark.numeric
+
 EXPECTED_EDGES = {
     "direct": {"embed -> a1.0.v", "a1.0 -> out"},
     "chain": {"embed -> a0.0.v", "a0.0 -> a1.1.v", "a1.1 -> out"},

@@ -23,6 +23,8 @@ from strategies import pos_hypotheses
 from tolerance import FORWARD, close
 from treeify import brute_force_positions
 
+pytestmark = pytest.mark.numeric
+
 N_POS = 3
 END = [1, 2]  # END of example 0 and 1
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)

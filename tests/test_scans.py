@@ -11,6 +11,8 @@ from conftest import tiny_model
 from pathpatch.scans import ScanTable, edge_scan, node_scan, path_scan, plot_head_scan, sender_scan
 from tolerance import REDUCTION, approx, close
 
+pytestmark = pytest.mark.numeric
+
 
 @pytest.fixture(scope="module")
 def setup():  # type: ignore[no-untyped-def]

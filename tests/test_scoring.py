@@ -15,6 +15,8 @@ from conftest import tiny_model
 from pathpatch.errors import InputError
 from tolerance import REDUCTION, approx, close
 
+pytestmark = pytest.mark.numeric
+
 N, LENGTH, VOCAB = 12, 5, 11
 N_BOOT = 50
 

@@ -15,6 +15,8 @@ from pathpatch.engine.soft import EdgeMasks, masked_forward
 from pathpatch.errors import InputError, ShapeMismatchError
 from tolerance import FORWARD, REDUCTION, close
 
+pytestmark = pytest.mark.numeric
+
 CONFIGS = {
     "shortformer": dict(positions="shortformer"),
     "absolute+mlp": dict(positions="absolute", d_mlp=24),

@@ -13,7 +13,7 @@ from test_oracle import oracle_check
 from tolerance import FORWARD, close
 
 tl = pytest.importorskip("transformer_lens")
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.numeric]
 
 CONFIGS = [
     dict(n_layers=2, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=20, act_fn="gelu_new", normalization_type="LN"),

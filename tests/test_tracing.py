@@ -15,6 +15,8 @@ from pathpatch.model.hf_gpt2 import from_hf
 from pathpatch.tracing import causal_trace, plot_trace, trace_hypothesis
 from tolerance import FORWARD, REDUCTION, approx, close
 
+pytestmark = pytest.mark.numeric
+
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
 @pytest.mark.parametrize("t", [0, 2, 4])

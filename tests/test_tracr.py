@@ -27,6 +27,8 @@ from pathpatch.discovery.roc import roc_auc
 from pathpatch.model.tracr import from_tracr, tracr_decode, tracr_pairs, tracr_tokens
 from tolerance import FORWARD, approx, close
 
+pytestmark = pytest.mark.numeric
+
 NAMES = ["frac_prevs", "detect_ab", "hist"]
 TRUE = {  # the circuits the module docs derive by hand from the programs
     "frac_prevs": {"embed -> m0", "m0 -> a1.0.v", "a1.0 -> out"},
