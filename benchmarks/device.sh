@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 10's device rows in one run, for a lent GPU machine (torch + transformers already there):
+# The engine-at-scale benchmarks' device rows in one run, for a lent GPU machine (torch + transformers already there):
 #   OUT=/some/dir bash benchmarks/device.sh
 # Planning (one CPU thread, idle machine), first calls on the CPU at 4 x 16, and GPU runs at
 # 32 x 32 and 128 x 64, the position-resolved workloads (causal trace) and the hook-baseline suite

@@ -1,7 +1,7 @@
 """Kernel launches, counted on the CPU: a proxy for the GPU cost of small, launch-bound workloads.
 
 At 32 × 4 tokens a GPT-2-small forward on a large GPU is bound by kernel launches, not arithmetic
-(the issue measured about 70 µs per mixed copy when each copy had kernels of its own). This script
+(an earlier GPU measurement found about 70 µs per mixed copy when each copy had kernels of its own). This script
 counts the operators each workload dispatches (every ATen operator that writes memory, so not views;
 the GPU launches one kernel or more for each) and the ones that make the host wait for the device
 (``nonzero``, ``item``, masked indexing...), and prints them as multiples of one plain forward of the

@@ -16,6 +16,9 @@ from pathpatch.discovery import Circuit, roc_auc
 from pathpatch.discovery.acdc import AcdcResult, acdc, acdc_search
 from pathpatch.discovery.planted import PLANTED, planted
 from pathpatch.graph import Edge
+from tolerance import REDUCTION, close
+
+pytestmark = pytest.mark.numeric
 
 acdc_module = importlib.import_module("pathpatch.discovery.acdc")  # the package exports the function acdc
 
@@ -75,7 +78,7 @@ def test_equals_the_sequential_algorithm(d_mlp, threshold, kw) -> None:  # type:
     assert 0.2 < len(kept) / len(model.graph.edges) < 0.6  # a real mix of kept and removed edges
     assert result.scores.keys() == effects.keys()
     for e, value in effects.items():
-        assert result.scores[e] == pytest.approx(value, abs=1e-6), e.name
+        close(result.scores[e], value, steps=REDUCTION, msg=e.name)
     found = result.circuit.found_by
     windows = len({model.graph.stage_of(p.node) for p in model.graph.ports})  # one per stage here
     assert found["passes"] > windows  # some guesses were wrong: passes were re-batched
@@ -131,7 +134,7 @@ def test_threshold_zero_keeps_every_edge_whose_removal_raises_the_metric() -> No
         model, {e.name: ~pp.through_edge(e.sender, e.receiver) for e in model.graph.edges}, pairs, progress=False
     )
     for e in model.graph.edges:
-        assert result.scores[e] == pytest.approx(float(np.mean(singles[e.name]["delta_h"])), abs=1e-6), e.name
+        close(result.scores[e], float(np.mean(singles[e.name]["delta_h"])), steps=REDUCTION, msg=e.name)
     assert all(result.scores[e] == 0.0 for e in model.graph.edges if e.sender.kind == "pos")
     # the first pass of each stage's window guesses "remove", wrongly, but the single removals it
     # measures too decide every edge: one pass per window (one per stage here)
@@ -144,7 +147,7 @@ def test_a_huge_threshold_removes_everything() -> None:
     assert circuit.edges == ()
     assert circuit.found_by["tested"] == len(model.graph.senders(model.graph.port("out")))  # then nothing is live
     pe = circuit.score.metrics["proportion_explained"]  # type: ignore[union-attr]
-    assert pe.value == pytest.approx(0.0, abs=1e-9)
+    close(pe.value, 0.0, steps=REDUCTION)
 
 
 def test_passes_far_below_edges_tested_and_found_by() -> None:
@@ -171,9 +174,12 @@ def test_rescores_to_the_same_numbers_and_round_trips_json(tmp_path) -> None:  #
     again = pp.score(model, {"c": circuit.hypothesis}, pairs, n_boot=50, seed=1, progress=False)["c"]
     for name, estimate in circuit.score.metrics.items():
         other = again.metrics[name]
-        assert (estimate.value, estimate.low, estimate.high) == pytest.approx(
-            (other.value, other.low, other.high), abs=1e-9
-        ), name
+        close(
+            (estimate.value, estimate.low, estimate.high),
+            (other.value, other.low, other.high),
+            steps=REDUCTION,
+            msg=name,
+        )
     loaded = Circuit.load(circuit.save(tmp_path / "acdc.json"))
     assert loaded == circuit and loaded.found_by["algorithm"] == "acdc"
 

@@ -7,6 +7,9 @@ import torch
 
 import pathpatch as pp
 from pathpatch.engine.cache import run_cache
+from tolerance import FORWARD, close
+
+pytestmark = pytest.mark.numeric
 
 transformers = pytest.importorskip("transformers")
 
@@ -26,8 +29,8 @@ def _check(hf, vocab: int, length: int, batch: int = 3) -> pp.ResidualModel:  # 
     tokens = torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         want = hf(tokens).logits
-    torch.testing.assert_close(model(tokens), want, atol=1e-4, rtol=0)
-    torch.testing.assert_close(run_cache(model, tokens).logits, want, atol=1e-4, rtol=0)
+    close(model(tokens), want, steps=FORWARD)
+    close(run_cache(model, tokens).logits, want, steps=FORWARD)
     assert all(torch.equal(v, hf.state_dict()[k]) for k, v in before.items())
     return model
 
@@ -142,7 +145,7 @@ def test_load_hugging_face_directory(tmp_path) -> None:  # type: ignore[no-untyp
     hf.save_pretrained(tmp_path)
     tokens = torch.randint(0, 50, (2, 6))
     with torch.no_grad():
-        torch.testing.assert_close(pp.load(tmp_path)(tokens), hf(tokens).logits, atol=1e-4, rtol=0)
+        close(pp.load(tmp_path)(tokens), hf(tokens).logits, steps=FORWARD)
 
 
 def test_load_uncached_hub_name_fails_without_download() -> None:

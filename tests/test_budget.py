@@ -10,6 +10,9 @@ from conftest import tiny_model
 from pathpatch.engine import budget
 from pathpatch.engine.api import Engine, equal_inputs
 from pathpatch.engine.budget import AUTO_SHARE, chunk_work, example_bytes, free_memory, resolve_budget
+from tolerance import REDUCTION, close
+
+pytestmark = pytest.mark.numeric
 
 
 def _data(model, batch: int = 6, length: int = 5):  # type: ignore[no-untyped-def]
@@ -43,9 +46,9 @@ def test_a_chunked_evaluate_many_equals_the_unchunked_one(ablation: str) -> None
     )
     assert len(chunks) > 1 and max(c.batch_size for c in chunks) < ref.shape[0]  # really chunked
     chunked = Engine(model, hyps).run(ref, new, ablation, max_memory=small)  # type: ignore[arg-type]
-    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
+    close(chunked, whole, steps=REDUCTION)
     single = pp.evaluate(model, hyps[-2], ref, new, ablation, max_memory=small)  # type: ignore[arg-type]
-    torch.testing.assert_close(single, whole[-2], atol=1e-5, rtol=0)
+    close(single, whole[-2], steps=REDUCTION)
 
 
 def test_a_cpu_pass_is_kept_small_by_fewer_examples_never_by_splitting_hypotheses(
@@ -66,7 +69,7 @@ def test_a_cpu_pass_is_kept_small_by_fewer_examples_never_by_splitting_hypothese
     chunks = chunk_work(model, engine, ref.shape[1], None, roomy, ref.shape[0], None, both)
     assert [(len(c.indices), c.batch_size) for c in chunks] == [(len(hyps), 1)]
     whole = torch.stack(engine.run_batch(ref, new).logits)
-    torch.testing.assert_close(Engine(model, hyps).run(ref, new, max_memory=roomy * 10), whole, atol=1e-5, rtol=0)
+    close(Engine(model, hyps).run(ref, new, max_memory=roomy * 10), whole, steps=REDUCTION)
 
 
 def test_output_larger_than_the_budget_is_refused_before_any_work() -> None:
@@ -86,7 +89,7 @@ def test_positions_are_sliced_with_their_examples() -> None:
     per_example = example_bytes(model, engine, ref.shape[1], None, {"END": 1}, equal_inputs(model, "resample"))
     small = ref.numel() * model.config.d_vocab * 4 + 2 * per_example
     chunked = pp.evaluate(model, hyp, ref, new, positions={"END": ends}, max_memory=small)
-    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
+    close(chunked, whole, steps=REDUCTION)
 
 
 def test_a_positional_estimate_counts_the_cached_runs_too() -> None:
@@ -132,8 +135,8 @@ def test_a_subset_engine_reuses_the_plans_and_equals_planning_alone() -> None:
         sub = whole.subset(picked)
         alone = Engine(model, [hyps[i] for i in picked])
         got, want = sub.run(ref, new, positions={"END": ends}), alone.run(ref, new, positions={"END": ends})
-        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
-        torch.testing.assert_close(got, logits[picked], atol=1e-6, rtol=0)
+        close(got, want, steps=REDUCTION)
+        close(got, logits[picked], steps=REDUCTION)
         assert sub._plans.keys() == whole._plans.keys() and sub._pos_plans.keys() == whole._pos_plans.keys()
         assert all(p.walked == 0 for p in [*sub._plans.values(), *sub._pos_plans.values()])  # nothing planned anew
         # the restricted plans hold the copies planning alone finds (interned by content), nothing more

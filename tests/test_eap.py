@@ -21,6 +21,9 @@ from pathpatch.errors import ArgumentError, InputError
 from pathpatch.graph import Edge, Node, Path, Port
 from pathpatch.metrics import kl, logit_diff, loss
 from pathpatch.render import plot_faithfulness, plot_roc
+from tolerance import FORWARD, REDUCTION, approx, close
+
+pytestmark = pytest.mark.numeric
 
 
 def _model(dtype: torch.dtype = torch.float64, **kw) -> pp.ResidualModel:  # type: ignore[no-untyped-def]
@@ -63,7 +66,7 @@ def test_eap_is_the_finite_difference_of_the_masked_forward(delta: str) -> None:
     one, zero = (ablated, clean) if swap else (clean, ablated)
     if swap:  # the swapped forward at m' = 1 is the x_new run
         ones = torch.ones(len(model.graph.edges), dtype=torch.float64)
-        assert torch.allclose(masked_forward(model, ones, one, zero), ablated.logits, atol=1e-10)
+        close(masked_forward(model, ones, one, zero), ablated.logits, steps=FORWARD)  # float64: the model's dtype
 
     def M(mask: torch.Tensor) -> float:
         logits = masked_forward(model, mask, one, zero)
@@ -94,13 +97,13 @@ def test_eap_on_edges_into_out_is_syed_formula() -> None:
     (grad,) = torch.autograd.grad(loss(model.unembed(resid), pairs.ref).mean(), resid)
     for u in [n for n in model.graph.nodes if n.kind != "out"]:
         expected = -float((grad * (clean.outputs[u] - ablated.outputs[u])).sum())
-        assert scores[Edge(u, Port(Node("out")))] == pytest.approx(expected, rel=1e-8, abs=1e-12)
+        assert scores[Edge(u, Port(Node("out")))] == approx(expected, steps=FORWARD, dtype=torch.float64)
 
 
 def test_kl_gradient_vanishes_at_the_clean_run() -> None:
     """Why kl is evaluated at the corrupted run: at the clean one every score is 0."""
     model, pairs = _model(), _pairs()
-    assert np.abs(eap(model, pairs, delta="kl", at="clean", progress=False).scores).max() < 1e-9
+    close(eap(model, pairs, delta="kl", at="clean", progress=False).scores, 0.0, steps=FORWARD, dtype=torch.float64)
     assert np.abs(eap(model, pairs, delta="kl", progress=False).scores).max() > 1e-3
 
 
@@ -128,7 +131,7 @@ def test_max_memory_shrinks_batches_not_scores() -> None:
     need = _example_bytes(model, pairs.ref.n_pos)
     small = eap(model, pairs, delta="loss", max_memory=2 * need + 1, progress=False)
     assert small.found_by["batch_size"] == 2 and small.found_by["backward_passes"] == 3
-    assert np.allclose(small.scores, eap(model, pairs, delta="loss", progress=False).scores, atol=1e-12)
+    close(small.scores, eap(model, pairs, delta="loss", progress=False).scores, steps=REDUCTION, dtype=torch.float64)
     with pytest.raises(InputError, match="below the .* bytes one example needs"):
         eap(model, pairs, max_memory=need // 2, progress=False)
 
@@ -184,14 +187,14 @@ def test_faithfulness_curve_against_the_engine(monkeypatch) -> None:  # type: ig
     curve = faithfulness(model, pairs, scores, ks=[3, 10], progress=False)
     assert calls == [4]  # one batched pass with every k
     assert curve.ks == (0, 3, 10, len(model.graph.edges))
-    assert curve.proportion[0] == pytest.approx(0.0, abs=1e-6) and curve.proportion[-1] == pytest.approx(1.0, abs=1e-5)
+    assert curve.proportion[0] == approx(0.0, steps=REDUCTION) and curve.proportion[-1] == approx(1.0, steps=REDUCTION)
     scored = scores.top(10, model, pairs, n_boot=50)  # scored with the scores' delta (kl) and ablation
     assert scored.n_edges == 10 and scored.edges == scores.top(10).edges
-    assert curve.proportion[2] == pytest.approx(scored.metric("proportion_explained"), abs=1e-6)
+    assert curve.proportion[2] == approx(scored.metric("proportion_explained"), steps=REDUCTION)
     x, p = np.array(curve.ks) / curve.ks[-1], np.array(curve.proportion)
     assert curve.area == pytest.approx(np.sum(np.diff(x) * (p[1:] + p[:-1]) / 2))
     ends = faithfulness(model, pairs, scores, ks=[], progress=False)  # only k = 0 and all edges
-    assert ends.area == pytest.approx(0.5, abs=1e-5) and ends.cmd == pytest.approx(0.5, abs=1e-5)
+    assert ends.area == approx(0.5, steps=REDUCTION) and ends.cmd == approx(0.5, steps=REDUCTION)
     assert curve.info["delta"] == "kl" and curve.info["ranking"] == "eap-ig"
     by_loss = eap(model, pairs, delta="loss", progress=False)  # the curve's delta follows the scores'
     assert faithfulness(model, pairs, by_loss, ks=[], progress=False).info["delta"] == "loss"
@@ -240,7 +243,7 @@ def test_eap_recovers_planted_circuits(ig_steps: int) -> None:
         assert auc >= AUC_BOUND, (name, ig_steps, auc)
         if ig_steps == 0:
             curve = faithfulness(task.model, task.pairs, s, ks=[len(task.edges)], progress=False)
-            assert curve.proportion[1] == pytest.approx(1.0, abs=1e-4), (name, curve)
+            assert curve.proportion[1] == approx(1.0, steps=FORWARD), (name, curve)
 
 
 def _signed_logit_diff(ref: torch.Tensor, x: torch.Tensor, data: pp.Dataset) -> torch.Tensor:
@@ -259,7 +262,7 @@ def test_eap_is_exact_where_the_metric_is_multilinear_in_the_masks(name: str) ->
     without = {e.name: pp.subgraph([f for f in edges if f != e]) for e in edges}
     values = pp.per_example(model, without, pairs, delta=_signed_logit_diff, progress=False)
     exact = np.array([np.mean(values[e.name]["delta_h"]) for e in edges])
-    assert np.allclose(s.scores, exact, atol=1e-4 * np.abs(exact).max()), np.c_[s.scores, exact]
+    close(s.scores, exact, steps=FORWARD, msg=str(np.c_[s.scores, exact]))  # float32 model, float64 scores
     assert (exact[[edges.index(e) for e in task.edges]] > 0.1).all()
     # EAP-IG: an edge on one path of L edges, whose removal costs c, gets c times the Riemann sum of
     # the path's product along the line, (1/n) sum_k (k/n)^(L-1) (1/L as n grows)
@@ -269,6 +272,6 @@ def test_eap_is_exact_where_the_metric_is_multilinear_in_the_masks(name: str) ->
         path = Path.parse(pattern).edges
         riemann = np.mean((np.arange(1, n + 1) / n) ** (len(path) - 1))
         for e in path:
-            assert ig[e] == pytest.approx(exact[edges.index(e)] * riemann, rel=1e-3), (e, pattern)
+            assert ig[e] == approx(exact[edges.index(e)] * riemann, steps=FORWARD), (e, pattern)
     false = [e for e in edges if e not in task.edges]
-    assert max(abs(ig[e]) for e in false) < 1e-6
+    close([ig[e] for e in false], 0.0, steps=REDUCTION)

@@ -22,9 +22,11 @@ from pathpatch.engine.api import Engine, evaluate_many
 from pathpatch.graph import Edge
 from pathpatch.lang.automata import ComplementAutomaton, ProductAutomaton
 from pathpatch.lang.edges import SubgraphAutomaton
+from tolerance import FORWARD, close
 from treeify import brute_force
 
-ATOL = 1e-5
+pytestmark = pytest.mark.numeric
+
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
@@ -72,9 +74,9 @@ def test_edge_hypotheses_match_membership_and_brute_force(name: str) -> None:
         got = engine.run(ref, new, ablation)[0]
         assume(engine.stats.mixed_copies > 0)
         want = brute_force(model, members, ref, new, ablation)
-        torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+        close(got, want, steps=FORWARD)
         rows = engine.run_batch(ref, new, ablation, targets=targets).logits[0]
-        torch.testing.assert_close(rows, want[targets], atol=ATOL, rtol=0)
+        close(rows, want[targets], steps=FORWARD)
 
     check()
 
@@ -119,8 +121,8 @@ def test_a_sender_scan_plans_without_a_walk_and_as_the_walk_does(name: str) -> N
     got, want = fast.run(ref, new), slow.run(ref, new)
     assert fast.stats.walked == 0 < slow.stats.walked
     assert fast.stats.mixed_copies == slow.stats.mixed_copies > 0
-    torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
-    torch.testing.assert_close(evaluate_many(model, direct[:1], ref, new)[0], want[0], atol=ATOL, rtol=0)
+    close(got, want, steps=FORWARD)
+    close(evaluate_many(model, direct[:1], ref, new)[0], want[0], steps=FORWARD)
 
 
 def test_graph_edge_facts() -> None:

@@ -1,4 +1,4 @@
-"""Fixed, fast checks that kill wrong engines (issue 15, part 3: mutation testing).
+"""Fixed, fast checks that kill wrong engines (the mutation-testing suite's fixed half).
 
 Each test targets a way an engine can be wrong that the random property tests may miss or take
 long to hit (``tests/mutation/`` lists them and measures which the suite catches): a channel
@@ -22,9 +22,11 @@ from pathpatch.engine.sums import SparseSum, rows_sum
 from pathpatch.errors import InputError, ShapeMismatchError
 from pathpatch.positions import check_positions, position_groups
 from pathpatch.validate import parse_bytes
+from tolerance import FORWARD, REDUCTION, SAME_OPS, close
 from treeify import brute_force, brute_force_positions
 
-ATOL = 1e-5
+pytestmark = pytest.mark.numeric
+
 MODELS = {
     "absolute-mlp": tiny_model("absolute", 12, seed=21),
     "shortformer-attn": tiny_model("shortformer", None, seed=22),
@@ -95,13 +97,13 @@ def test_target_rows_layout_and_causal_mask() -> None:
     pattern = model.attend(q, k, rows.slot_position[None])
     assert (pattern[0, 0, 0, 2:] == 0).all() and (pattern[0, 0, 0, :2] > 0).all()  # query at 1 sees keys 0, 1
     assert (pattern[0, 2, 0, 1:] == 0).all() and pattern[0, 2, 0, 0] == 1  # query at 0 sees key 0 only
-    torch.testing.assert_close(pattern[:, :1, 1:], model.attend(q[:, :1, 1:], k[:, :1]))  # the last query
+    close(pattern[:, :1, 1:], model.attend(q[:, :1, 1:], k[:, :1]), steps=REDUCTION)  # the last query
     x = torch.arange(3 * 4 * 2.0).view(3, 4, 2)
     taken = rows.take(x)
     assert taken.tolist() == [x[0, 1].tolist(), x[0, 3].tolist(), x[2, 0].tolist()]
     padded = rows.pad(taken[None])
     assert padded.shape == (1, 3, 2, 2) and padded[0, 1].abs().sum() == 0
-    torch.testing.assert_close(rows.unpad(padded), taken[None])
+    close(rows.unpad(padded), taken[None], steps=SAME_OPS)
 
 
 @pytest.mark.parametrize("density", ["dense", "sparse"])
@@ -119,14 +121,14 @@ def test_sparse_sums_equal_the_matrix_product(density: str) -> None:
     want = w @ table.flatten(1)
     s = SparseSum.of(rows, cols, n, signs)
     assert s.dense == (density == "dense")
-    torch.testing.assert_close(s.apply(table), want)
-    torch.testing.assert_close(s.apply(table), want)  # prepared once, applied again
+    close(s.apply(table), want, steps=SAME_OPS)
+    close(s.apply(table), want, steps=SAME_OPS)  # prepared once, applied again
     base = torch.randn(1, 15, generator=gen)
-    torch.testing.assert_close(s.apply(table, base=base), want + base)
+    close(s.apply(table, base=base), want + base, steps=SAME_OPS)
     out = torch.ones(n, 15)
-    torch.testing.assert_close(s.apply(table, out=out), want + 1)
-    torch.testing.assert_close(rows_sum(rows, cols, n, table), (w.abs() @ table.flatten(1)))
-    torch.testing.assert_close(SparseSum.of([], [], 2).apply(table, base=base), base.expand(2, -1))
+    close(s.apply(table, out=out), want + 1, steps=SAME_OPS)
+    close(rows_sum(rows, cols, n, table), (w.abs() @ table.flatten(1)), steps=SAME_OPS)
+    close(SparseSum.of([], [], 2).apply(table, base=base), base.expand(2, -1), steps=SAME_OPS)
 
 
 def test_sparse_sum_over_a_few_scattered_columns() -> None:
@@ -134,7 +136,7 @@ def test_sparse_sum_over_a_few_scattered_columns() -> None:
     table = torch.randn(100, 4)
     s = SparseSum.of([0, 1, 1], [90, 10, 90], 2, [1.0, 1.0, -1.0])
     assert s.dense
-    torch.testing.assert_close(s.apply(table), torch.stack([table[90], table[10] - table[90]]))
+    close(s.apply(table), torch.stack([table[90], table[10] - table[90]]), steps=SAME_OPS)
 
 
 def test_named_positions_are_checked_and_grouped() -> None:
@@ -201,8 +203,8 @@ def test_fixed_hypotheses_match_brute_force(name: str) -> None:
         rows = engine.run_batch(ref, new, ablation, targets=mask).logits
         for hyp, member, got, got_rows in zip(hyps, members, full, rows):
             want = brute_force(model, member, ref, new, ablation)
-            torch.testing.assert_close(got, want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp} {ablation}: {m}")
-            torch.testing.assert_close(got_rows, want[mask], atol=ATOL, rtol=0, msg=lambda m: f"{hyp} rows: {m}")
+            close(got, want, steps=FORWARD, msg=f"{hyp} {ablation}")
+            close(got_rows, want[mask], steps=FORWARD, msg=f"{hyp} rows")
 
 
 def test_hypotheses_are_not_all_trivial() -> None:
@@ -221,7 +223,7 @@ def test_mean_ablation_averages_over_new_tokens() -> None:
     ref, new = _pair(model, seed=2, batch=3)
     got = evaluate(model, H.paths("embed -> a1.0.v -> out"), ref, new, "mean")
     members = _members(model, H.paths("embed -> a1.0.v -> out"))
-    torch.testing.assert_close(got, brute_force(model, members, ref, new, "mean"), atol=ATOL, rtol=0)
+    close(got, brute_force(model, members, ref, new, "mean"), steps=FORWARD)
     assert (got - brute_force(model, members, ref, None, "mean")).abs().max() > 1e-3
 
 
@@ -232,10 +234,10 @@ def test_identical_inputs_and_partly_identical_inputs() -> None:
     ref, new = _pair(model, seed=3)
     hyps = [H.no_paths(), H.paths("embed -> a1.0.k -> out"), ~H.through("a0.1")]
     for got in evaluate_many(model, hyps, ref, ref.clone()):
-        torch.testing.assert_close(got, model(ref), atol=ATOL, rtol=0)
+        close(got, model(ref), steps=FORWARD)
     new[1] = ref[1]
     for hyp, got in zip(hyps, evaluate_many(model, hyps, ref, new)):
-        torch.testing.assert_close(got, brute_force(model, _members(model, hyp), ref, new), atol=ATOL, rtol=0)
+        close(got, brute_force(model, _members(model, hyp), ref, new), steps=FORWARD)
 
 
 def test_sender_scan_rows_from_the_clean_run() -> None:
@@ -246,7 +248,7 @@ def test_sender_scan_rows_from_the_clean_run() -> None:
         port = model.graph.port(receiver)
         hyps = [~H.through_edge(s.name, receiver) for s in model.graph.senders(port)]
         for hyp, got in zip(hyps, evaluate_many(model, hyps, ref, new)):
-            torch.testing.assert_close(got, brute_force(model, _members(model, hyp), ref, new), atol=ATOL, rtol=0)
+            close(got, brute_force(model, _members(model, hyp), ref, new), steps=FORWARD)
 
 
 # --- position-resolved hypotheses ---
@@ -282,7 +284,7 @@ def test_fixed_positional_hypotheses_match_brute_force(name: str) -> None:
                 by_members.setdefault(members, []).append(i)
             for members, rows in by_members.items():
                 want = brute_force_positions(model, set(members), ref, new, ablation)[rows]
-                torch.testing.assert_close(logits[rows], want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp}: {m}")
+                close(logits[rows], want, steps=FORWARD, msg=f"{hyp}")
 
 
 def test_positional_target_rows() -> None:
@@ -293,7 +295,7 @@ def test_positional_target_rows() -> None:
     rows = Engine(model, hyps).run_batch(ref, new, targets=mask).logits
     for hyp, got in zip(hyps, rows):
         want = brute_force_positions(model, {p.name for p in hyp.iter(model, n_pos=N_POS)}, ref, new)
-        torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)
+        close(got, want[mask], steps=FORWARD)
     # a named position that differs between the examples: two groups, each computed at the target rows
     hyp, ends = H.through("a1.0@END") | H.paths("embed -> a0.1.v -> out"), [1, 2]
     got = Engine(model, [hyp]).run_batch(ref, new, positions={"END": torch.tensor(ends)}, targets=mask).logits[0]
@@ -305,7 +307,7 @@ def test_positional_target_rows() -> None:
             for i, end in enumerate(ends)
         ]
     )
-    torch.testing.assert_close(got, want[mask], atol=ATOL, rtol=0)
+    close(got, want[mask], steps=FORWARD)
 
 
 def test_grouped_query_attention_uses_the_key_value_head() -> None:
@@ -318,7 +320,7 @@ def test_grouped_query_attention_uses_the_key_value_head() -> None:
         H.paths("embed -> a0.1.k -> a1.3.q -> out"),
     ]:
         want = brute_force(model, _members(model, hyp), ref, new)
-        torch.testing.assert_close(evaluate(model, hyp, ref, new), want, atol=ATOL, rtol=0, msg=lambda m: f"{hyp}: {m}")
+        close(evaluate(model, hyp, ref, new), want, steps=FORWARD, msg=f"{hyp}")
 
 
 def test_every_hand_made_mutation_still_applies() -> None:

@@ -7,6 +7,7 @@ import torch
 
 import pathpatch as pp
 from conftest import tiny_model
+from tolerance import REDUCTION, close
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_no_nan_on_extreme_but_valid_inputs(model: pp.ResidualModel) -> None:
     one = _tok(3, 1)
     out = pp.evaluate(model, pp.paths("embed -> a1.0.v -> out"), one, one)
     assert torch.isfinite(out).all()
-    torch.testing.assert_close(out, model(one), atol=1e-5, rtol=0)
+    close(out, model(one), steps=REDUCTION)
 
 
 def test_hypotheses_reject_non_hypotheses() -> None:

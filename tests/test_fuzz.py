@@ -26,6 +26,9 @@ import pathpatch as pp
 from conftest import tiny_model
 from pathpatch.cli import cli
 from pathpatch.errors import PathPatchError
+from tolerance import FORWARD, REDUCTION, close
+
+pytestmark = pytest.mark.numeric
 
 FUZZ = settings(
     max_examples=25,
@@ -181,7 +184,7 @@ def test_fuzz_hypotheses(name: str, hyp: pp.Hypothesis | None, invert: bool, n_p
     if logits is not None:
         assert logits.shape == (2, n_pos, VOCAB) and torch.isfinite(logits).all()
         if n == 0:  # no path: the patched run is x_new's run
-            torch.testing.assert_close(logits, model(new), atol=1e-4, rtol=1e-4)
+            close(logits, model(new), steps=FORWARD)
 
 
 # ---------------------------------------------------------------- tokens
@@ -223,9 +226,9 @@ def test_fuzz_tokens(ref: Any, new: Any, same: bool, ablation: Any) -> None:
     if logits is not None:
         clean = model(ref.long())
         assert logits.shape == (2, *ref.shape, VOCAB) and torch.isfinite(logits).all()
-        torch.testing.assert_close(logits[0], clean, atol=1e-4, rtol=1e-4)  # all paths: the clean run
+        close(logits[0], clean, steps=FORWARD)  # all paths: the clean run
         if ablation == "resample":
-            torch.testing.assert_close(logits[1], model(new.long()), atol=1e-4, rtol=1e-4)  # none: x_new's run
+            close(logits[1], model(new.long()), steps=FORWARD)  # none: x_new's run
     data = outcome(lambda: pp.Dataset.next_token(ref))
     if data is not None:
         assert data.tokens.shape == ref.shape and ref.dtype == torch.long
@@ -292,7 +295,9 @@ def test_fuzz_score_arguments(args: dict[str, Any], which: str) -> None:
     if which == "score" and estimates:
         m = report["h"].metrics  # type: ignore[union-attr]
         assert m["aue"].value >= 0 and m["ate"].value > 0  # kl and |Δ loss| are non-negative
-        assert math.isclose(m["proportion_explained"].value, 1 - m["aue"].value / m["ate"].value, rel_tol=1e-9)
+        # the same float64 means, divided: float64 rounding, relative to the proportion's size
+        pe = m["proportion_explained"].value
+        close(pe, 1 - m["aue"].value / m["ate"].value, steps=REDUCTION, dtype=torch.float64, scale=max(abs(pe), 1.0))
 
 
 # ---------------------------------------------------------------- model directories

@@ -1,4 +1,4 @@
-"""Every bad input of the audit (issue 14) is a typed error with a helpful message, before any work."""
+"""Every bad input of the input-validation audit is a typed error with a helpful message, before any work."""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ import pytest
 import torch
 
 from pathpatch.engine.heads import Channel, _project
+from tolerance import REDUCTION, close
+
+pytestmark = pytest.mark.numeric
 
 
 def _reference(w, b, x, index, heads):  # type: ignore[no-untyped-def]
@@ -49,4 +52,4 @@ def test_projection_strategies_equal_copy_by_copy(n_inputs: int, n_copies: int, 
     for chosen in (torch.arange(n_copies), torch.arange(0, n_copies, 2)):
         got = _project(w, b, channel, chosen, heads[chosen])
         want = _reference(w, b, x, index[chosen], heads[chosen])
-        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+        close(got, want, steps=REDUCTION)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -15,6 +14,9 @@ from pathpatch.induction.corpus import gather_files
 from pathpatch.induction.probes import prove_induction, repeated_tokens
 from pathpatch.induction.study import induction_candidates, induction_dataset, naive_patterns
 from pathpatch.induction.train import copy_spans
+from tolerance import FORWARD, REDUCTION, approx, close
+
+pytestmark = pytest.mark.numeric
 
 
 def test_induction_candidates_literal() -> None:
@@ -86,7 +88,7 @@ def test_repeated_tokens_and_probes_by_hand() -> None:
     tokens = repeated_tokens(model.config.d_vocab, 4, half, 0)
     with torch.no_grad():
         logits, patterns = _forward_by_hand(model, tokens)
-    torch.testing.assert_close(logits, model(tokens), atol=1e-5, rtol=1e-5)  # the hand forward is right
+    close(logits, model(tokens), steps=FORWARD)  # the hand forward is right
     q, q2 = torch.arange(1, 2 * half), torch.arange(half, 2 * half)
     prev = [p[:, :, q, q - 1].mean(dim=(0, 2)).tolist() for p in patterns]
     ind = [p[:, :, q2, q2 - half + 1].mean(dim=(0, 2)).tolist() for p in patterns]
@@ -95,10 +97,10 @@ def test_repeated_tokens_and_probes_by_hand() -> None:
     prev_cut = sum(sorted(prev[0])[:2]) / 2
     ind_cut = sum(sorted(ind[1])[:2]) / 2
     proof = prove_induction(model, n=4, half=half, prev_threshold=prev_cut, induction_threshold=ind_cut)
-    np.testing.assert_allclose(proof.prev_token_scores, prev, atol=1e-5)
-    np.testing.assert_allclose(proof.induction_scores, ind, atol=1e-5)
-    assert proof.first_half_loss == pytest.approx(nll[:, : half - 1].mean().item(), rel=1e-5)
-    assert proof.second_half_loss == pytest.approx(nll[:, half:].mean().item(), rel=1e-5)
+    close(proof.prev_token_scores, prev, steps=REDUCTION)
+    close(proof.induction_scores, ind, steps=REDUCTION)
+    assert proof.first_half_loss == approx(nll[:, : half - 1].mean().item(), steps=REDUCTION)
+    assert proof.second_half_loss == approx(nll[:, half:].mean().item(), steps=REDUCTION)
     assert proof.prev_token_heads == [f"a0.{h}" for h in range(3) if prev[0][h] >= prev_cut]
     assert proof.induction_heads == [f"a1.{h}" for h in range(3) if ind[1][h] >= ind_cut]
     assert len(proof.prev_token_heads) == 2 and len(proof.induction_heads) == 2
@@ -167,8 +169,8 @@ def test_study_end_to_end_small(tmp_path) -> None:  # type: ignore[no-untyped-de
     for name, hyp in (("1 naive (Olsson et al.)", naive), ("4 naive as a subgraph", pp.subgraph(edges))):
         got = report[name].metrics
         want = _loss_metrics(model, pairs, hyp)
-        assert got["proportion_explained"].value == pytest.approx(want["proportion_explained"], abs=1e-5), name
-        assert got["aue"].value == pytest.approx(want["aue"], rel=1e-4, abs=1e-7), name
+        assert got["proportion_explained"].value == approx(want["proportion_explained"], steps=FORWARD), name
+        assert got["aue"].value == approx(want["aue"], steps=FORWARD), name
         assert got["proportion_explained"].low <= got["proportion_explained"].value <= got["proportion_explained"].high
     assert report["1 naive (Olsson et al.)"].n_paths == naive.count(model)
 

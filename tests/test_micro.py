@@ -18,6 +18,9 @@ import pytest
 import torch
 
 import pathpatch as pp
+from tolerance import REDUCTION, close
+
+pytestmark = pytest.mark.numeric
 
 REF = torch.tensor([[0, 1]])
 NEW = torch.tensor([[1, 1]])
@@ -63,7 +66,7 @@ def test_micro_model_literal_values(micro: pp.ResidualModel, name: str) -> None:
     patterns, expected = CASES[name]
     hyp = pp.paths(patterns) if patterns else pp.no_paths()
     got = pp.evaluate(micro, hyp, REF, NEW)
-    torch.testing.assert_close(got, torch.tensor([expected]), atol=1e-6, rtol=0)
+    close(got, torch.tensor([expected]), steps=REDUCTION)
 
 
 # ---------------------------------------------------------------- with biases: three ablations differ
@@ -116,7 +119,7 @@ def test_biased_micro_model_resample_mean_zero(biased: pp.ResidualModel, key: tu
     pattern = BIASED_HYPS[name]
     hyp = pp.no_paths() if pattern is None else pp.all_paths() if pattern == "*" else pp.paths(pattern)
     got = pp.evaluate(biased, hyp, BREF, BNEW, ablation=ablation)  # type: ignore[arg-type]
-    torch.testing.assert_close(got, torch.tensor(BIASED[key]), atol=1e-6, rtol=0)
+    close(got, torch.tensor(BIASED[key]), steps=REDUCTION)
 
 
 def test_biased_micro_model_ablations_really_differ() -> None:

@@ -1,7 +1,7 @@
 """Tests of pathpatch.model: the GPT-2 adapter (exact match), native models, save/load, configs.
 
 DESIGN §5: every adapter is proven by an exact-match test against the source model's own forward
-(atol 1e-4, fp32) on randomly initialised configs built offline; the residual-graph forward must
+(to float32 rounding, tests/tolerance.py) on randomly initialised configs built offline; the residual-graph forward must
 also equal the engine's cached run and a literal re-implementation written here.
 """
 
@@ -20,10 +20,11 @@ from pathpatch.model.config import ModelConfig, NativeConfig
 from pathpatch.model.hf_gpt2 import from_hf
 from pathpatch.model.native import load_model_dir, native_model, save_model
 from pathpatch.model.residual import ResidualModel
+from tolerance import FORWARD, REDUCTION, close
+
+pytestmark = pytest.mark.numeric
 
 transformers = pytest.importorskip("transformers")
-
-ATOL = 1e-4
 
 # (GPT2Config kwargs, batch, sequence length): layers 1-3, heads 1-4, n_inner None and explicit,
 # every supported activation, full-length and shorter sequences, batch > 1.
@@ -132,9 +133,9 @@ def test_from_hf_matches_hf_forward(kw, batch, length) -> None:  # type: ignore[
     got = model(tokens)
     assert got.dtype == torch.float32 and got.shape == want.shape
     assert want.std() > 0.1, "the HF model is too weak for the comparison to mean anything"
-    torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+    close(got, want, steps=FORWARD)
     # the engine's cached run agrees too
-    torch.testing.assert_close(run_cache(model, tokens).logits, want, atol=ATOL, rtol=0)
+    close(run_cache(model, tokens).logits, want, steps=FORWARD)
     # the user's model is not mutated
     after = hf.state_dict()
     assert set(after) == set(before)
@@ -162,7 +163,7 @@ def test_from_hf_float64() -> None:
         want = hf(tokens).logits
     got = model(tokens)
     assert got.dtype == torch.float64
-    torch.testing.assert_close(got.float(), want, atol=ATOL, rtol=0)
+    close(got.float(), want, steps=FORWARD)
 
 
 @pytest.mark.parametrize(
@@ -334,8 +335,8 @@ def test_forward_equals_run_cache_and_literal(positions, d_mlp) -> None:  # type
         tokens = _tokens(11, batch, length, seed=length)
         logits = model(tokens)
         assert logits.shape == (batch, length, 11)
-        torch.testing.assert_close(run_cache(model, tokens).logits, logits, atol=1e-5, rtol=0)
-        torch.testing.assert_close(logits.double(), _literal_forward(model, tokens), atol=ATOL, rtol=0)
+        close(run_cache(model, tokens).logits, logits, steps=REDUCTION)
+        close(logits.double(), _literal_forward(model, tokens), steps=FORWARD, dtype=torch.float32)
 
 
 def test_shortformer_positions_reach_only_q_and_k() -> None:
@@ -345,4 +346,4 @@ def test_shortformer_positions_reach_only_q_and_k() -> None:
     absolute.load_state_dict(short.state_dict())
     tokens = _tokens(11, 2, 6)
     assert not torch.allclose(short(tokens), absolute(tokens), atol=1e-3)
-    torch.testing.assert_close(absolute(tokens).double(), _literal_forward(absolute, tokens), atol=ATOL, rtol=0)
+    close(absolute(tokens).double(), _literal_forward(absolute, tokens), steps=FORWARD, dtype=torch.float32)

@@ -17,6 +17,9 @@ from pathpatch.counting.task import number_logit_diff, number_task
 from pathpatch.data import Dataset
 from pathpatch.errors import InputError, ModelLoadError
 from pathpatch.lang.cut import only_at
+from tolerance import FORWARD, REDUCTION, approx, close
+
+pytestmark = pytest.mark.numeric
 
 transformers = pytest.importorskip("transformers")
 
@@ -66,7 +69,7 @@ def test_only_at_equals_its_pattern_form() -> None:
         h = only_at(-1, keep)
         p = h.pattern_equivalent(model.graph)
         assert h.count(model, n_pos=4) == p.count(model, n_pos=4)
-        torch.testing.assert_close(evaluate(model, h, ref, new), evaluate(model, p, ref, new), atol=1e-5, rtol=0)
+        close(evaluate(model, h, ref, new), evaluate(model, p, ref, new), steps=REDUCTION)
 
 
 def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -116,10 +119,10 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
         block = hf.transformer.h[r["layer"]]
         module = {"resid": block, "attn": block.attn, "mlp": block.mlp}[r["kind"]]
         patched = restore_with_hook(hf, module, ref, new, r["position"])
-        assert r["value"] == pytest.approx(_proportion(clean, ablated, patched, data), abs=1e-4), r
+        assert r["value"] == approx(_proportion(clean, ablated, patched, data), steps=FORWARD), r
     # the last block's residual at the last position is the whole output there
     last = [r for r in rows if r["kind"] == "resid" and r["layer"] == 1 and r["position"] == 3][0]
-    assert last["value"] == pytest.approx(1.0, abs=1e-6)
+    assert last["value"] == approx(1.0, steps=REDUCTION)
     assert 1 <= len(study["search"]) <= 3
     report = json.loads((out / "report.json").read_text())
     assert {"scores", "graph", "accuracy", "counting", "logit_diff"} <= set(report)
@@ -145,8 +148,8 @@ def test_numbers_cli_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-de
     for key, r in reports.items():
         values = [s["metrics"]["proportion_explained"]["value"] for s in r["scores"]]
         assert r["scores"][0]["name"] == "direct only (no node at the last position)"
-        assert values[0] == pytest.approx(want[key], abs=1e-4), key
-        assert values[-1] == pytest.approx(1.0, abs=1e-6)
+        assert values[0] == approx(want[key], steps=FORWARD), key
+        assert values[-1] == approx(1.0, steps=REDUCTION)
     sp = study["info"]["specificity"]
     assert sp["paths_path"] > 0 and sp["paths_tracing"] > 0
     # paths are counted at the last position only (the metric reads nothing else): "direct only" holds

@@ -13,6 +13,7 @@ from conftest import check_logits_checksum
 from pathpatch.counting.probe import prove_counting
 from pathpatch.counting.task import number_task
 from pathpatch.lang.cut import only_at
+from tolerance import FORWARD, REDUCTION, approx
 
 # Recorded when the model was shipped (see src/pathpatch/assets/numbers-4l/card.json).
 FIXED_INPUT = torch.arange(0, 1195, 23)[None, :52]
@@ -126,9 +127,9 @@ def test_study_end_to_end_on_a_few_prompts(shipped, tmp_path) -> None:  # type: 
             loss(pp.evaluate(shipped.model, hyp, ref, new)),
         )
     want = 1 - (patched - clean).abs().mean() / (ablated - clean).abs().mean()
-    assert rows[name]["metrics"]["proportion_explained"]["value"] == pytest.approx(float(want), abs=1e-5)
+    assert rows[name]["metrics"]["proportion_explained"]["value"] == approx(float(want), steps=FORWARD)
     every = rows["every node at the last position (all paths)"]["metrics"]["proportion_explained"]["value"]
-    assert every == pytest.approx(1.0, abs=1e-6)
+    assert every == approx(1.0, steps=REDUCTION)
     # what each method needs: the path search's first steps and the tracing's first cells, counted again
     for row in study["info"]["needed"]:
         level, claim = row["level"], row["path_search"]

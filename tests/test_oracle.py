@@ -21,9 +21,11 @@ from oracle_stats import Tally
 from oracle_zoo import HF, NATIVE, get
 from pathpatch.engine.api import Engine, evaluate, evaluate_many
 from strategies import hypotheses
+from tolerance import FORWARD, close
 from treeify import brute_force
 
-ATOL = 1e-5
+pytestmark = pytest.mark.numeric
+
 BIG = ["abs-mlp-3x3", "abs-attn-4x3"]  # 16000 and 20000 paths: slow tests only
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 MODELS = [n for n in NATIVE if n not in BIG] + ["hf-gpt2-2x3"]
@@ -57,10 +59,10 @@ def oracle_check(
         assert {p.name for p in hyp.iter(model)} == members
         assert hyp.count(model) == len(members)
         want = brute_force(model, members, ref, new, ablation)
-        torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+        close(got, want, steps=FORWARD)
         # only the target rows, computed by row-only copies where the plan allows
         rows = engine.run_batch(ref, new, ablation, targets=targets).logits[0]
-        torch.testing.assert_close(rows, want[targets], atol=ATOL, rtol=0)
+        close(rows, want[targets], steps=FORWARD)
         tally.add(members, ablation, engine.stats.mixed_copies)
 
     check()
@@ -86,11 +88,11 @@ def test_all_and_no_paths(name: str, ablation: str) -> None:
     model = get(name)
     gen = torch.Generator().manual_seed(1)
     ref, new = torch.randint(0, 11, (3, 5), generator=gen), torch.randint(0, 11, (3, 5), generator=gen)
-    torch.testing.assert_close(evaluate(model, H.all_paths(), ref, new, ablation), model(ref), atol=ATOL, rtol=0)
+    close(evaluate(model, H.all_paths(), ref, new, ablation), model(ref), steps=FORWARD)
     empty = evaluate(model, H.no_paths(), ref, new, ablation)
-    torch.testing.assert_close(empty, brute_force(model, set(), ref, new, ablation), atol=ATOL, rtol=0)
+    close(empty, brute_force(model, set(), ref, new, ablation), steps=FORWARD)
     if ablation == "resample":
-        torch.testing.assert_close(empty, model(new), atol=ATOL, rtol=0)
+        close(empty, model(new), steps=FORWARD)
     scale = (empty - model(ref)).abs().max()
     assert scale > 0.1, "the test model is too weak for the comparison to mean anything"
 
@@ -109,7 +111,7 @@ def test_sender_receiver_complements(name: str) -> None:
         members.append({p.name for p in all_paths(model) if edge not in p.edges})
     batched = evaluate_many(model, hyps, ref, new)
     for got, m in zip(batched, members):
-        torch.testing.assert_close(got, brute_force(model, m, ref, new), atol=ATOL, rtol=0)
+        close(got, brute_force(model, m, ref, new), steps=FORWARD)
 
 
 def test_many_at_once_equals_one_at_a_time() -> None:
@@ -122,9 +124,7 @@ def test_many_at_once_equals_one_at_a_time() -> None:
     ]
     together = evaluate_many(model, hyps, ref, new)
     for hyp, got in zip(hyps, together):
-        torch.testing.assert_close(
-            got, evaluate(model, hyp, ref, new), atol=ATOL, rtol=0
-        )  # float sums in another order
+        close(got, evaluate(model, hyp, ref, new), steps=FORWARD)  # float sums in another order
 
 
 @pytest.mark.parametrize("name", MODELS)

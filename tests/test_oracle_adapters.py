@@ -11,6 +11,8 @@ from oracle_zoo import HF
 from test_oracle import oracle_check
 from test_positions import positional_check
 
+pytestmark = pytest.mark.numeric
+
 ADAPTERS = [n for n in HF if n != "hf-gpt2-2x3"]  # GPT-2 is in test_oracle / test_positions
 
 

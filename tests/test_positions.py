@@ -20,9 +20,11 @@ from oracle_zoo import get
 from pathpatch.engine.api import Engine, evaluate
 from pathpatch.errors import InputError, PatternError
 from strategies import pos_hypotheses
+from tolerance import FORWARD, close
 from treeify import brute_force_positions
 
-ATOL = 1e-5
+pytestmark = pytest.mark.numeric
+
 N_POS = 3
 END = [1, 2]  # END of example 0 and 1
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -76,7 +78,7 @@ def positional_check(
             # mean ablation averages over the whole batch, as the engine does
             want = brute_force_positions(model, members, ref, new, ablation)
             rows = torch.tensor([e == end for e in ends])
-            torch.testing.assert_close(got[rows], want[rows], atol=ATOL, rtol=0)
+            close(got[rows], want[rows], steps=FORWARD)
         tally.add(meaning, ablation, engine.stats.mixed_copies)
 
     check()
@@ -108,9 +110,7 @@ def test_position_free_hypotheses_agree_in_both_engines(name: str) -> None:
         ~H.through_edge("a0.1", "a1.0.k"),
         H.subgraph(model.graph.edges[::3]),
     ]:
-        torch.testing.assert_close(
-            evaluate(model, hyp | never, ref, new), evaluate(model, hyp, ref, new), atol=ATOL, rtol=0
-        )
+        close(evaluate(model, hyp | never, ref, new), evaluate(model, hyp, ref, new), steps=FORWARD)
 
 
 def test_every_position_of_a_node_is_the_node() -> None:
@@ -119,7 +119,7 @@ def test_every_position_of_a_node_is_the_node() -> None:
     ref, new = _pair(model, seed=2)
     whole = evaluate(model, H.through("a0.1"), ref, new)
     by_position = evaluate(model, H.paths([f"a0.1@{t}" for t in range(N_POS)]), ref, new)
-    torch.testing.assert_close(by_position, whole, atol=ATOL, rtol=0)
+    close(by_position, whole, steps=FORWARD)
 
 
 def test_positions_leave_earlier_outputs_alone() -> None:
@@ -140,7 +140,7 @@ def test_named_positions_group_examples_and_plans_are_cached() -> None:
     got = engine.run(ref, new, positions={"END": ends})
     for i, end in enumerate(ends.tolist()):
         alone = evaluate(model, H.through(f"a1.0@{end}"), ref, new)[i]
-        torch.testing.assert_close(got[0, i], alone, atol=ATOL, rtol=0)
+        close(got[0, i], alone, steps=FORWARD)
     assert len(engine.last_pos_plans) == 2
     engine.run(ref, new, positions={"END": ends})
     assert len(engine._pos_plans) == 2
@@ -187,5 +187,5 @@ def test_targets_compute_only_what_the_metric_reads() -> None:
     targets[0, 1] = targets[1, 2] = True
     rows = engine.run_batch(ref, new, positions={"END": torch.tensor(END)}, targets=targets).logits
     for got, want in zip(rows, full):
-        torch.testing.assert_close(got, want[targets], atol=ATOL, rtol=0)
+        close(got, want[targets], steps=FORWARD)
     assert all(plan.at == (1, 2) for plan in engine.last_pos_plans)

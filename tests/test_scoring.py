@@ -13,6 +13,9 @@ import torch
 import pathpatch as pp
 from conftest import tiny_model
 from pathpatch.errors import InputError
+from tolerance import REDUCTION, approx, close
+
+pytestmark = pytest.mark.numeric
 
 N, LENGTH, VOCAB = 12, 5, 11
 N_BOOT = 50
@@ -58,18 +61,18 @@ def _score(model, pairs, **kw):  # type: ignore[no-untyped-def]
 def _check_invariants(report: pp.Report, loss: bool = True) -> None:
     ate = report["all"].metrics["ate"].value
     assert ate > 1e-3, "x_ref and x_new must differ for the test to mean anything"
-    assert abs(report["all"].metrics["aue"].value) < 1e-6
-    assert report["all"].metrics["proportion_explained"].value == pytest.approx(1.0, abs=1e-6)
-    assert report["none"].metrics["aue"].value == pytest.approx(ate, rel=1e-6, abs=1e-9)
-    assert report["none"].metrics["proportion_explained"].value == pytest.approx(0.0, abs=1e-6)
+    close(report["all"].metrics["aue"].value, 0.0, steps=REDUCTION)
+    assert report["all"].metrics["proportion_explained"].value == approx(1.0, steps=REDUCTION)
+    assert report["none"].metrics["aue"].value == approx(ate, steps=REDUCTION)
+    assert report["none"].metrics["proportion_explained"].value == approx(0.0, steps=REDUCTION)
     for s in report:
-        assert s.metrics["ate"].value == pytest.approx(ate, rel=1e-12)
+        assert s.metrics["ate"].value == approx(ate, steps=REDUCTION, dtype=torch.float64)  # the same float64 mean
         for name, est in s.metrics.items():
             assert np.isfinite([est.value, est.low, est.high]).all(), (s.name, name)
             assert est.low <= est.high, (s.name, name)
     if loss:
-        assert report["all"].metrics["loss_recovered"].value == pytest.approx(1.0, abs=1e-6)
-        assert report["none"].metrics["loss_recovered"].value == pytest.approx(0.0, abs=1e-6)
+        assert report["all"].metrics["loss_recovered"].value == approx(1.0, steps=REDUCTION)
+        assert report["none"].metrics["loss_recovered"].value == approx(0.0, steps=REDUCTION)
 
 
 def test_score_kl_invariants_and_path_counts(model, pairs) -> None:  # type: ignore[no-untyped-def]
@@ -86,11 +89,11 @@ def test_score_kl_invariants_and_path_counts(model, pairs) -> None:  # type: ign
     ref, new, mask = pairs.ref.tokens, pairs.new_tokens, pairs.ref.target_mask
     clean = model(ref)
     ate = _kl(clean, model(new), mask).mean()
-    assert report["none"].metrics["ate"].value == pytest.approx(ate, rel=1e-6)
+    assert report["none"].metrics["ate"].value == approx(ate, steps=REDUCTION)
     for name, hyp in _hyps().items():
         aue = _kl(clean, pp.evaluate(model, hyp, ref, new), mask).mean()
-        assert report[name].metrics["aue"].value == pytest.approx(aue, rel=1e-5, abs=1e-9), name
-        assert report[name].metrics["proportion_explained"].value == pytest.approx(1 - aue / ate, abs=1e-6), name
+        assert report[name].metrics["aue"].value == approx(aue, steps=REDUCTION), name
+        assert report[name].metrics["proportion_explained"].value == approx(1 - aue / ate, steps=REDUCTION), name
     assert 0.01 < report["not a1"].metrics["proportion_explained"].value < 0.99  # a case in between
 
 
@@ -115,7 +118,7 @@ def test_score_user_callable_delta(model, pairs) -> None:  # type: ignore[no-unt
     assert report.meta["delta"] == "sq_logits"
     # by hand: ATE = mean over examples of the squared logit difference of the clean runs
     want = ((model(pairs.ref.tokens) - model(pairs.new_tokens)) ** 2).mean(dim=(1, 2)).double().mean()
-    assert report["none"].metrics["ate"].value == pytest.approx(float(want), rel=1e-5)
+    assert report["none"].metrics["ate"].value == approx(float(want), steps=REDUCTION)
 
 
 @pytest.mark.parametrize("delta", ["kl", "loss", "logit_diff"])
@@ -134,11 +137,11 @@ def test_built_in_deltas_equal_the_same_callables(model, pairs_with_distractors,
 
     rows.reads_targets_only = True  # type: ignore[attr-defined]
     # the same target rows: equal to float64 rounding; every position: the engine's float32 sums run another way
-    for callable_delta, tol in ((rows, 1e-12), (full, 1e-5)):
+    for callable_delta, dtype in ((rows, torch.float64), (full, torch.float32)):
         got = pp.per_example(model, hyps, pairs_with_distractors, callable_delta, progress=False)
         for name in hyps:
             for key, value in built_in[name].items():
-                np.testing.assert_allclose(got[name][key], value, rtol=tol, atol=tol, err_msg=f"{name} {key}")
+                close(got[name][key], value, steps=REDUCTION, dtype=dtype, msg=f"{name} {key}")
     assert built_in["one path"]["delta_h"].max() > 1e-4  # a hypothesis that differs from both runs
 
 
@@ -161,8 +164,8 @@ def test_zero_ablation_ate_by_hand(model, pairs) -> None:  # type: ignore[no-unt
     ablated = model.unembed(resid)
     clean = model(pairs.ref.tokens)
     want = _kl(clean, ablated, pairs.ref.target_mask)
-    np.testing.assert_allclose(values["delta_empty"], want, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(values["delta_h"], want, rtol=1e-6, atol=1e-9)
+    close(values["delta_empty"], want, steps=REDUCTION)
+    close(values["delta_h"], want, steps=REDUCTION)
 
 
 def _kl(ref_logits: torch.Tensor, patched_logits: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
@@ -180,8 +183,8 @@ def test_per_example_kl_by_hand(model, pairs) -> None:  # type: ignore[no-untype
     patched = pp.evaluate(model, h, ref, new)
     assert set(values) == {"delta_h", "delta_empty", "loss_h", "loss_clean", "loss_new"}
     assert values["delta_h"].shape == (N,)
-    np.testing.assert_allclose(values["delta_h"], _kl(clean, patched, mask), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(values["delta_empty"], _kl(clean, model(new), mask), rtol=1e-6, atol=1e-9)
+    close(values["delta_h"], _kl(clean, patched, mask), steps=REDUCTION)
+    close(values["delta_empty"], _kl(clean, model(new), mask), steps=REDUCTION)
     assert values["delta_h"].max() > 1e-4, "the hypothesis must leave something unexplained"
     # losses by hand: cross-entropy of the next token, averaged over target positions
     targets = pairs.ref.target_tokens
@@ -190,9 +193,9 @@ def test_per_example_kl_by_hand(model, pairs) -> None:  # type: ignore[no-untype
         nll = -logits.double().log_softmax(-1).gather(-1, targets[..., None])[..., 0]
         return ((nll * mask).sum(1) / mask.sum(1)).numpy()
 
-    np.testing.assert_allclose(values["loss_h"], ce(patched), rtol=1e-6)
-    np.testing.assert_allclose(values["loss_clean"], ce(clean), rtol=1e-6)
-    np.testing.assert_allclose(values["loss_new"], ce(model(new)), rtol=1e-6)
+    close(values["loss_h"], ce(patched), steps=REDUCTION)
+    close(values["loss_clean"], ce(clean), steps=REDUCTION)
+    close(values["loss_new"], ce(model(new)), steps=REDUCTION)
 
 
 def test_report_round_trips_and_renders(model, pairs) -> None:  # type: ignore[no-untyped-def]
@@ -210,12 +213,12 @@ def test_batch_size_does_not_change_the_result(model, pairs) -> None:  # type: i
     big = pp.per_example(model, _hyps(), pairs, batch_size=N, progress=False)
     for name in _hyps():
         for key, value in big[name].items():
-            np.testing.assert_allclose(small[name][key], value, rtol=1e-5, atol=1e-6, err_msg=f"{name} {key}")
+            close(small[name][key], value, steps=REDUCTION, msg=f"{name} {key}")
     a, b = _score(model, pairs, batch_size=5), _score(model, pairs, batch_size=N)
     for sa, sb in zip(a, b):
         for key, est in sb.metrics.items():
             got = sa.metrics[key]
-            assert (got.value, got.low, got.high) == pytest.approx((est.value, est.low, est.high), rel=1e-4, abs=1e-6)
+            close((got.value, got.low, got.high), (est.value, est.low, est.high), steps=REDUCTION, msg=key)
 
 
 def test_batch_size_with_mean_ablation(model, pairs) -> None:  # type: ignore[no-untyped-def]
@@ -224,7 +227,7 @@ def test_batch_size_with_mean_ablation(model, pairs) -> None:  # type: ignore[no
     big = pp.per_example(model, _hyps(), pairs, ablation="mean", batch_size=N, progress=False)
     for name in _hyps():
         for key, value in big[name].items():
-            np.testing.assert_allclose(small[name][key], value, rtol=1e-5, atol=1e-6, err_msg=f"{name} {key}")
+            close(small[name][key], value, steps=REDUCTION, msg=f"{name} {key}")
 
 
 def test_pair_from_pool(model) -> None:  # type: ignore[no-untyped-def]
@@ -235,9 +238,7 @@ def test_pair_from_pool(model) -> None:  # type: ignore[no-untyped-def]
     report = _score(model, pairs)
     _check_invariants(report)
     values = pp.per_example(model, {"none": pp.no_paths()}, pairs, progress=False)["none"]
-    np.testing.assert_allclose(
-        values["delta_empty"], _kl(model(data.tokens), model(pairs.new_tokens), data.target_mask), rtol=1e-6, atol=1e-9
-    )
+    close(values["delta_empty"], _kl(model(data.tokens), model(pairs.new_tokens), data.target_mask), steps=REDUCTION)
 
 
 def test_a_list_of_hypotheses_is_named_by_str(model, pairs) -> None:  # type: ignore[no-untyped-def]

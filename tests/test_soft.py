@@ -13,6 +13,9 @@ from pathpatch.engine.api import ablated_cache
 from pathpatch.engine.cache import run_cache
 from pathpatch.engine.soft import EdgeMasks, masked_forward
 from pathpatch.errors import InputError, ShapeMismatchError
+from tolerance import FORWARD, REDUCTION, close
+
+pytestmark = pytest.mark.numeric
 
 CONFIGS = {
     "shortformer": dict(positions="shortformer"),
@@ -48,12 +51,12 @@ def test_zero_one_masks_equal_the_exact_engine(name: str, ablation: str) -> None
         kept = [e for e in model.graph.edges if rnd.random() < frac]
         exact = pp.evaluate(model, pp.subgraph(kept), ref, new, ablation=ablation)  # type: ignore[arg-type]
         soft = masked_forward(model, masks.of(kept), clean, ablated, resample=ablation == "resample")
-        assert torch.allclose(soft, exact, atol=1e-5), (frac, (soft - exact).abs().max())
+        close(soft, exact, steps=FORWARD, msg=f"{frac}")
     # the two ends are the two runs
-    assert torch.allclose(
+    close(
         masked_forward(model, masks.of(model.graph.edges), clean, ablated, resample=ablation == "resample"),
         clean.logits,
-        atol=1e-5,
+        steps=FORWARD,
     )
 
 
@@ -68,7 +71,7 @@ def test_mean_ablation_needs_the_gate() -> None:
     exact = pp.evaluate(model, pp.subgraph(kept), ref, new, ablation="mean")
     wrong = masked_forward(model, masks.of(kept), clean, ablated, resample=True)
     right = masked_forward(model, masks.of(kept), clean, ablated, resample=False)
-    assert torch.allclose(right, exact, atol=1e-5)
+    close(right, exact, steps=FORWARD)
     assert (wrong - exact).abs().max() > 1e-3
 
 
@@ -108,7 +111,7 @@ def test_a_leading_axis_evaluates_several_masks() -> None:
     assert many.shape == (2, 3) + tuple(clean.logits.shape)
     for i in range(2):
         for j in range(3):
-            assert torch.allclose(many[i, j], masked_forward(model, m[i, j], clean, ablated), atol=1e-5)
+            close(many[i, j], masked_forward(model, m[i, j], clean, ablated), steps=REDUCTION)
 
 
 def test_bad_masks_are_typed_errors() -> None:

@@ -10,9 +10,10 @@ import torch
 import pathpatch as pp
 from oracle_zoo import TLENS
 from test_oracle import oracle_check
+from tolerance import FORWARD, close
 
 tl = pytest.importorskip("transformer_lens")
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.numeric]
 
 CONFIGS = [
     dict(n_layers=2, d_model=16, n_ctx=8, d_head=4, n_heads=4, d_vocab=20, act_fn="gelu_new", normalization_type="LN"),
@@ -63,9 +64,9 @@ def test_hooked_transformer_matches(kw) -> None:  # type: ignore[no-untyped-def]
     tokens = torch.randint(0, 20, (3, 8))
     with torch.no_grad():
         want = ht(tokens)
-    torch.testing.assert_close(model(tokens), want, atol=1e-4, rtol=0)
+    close(model(tokens), want, steps=FORWARD)
     ref, new = tokens, torch.randint(0, 20, (3, 8))
-    torch.testing.assert_close(pp.evaluate(model, pp.all_paths(), ref, new), want, atol=1e-4, rtol=0)
+    close(pp.evaluate(model, pp.all_paths(), ref, new), want, steps=FORWARD)
 
 
 @pytest.mark.parametrize("name", list(TLENS))

@@ -14,6 +14,9 @@ from pathpatch.lang.cut import residual_at
 from pathpatch.model.hf_gpt2 import from_hf
 from pathpatch.render import plot_trace
 from pathpatch.tracing import causal_trace, trace_hypothesis
+from tolerance import FORWARD, REDUCTION, approx, close
+
+pytestmark = pytest.mark.numeric
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
@@ -27,7 +30,7 @@ def test_trace_cells_equal_hooked_interventions(layer, t) -> None:  # type: igno
     for kind, module in [("resid", block), ("attn", block.attn), ("mlp", block.mlp)]:
         got = evaluate(model, trace_hypothesis(kind, layer, t), ref, new)
         want = restore_with_hook(hf, module, ref, new, t)
-        torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+        close(got, want, steps=FORWARD)
     assert (evaluate(model, residual_at(layer, t), ref, new) - model(new)).abs().max() > 1e-3
 
 
@@ -64,8 +67,8 @@ def test_causal_trace_table_and_plot(tmp_path) -> None:  # type: ignore[no-untyp
     assert table.grid("resid").shape == (2, 4)
     # the last block's residual at the target position is the whole output there: fully restored
     last = table.grid("resid")[-1]
-    assert last[-1] == pytest.approx(1.0, abs=1e-6)
-    assert all(abs(v) < 1e-6 for v in last[:-1])  # other positions cannot reach the target any more
+    assert last[-1] == approx(1.0, steps=REDUCTION)
+    close(last[:-1], 0.0, steps=REDUCTION)  # other positions cannot reach the target any more
     assert "causal trace (restore)" in str(table)
     out = plot_trace(table, tmp_path / "trace.png", labels=["a", "b", "c", "d"])
     assert out.stat().st_size > 5000

@@ -25,6 +25,9 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 import pathpatch as pp
 from pathpatch.discovery.roc import roc_auc
 from pathpatch.model.tracr import from_tracr, tracr_decode, tracr_pairs, tracr_tokens
+from tolerance import FORWARD, approx, close
+
+pytestmark = pytest.mark.numeric
 
 NAMES = ["frac_prevs", "detect_ab", "hist"]
 TRUE = {  # the circuits the module docs derive by hand from the programs
@@ -66,16 +69,12 @@ def test_from_tracr_matches_tracr_forward(name: str) -> None:
                 logits, resid = task.model(tokens), residual(tokens)
             assert tracr_decode(compiled, logits) == [want.decoded]
             d_model = len(compiled.residual_labels)
-            torch.testing.assert_close(
-                resid[0, :, :d_model], torch.tensor(want.transformer_output[0].tolist()), atol=1e-5, rtol=0
-            )
+            close(resid[0, :, :d_model], torch.tensor(want.transformer_output[0].tolist()), steps=FORWARD)
             if compiled.output_encoder.__class__.__name__ == "NumericalEncoder":
-                torch.testing.assert_close(
-                    logits[0, :, 0], torch.tensor(want.unembedded[0].tolist()), atol=1e-5, rtol=0
-                )
+                close(logits[0, :, 0], torch.tensor(want.unembedded[0].tolist()), steps=FORWARD)
     # the engine's patched runs start from the same model: all paths give the clean run
     ref, new = task.pairs.ref.tokens[:4], task.pairs.new_tokens[:4]
-    torch.testing.assert_close(pp.evaluate(task.model, pp.all_paths(), ref, new), task.model(ref), atol=1e-5, rtol=0)
+    close(pp.evaluate(task.model, pp.all_paths(), ref, new), task.model(ref), steps=FORWARD)
 
 
 def test_adapter_refuses_what_it_cannot_express() -> None:
@@ -122,7 +121,7 @@ def test_true_circuit_explains_everything(name: str) -> None:
     report = pp.score(task.model, hyps, task.pairs, delta=task.delta, progress=False, n_boot=50)
     ate = report["true"].metrics["ate"].value
     assert ate > 0.1  # the corruption changes the output
-    assert report["true"].metrics["proportion_explained"].value == pytest.approx(1.0, abs=1e-4)
+    assert report["true"].metrics["proportion_explained"].value == approx(1.0, steps=FORWARD)
     for edge in task.true_edges:  # every true edge is needed
         assert report[edge.name].metrics["aue"].value > 0.05 * ate, edge.name
 

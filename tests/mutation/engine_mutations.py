@@ -1,4 +1,4 @@
-"""Hand-made engine-level mutations: plausible ways to write a wrong engine (issue 15, part 3).
+"""Hand-made engine-level mutations: plausible ways to write a wrong engine.
 
 Each entry replaces one exact snippet (it must occur once in the file) by a wrong variant. An
 entry with ``equivalent`` set is provably harmless and is reported apart (a control: the
@@ -25,7 +25,7 @@ class Mutation:
 
 
 MUTATIONS = [
-    # --- the five named in the issue ---
+    # --- the core engine bugs the mutation tests were first written for ---
     Mutation(
         "swap-ref-new-v",
         E + "schedule.py",

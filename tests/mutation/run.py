@@ -1,4 +1,4 @@
-"""Mutation testing of the engine and the path language (issue 15, part 3). Not a pytest module.
+"""Mutation testing of the engine and the path language. Not a pytest module.
 
     python tests/mutation/run.py                      # hand-made mutations + 100 engine / 50 lang mutants
     python tests/mutation/run.py --sample 120 --sample-lang 60 --seed 1 --jobs 2
