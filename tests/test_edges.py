@@ -137,3 +137,33 @@ def test_graph_edge_facts() -> None:
     assert below[0] == a1 and below[-1].kind == "out"
     assert all(graph.stage_of(n) > graph.stage_of(a1) for n in below[1:])
     assert graph.downstream(frozenset()) == ()
+
+
+@pytest.mark.parametrize("receiver", ["a0.0.v", "a0.1.q", "m0", "a1.0.k"])
+def test_one_dropped_edge_at_each_stage_matches_brute_force(receiver: str) -> None:
+    """Every edge but one, alone and combined with a pattern (which the general walk plans, asking
+    the edge automaton where it is decided), against path membership and the brute-force
+    treeifier: the automaton is decided only strictly below the lowest stage a dropped edge
+    enters, never at it (a copy at that stage can still read the dropped edge)."""
+    model = get("abs-mlp-2x4")
+    graph = model.graph
+    paths = all_paths(model)
+    port = graph.port(receiver)
+    edge = Edge(graph.senders(port)[0], port)
+    gen = torch.Generator().manual_seed(1)
+    ref, new = (torch.randint(0, model.config.d_vocab, (3, 5), generator=gen) for _ in range(2))
+    kept = ~H.through_edge(edge.sender.name, port.name)  # every edge but one: the dropped-edge form
+    assert not kept.compile(graph).kept_form
+    from_embed = H.paths("embed -> ... -> out")
+    cases = (
+        (kept, lambda p: edge not in p.edges),
+        (~kept, lambda p: edge in p.edges),
+        (kept & from_embed, lambda p: edge not in p.edges and p.start.kind == "embed"),
+        (kept | ~from_embed, lambda p: edge not in p.edges or p.start.kind != "embed"),
+    )
+    for hyp, member in cases:
+        members = {p.name for p in paths if member(p)}
+        assert {p.name for p in hyp.iter(model)} == members
+        assert hyp.count(model) == len(members)
+        got = Engine(model, [hyp]).run(ref, new)[0]
+        close(got, brute_force(model, members, ref, new, "resample"), steps=FORWARD)
