@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from ..graph import Edge, Graph, Node
 from .edges import SubgraphAutomaton
-from .hypothesis import Hypothesis, Subgraph
+from .hypothesis import GraphSource, Hypothesis, Subgraph, graph_of
 from .walks import accepted_edges
 
 __all__ = ["kept_edges", "edges_on_paths"]
@@ -39,15 +39,20 @@ def edges_on_paths(graph: Graph, edges: Iterable[Edge]) -> tuple[Edge, ...]:
 
 
 def kept_edges(
-    hypothesis: Hypothesis, graph: Graph, n_pos: int | None = None, positions: dict[str, int] | None = None
+    hypothesis: Hypothesis,
+    model_or_graph: GraphSource,
+    n_pos: int | None = None,
+    positions: dict[str, int] | None = None,
 ) -> tuple[Edge, ...]:
-    """The edges on at least one path of ``hypothesis`` on ``graph``, in the graph's edge order.
+    """The edges on at least one path of ``hypothesis`` on a model's graph (or a graph), in the
+    graph's edge order.
 
     A hypothesis that names positions needs ``n_pos`` (and ``positions`` for names like END); its
     edges are those of its position-resolved paths, positions dropped.
     """
     if not isinstance(hypothesis, Hypothesis):
         raise TypeError(f"kept_edges takes a Hypothesis, got {type(hypothesis).__name__}")
+    graph = graph_of(model_or_graph)
     ctx = hypothesis.context(n_pos, positions)
     dfa = hypothesis.compile(graph, ctx)
     if isinstance(hypothesis, Subgraph):
