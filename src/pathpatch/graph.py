@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .entities import CHANNELS, Edge, Kind, Node, Path, Port
 from .errors import PatternError, UnknownNodeError, close_matches
@@ -22,7 +22,7 @@ from .errors import PatternError, UnknownNodeError, close_matches
 if TYPE_CHECKING:
     from .model.config import ModelConfig
 
-__all__ = ["Node", "Port", "Edge", "Path", "Graph", "CHANNELS", "Kind"]
+__all__ = ["Node", "Port", "Edge", "Path", "Graph", "CHANNELS", "Kind", "HasGraph", "GraphSource", "graph_of"]
 
 
 @dataclass(frozen=True)
@@ -247,3 +247,21 @@ class Graph:
         for node in reversed(self.nodes[:-1]):
             counts[node] = sum(counts[p.node] for p in self.receivers[node])
         return sum(counts[n] for n in self.inputs)
+
+
+class HasGraph(Protocol):
+    """Anything with a computational graph: a ResidualModel."""
+
+    @property
+    def graph(self) -> Graph: ...
+
+
+GraphSource = Graph | HasGraph  # a model or its graph: what hypotheses compile on and renderers draw
+
+
+def graph_of(model_or_graph: GraphSource) -> Graph:
+    """The :class:`Graph` of a model (or the graph itself); a TypeError for anything else."""
+    graph = getattr(model_or_graph, "graph", model_or_graph)
+    if not isinstance(graph, Graph):
+        raise TypeError(f"expected a ResidualModel or Graph, got {type(model_or_graph).__name__}")
+    return graph

@@ -15,10 +15,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
 
 from ..errors import EmptyPathSetError, InputError, PatternError
-from ..graph import Edge, Graph, Node, Path, Port
+from ..graph import Edge, Graph, GraphSource, Node, Path, Port, graph_of
 from .automata import (
     Automaton,
     ComplementAutomaton,
@@ -40,27 +39,7 @@ __all__ = [
     "through_edge",
     "subgraph",
     "check_hypotheses",
-    "graph_of",
-    "GraphSource",
 ]
-
-
-class HasGraph(Protocol):
-    """Anything with a computational graph: a ResidualModel."""
-
-    @property
-    def graph(self) -> Graph: ...
-
-
-GraphSource = Graph | HasGraph  # where a hypothesis is compiled: a model or its graph
-
-
-def graph_of(model_or_graph: GraphSource) -> Graph:
-    """The :class:`Graph` of a model (or the graph itself); a TypeError for anything else."""
-    graph = getattr(model_or_graph, "graph", model_or_graph)
-    if not isinstance(graph, Graph):
-        raise TypeError(f"expected a ResidualModel or Graph, got {type(model_or_graph).__name__}")
-    return graph
 
 
 class Hypothesis(ABC):

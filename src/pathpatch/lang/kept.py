@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..graph import Edge, Graph, Node
+from ..graph import Edge, Graph, GraphSource, Node, graph_of
 from .edges import SubgraphAutomaton
-from .hypothesis import GraphSource, Hypothesis, Subgraph, graph_of
+from .hypothesis import Hypothesis, Subgraph
 from .walks import accepted_edges
 
 __all__ = ["kept_edges", "edges_on_paths"]

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..graph import Edge, Node
-from ..lang.hypothesis import GraphSource, graph_of
+from ..graph import Edge, GraphSource, Node, graph_of
 from .backend import pyplot
 from .figure import circuit_figure
 from .layout import layout

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..graph import Node
-from ..lang.hypothesis import GraphSource, graph_of
+from ..graph import GraphSource, Node, graph_of
 from ..scans import ScanTable, decimals
 from ..tracing import TraceTable
 from .backend import pyplot, save_figure

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError
-from ..graph import Graph
-from ..lang.hypothesis import GraphSource, Hypothesis, graph_of
+from ..graph import Graph, GraphSource, graph_of
+from ..lang.hypothesis import Hypothesis
 from ..model.config import ModelConfig
 from ..report import Report
 from .spec import snippet, to_spec

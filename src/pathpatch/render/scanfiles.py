@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputError
-from ..graph import Node
-from ..lang.hypothesis import GraphSource
+from ..graph import GraphSource, Node
 from ..scans import ScanKind, ScanTable
 from .bars import plot_scan_top
 from .drawing import draw
