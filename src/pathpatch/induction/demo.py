@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..data import pair_derangement
+from ..ladder import Ladder
 from ..lang.hypothesis import Hypothesis, paths, subgraph
 from ..lang.kept import kept_edges
 from ..model.residual import ResidualModel
 from ..render.bars import plot_gains as draw_gains
 from ..render.bars import plot_report
 from .probes import InductionProof, plot_head_scores, prove_induction
-from .study import StudyResult, induction_dataset, naive_patterns, run_study
+from .study import induction_dataset, naive_patterns, run_study
 
 if TYPE_CHECKING:
     from ..discovery.induction import LadderComparison
@@ -36,7 +37,7 @@ def _heads(names: list[str]) -> list[int]:
     return [int(n.split(".")[1]) for n in names]
 
 
-def plot_gains(result: StudyResult, path: Path, top: int = 15) -> Path:
+def plot_gains(result: Ladder, path: Path, top: int = 15) -> Path:
     """Bar chart: gain in proportion explained from adding each refinement to the naive set."""
     rows = result.gains[:top]
     return draw_gains(
@@ -48,9 +49,7 @@ def plot_gains(result: StudyResult, path: Path, top: int = 15) -> Path:
     )
 
 
-def ladder_hypotheses(
-    model: ResidualModel, prev: list[int], ind: list[int], result: StudyResult
-) -> dict[str, Hypothesis]:
+def ladder_hypotheses(model: ResidualModel, prev: list[int], ind: list[int], result: Ladder) -> dict[str, Hypothesis]:
     """The hypothesis of each row of the study's report, rebuilt from its patterns by row name
     (rows this does not know are left out; each rebuilt one must hold the row's path count)."""
     naive, best = naive_patterns(prev, ind), result.best_patterns
@@ -69,7 +68,7 @@ def ladder_hypotheses(
     return {k: h for k, h in out.items() if h.count(model) == result.report[k].n_paths}
 
 
-def markdown_report(proof: InductionProof, result: StudyResult, info: dict[str, Any]) -> str:
+def markdown_report(proof: InductionProof, result: Ladder, info: dict[str, Any]) -> str:
     lines = [
         "# Induction heads in `induction-2l`, tested with path patching",
         "",
@@ -153,7 +152,7 @@ def run_demo(
     n_boot: int = 1000,
     echo: Callable[[str], object] = print,
     discover: bool = True,
-) -> tuple[InductionProof, StudyResult]:
+) -> tuple[InductionProof, Ladder]:
     """Run the study (on the shipped model unless ``model``/``heldout`` are given); write the files."""
     start = time.perf_counter()
     out = Path(out_dir)

@@ -23,21 +23,15 @@ same in both runs, so no hypothesis can change by including them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, TypedDict
-
 import torch
 
 from ..data import Dataset, Pairs
 from ..errors import EmptyDatasetError
-from ..graph import Edge
-from ..lang.hypothesis import Hypothesis, paths, subgraph
+from ..ladder import Ladder, run_ladder
 from ..model.residual import ResidualModel
 from ..options import Intervals, Options
-from ..report import Report
-from ..scoring import score_with
 
-__all__ = ["induction_candidates", "induction_dataset", "StudyResult", "run_study", "naive_patterns"]
+__all__ = ["induction_candidates", "induction_dataset", "run_study", "naive_patterns", "refinements"]
 
 
 def induction_candidates(tokens: torch.Tensor) -> torch.Tensor:
@@ -74,7 +68,7 @@ def naive_patterns(prev: list[int], ind: list[int]) -> list[str]:
     ]
 
 
-def _refinements(model: ResidualModel, prev: list[int], ind: list[int]) -> dict[str, list[str]]:
+def refinements(model: ResidualModel, prev: list[int], ind: list[int]) -> dict[str, list[str]]:
     I = _set(ind)
     layer0 = range(model.config.n_heads)
     out: dict[str, list[str]] = {"embed -> I.k (direct)": [f"embed -> a1.{I}.k -> out"]}
@@ -90,47 +84,6 @@ def _refinements(model: ResidualModel, prev: list[int], ind: list[int]) -> dict[
     return out
 
 
-def _edges_of(model: ResidualModel, hyp: Hypothesis) -> set[Edge]:
-    return {edge for path in hyp.iter(model) for edge in path.edges}
-
-
-class Gain(TypedDict):
-    """One refinement of the naive hypothesis, as study.json records it."""
-
-    name: str
-    patterns: list[str]
-    proportion_explained: float
-    gain: float  # over the naive hypothesis
-
-
-class Prefix(TypedDict):
-    """The naive hypothesis plus the ``k`` refinements that gained most."""
-
-    k: int
-    added: str  # the k-th refinement's name
-    proportion_explained: float
-
-
-@dataclass
-class StudyResult:
-    report: Report  # the ladder
-    gains: list[Gain]  # one row per refinement, largest gain first
-    prefixes: list[Prefix]  # naive + top-k, for each k
-    best_k: int
-    best_patterns: list[str]
-    subgraph_extra_paths: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "report": self.report.to_dict(),
-            "gains": self.gains,
-            "prefixes": self.prefixes,
-            "best_k": self.best_k,
-            "best_patterns": self.best_patterns,
-            "subgraph_extra_paths": self.subgraph_extra_paths,
-        }
-
-
 def run_study(
     model: ResidualModel,
     pairs: Pairs,
@@ -143,62 +96,21 @@ def run_study(
     n_boot: int = 1000,
     seed: int = 0,
     progress: bool = True,
-) -> StudyResult:
+) -> Ladder:
     """Score the ladder of hypotheses (see module docs) on ``pairs``: δ = |Δ loss|; the refinements
     and prefixes with 100 bootstrap resamples, the ladder itself with ``n_boot``."""
     options = Options(delta="loss", batch_size=batch_size, progress=progress)
-    intervals, quick = Intervals(n_boot=n_boot, seed=seed), Intervals(n_boot=100, seed=seed)
-    naive = naive_patterns(prev, ind)
-    refinements = _refinements(model, prev, ind)
-    scan = score_with(
-        model, {"naive": paths(naive), **{k: paths(naive + v) for k, v in refinements.items()}}, pairs, options, quick
+    return run_ladder(
+        model,
+        pairs,
+        naive_patterns(prev, ind),
+        refinements(model, prev, ind),
+        options,
+        Intervals(n_boot=n_boot, seed=seed),
+        Intervals(n_boot=100, seed=seed),
+        name="naive",
+        label="naive (Olsson et al.)",
+        tolerance=tolerance,
+        max_prefix=max_prefix,
+        meta={"metric positions": "good induction candidates"},
     )
-    base = scan["naive"].metrics["proportion_explained"].value
-    gains: list[Gain] = sorted(
-        (
-            {
-                "name": k,
-                "patterns": v,
-                "proportion_explained": scan[k].metrics["proportion_explained"].value,
-                "gain": scan[k].metrics["proportion_explained"].value - base,
-            }
-            for k, v in refinements.items()
-        ),
-        key=lambda g: -g["gain"],
-    )
-    top = [g for g in gains if g["gain"] > 0][:max_prefix]
-    prefix_sets = {k: naive + [p for g in top[:k] for p in g["patterns"]] for k in range(1, len(top) + 1)}
-    ladder = (
-        score_with(model, {f"naive + top {k}": paths(v) for k, v in prefix_sets.items()}, pairs, options, quick)
-        if prefix_sets
-        else None
-    )
-    prefixes: list[Prefix] = (
-        [
-            {
-                "k": k,
-                "added": top[k - 1]["name"],
-                "proportion_explained": ladder[f"naive + top {k}"].metrics["proportion_explained"].value,
-            }
-            for k in prefix_sets
-        ]
-        if ladder
-        else []
-    )
-    best_value = max([p["proportion_explained"] for p in prefixes] + [base])
-    best_k = next((p["k"] for p in prefixes if p["proportion_explained"] >= best_value - tolerance), 0)
-    best = naive + [p for g in top[:best_k] for p in g["patterns"]]
-
-    hyps: dict[str, Hypothesis] = {"1 naive (Olsson et al.)": paths(naive)}
-    for g in top[:3]:
-        hyps[f"2 naive + {g['name']}"] = paths(naive + g["patterns"])
-    hyps[f"3 best compact (naive + top {best_k})"] = paths(best)
-    sub_naive, sub_best = subgraph(_edges_of(model, paths(naive))), subgraph(_edges_of(model, paths(best)))
-    hyps["4 naive as a subgraph"] = sub_naive
-    hyps["4 best compact as a subgraph"] = sub_best
-    report = score_with(model, hyps, pairs, options, intervals, meta={"metric positions": "good induction candidates"})
-    extra = {
-        "naive": sub_naive.count(model) - paths(naive).count(model),
-        "best compact": sub_best.count(model) - paths(best).count(model),
-    }
-    return StudyResult(report, gains, prefixes, best_k, best, extra)
