@@ -6,6 +6,8 @@ pathpatch paths "embed -> a1.*.v -> out" --layers 2 --heads 8 --list 5
 pathpatch scan senders --receivers a1.6   # a batched scan on the shipped model
 pathpatch discover paths --target 0.9     # find a circuit (also acdc, eap, eap-ig)
 pathpatch report results/induction        # one self-contained report.html
+pathpatch run studies/induction.toml      # a study declared in a file; resumable
+pathpatch reproduce results/induction-study   # re-run it from run.json, compare every number
 """
 
 from __future__ import annotations
@@ -323,11 +325,15 @@ from .counting.command import numbers as _numbers  # noqa: E402  (`pathpatch dem
 from .discovery.command import discover as _discover  # noqa: E402  (`pathpatch discover`; imports no torch)
 from .render.command import report as _report  # noqa: E402  (`pathpatch report DIR`; imports no torch)
 from .scan_command import scan as _scan  # noqa: E402  (`pathpatch scan KIND`; imports no torch)
+from .study.command import reproduce as _reproduce  # noqa: E402  (`pathpatch reproduce DIR`; imports no torch)
+from .study.command import run as _run  # noqa: E402  (`pathpatch run STUDY.toml`; imports no torch)
 
 demo.add_command(_numbers)
 cli.add_command(_discover)
 cli.add_command(_report)
 cli.add_command(_scan)
+cli.add_command(_run)
+cli.add_command(_reproduce)
 
 
 def main() -> None:

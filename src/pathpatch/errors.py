@@ -23,6 +23,8 @@ __all__ = [
     "ArgumentError",
     "DeviceError",
     "EmptyPathSetError",
+    "StudyFileError",
+    "ReproductionError",
     "UnreliableIntervalWarning",
     "close_matches",
 ]
@@ -111,6 +113,25 @@ class EmptyPathSetError(PatternError):
     """A *named* edge, path or position that holds no path of this model (an edge that is not in
     the graph, a path running backwards, a sender position after its receiver's). Scoring it would
     silently report the empty hypothesis."""
+
+
+class StudyFileError(InputError):
+    """A study file that cannot run as written: a key it does not know, a value of the wrong type,
+    a pattern that does not parse, a missing model or data file, a sweep over a key that does not
+    exist. Raised before any work. Attributes: ``file`` (the study file, or None for a study
+    given as a dict), ``key`` (the dotted key, e.g. ``"steps.acdc.threshold"``; ``""`` for the
+    whole file) and ``allowed`` (what the key accepts, in words)."""
+
+    def __init__(self, file: str | None, key: str, message: str, allowed: str = "") -> None:
+        self.file, self.key, self.allowed = file, key, allowed
+        where = f"{file}: " if file else ""
+        at = f"[{key}] " if key else ""
+        super().__init__(f"{where}{at}{message}" + (f" (allowed: {allowed})" if allowed else ""))
+
+
+class ReproductionError(PathPatchError):
+    """A results folder that cannot be reproduced: no run.json, a run.json of another format, or
+    weights or data whose checksums differ from those recorded."""
 
 
 class UnreliableIntervalWarning(UserWarning):

@@ -45,7 +45,7 @@ def shipped_dir(name: str) -> Path:
     return Path(str(resources.files("pathpatch") / "assets" / name))
 
 
-def _from_hugging_face(source: str, dtype: torch.dtype | None) -> ResidualModel:
+def _from_hugging_face(source: str, dtype: torch.dtype | None, revision: str | None = None) -> ResidualModel:
     try:
         from transformers import AutoModelForCausalLM
     except ImportError as err:
@@ -53,11 +53,13 @@ def _from_hugging_face(source: str, dtype: torch.dtype | None) -> ResidualModel:
     from .model.hf import from_hf
 
     try:
-        hf_model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True)
+        hf_model = AutoModelForCausalLM.from_pretrained(source, revision=revision, local_files_only=True)
     except (OSError, ValueError) as err:
         where = "" if Path(source).exists() else "there is no local directory of that name, and "
+        pinned = f" at revision {revision!r}" if revision else ""
         raise ModelLoadError(
-            f"{where}weights for {source!r} are not in the local Hugging Face cache and pathpatch never downloads; "
+            f"{where}weights for {source!r}{pinned} are not in the local Hugging Face cache and pathpatch never "
+            "downloads; "
             f"pass the path of a local model directory instead (for example one written by "
             f"model.save_pretrained(DIR) on a machine with network access), or a shipped model: {list(SHIPPED)}"
         ) from err
@@ -75,8 +77,9 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
-def load(name_or_path: str | Path, dtype: torch.dtype | None = None) -> ResidualModel:
-    """A shipped model by name, a saved or Hugging Face model directory, or a cached hub model."""
+def load(name_or_path: str | Path, dtype: torch.dtype | None = None, revision: str | None = None) -> ResidualModel:
+    """A shipped model by name, a saved or Hugging Face model directory, or a cached hub model
+    (``revision``: a hub model's pinned revision; read from the local cache only)."""
     from .validate import check_dtype
 
     if not isinstance(name_or_path, (str, Path)):
@@ -104,7 +107,7 @@ def load(name_or_path: str | Path, dtype: torch.dtype | None = None) -> Residual
         return load_model_dir(shipped_dir(str(name_or_path)), dtype)
     if "/" not in str(name_or_path) and close_matches(str(name_or_path), SHIPPED):
         shipped_dir(str(name_or_path))  # raises with the did-you-mean hint
-    return _from_hugging_face(str(name_or_path), dtype)
+    return _from_hugging_face(str(name_or_path), dtype, revision)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from ..options import Ablation, Options
 from ..scoring import check_inputs, example_values
 from .eap import EdgeScores
 
-__all__ = ["FaithfulnessCurve", "faithfulness", "default_ks"]
+__all__ = ["FaithfulnessCurve", "faithfulness", "prefix_faithfulness", "default_ks"]
 
 _FORMAT = "pathpatch.faithfulness/1"
 
@@ -187,6 +187,34 @@ def faithfulness(
     }
     return FaithfulnessCurve(
         grid,
+        tuple(float(p) for p in proportion),
+        n,
+        _trapezoid(proportion, x),
+        _trapezoid(np.abs(1.0 - proportion), x),
+        ate,
+        info,
+    )
+
+
+def prefix_faithfulness(model: ResidualModel, pairs: Pairs, patterns: list[str], options: Options) -> FaithfulnessCurve:
+    """The faithfulness curve of a path-level circuit: the proportion explained by its first k
+    ``patterns`` (most important first, as :func:`~pathpatch.discovery.paths.discover_paths`
+    orders them) for every k, against ``k / len(patterns)``; one batched pass, as above."""
+    from ..lang.hypothesis import no_paths, paths
+
+    if not patterns:
+        raise InputError("a faithfulness curve over patterns needs at least one pattern")
+    n = len(patterns)
+    hyps = {f"top {k}": paths(patterns[:k]) if k else no_paths() for k in range(n + 1)}
+    values = example_values(model, check_inputs(model, hyps, pairs, options, "per_example"), pairs, options)
+    ate = float(np.mean(values["top 0"]["delta_empty"]))
+    if not ate > 0:
+        raise InputError(f"the total effect is {ate:g}: the ablation does not change the output")
+    proportion = np.array([1.0 - float(np.mean(values[f"top {k}"]["delta_h"])) / ate for k in range(n + 1)])
+    x = np.arange(n + 1, dtype=np.float64) / n
+    info = {"delta": options.delta_name, "ablation": options.ablation, "examples": len(pairs), "ranking": "patterns"}
+    return FaithfulnessCurve(
+        tuple(range(n + 1)),
         tuple(float(p) for p in proportion),
         n,
         _trapezoid(proportion, x),

@@ -1,0 +1,312 @@
+"""A study, loaded from its file and run: :class:`Study` and what a run returns, :class:`StudyRun`.
+
+``Study.load(path)`` reads and checks the whole file (schema, names, splits, claims, sweeps: every
+cell's settings) and raises a :class:`~pathpatch.errors.StudyFileError` before any work.
+``study.run(out)`` then loads the model, compiles every pattern on it, draws the data, and runs
+the cells in order: a cell whose finished file is already in ``OUT/cells`` is kept, not run
+again (so a run killed in the middle resumes where it stopped), and each cell's file is written
+atomically when it finishes. A cell whose step fails with a pathpatch error is recorded as
+failed with the message, and the other cells still run; the run reports it and a re-run retries
+it. The driver alone combines cells: the robustness card, the report page and ``run.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import Dataset, Pairs
+from ..errors import PathPatchError, StudyFileError
+from ..lang.hypothesis import Hypothesis
+from ..report import Report
+from .card import build_card, card_text
+from .cells import BASE, Cell, expand
+from .check import check_study
+from .hypotheses import build_hypotheses, check_on_model
+from .inputs import LoadedModel, draw, load_model, split_pairs, tensor_sha256
+from .load import parse_study, validate_spec
+from .provenance import environment
+from .schema import StudySpec
+from .steps import run_step
+from .store import CELL_FORMAT, Store, write_json
+
+__all__ = ["RUN_FORMAT", "Study", "StudyRun", "run_cell"]
+
+RUN_FORMAT = "pathpatch.run/1"
+Echo = Callable[[str], object]
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """What :meth:`Study.run` did: the folder, every cell and its file, the card, and which cells
+    were kept from an earlier run."""
+
+    out: Path
+    cells: tuple[Cell, ...]
+    results: dict[str, dict[str, Any]]
+    card: dict[str, Any]
+    kept: tuple[str, ...]
+
+    @property
+    def failed(self) -> list[Cell]:
+        return [c for c in self.cells if self.results[c.id]["status"] != "done"]
+
+    @property
+    def claims_hold(self) -> bool:
+        return all(c["holds_in"] == c["judged_in"] for c in self.card["claims"])
+
+    def step(self, name: str, cell: str = BASE) -> dict[str, Any]:
+        """The result of step ``name`` in the base cell (or the cell with id ``cell``)."""
+        chosen = self.cells[0] if cell == BASE else next(c for c in self.cells if c.id == cell)
+        return self.results[chosen.id]["steps"][name]
+
+    def report(self, name: str, cell: str = BASE) -> Report:
+        """The report of a score (or ladder) step."""
+        return Report.from_dict(self.step(name, cell)["report"])
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+class _Inputs:
+    """Models and drawn data, loaded once per distinct ``[model]`` and ``[data]``."""
+
+    def __init__(self, base: Path, file: str | None) -> None:
+        self.base, self.file = base, file
+        self.models: dict[str, LoadedModel] = {}
+        self.pools: dict[str, tuple[Dataset, str]] = {}
+
+    def model(self, spec: StudySpec) -> LoadedModel:
+        key = _key(spec.model.model_dump())
+        if key not in self.models:
+            self.models[key] = load_model(spec.model, self.base, self.file)
+        return self.models[key]
+
+    def pool(self, spec: StudySpec) -> tuple[Dataset, str]:
+        drawn = spec.data.model_dump(exclude={"pairing", "pairing_seed", "splits"})
+        key = _key([drawn, spec.model.model_dump()])
+        if key not in self.pools:
+            data = draw(spec.data, self.base, self.model(spec).model, spec.model.name)
+            self.pools[key] = (data, tensor_sha256(data.tokens, data.target_mask, data.target_tokens))
+        return self.pools[key]
+
+
+def run_cell(cell: Cell, inputs: _Inputs, on_step: Callable[[str, Any, Any], object] | None = None) -> dict[str, Any]:
+    """Run every step of ``cell``; its file's contents (``status`` ``"failed"`` with the error
+    when a step raised a pathpatch error)."""
+    spec = cell.spec
+    start = time.perf_counter()
+    loaded = inputs.model(spec)
+    pool, pool_sha = inputs.pool(spec)
+    model = loaded.model
+    hypotheses: dict[str, Hypothesis] = build_hypotheses(spec, model)
+    splits: dict[str, Pairs] = {}
+    steps: dict[str, Any] = {}
+    status, error = "done", None
+    for name in cell.steps:
+        step = spec.steps[name]
+        try:
+            if step.split not in splits:
+                splits[step.split] = split_pairs(spec, pool, step.split)
+            result = run_step(model, spec, name, splits[step.split], hypotheses)
+        except PathPatchError as err:
+            status, error = "failed", f"step {name}: {type(err).__name__}: {err}"
+            break
+        steps[name] = result.data
+        if result.hypothesis is not None:
+            hypotheses[name] = result.hypothesis
+        if on_step is not None:
+            on_step(name, result.data, result.value)
+    data_sha = {
+        s: tensor_sha256(p.ref.tokens, p.new_tokens, p.ref.target_mask, p.ref.target_tokens) for s, p in splits.items()
+    }
+    return {
+        "format": CELL_FORMAT,
+        **cell.to_dict(),
+        "status": status,
+        "error": error,
+        "steps": steps,
+        "model_sha256": loaded.info["weights_sha256"],
+        "data_sha256": {"drawn": pool_sha, "splits": data_sha},
+        "env": environment(spec.model.device, spec.model.dtype),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def base_summary(cell: dict[str, Any]) -> str:
+    """What each step of a cell found, for the terminal: probes' summaries, reports, circuits."""
+    from ..discovery.circuit import Circuit
+
+    lines = []
+    for name, data in cell["steps"].items():
+        if "summary" in data:
+            lines.append(f"{name}: {data['summary']}")
+        elif "report" in data:
+            lines.append(
+                f"{name} ({data['examples']} examples, split {data['split']}):\n{Report.from_dict(data['report'])}"
+            )
+        elif "circuit" in data:
+            curve = data.get("curve")
+            extra = f"; faithfulness CPR {curve['area']:.3f}, CMD {curve['cmd']:.3f}" if curve else ""
+            lines.append(f"{name}: {Circuit.from_dict(data['circuit'])}, found on {data['examples']} examples{extra}")
+        elif "table" in data:
+            lines.append(f"{name}: {data['kind']} table of {len(data['table'].get('rows', []))} rows")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+@dataclass(frozen=True)
+class Study:
+    """A checked study: its spec, the file it came from (None for a dict), the folder its relative
+    paths start from, its text, and its cells."""
+
+    spec: StudySpec
+    file: str | None
+    base: Path
+    text: str | None
+    cells: tuple[Cell, ...]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Study:
+        """Read and check the study file at ``path`` (module docs)."""
+        path = Path(path)
+        if not path.is_file():
+            raise StudyFileError(str(path), "", "no such study file", "the path of a .toml study file")
+        text = path.read_text(encoding="utf-8")
+        spec = parse_study(text, str(path))
+        return cls.checked(spec, str(path), path.resolve().parent, text)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base: str | Path | None = None) -> Study:
+        """A study given as a dict (a parsed study file, or run.json's ``study.resolved``)."""
+        return cls.checked(validate_spec(data), None, Path(base) if base is not None else Path.cwd(), None)
+
+    @classmethod
+    def checked(cls, spec: StudySpec, file: str | None, base: Path, text: str | None) -> Study:
+        check_study(spec, file, base)
+        return cls(spec, file, base, text, expand(spec, file, base))
+
+    @property
+    def default_out(self) -> Path:
+        return Path(self.spec.study.out or f"results/{self.spec.study.name}")
+
+    def run(
+        self, out: str | Path | None = None, *, fresh: bool = False, echo: Echo = print, figures: bool = True
+    ) -> StudyRun:
+        """Run the study into ``out`` (default ``[study] out``, else ``results/NAME``), keeping the
+        cells an earlier run finished unless ``fresh`` (module docs)."""
+        from .figures import step_figures, write_pages
+
+        folder = Path(out) if out is not None else self.default_out
+        store, inputs = Store(folder), _Inputs(self.base, self.file)
+        started = time.perf_counter()
+        checked: set[str] = set()
+        for cell in self.cells:  # every pattern on its model, before any work
+            key = _key([cell.spec.model.model_dump(), cell.spec.resolved()["hypotheses"], cell.id])
+            if key not in checked:
+                check_on_model(cell.spec, inputs.model(cell.spec).model, self.file)
+                checked.add(key)
+        base_model = inputs.model(self.spec)
+        run_info = self._run_info(folder, inputs)
+        write_json(folder / "run.json", {**run_info, "status": "running"})
+        results: dict[str, dict[str, Any]] = {}
+        kept: list[str] = []
+        spent: list[float] = []
+        n = len(self.cells)
+        for i, cell in enumerate(self.cells, 1):
+            done = None if fresh else store.finished(cell.id)
+            if cell.id in results:
+                echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- the same cell as one above, not run twice")
+                continue
+            if done is not None:
+                results[cell.id] = done
+                kept.append(cell.id)
+                echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- finished in an earlier run, kept ({cell.id})")
+                continue
+            t0 = time.perf_counter()
+            draw_base = figures and cell.sweep == BASE
+            on_step = (
+                (lambda name, data, value: step_figures(folder, name, data, value, base_model.model))
+                if draw_base
+                else None
+            )
+            data = run_cell(cell, inputs, on_step)
+            store.write(cell.id, data)
+            results[cell.id] = data
+            spent.append(time.perf_counter() - t0)
+            left = sum(1 for c in self.cells[i:] if c.id not in results and store.finished(c.id) is None)
+            eta = f", about {_duration(left * sum(spent) / len(spent))} left" if left else ""
+            status = "" if data["status"] == "done" else f" FAILED: {data['error']}"
+            echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- {spent[-1]:.1f} s{eta}{status}")
+            if cell.sweep == BASE:
+                echo(base_summary(data))
+        graph = base_model.model.graph
+        from ..render.runfiles import architecture
+
+        card = build_card(self.spec, self.cells, results, graph, architecture(base_model.model))
+        write_json(folder / "robustness.json", card)
+        base = results[self.cells[0].id]
+        if figures:
+            from ..render.card import write_card_figures
+
+            write_card_figures(card, folder)
+            if base["status"] == "done":
+                write_pages(folder, self.spec, base, base_model.model, {"study": self.spec.study.name})
+        seconds = round(time.perf_counter() - started, 1)
+        write_json(
+            folder / "run.json",
+            {
+                **run_info,
+                "status": "done" if all(r["status"] == "done" for r in results.values()) else "failed",
+                "cells": [
+                    {
+                        **c.to_dict(),
+                        "status": results[c.id]["status"],
+                        "kept": c.id in kept,
+                        "file": f"cells/{c.id}.json",
+                    }
+                    for c in self.cells
+                ],
+                "timings": {"seconds": seconds, "cells": {c: r["seconds"] for c, r in results.items()}},
+            },
+        )
+        echo(card_text(card))
+        return StudyRun(folder, self.cells, results, card, tuple(kept))
+
+    def _run_info(self, folder: Path, inputs: _Inputs) -> dict[str, Any]:
+        loaded = inputs.model(self.spec)
+        _, drawn = inputs.pool(self.spec)
+        return {
+            "format": RUN_FORMAT,
+            "study": {
+                "name": self.spec.study.name,
+                "file": self.file,
+                "base": str(self.base),
+                "text": self.text,
+                "sha256": None if self.text is None else hashlib.sha256(self.text.encode()).hexdigest(),
+                "resolved": self.spec.resolved(),
+            },
+            "environment": environment(self.spec.model.device, self.spec.model.dtype),
+            "model": loaded.info,
+            "data": {"drawn_sha256": drawn, "examples": self.spec.data.examples},
+            "seeds": {
+                "select": self.spec.data.select_seed,
+                "pairing": self.spec.data.pairing_seed,
+                "settings": self.spec.settings.seed,
+                "splits": {k: v.seed for k, v in self.spec.data.splits.items() if v.sample is not None},
+            },
+            "torch_threads": torch.get_num_threads(),
+            "cells": [c.to_dict() for c in self.cells],
+        }
