@@ -2,10 +2,10 @@
 
 - **cells**: every cell of the study with its sweep, label and status (a failed cell's error);
 - **claims**: per claim, how many cells it holds in of those judged (and which were not judged), its
-  worst cell with value, interval and margin, then every cell (failing rows in red), and the
+  worst cell with value, interval and margin, then every cell (failing rows in red), under the
   claims' figure;
-- **hypotheses**: one sortable table of every (score step, hypothesis, cell) with each metric and
-  its interval, and the hypotheses' figure;
+- **hypotheses**: the hypotheses' figure, then one sortable table of every (score step,
+  hypothesis, cell) with each metric and its interval;
 - **discoveries**: per discovery step, the sizes of the cells' circuits with their CPR and CMD,
   the mean Jaccard overlap, the robust core's edges with their inclusion (hovering one lights it up
   in the diagrams), the most included path patterns (path searches), and the step's figures.
@@ -41,6 +41,10 @@ def _interval(p: Mapping[str, Any], fmt: Callable[[Any], str]) -> str:
     return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
 
 
+def _scroll(html: str) -> str:
+    return f'<div class="scroll short">{html}</div>'
+
+
 def _figures(folder: Path, names: Sequence[str], prefix: str, shown: set[str]) -> str:
     out = []
     for i, name in enumerate(names):
@@ -56,7 +60,7 @@ def _figures(folder: Path, names: Sequence[str], prefix: str, shown: set[str]) -
 def _cells(card: Mapping[str, Any]) -> str:
     rows: list[Row] = [
         (
-            [(c["id"], None), (str(c.get("sweep", "")), None), (c["label"], None), (c["status"], None)]
+            [(c["label"], None), (c["id"], None), (str(c.get("sweep", "")), None), (c["status"], None)]
             + [(str(c.get("error") or ""), None)],
             {"class": "fails" if c["status"] == "failed" else ""},
         )
@@ -64,9 +68,8 @@ def _cells(card: Mapping[str, Any]) -> str:
     ]
     failed = sum(c["status"] == "failed" for c in card["cells"])
     note = f", {failed} failed" if failed else ""
-    return f"<h3>Cells</h3><p>{len(card['cells'])} cells{note} (the base first)</p>" + table(
-        ["cell", "sweep", "label", "status", "error"], rows, "robustness-cells"
-    )
+    head = f"<h3>Cells</h3><p>{len(card['cells'])} cells{note} (the base first)</p>"
+    return head + _scroll(table(["cell", "id", "sweep", "status", "error"], rows, "robustness-cells"))
 
 
 def _claim(i: int, claim: Mapping[str, Any], labels: Mapping[str, str]) -> str:
@@ -105,7 +108,7 @@ def _claim(i: int, claim: Mapping[str, Any], labels: Mapping[str, str]) -> str:
         )
         for p in pts
     ]
-    out.append(table(["cell", "value [interval]", "margin", "holds"], rows, f"robustness-claim-{i}"))
+    out.append(_scroll(table(["cell", "value [interval]", "margin", "holds"], rows, f"robustness-claim-{i}")))
     return "\n".join(out)
 
 
@@ -161,7 +164,7 @@ def _discovery(i: int, disc: Mapping[str, Any], folder: Path, shown: set[str]) -
                 {},
             )
         )
-    out.append(table(["cell", "id", "edges kept", "CPR (area)", "CMD"], rows, f"robustness-sizes-{i}"))
+    out.append(_scroll(table(["cell", "id", "edges kept", "CPR (area)", "CMD"], rows, f"robustness-sizes-{i}")))
     share = float(disc["core_threshold"])
     core = disc["core"]
     if core:
@@ -169,7 +172,7 @@ def _discovery(i: int, disc: Mapping[str, Any], folder: Path, shown: set[str]) -
         body: list[Row] = [
             ([(e, None), (f"{disc['inclusion'][e]:.2f}", disc["inclusion"][e])], _edge_attr(e)) for e in core
         ]
-        out.append(table(["core edge", "inclusion"], body, f"robustness-core-{i}"))
+        out.append(_scroll(table(["core edge", "inclusion"], body, f"robustness-core-{i}")))
     else:
         out.append(
             f'<p class="note">the robust core is empty: no edge was kept in at least {share:.0%} of the {n} cells</p>'
@@ -180,7 +183,7 @@ def _discovery(i: int, disc: Mapping[str, Any], folder: Path, shown: set[str]) -
         more = f" (the {MAX_PATTERNS} most included of {len(ranked)})" if len(ranked) > MAX_PATTERNS else ""
         out.append(f"<p>path patterns by inclusion{esc(more)}</p>")
         prow: list[Row] = [([(p, None), (f"{float(v):.2f}", float(v))], {}) for p, v in ranked[:MAX_PATTERNS]]
-        out.append(table(["pattern", "inclusion"], prow, f"robustness-patterns-{i}"))
+        out.append(_scroll(table(["pattern", "inclusion"], prow, f"robustness-patterns-{i}")))
     kinds = ("core", "inclusion", "jaccard", "curves")
     out.append(_figures(folder, [step_figure(step, k) for k in kinds], f"r-d{i}-", shown))
     return "\n".join(out)
@@ -197,14 +200,14 @@ def card_html(card: Mapping[str, Any], folder: str | Path, shown: set[str] | Non
     claims = card.get("claims") or []
     out.append("<h2>Claims across cells</h2>")
     if claims:
-        out += [_claim(i, c, labels) for i, c in enumerate(claims)]
         out.append(_figures(folder, [CLAIMS_PNG], "r-c", shown))
+        out += [_claim(i, c, labels) for i, c in enumerate(claims)]
     else:
         out.append('<p class="note">the study declares no claims</p>')
     if card.get("hypotheses"):
         out.append("<h2>Hypotheses across cells</h2>")
-        out.append('<div class="scroll">' + _hypotheses(card) + "</div>")
         out.append(_figures(folder, [HYPOTHESES_PNG], "r-h", shown))
+        out.append(_scroll(_hypotheses(card)))
     discoveries = card.get("discoveries") or []
     if discoveries:
         out.append("<h2>Discoveries across cells</h2>")

@@ -110,7 +110,9 @@ def _panels(card: Mapping[str, Any], panels: Sequence[_Panel], path: str | Path,
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylim(-0.7, len(ids) - 0.3)
         ax.grid(axis="x", color="#eeeeee", lw=0.6)
-    axes[0][0].set_yticks(range(len(ids))[::-1], [labels[c] for c in ids], fontsize=7)
+    axes[0][0].set_yticks(range(len(ids))[::-1], [labels[c] for c in ids])
+    for row in axes:  # the ticks are shared; each row's first panel shows them
+        row[0].tick_params(axis="y", labelsize=7)
     fig.suptitle(title)
     return save_figure(fig, path)
 

@@ -37,7 +37,7 @@ table.sortable th{cursor:pointer;user-select:none;background:#f6f7f9}
 table.sortable th[data-dir=asc]:after{content:" ▲"}
 table.sortable th[data-dir=desc]:after{content:" ▼"}tr[data-edges]:hover,tr[data-nodes]:hover{background:#fff6d6}
 tr.fails td{color:#b22222}p.holds{color:#1d6b2a;font-weight:600}p.fails{color:#b22222;font-weight:600}
-ul.core{columns:3;font-size:13px}
+.scroll.short{max-height:320px;display:block;width:max-content;max-width:100%}
 .scroll{max-height:520px;overflow:auto;border:1px solid #eee;display:inline-block}
 figure{margin:12px 0;display:inline-block;vertical-align:top;max-width:100%}figure img,figure svg{max-width:100%;
 height:auto}figcaption{font-size:12px;color:#555}
