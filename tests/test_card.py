@@ -240,10 +240,11 @@ def test_the_report_page_of_a_folder_with_only_a_card(tmp_path: Path) -> None:
     assert read_run(tmp_path).robustness == card
     html = build_html(tmp_path)  # no figures yet: the section still renders
     assert '<section id="robustness">' in html and '<section id="figures">' not in html
+    assert "write them with pathpatch.render.write_card_figures(card, folder)" in html
     write_card_figures(card, tmp_path)
     (tmp_path / "other.png").write_bytes((tmp_path / "robustness-claims.png").read_bytes())
     html = build_html(tmp_path)
-    assert '<section id="robustness">' in html
+    assert '<section id="robustness">' in html and "write_card_figures(card, folder)" not in html
     for name in FIGURES:
         assert html.count(f"<figcaption>{name}</figcaption>") == (0 if name == "robustness-acdc-core.png" else 1), name
     generic = html.split('<section id="figures">', 1)[1]
@@ -273,6 +274,7 @@ def test_a_card_of_another_format_is_refused(tmp_path: Path) -> None:
         (lambda c: c["discoveries"][0]["sizes"].pop(), r"discoveries\[0\].sizes has 1 entries for 2 cells"),
         (lambda c: c["discoveries"][0]["core"].append("embed -> a1.1.v"), r"core names edges without an inclusion"),
         (lambda c: c["discoveries"][0]["jaccard"][0].pop(), r"jaccard should be 2 x 2"),
+        (lambda c: c["discoveries"].append(dict(c["discoveries"][0])), r"steps \['acdc', 'acdc'\] are not unique"),
     ],
 )
 def test_a_malformed_card_says_what_is_wrong(change: Any, message: str) -> None:

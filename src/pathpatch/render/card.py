@@ -11,8 +11,8 @@
   in the diagrams), the most included path patterns (path searches), and the step's figures.
 
 Figures are the files :func:`~.cardplots.write_card_figures` writes, inlined from ``folder`` when
-present; the names inlined are added to ``shown`` so that the page's generic figures section
-does not repeat them.
+present (a note says how to write them when none is); the names inlined are added to ``shown`` so
+that the page's generic figures section does not repeat them.
 """
 
 from __future__ import annotations
@@ -196,6 +196,7 @@ def card_html(card: Mapping[str, Any], folder: str | Path, shown: set[str] | Non
     folder = Path(folder)
     shown = set() if shown is None else shown
     labels = cell_labels(card)
+    before = len(shown)
     out = [f'<section id="robustness"><h2>Robustness: {esc(card.get("study", ""))}</h2>', _cells(card)]
     claims = card.get("claims") or []
     out.append("<h2>Claims across cells</h2>")
@@ -212,4 +213,10 @@ def card_html(card: Mapping[str, Any], folder: str | Path, shown: set[str] | Non
     if discoveries:
         out.append("<h2>Discoveries across cells</h2>")
         out += [_discovery(i, d, folder, shown) for i, d in enumerate(discoveries)]
+    if len(shown) == before and (claims or card.get("hypotheses") or discoveries):
+        out.insert(
+            2,
+            f'<p class="note">no figures of the card in {esc(folder)}: write them with '
+            "pathpatch.render.write_card_figures(card, folder)</p>",
+        )
     return "\n".join(o for o in out if o) + "</section>"

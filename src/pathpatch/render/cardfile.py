@@ -147,6 +147,13 @@ def check_card(card: Any) -> dict[str, Any]:
                     f"robustness card: {where}.curves[{j}] has {len(curve['fractions'])} fractions and "
                     f"{len(curve['proportion'])} proportions; {_REWRITE}"
                 )
+    names = [step_figure(d["step"], "") for d in _list(card, "discoveries")]
+    if len(set(names)) < len(names):
+        steps = [d["step"] for d in card["discoveries"]]
+        raise InputError(
+            f"robustness card: discovery steps {steps} are not unique (their figures' file names would "
+            f"clash); name each step once; {_REWRITE}"
+        )
     if card.get("graph") is not None and not isinstance(card["graph"], Mapping):
         raise InputError(f"robustness card: 'graph' should be a model architecture or null; {_REWRITE}")
     return dict(card)
