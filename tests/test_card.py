@@ -228,10 +228,13 @@ def test_a_failed_cell_is_listed_and_not_judged(tmp_path: Path) -> None:
     card["cells"].append(
         {"id": "deadbeef0000", "sweep": "metric", "label": "seed=9", "status": "failed", "error": "out of memory"}
     )
+    card["cells"].append({"id": "0123456789ab", "sweep": "metric", "label": "seed=8", "status": "missing"})
+    card["cells"][0]["also"] = ["ablation=resample, delta=loss"]
     write_card_figures(card, tmp_path)
     text = _text(card_html(card, tmp_path))
-    assert "3 cells, 1 failed" in text and "out of memory" in text
-    assert "not judged in 1 cells: seed=9 (failed)" in text
+    assert "4 cells, 1 failed, 1 missing" in text and "out of memory" in text
+    assert "not judged in 2 cells: seed=9 (failed), seed=8 (missing)" in text
+    assert "ablation=resample, delta=loss" in text  # another sweep point of the base cell
 
 
 def test_the_report_page_of_a_folder_with_only_a_card(tmp_path: Path) -> None:

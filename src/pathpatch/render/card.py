@@ -1,6 +1,7 @@
 """The robustness card (:mod:`.cardfile`) as a section of the report page: ``<section id="robustness">``.
 
-- **cells**: every cell of the study with its sweep, label and status (a failed cell's error);
+- **cells**: every cell of the study with its sweep, label and status (a failed cell's error, the
+  other labels of a cell that several sweep points share);
 - **claims**: per claim, how many cells it holds in of those judged (and which were not judged), its
   worst cell with value, interval and margin, then every cell (failing rows in red), under the
   claims' figure;
@@ -61,15 +62,18 @@ def _cells(card: Mapping[str, Any]) -> str:
     rows: list[Row] = [
         (
             [(c["label"], None), (c["id"], None), (str(c.get("sweep", "")), None), (c["status"], None)]
-            + [(str(c.get("error") or ""), None)],
-            {"class": "fails" if c["status"] == "failed" else ""},
+            + [(str(c.get("error") or ""), None), (", ".join(map(str, c.get("also") or [])), None)],
+            {"class": "" if c["status"] == "done" else "fails"},
         )
         for c in card["cells"]
     ]
-    failed = sum(c["status"] == "failed" for c in card["cells"])
-    note = f", {failed} failed" if failed else ""
+    counts: dict[str, int] = {}
+    for c in card["cells"]:
+        if c["status"] != "done":
+            counts[c["status"]] = counts.get(c["status"], 0) + 1
+    note = "".join(f", {n} {status}" for status, n in counts.items())
     head = f"<h3>Cells</h3><p>{len(card['cells'])} cells{note} (the base first)</p>"
-    return head + _scroll(table(["cell", "id", "sweep", "status", "error"], rows, "robustness-cells"))
+    return head + _scroll(table(["cell", "id", "sweep", "status", "error", "also"], rows, "robustness-cells"))
 
 
 def _claim(i: int, claim: Mapping[str, Any], labels: Mapping[str, str]) -> str:

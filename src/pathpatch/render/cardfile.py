@@ -166,8 +166,9 @@ def step_figure(step: str, kind: str) -> str:
 
 
 def cell_labels(card: Mapping[str, Any]) -> dict[str, str]:
-    """Cell id -> its label, failed cells marked ``(failed)``, in the card's order."""
-    return {c["id"]: c["label"] + (" (failed)" if c.get("status") == "failed" else "") for c in card["cells"]}
+    """Cell id -> its label, a cell that did not finish marked with its status (``(failed)``), in
+    the card's order."""
+    return {c["id"]: c["label"] + ("" if c["status"] == "done" else f" ({c['status']})") for c in card["cells"]}
 
 
 def _finite(values: Iterable[Any]) -> list[float]:
