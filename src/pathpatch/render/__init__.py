@@ -9,6 +9,8 @@ report of a run.
 - :mod:`.layout`, :mod:`.figure`, :mod:`.subject`, :mod:`.drawing`: circuit diagrams as SVG and PNG;
 - :mod:`.spec`: hypotheses as JSON specs and as Python text to copy;
 - :mod:`.runfiles`, :mod:`.scanfiles`: what runs and scans write for a report, and reading it back;
+- :mod:`.cardfile`, :mod:`.cardplots`, :mod:`.card`: a study's robustness card (``robustness.json``):
+  its check, its figures and its section of the HTML report;
 - :mod:`.page`, :mod:`.html`, :mod:`.command`: the HTML report and ``pathpatch report DIR``.
 
 Figures draw from the objects they are given (a scan's rows keep their nodes, edges and paths),
@@ -38,10 +40,30 @@ _HOMES = {
     "plot_roc": "curves",
     "plot_faithfulness": "curves",
     "plot_localisations": "curves",
+    "check_card": "cardfile",
+    "card_html": "card",
+    "plot_claims": "cardplots",
+    "plot_hypotheses": "cardplots",
+    "plot_inclusion": "cardplots",
+    "plot_jaccard": "cardplots",
+    "draw_core": "cardplots",
+    "plot_curves": "cardplots",
+    "write_card_figures": "cardplots",
 }
 
 if TYPE_CHECKING:
     from .bars import plot_gains, plot_report, plot_scan_top
+    from .card import card_html
+    from .cardfile import check_card
+    from .cardplots import (
+        draw_core,
+        plot_claims,
+        plot_curves,
+        plot_hypotheses,
+        plot_inclusion,
+        plot_jaccard,
+        write_card_figures,
+    )
     from .curves import plot_faithfulness, plot_localisations, plot_roc
     from .drawing import Drawing, draw
     from .heatmaps import plot_head_scan, plot_head_scores, plot_trace
@@ -72,4 +94,13 @@ __all__ = [
     "plot_roc",
     "plot_faithfulness",
     "plot_localisations",
+    "check_card",
+    "card_html",
+    "plot_claims",
+    "plot_hypotheses",
+    "plot_inclusion",
+    "plot_jaccard",
+    "draw_core",
+    "plot_curves",
+    "write_card_figures",
 ]

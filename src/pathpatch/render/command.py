@@ -24,6 +24,8 @@ def report(folder: str, out_file: str | None) -> None:
     From report.json: the hypothesis table with intervals (hover a row to light
       up its edges), circuit diagrams and each hypothesis as Python to copy;
     from scan.json: a sortable table of the scan, its ATE and its plots;
+    from robustness.json: a study's robustness card (claims, hypotheses and
+      discoveries across cells) with its figures;
     every PNG plot of the folder; the run's description and settings.
     \b
       pathpatch example && pathpatch report results/example

@@ -10,6 +10,8 @@ Sections, each present when the folder has what it needs (:mod:`.runfiles`):
 - **scan** (``scan.json``): its ATE, a sortable table (the 3,000 rows that matter most at most),
   and its own plots (``top.png``, ``heads.png``, ``circuit.svg``); hovering an edge, path or node
   row lights it up in the circuit;
+- **robustness** (``robustness.json``, a study's robustness card): its cells, claims, hypotheses
+  and discoveries across cells, with the card's figures (:mod:`.card`);
 - **figures**: every other PNG of the folder (as inline SVG where a same-named ``.svg`` exists).
 """
 
@@ -26,9 +28,10 @@ from ..graph import Path as GraphPath
 from ..lang.kept import kept_edges
 from ..report import COLUMNS, Report
 from ..scans import ScanKind, decimals, row_subject
-from .drawing import circuit_svg, inline_svg
+from .card import card_html
+from .drawing import circuit_svg
 from .figure import edge_id
-from .page import esc, page, png_data_url, table
+from .page import esc, figure_html, page, table
 from .runfiles import Run, read_run
 from .spec import from_spec
 
@@ -174,22 +177,11 @@ def _scan(run: Run, shown: set[str]) -> str:
         + "</div>"
     )
     for stem in ("circuit", "heads", "top"):
-        fig = _figure(run.folder / f"{stem}.png", f"s-{stem}")
+        fig = figure_html(run.folder / f"{stem}.png", f"s-{stem}")
         if fig:
             shown.add(f"{stem}.png")
             out.append(fig)
     return "\n".join(out) + "</section>"
-
-
-def _figure(png: Path, prefix: str) -> str:
-    svg = png.with_suffix(".svg")
-    if svg.is_file():
-        body, name = inline_svg(svg.read_text(encoding="utf-8"), prefix), svg.name
-    elif png.is_file():
-        body, name = f'<img alt="{esc(png.name)}" src="{png_data_url(png)}">', png.name
-    else:
-        return ""
-    return f"<figure>{body}<figcaption>{esc(name)}</figcaption></figure>"
 
 
 def build_html(folder: str | Path) -> str:
@@ -200,9 +192,11 @@ def build_html(folder: str | Path) -> str:
     parts = [f"<h1>pathpatch report: {esc(run.folder.resolve().name)}</h1>", _describe(run)]
     if run.report is not None:
         parts.append(_hypotheses(run.report, graph))
+    if run.robustness is not None:
+        parts.append(card_html(run.robustness, run.folder, shown))
     if run.scan is not None:
         parts.append(_scan(run, shown))
-    figures = [_figure(p, f"f{i}") for i, p in enumerate(run.pngs) if p.name not in shown]
+    figures = [figure_html(p, f"f{i}") for i, p in enumerate(run.pngs) if p.name not in shown]
     if figures:
         parts.append('<section id="figures"><h2>Figures</h2>\n' + "\n".join(figures) + "</section>")
     return page(f"pathpatch report: {run.folder.resolve().name}", "\n".join(parts))

@@ -20,7 +20,9 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["esc", "table", "png_data_url", "page"]
+from .drawing import inline_svg
+
+__all__ = ["esc", "table", "png_data_url", "figure_html", "page"]
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;max-width:1180px;
@@ -34,6 +36,8 @@ text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:lef
 table.sortable th{cursor:pointer;user-select:none;background:#f6f7f9}
 table.sortable th[data-dir=asc]:after{content:" ▲"}
 table.sortable th[data-dir=desc]:after{content:" ▼"}tr[data-edges]:hover,tr[data-nodes]:hover{background:#fff6d6}
+tr.fails td{color:#b22222}p.holds{color:#1d6b2a;font-weight:600}p.fails{color:#b22222;font-weight:600}
+.scroll.short{max-height:320px;display:block;width:max-content;max-width:100%}
 .scroll{max-height:520px;overflow:auto;border:1px solid #eee;display:inline-block}
 figure{margin:12px 0;display:inline-block;vertical-align:top;max-width:100%}figure img,figure svg{max-width:100%;
 height:auto}figcaption{font-size:12px;color:#555}
@@ -139,6 +143,19 @@ def table(
 def png_data_url(path: Path) -> str:
     """A PNG file as a ``data:`` URL."""
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def figure_html(png: Path, prefix: str) -> str:
+    """A figure of the folder inlined: the same-named ``.svg`` as inline SVG (ids prefixed with
+    ``prefix``) where it exists, else the PNG as a ``data:`` URL; ``""`` when neither exists."""
+    svg = png.with_suffix(".svg")
+    if svg.is_file():
+        body, name = inline_svg(svg.read_text(encoding="utf-8"), prefix), svg.name
+    elif png.is_file():
+        body, name = f'<img alt="{esc(png.name)}" src="{png_data_url(png)}">', png.name
+    else:
+        return ""
+    return f"<figure>{body}<figcaption>{esc(name)}</figcaption></figure>"
 
 
 def page(title: str, body: str) -> str:

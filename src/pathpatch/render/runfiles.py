@@ -10,7 +10,9 @@ by :func:`write_report_json`:
 - ``"description"``: a paragraph about the run.
 
 ``scan.json`` (:func:`~.scanfiles.write_scan`) and ``study.json`` (any JSON; its ``"info"`` and
-``"description"`` describe the run) are read as they are; every ``*.png`` of the folder is a plot.
+``"description"`` describe the run) are read as they are; ``robustness.json``, a study's robustness
+card, is checked against its format (:func:`~.cardfile.check_card`); every ``*.png`` of the folder
+is a plot.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..graph import Graph, GraphSource, graph_of
 from ..lang.hypothesis import Hypothesis
 from ..model.config import ModelConfig
 from ..report import Report
+from .cardfile import check_card
 from .spec import snippet, to_spec
 
 __all__ = ["architecture", "graph_from", "write_report_json", "Run", "read_run"]
@@ -102,11 +105,13 @@ class Run:
     study: dict[str, Any] | None
     scan: dict[str, Any] | None
     pngs: tuple[Path, ...]
+    robustness: dict[str, Any] | None = None
 
     @property
     def graph(self) -> Graph | None:
-        """The model's graph, when the run recorded it (report.json or scan.json ``"graph"``)."""
-        for data in (self.report, self.scan):
+        """The model's graph, when the run recorded it (``"graph"`` of report.json, scan.json or
+        robustness.json, the first that has one)."""
+        for data in (self.report, self.scan, self.robustness):
             if data is not None and data.get("graph") is not None:
                 return graph_from(data["graph"])
         return None
@@ -125,7 +130,8 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 
 def read_run(folder: str | Path) -> Run:
-    """The run in ``folder``; a typed error when it holds none of report.json, scan.json or a PNG."""
+    """The run in ``folder``; a typed error when it holds none of report.json, scan.json,
+    robustness.json or a PNG."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(
@@ -138,6 +144,7 @@ def read_run(folder: str | Path) -> Run:
         _load(folder / "study.json"),
         _load(folder / "scan.json"),
         tuple(sorted(folder.glob("*.png"))),
+        _load(folder / "robustness.json"),
     )
     if run.report is not None:
         try:
@@ -147,9 +154,14 @@ def read_run(folder: str | Path) -> Run:
                 f"{folder / 'report.json'} is not a pathpatch report ({err}); write it with "
                 "Report.to_json or pathpatch.render.write_report_json"
             ) from None
-    if run.report is None and run.scan is None and not run.pngs:
+    if run.robustness is not None:
+        try:
+            check_card(run.robustness)
+        except InputError as err:
+            raise InputError(f"{folder / 'robustness.json'}: {err}") from None
+    if run.report is None and run.scan is None and run.robustness is None and not run.pngs:
         raise InputError(
-            f"{folder} holds no run files: expected report.json, scan.json or PNG plots, as "
-            "`pathpatch demo`, `pathpatch example` or `pathpatch scan` write them"
+            f"{folder} holds no run files: expected report.json, scan.json, robustness.json or PNG "
+            "plots, as `pathpatch demo`, `pathpatch example`, `pathpatch scan` or a study write them"
         )
     return run
