@@ -23,13 +23,12 @@ from typing import Any
 import numpy as np
 
 from ..graph import Graph
+from ..render.cardfile import CARD_FORMAT
 from .cells import Cell
 from .check import score_steps_of
 from .schema import DISCOVERY, Claim, ScoreStep, StudySpec
 
 __all__ = ["CARD_FORMAT", "claim_text", "judge", "build_card", "card_text"]
-
-CARD_FORMAT = "pathpatch.robustness/1"
 
 
 def claim_text(claim: Claim) -> str:

@@ -130,11 +130,13 @@ def _steps(spec: StudySpec, file: str | None) -> None:
 def _splits(spec: StudySpec, file: str | None) -> None:
     for name, split in spec.data.splits.items():
         rows = split_rows(spec, name)
-        if len(rows) < 2:
+        bounds = [int(p) for p in split.rows.split(":") if p.strip()]
+        if len(rows) < 2 or any(abs(b) > spec.data.examples for b in bounds):
             raise StudyFileError(
                 file,
                 f"data.splits.{name}.rows",
-                f"rows {split.rows!r} of {spec.data.examples} examples hold {len(rows)}; a split needs 2 or more",
+                f"rows {split.rows!r} of {spec.data.examples} examples: a split takes 2 or more rows of the drawn "
+                "examples, within them",
                 f"'a:b' with 0 <= a < b <= {spec.data.examples}",
             )
         if split.sample is not None and split.sample > len(rows):

@@ -6,9 +6,9 @@ dtype, threads, CPU kernels, the git commit of the pathpatch source when it has 
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 

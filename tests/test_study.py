@@ -1,0 +1,326 @@
+"""Studies as files: a tiny study on a saved random model, run, resumed, reproduced and tampered with."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import save_file
+
+import pathpatch as pp
+from pathpatch.cli import cli
+from pathpatch.errors import ReproductionError, StudyFileError
+from pathpatch.study import Study, reproduce
+from pathpatch.study import run as run_module
+
+STUDY = """
+[study]
+name = "tiny"
+description = "a tiny study"
+
+[model]
+path = "tiny"
+
+[data]
+source = "tokens.safetensors"
+examples = 40
+splits.search = { rows = "0:20" }
+splits.eval = { rows = "20:40" }
+
+[settings]
+n_boot = 200
+
+[hypotheses]
+direct = "embed -> out"
+values = ["embed -> out", "embed -> a1.*.v -> out"]
+values-subgraph = { subgraph_of = "values" }
+
+[steps.acdc]
+kind = "acdc"
+split = "search"
+threshold = 0.01
+curve = true
+
+[steps.eval]
+kind = "score"
+split = "eval"
+hypotheses = ["direct", "values", "values-subgraph", "acdc"]
+
+[[claims]]
+name = "values explain a little"
+hypothesis = "values"
+at_least = 0.01
+
+[[claims]]
+circuit = "acdc"
+metric = "n_edges"
+at_most = 1
+
+[sweeps.metric]
+steps = ["eval"]
+grid = { "settings.ablation" = ["resample", "mean"], "data.pairing_seed" = [0, 1] }
+"""
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a saved 2-layer random model, a token file and the study file."""
+    root = tmp_path_factory.mktemp("study")
+    cfg = pp.NativeConfig(
+        n_layers=2, n_heads=2, d_model=32, d_head=16, d_vocab=40, n_ctx=16, positions="shortformer", init_std=0.3
+    )
+    torch.manual_seed(0)
+    pp.save_model(pp.native_model(cfg), root / "tiny")
+    tokens = torch.randint(0, 40, (48, 10), generator=torch.Generator().manual_seed(1))
+    save_file({"tokens": tokens}, str(root / "tokens.safetensors"))
+    np.save(root / "tokens.npy", tokens.numpy())
+    (root / "tiny.toml").write_text(STUDY)
+    return root
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def finished(folder: Path) -> Path:
+    out = folder / "out"
+    Study.load(folder / "tiny.toml").run(out, echo=_quiet, figures=False)
+    return out
+
+
+def _numbers(out: Path) -> dict[str, object]:
+    """Every cell's step results, timings dropped."""
+
+    def strip(x: object) -> object:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k != "seconds"}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return {p.name: strip(json.loads(p.read_text())["steps"]) for p in sorted((out / "cells").glob("*.json"))}
+
+
+def test_a_study_runs_its_cells_and_judges_its_claims(folder: Path, finished: Path) -> None:
+    study = Study.load(folder / "tiny.toml")
+    assert [c.sweep for c in study.cells] == ["base"] + ["metric"] * 4
+    assert study.cells[1].label == "ablation=resample, pairing_seed=0"
+    assert study.cells[1].steps == ("acdc", "eval")  # eval reads acdc's circuit, so the sweep runs it too
+    # the point (resample, 0) is the study as written: the same cell as the base, run once, counted once
+    assert study.cells[0].id == study.cells[1].id and len({c.id for c in study.cells}) == 4
+    assert len(list((finished / "cells").glob("*.json"))) == 4
+    card = json.loads((finished / "robustness.json").read_text())
+    assert [c["status"] for c in card["cells"]] == ["done"] * 4
+    assert card["cells"][0]["also"] == ["ablation=resample, pairing_seed=0"]
+    size = card["claims"][1]
+    assert size["judged_in"] == 4 and size["bound"] == 1 and size["holds_in"] == 0  # ACDC keeps more than one edge
+    assert size["worst"]["margin"] == 1 - size["worst"]["value"]
+    values = next(h for h in card["hypotheses"] if h["hypothesis"] == "values")
+    assert len(values["metrics"]["proportion_explained"]) == 4
+    acdc = card["discoveries"][0]
+    assert acdc["step"] == "acdc" and len(acdc["jaccard"]) == 4 and len(acdc["curves"]) == 4
+    assert set(acdc["core"]) <= set(acdc["inclusion"]) and all(acdc["inclusion"][e] >= 0.9 for e in acdc["core"])
+    run = json.loads((finished / "run.json").read_text())
+    assert run["status"] == "done" and len(run["model"]["weights_sha256"]) == 64
+    assert run["study"]["resolved"]["settings"]["delta"] == "kl"  # the default, recorded
+    assert run["environment"]["torch"] == torch.__version__ and run["environment"]["threads"] >= 1
+
+
+def test_the_subgraph_of_a_path_set_scores_at_least_its_paths(finished: Path) -> None:
+    report = pp.Report.from_dict(
+        json.loads(next((finished / "cells").glob("*.json")).read_text())["steps"]["eval"]["report"]
+    )
+    assert report["values-subgraph"].n_paths >= report["values"].n_paths
+
+
+def test_a_rerun_keeps_every_finished_cell(folder: Path, finished: Path) -> None:
+    before = _numbers(finished)
+    lines: list[str] = []
+    again = Study.load(folder / "tiny.toml").run(finished, echo=lines.append, figures=False)
+    assert len(again.kept) == 4 and sum("finished in an earlier run, kept" in line for line in lines) == 4
+    assert _numbers(finished) == before
+
+
+def test_reproduce_passes_on_the_output_and_fails_on_an_edited_number(folder: Path, finished: Path) -> None:
+    outcome = reproduce(finished, echo=_quiet)
+    assert outcome.reproduced and outcome.exact and outcome.numbers > 100, str(outcome)
+    edited = folder / "edited"
+    import shutil
+
+    shutil.copytree(finished, edited)
+    cell = sorted((edited / "cells").glob("*.json"))[0]
+    data = json.loads(cell.read_text())
+    data["steps"]["eval"]["report"]["scores"][1]["metrics"]["proportion_explained"]["low"] += 1e-6
+    cell.write_text(json.dumps(data))
+    outcome = reproduce(edited, echo=_quiet)
+    assert not outcome.reproduced
+    (diff,) = outcome.differences
+    assert diff.where.endswith("steps.eval.report.scores[1].metrics.proportion_explained.low")
+    result = CliRunner().invoke(cli, ["reproduce", str(edited)])
+    assert result.exit_code == 1 and "not reproduced: 1 values differ" in result.output
+    assert "recorded" in result.output and "now" in result.output
+
+
+def test_reproduce_refuses_other_weights(folder: Path, finished: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    run = json.loads((copy / "run.json").read_text())
+    run["model"]["weights_sha256"] = "0" * 64
+    (copy / "run.json").write_text(json.dumps(run))
+    with pytest.raises(ReproductionError, match="weights differ"):
+        reproduce(copy, echo=_quiet)
+    with pytest.raises(ReproductionError, match="not a run record"):
+        reproduce(tmp_path, echo=_quiet)
+
+
+def test_an_interrupted_run_resumes_without_recomputing_finished_cells(
+    folder: Path, finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, calls = run_module.run_cell, []
+
+    def interrupted(cell, inputs, on_step=None):  # type: ignore[no-untyped-def]
+        calls.append(cell.id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(cell, inputs, on_step)
+
+    monkeypatch.setattr(run_module, "run_cell", interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        Study.load(folder / "tiny.toml").run(out, echo=_quiet, figures=False)
+    written = sorted(p.name for p in (out / "cells").glob("*.json"))
+    assert len(written) == 2 and not list((out / "cells").glob(".*"))  # no half-written file
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    calls.clear()
+    resumed = Study.load(folder / "tiny.toml").run(out, echo=_quiet, figures=False)
+    assert len(resumed.kept) == 2 and len(calls) == 2  # only the two unfinished cells ran
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    assert _numbers(out) == _numbers(finished)
+
+
+def test_a_killed_process_resumes(folder: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    text = (folder / "tiny.toml").read_text().replace("n_boot = 200", "n_boot = 20000")
+    study = tmp_path / "slow.toml"
+    study.write_text(
+        text.replace('path = "tiny"', f'path = "{folder / "tiny"}"').replace(
+            'source = "tokens.safetensors"', f'source = "{folder / "tokens.safetensors"}"'
+        )
+    )
+    env = {**os.environ, "PATHPATCH_THREADS": "1"}
+    cmd = [sys.executable, "-m", "pathpatch.cli", "run", str(study), "--out", str(out), "--no-figures"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "cells").glob("*.json"))) < 1 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted((out / "cells").glob("*.json"))
+    assert 1 <= len(done) < 4, "the run must be killed after some cells and before the last"
+    for p in done:
+        json.loads(p.read_text())  # whole JSON: written atomically
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("finished in an earlier run, kept") == len(done)
+    assert len(list((out / "cells").glob("*.json"))) == 4
+
+
+def _error(folder: Path, text: str) -> StudyFileError:
+    path = folder / "bad.toml"
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(StudyFileError) as info:
+        Study.load(path)
+    assert info.value.file == str(path)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        ("n_boot = 200", "n_boot = 200\nnboot = 3", "settings.nboot", "unknown key 'nboot'; did you mean 'n_boot'?"),
+        ("n_boot = 200", 'n_boot = "200"', "settings.n_boot", "valid integer"),
+        ("threshold = 0.01", "threshold = -1", "steps.acdc.threshold", "greater than 0"),
+        ('kind = "acdc"', 'kind = "acdcc"', "steps.acdc", "unknown step kind 'acdcc'"),
+        ('direct = "embed -> out"', 'direct = "embed -> a1.{0,1 -> out"', "hypotheses.direct", "^"),
+        ('path = "tiny"', 'path = "no-such-dir"', "model.path", "no model directory"),
+        ('"settings.ablation"', '"settings.ablashun"', "sweeps.metric.grid.settings.ablashun", "no key"),
+        ('["resample", "mean"]', '["resample", "bogus"]', "sweeps.metric.grid", "ablation=bogus"),
+        ('"direct", "values",', '"direct", "valuez",', "steps.eval.hypotheses", "'valuez' is neither"),
+        ('split = "eval"', 'split = "evil"', "steps.eval.split", "no split 'evil'"),
+        ('hypothesis = "values"', 'hypothesis = "values"\nmetric = "accuracy"', "claims[0].metric", "unknown metric"),
+        ("[study]", "[study\n", "", "not valid TOML"),
+        ('source = "tokens.safetensors"', 'source = "none.npy"', "data.source", "no token file"),
+        ('rows = "20:40"', 'rows = "20:41"', "data.splits.eval.rows", "rows '20:41' of 40 examples"),
+    ],
+)
+def test_each_kind_of_bad_study_file_is_a_typed_error_naming_the_key(
+    folder: Path, old: str, new: str, key: str, words: str
+) -> None:
+    assert old in STUDY
+    err = _error(folder, STUDY.replace(old, new, 1))
+    assert err.key == key and words in str(err), str(err)
+    assert str(folder / "bad.toml") in str(err)
+
+
+def test_unknown_keys_say_what_is_allowed(folder: Path) -> None:
+    err = _error(folder, STUDY.replace("[settings]", "[settings]\ncolour = 1"))
+    assert "allowed: ablation, batch_size, delta, level, max_memory, n_boot, seed" in str(err)
+
+
+def test_a_pattern_the_model_lacks_is_refused_before_any_work(folder: Path, tmp_path: Path) -> None:
+    path = folder / "bad.toml"
+    path.write_text(STUDY.replace('direct = "embed -> out"', 'direct = "embed -> a5.0 -> out"'))
+    study = Study.load(path)  # parses; the node is checked on the model
+    with pytest.raises(StudyFileError, match=r"hypotheses\.direct.*does not fit the model") as info:
+        study.run(tmp_path / "never", echo=_quiet, figures=False)
+    assert "^" in str(info.value)
+    assert not (tmp_path / "never" / "cells").exists()
+
+
+def test_other_sources_npy_and_a_task(folder: Path, tmp_path: Path) -> None:
+    text = STUDY.replace('source = "tokens.safetensors"', 'source = "tokens.npy"')
+    path = folder / "npy.toml"
+    path.write_text(text)
+    a = Study.load(path).run(tmp_path / "npy", echo=_quiet, figures=False)
+    b = Study.load(folder / "tiny.toml").run(tmp_path / "st", echo=_quiet, figures=False)
+    assert a.results[a.cells[0].id]["data_sha256"] == b.results[b.cells[0].id]["data_sha256"]
+    task = text.replace('source = "tokens.npy"', 'source = "task:repeated-tokens"\nlength = 10')
+    path.write_text(task.replace('targets = "every"', ""))
+    run = Study.load(path).run(tmp_path / "task", echo=_quiet, figures=False)
+    assert run.report("eval")["direct"].n_paths == 1
+
+
+def test_the_command_line_checks_runs_and_explains(folder: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    checked = runner.invoke(cli, ["run", str(folder / "tiny.toml"), "--check"])
+    assert checked.exit_code == 0 and "the study is valid" in checked.output
+    helped = runner.invoke(cli, ["run", "--help"])
+    assert "resumes" in helped.output and "reproduce" in helped.output
+    bad = folder / "bad.toml"
+    bad.write_text(STUDY.replace("n_boot = 200", "n_boot = 0"))
+    from pathpatch.cli import main
+
+    with pytest.raises(SystemExit) as code:
+        import sys
+
+        argv = sys.argv
+        sys.argv = ["pathpatch", "run", str(bad)]
+        try:
+            main()
+        finally:
+            sys.argv = argv
+    assert code.value.code == 2
