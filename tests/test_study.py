@@ -214,7 +214,7 @@ def test_a_killed_process_resumes(folder: Path, tmp_path: Path) -> None:
     import time
 
     out = tmp_path / "killed"
-    text = (folder / "tiny.toml").read_text().replace("n_boot = 200", "n_boot = 20000")
+    text = (folder / "tiny.toml").read_text().replace("n_boot = 200", "n_boot = 10000")
     study = tmp_path / "slow.toml"
     study.write_text(
         text.replace('path = "tiny"', f'path = "{folder / "tiny"}"').replace(
@@ -324,3 +324,15 @@ def test_the_command_line_checks_runs_and_explains(folder: Path, tmp_path: Path)
         finally:
             sys.argv = argv
     assert code.value.code == 2
+
+
+def test_a_run_writes_a_report_page_with_the_card(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "page"
+    result = CliRunner().invoke(cli, ["run", str(folder / "tiny.toml"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "robustness card: tiny" in result.output and "holds in" in result.output
+    page = (out / "report.html").read_text()
+    assert 'id="robustness"' in page and "values explain a little" in page
+    for name in ("robustness-claims.png", "robustness-acdc-core.svg", "circuit-acdc.png", "eval.png"):
+        assert (out / name).stat().st_size > 0
+    assert pp.Study is Study

@@ -87,6 +87,11 @@ _HOMES = {
     "roc_auc": "discovery.roc",
     "from_tracr": "model.tracr",
     "draw": "render.drawing",
+    "Study": "study.run",
+    "StudyRun": "study.run",
+    "reproduce": "study.reproduce",
+    "StudyFileError": "errors",
+    "ReproductionError": "errors",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
@@ -110,7 +115,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
         ModelLoadError,
         PathPatchError,
         PatternError,
+        ReproductionError,
         SequenceTooLongError,
+        StudyFileError,
         ShapeMismatchError,
         TokenOutOfRangeError,
         UnknownNodeError,
@@ -130,6 +137,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .report import HypothesisScore, Report
     from .scans import ScanTable, edge_scan, node_scan, path_scan, sender_scan
     from .scoring import per_example, score
+    from .study.reproduce import reproduce
+    from .study.run import Study, StudyRun
     from .tracing import causal_trace
     from .zoo import bundle, load
 
@@ -204,6 +213,10 @@ __all__ = [
     "EdgeScores",
     "planted",
     "roc_auc",
+    # studies as files
+    "Study",
+    "StudyRun",
+    "reproduce",
     # errors
     "PathPatchError",
     "PatternError",
@@ -218,5 +231,7 @@ __all__ = [
     "ArgumentError",
     "DeviceError",
     "EmptyPathSetError",
+    "StudyFileError",
+    "ReproductionError",
     "UnreliableIntervalWarning",
 ]

@@ -10,6 +10,8 @@ claims, sweeps); :class:`Study` checks and runs it, writes provenance, resumes a
 - :mod:`.run`: :class:`Study`; :mod:`.reproduce`: :func:`reproduce`.
 """
 
+from typing import TYPE_CHECKING
+
 from ..lazy import lazy_names
 
 _HOMES = {
@@ -20,6 +22,11 @@ _HOMES = {
     "Reproduction": "reproduce",
 }
 
+if TYPE_CHECKING:
+    from .reproduce import Reproduction, reproduce
+    from .run import Study, StudyRun
+    from .schema import StudySpec
+
 __getattr__ = lazy_names(__name__, _HOMES, globals())
 
-__all__ = sorted(_HOMES)
+__all__ = ["Study", "StudyRun", "StudySpec", "reproduce", "Reproduction"]

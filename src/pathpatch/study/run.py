@@ -141,6 +141,25 @@ def run_cell(cell: Cell, inputs: _Inputs, on_step: Callable[[str, Any, Any], obj
     }
 
 
+def _step_done(
+    echo: Echo | None, figures: Path | None, base: LoadedModel
+) -> Callable[[str, dict[str, Any], Any], object] | None:
+    """What to do when a step of a cell finishes: say so (a cell of several steps), draw its
+    figures (the base cell)."""
+    from .figures import step_figures
+
+    if echo is None and figures is None:
+        return None
+
+    def done(name: str, data: dict[str, Any], value: Any) -> None:
+        if echo is not None:
+            echo(f"      step {name} ({data['kind']}, {data['examples']} examples): {data['seconds']:.1f} s")
+        if figures is not None:
+            step_figures(figures, name, data, value, base.model)
+
+    return done
+
+
 def base_summary(cell: dict[str, Any]) -> str:
     """What each step of a cell found, for the terminal: probes' summaries, reports, circuits."""
     from ..discovery.circuit import Circuit
@@ -160,6 +179,24 @@ def base_summary(cell: dict[str, Any]) -> str:
         elif "table" in data:
             lines.append(f"{name}: {data['kind']} table of {len(data['table'].get('rows', []))} rows")
     return "\n".join(lines)
+
+
+def _left(cells: list[Cell], spent: dict[str, list[float]], base: dict[str, Any] | None) -> float:
+    """The time the ``cells`` left will take: each at the mean of its sweep's finished cells (the
+    cells of one sweep run the same steps), else at what its steps took in the base cell, else at
+    the mean of every finished cell."""
+    every = [t for ts in spent.values() for t in ts]
+    mean = {k: sum(v) / len(v) for k, v in spent.items()}
+    steps = {k: float(v["seconds"]) for k, v in (base or {}).get("steps", {}).items()}
+
+    def guess(c: Cell) -> float:
+        if c.sweep in mean:
+            return mean[c.sweep]
+        if steps and all(s in steps for s in c.steps):
+            return sum(steps[s] for s in c.steps)
+        return sum(every) / len(every)
+
+    return sum(guess(c) for c in cells)
 
 
 def _duration(seconds: float) -> str:
@@ -207,7 +244,7 @@ class Study:
     ) -> StudyRun:
         """Run the study into ``out`` (default ``[study] out``, else ``results/NAME``), keeping the
         cells an earlier run finished unless ``fresh`` (module docs)."""
-        from .figures import step_figures, write_pages
+        from .figures import write_pages
 
         folder = Path(out) if out is not None else self.default_out
         store, inputs = Store(folder), _Inputs(self.base, self.file)
@@ -223,7 +260,7 @@ class Study:
         write_json(folder / "run.json", {**run_info, "status": "running"})
         results: dict[str, dict[str, Any]] = {}
         kept: list[str] = []
-        spent: list[float] = []
+        spent: dict[str, list[float]] = {}
         n = len(self.cells)
         for i, cell in enumerate(self.cells, 1):
             done = None if fresh else store.finished(cell.id)
@@ -236,20 +273,18 @@ class Study:
                 echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- finished in an earlier run, kept ({cell.id})")
                 continue
             t0 = time.perf_counter()
-            draw_base = figures and cell.sweep == BASE
-            on_step = (
-                (lambda name, data, value: step_figures(folder, name, data, value, base_model.model))
-                if draw_base
-                else None
-            )
+            if len(cell.steps) > 1:
+                echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- running {len(cell.steps)} steps")
+            draw = figures and cell.sweep == BASE
+            on_step = _step_done(echo if len(cell.steps) > 1 else None, folder if draw else None, base_model)
             data = run_cell(cell, inputs, on_step)
             store.write(cell.id, data)
             results[cell.id] = data
-            spent.append(time.perf_counter() - t0)
-            left = sum(1 for c in self.cells[i:] if c.id not in results and store.finished(c.id) is None)
-            eta = f", about {_duration(left * sum(spent) / len(spent))} left" if left else ""
+            spent.setdefault(cell.sweep, []).append(time.perf_counter() - t0)
+            left = [c for c in self.cells[i:] if c.id not in results and store.finished(c.id) is None]
+            eta = f", about {_duration(_left(left, spent, results.get(self.cells[0].id)))} left" if left else ""
             status = "" if data["status"] == "done" else f" FAILED: {data['error']}"
-            echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- {spent[-1]:.1f} s{eta}{status}")
+            echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- {spent[cell.sweep][-1]:.1f} s{eta}{status}")
             if cell.sweep == BASE:
                 echo(base_summary(data))
         graph = base_model.model.graph
@@ -259,7 +294,7 @@ class Study:
         write_json(folder / "robustness.json", card)
         base = results[self.cells[0].id]
         if figures:
-            from ..render.card import write_card_figures
+            from ..render.cardplots import write_card_figures
 
             write_card_figures(card, folder)
             if base["status"] == "done":
