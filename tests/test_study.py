@@ -239,6 +239,11 @@ def test_a_killed_process_resumes(folder: Path, tmp_path: Path) -> None:
     assert len(list((out / "cells").glob("*.json"))) == 4
 
 
+def _write(folder: Path, name: str, text: str) -> Path:
+    (folder / name).write_text(text)
+    return folder / name
+
+
 def _error(folder: Path, text: str) -> StudyFileError:
     path = folder / "bad.toml"
     path.write_text(textwrap.dedent(text))
@@ -298,6 +303,15 @@ def test_other_sources_npy_and_a_task(folder: Path, tmp_path: Path) -> None:
     a = Study.load(path).run(tmp_path / "npy", echo=_quiet, figures=False)
     b = Study.load(folder / "tiny.toml").run(tmp_path / "st", echo=_quiet, figures=False)
     assert a.results[a.cells[0].id]["data_sha256"] == b.results[b.cells[0].id]["data_sha256"]
+    pooled = Study.load(_write(folder, "pool.toml", STUDY.replace("examples = 40", 'examples = 40\npairing = "pool"')))
+    run = pooled.run(tmp_path / "pool", echo=_quiet, figures=False)
+    new = run.results[run.cells[0].id]["data_sha256"]["splits"]
+    assert new != b.results[b.cells[0].id]["data_sha256"]["splits"]  # x_new comes from the 8 sequences not drawn
+    many = STUDY.replace("examples = 40", 'examples = 48\npairing = "pool"').replace('"20:40"', '"20:48"')
+    failed = Study.load(_write(folder, "pool.toml", many)).run(tmp_path / "pool2", echo=_quiet, figures=False)
+    assert len(failed.failed) == 4  # recorded, with the reason, and retried by a re-run
+    error = failed.results[failed.cells[0].id]["error"]
+    assert error.startswith("step acdc: EmptyDatasetError") and "every sequence was drawn" in error
     task = text.replace('source = "tokens.npy"', 'source = "task:repeated-tokens"\nlength = 10')
     path.write_text(task.replace('targets = "every"', ""))
     run = Study.load(path).run(tmp_path / "task", echo=_quiet, figures=False)

@@ -21,7 +21,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from ..data import Dataset, Pairs, pair_derangement
+from ..data import Dataset, Pairs, pair_derangement, pair_from_pool
 from ..errors import EmptyDatasetError, InputError, StudyFileError
 from ..induction.probes import repeated_tokens
 from ..induction.study import induction_candidates
@@ -29,7 +29,7 @@ from ..model.residual import ResidualModel
 from .check import split_rows
 from .schema import DataSpec, ModelSpec, StudySpec
 
-__all__ = ["LoadedModel", "load_model", "weights_sha256", "tensor_sha256", "draw", "split_pairs"]
+__all__ = ["LoadedModel", "Drawn", "load_model", "weights_sha256", "tensor_sha256", "draw", "split_pairs"]
 
 
 def tensor_sha256(*tensors: Tensor) -> str:
@@ -115,7 +115,17 @@ def _targets(tokens: Int[Tensor, "n pos"], targets: str) -> Bool[Tensor, "n pos"
     return mask
 
 
-def draw(spec: DataSpec, base: Path, model: ResidualModel, model_name: str | None) -> Dataset:
+@dataclass(frozen=True)
+class Drawn:
+    """The drawn ``examples``, the source's other sequences (``rest``: x_new for ``pairing =
+    "pool"``), and the sha256 of the examples' tokens and targets."""
+
+    examples: Dataset
+    rest: Int[Tensor, "m pos"]
+    sha256: str
+
+
+def draw(spec: DataSpec, base: Path, model: ResidualModel, model_name: str | None) -> Drawn:
     """The drawn examples of ``spec`` (module docs), next-token targets at the chosen positions."""
     tokens = _source(spec, base, model, model_name)
     if spec.length is not None:
@@ -132,16 +142,26 @@ def draw(spec: DataSpec, base: Path, model: ResidualModel, model_name: str | Non
             f"sequences hold a target ({spec.targets}); lower data.examples"
         )
     order = usable[torch.randperm(usable.numel(), generator=torch.Generator().manual_seed(spec.select_seed))]
-    order = order[: spec.examples]
-    return Dataset.next_token(tokens[order], mask[order])
+    taken = torch.zeros(tokens.shape[0], dtype=torch.bool)
+    taken[order[: spec.examples]] = True
+    data = Dataset.next_token(tokens[order[: spec.examples]], mask[order[: spec.examples]])
+    return Drawn(data, tokens[~taken], tensor_sha256(data.tokens, data.target_mask, data.target_tokens))
 
 
-def split_pairs(spec: StudySpec, pool: Dataset, split: str) -> Pairs:
-    """The split's rows of ``pool`` (or its seeded sample), paired within the split."""
+def split_pairs(spec: StudySpec, drawn: Drawn, split: str) -> Pairs:
+    """The split's rows of the drawn examples (or its seeded sample), each paired with another row
+    of the split (``"derangement"``) or with one of the source's other sequences (``"pool"``)."""
     rows = list(split_rows(spec, split))
     chosen = spec.data.splits[split]
     index = torch.tensor(rows)
     if chosen.sample is not None:
         pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(chosen.seed))[: chosen.sample]
         index = index[pick]
-    return pair_derangement(pool[index], spec.data.pairing_seed)
+    if spec.data.pairing == "pool":
+        if drawn.rest.shape[0] == 0:
+            raise EmptyDatasetError(
+                "pairing = 'pool' draws x_new from the source's sequences that were not drawn, and every "
+                "sequence was drawn; lower data.examples or use pairing = 'derangement'"
+            )
+        return pair_from_pool(drawn.examples[index], drawn.rest, spec.data.pairing_seed)
+    return pair_derangement(drawn.examples[index], spec.data.pairing_seed)

@@ -136,7 +136,7 @@ def reproduce(folder: str | Path, *, rtol: float | None = None, echo: Callable[[
             f"{run['model']['weights_sha256'][:16]}... recorded ({run['model']['source']}); reproduce with the "
             "recorded weights"
         )
-    _, drawn = inputs.pool(study.spec)
+    drawn = inputs.pool(study.spec).sha256
     if drawn != run["data"]["drawn_sha256"]:
         raise ReproductionError(
             f"the drawn data differ from the run's (sha256 {drawn[:16]}... now, {run['data']['drawn_sha256'][:16]}... "

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..data import Dataset, Pairs
+from ..data import Pairs
 from ..errors import PathPatchError, StudyFileError
 from ..lang.hypothesis import Hypothesis
 from ..report import Report
@@ -30,7 +30,7 @@ from .card import build_card, card_text
 from .cells import BASE, Cell, expand
 from .check import check_study
 from .hypotheses import build_hypotheses, check_on_model
-from .inputs import LoadedModel, draw, load_model, split_pairs, tensor_sha256
+from .inputs import Drawn, LoadedModel, draw, load_model, split_pairs, tensor_sha256
 from .load import parse_study, validate_spec
 from .provenance import environment
 from .schema import StudySpec
@@ -56,7 +56,8 @@ class StudyRun:
 
     @property
     def failed(self) -> list[Cell]:
-        return [c for c in self.cells if self.results[c.id]["status"] != "done"]
+        unique = {c.id: c for c in reversed(self.cells)}  # a sweep point equal to another cell ran once
+        return [unique[i] for i in dict.fromkeys(c.id for c in self.cells) if self.results[i]["status"] != "done"]
 
     @property
     def claims_hold(self) -> bool:
@@ -82,7 +83,7 @@ class _Inputs:
     def __init__(self, base: Path, file: str | None) -> None:
         self.base, self.file = base, file
         self.models: dict[str, LoadedModel] = {}
-        self.pools: dict[str, tuple[Dataset, str]] = {}
+        self.pools: dict[str, Drawn] = {}
 
     def model(self, spec: StudySpec) -> LoadedModel:
         key = _key(spec.model.model_dump())
@@ -90,12 +91,11 @@ class _Inputs:
             self.models[key] = load_model(spec.model, self.base, self.file)
         return self.models[key]
 
-    def pool(self, spec: StudySpec) -> tuple[Dataset, str]:
+    def pool(self, spec: StudySpec) -> Drawn:
         drawn = spec.data.model_dump(exclude={"pairing", "pairing_seed", "splits"})
         key = _key([drawn, spec.model.model_dump()])
         if key not in self.pools:
-            data = draw(spec.data, self.base, self.model(spec).model, spec.model.name)
-            self.pools[key] = (data, tensor_sha256(data.tokens, data.target_mask, data.target_tokens))
+            self.pools[key] = draw(spec.data, self.base, self.model(spec).model, spec.model.name)
         return self.pools[key]
 
 
@@ -105,7 +105,7 @@ def run_cell(cell: Cell, inputs: _Inputs, on_step: Callable[[str, Any, Any], obj
     spec = cell.spec
     start = time.perf_counter()
     loaded = inputs.model(spec)
-    pool, pool_sha = inputs.pool(spec)
+    drawn = inputs.pool(spec)
     model = loaded.model
     hypotheses: dict[str, Hypothesis] = build_hypotheses(spec, model)
     splits: dict[str, Pairs] = {}
@@ -115,7 +115,7 @@ def run_cell(cell: Cell, inputs: _Inputs, on_step: Callable[[str, Any, Any], obj
         step = spec.steps[name]
         try:
             if step.split not in splits:
-                splits[step.split] = split_pairs(spec, pool, step.split)
+                splits[step.split] = split_pairs(spec, drawn, step.split)
             result = run_step(model, spec, name, splits[step.split], hypotheses)
         except PathPatchError as err:
             status, error = "failed", f"step {name}: {type(err).__name__}: {err}"
@@ -135,7 +135,7 @@ def run_cell(cell: Cell, inputs: _Inputs, on_step: Callable[[str, Any, Any], obj
         "error": error,
         "steps": steps,
         "model_sha256": loaded.info["weights_sha256"],
-        "data_sha256": {"drawn": pool_sha, "splits": data_sha},
+        "data_sha256": {"drawn": drawn.sha256, "splits": data_sha},
         "env": environment(spec.model.device, spec.model.dtype),
         "seconds": round(time.perf_counter() - start, 3),
     }
@@ -322,7 +322,7 @@ class Study:
 
     def _run_info(self, folder: Path, inputs: _Inputs) -> dict[str, Any]:
         loaded = inputs.model(self.spec)
-        _, drawn = inputs.pool(self.spec)
+        drawn = inputs.pool(self.spec).sha256
         return {
             "format": RUN_FORMAT,
             "study": {

@@ -92,8 +92,9 @@ class DataSpec(_Table):
     ``targets``: ``"every"`` position but the last, ``"last"`` (the position before the last
     token), or ``"induction-candidates"`` (the current token occurred earlier, followed there by
     the token that follows now). ``examples`` sequences are drawn, with ``select_seed``, among
-    those that hold a target. ``pairing``: ``"derangement"`` (x_new is another drawn sequence,
-    ``pairing_seed``), within each split. ``splits``: named parts of the drawn examples that steps
+    those that hold a target. ``pairing``: ``"derangement"`` (x_new is another sequence of the
+    same split) or ``"pool"`` (x_new is one of the source's sequences that were not drawn, with
+    replacement), seeded by ``pairing_seed``. ``splits``: named parts of the drawn examples that steps
     run on; ``all`` (every example) is always one of them."""
 
     source: str = "heldout"
@@ -101,7 +102,7 @@ class DataSpec(_Table):
     examples: int = Field(ge=2)
     select_seed: int = Field(0, ge=0)
     targets: Literal["every", "last", "induction-candidates"] = "every"
-    pairing: Literal["derangement"] = "derangement"
+    pairing: Literal["derangement", "pool"] = "derangement"
     pairing_seed: int = Field(0, ge=0)
     splits: dict[Name, Split] = Field(default_factory=lambda: {"all": Split()})
 
