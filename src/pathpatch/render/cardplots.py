@@ -52,6 +52,7 @@ class _Panel:
     title: str
     points: dict[str, tuple[float, float, float, bool]]
     lines: tuple[tuple[float, str], ...]
+    labels: dict[str, str]
 
 
 def _num(x: Any) -> float | None:
@@ -66,28 +67,34 @@ def _point(p: Mapping[str, Any], fails: bool) -> tuple[str, tuple[float, float, 
     return p["cell"], (value, value if low is None else low, value if high is None else high, fails)
 
 
+def _labels(card: Mapping[str, Any], points: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Cell id -> the label a claim or hypothesis gives it (else the card's), marked when unfinished."""
+    known = cell_labels(card)
+    return {p["cell"]: str(p.get("label") or known.get(p["cell"], p["cell"])) for p in points}
+
+
 def _panels(card: Mapping[str, Any], panels: Sequence[_Panel], path: str | Path, title: str, xlabel: str) -> Path:
-    labels = cell_labels(card)
-    for panel in panels:  # cells named by a claim or hypothesis but missing from the card's list
-        labels.update({c: c for c in panel.points if c not in labels})
-    ids = list(labels)
+    """One panel per entry, each over the cells it has a value in (in the card's order, labelled
+    as the entry labels them: ``a = b`` for two sweep points that ran its step alike)."""
+    order = {c: i for i, c in enumerate(cell_labels(card))}
     cols = min(_PER_ROW, len(panels))
     rows = math.ceil(len(panels) / cols)
-    width = max(len(s) for s in labels.values())
+    ids = [sorted(p.points, key=lambda c: order.get(c, len(order))) for p in panels]
+    tall = max((len(i) for i in ids), default=1)
+    width = max((len(p.labels.get(c, c)) for p, i in zip(panels, ids) for c in i), default=10)
     fig, axes = pyplot().subplots(
         rows,
         cols,
-        figsize=(1.2 + 0.06 * min(width, 60) + 3.1 * cols, (0.9 + 0.24 * len(ids)) * rows + 0.6),
+        figsize=(cols * (3.1 + 0.065 * min(width, 60)), (0.9 + 0.24 * tall) * rows + 0.6),
         squeeze=False,
-        sharey=True,
         layout="constrained",
     )
-    y = {c: len(ids) - 1 - i for i, c in enumerate(ids)}
     for k, ax in enumerate(axes.flat):
         if k >= len(panels):
             ax.set_visible(False)
             continue
-        panel = panels[k]
+        panel, cells = panels[k], ids[k]
+        y = {c: len(cells) - 1 - i for i, c in enumerate(cells)}
         for fails in (False, True):
             pts = [(c, p) for c, p in panel.points.items() if p[3] == fails]
             if pts:
@@ -103,16 +110,15 @@ def _panels(card: Mapping[str, Any], panels: Sequence[_Panel], path: str | Path,
                 )
         for x, style in panel.lines:
             ax.axvline(x, color=_FAIL if style == "bound" else _GREY, lw=1.0 if style == "bound" else 0.8, ls="--")
-        for c in ids:
-            if panel.points.get(c, (0, 0, 0, False))[3]:
+        for c in cells:
+            if panel.points[c][3]:
                 ax.axhspan(y[c] - 0.45, y[c] + 0.45, color=_FAIL, alpha=0.08, lw=0)
         ax.set_title(panel.title, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylim(-0.7, len(ids) - 0.3)
+        ax.set_ylim(-0.7, max(len(cells), 1) - 0.3)
+        ax.set_yticks(range(len(cells))[::-1], [panel.labels.get(c, c) for c in cells])
+        ax.tick_params(axis="y", labelsize=7)
         ax.grid(axis="x", color="#eeeeee", lw=0.6)
-    axes[0][0].set_yticks(range(len(ids))[::-1], [labels[c] for c in ids])
-    for row in axes:  # the ticks are shared; each row's first panel shows them
-        row[0].tick_params(axis="y", labelsize=7)
     fig.suptitle(title)
     return save_figure(fig, path)
 
@@ -134,6 +140,7 @@ def plot_claims(card: Mapping[str, Any], path: str | Path) -> Path:
                 f"holds in {claim['holds_in']} of {claim['judged_in']}",
                 dict(p for p in pts if p is not None),
                 ((float(claim["bound"]), "bound"),),
+                _labels(card, claim["per_cell"]),
             )
         )
     return _panels(card, panels, path, f"{card.get('study', 'study')}: claims across cells", "value (interval)")
@@ -155,6 +162,7 @@ def plot_hypotheses(card: Mapping[str, Any], path: str | Path, metric: str = "pr
             f"{h['hypothesis']} (step {h['step']})",
             dict(p for p in (_point(q, False) for q in h["metrics"][metric]) if p is not None),
             ((0.0, "ref"), (1.0, "ref")) if ratio else (),
+            _labels(card, h["metrics"][metric]),
         )
         for h in entries
     ]

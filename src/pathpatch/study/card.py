@@ -3,6 +3,9 @@
 :func:`build_card` reads the finished cells (the study's base cell and every sweep's) and returns
 the card as JSON values (``robustness.json``, format ``pathpatch.robustness/1``):
 
+Each aggregate counts the distinct runs of its step: two cells that ran the step with equal
+settings (a sweep point equal to the base cell, say) count once, under both labels (``a = b``).
+
 - per claim (:func:`judge`): its value with the interval in every cell that runs its step, whether
   it holds there (``at_least`` judged on the lower bound, ``at_most`` on the upper), in how many
   cells it holds, and the worst cell (the smallest margin);
@@ -18,13 +21,14 @@ by the cell's id and label, so it can be traced to a cell file and a point of a 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..graph import Graph
 from ..render.cardfile import CARD_FORMAT
-from .cells import Cell
+from .cells import Cell, cell_id, closure
 from .check import score_steps_of
 from .schema import DISCOVERY, Claim, ScoreStep, StudySpec
 
@@ -66,15 +70,41 @@ def judge(claim: Claim, steps: dict[str, Any]) -> dict[str, Any] | None:
     return {"value": value, "lower": lower, "upper": upper, "margin": margin, "holds": margin >= 0}
 
 
+@dataclass(frozen=True)
+class _Ran:
+    """One distinct run of a step: the first cell that ran it with these settings, the labels of
+    every cell that did (``a = b`` when two sweep points run the step alike), and its result."""
+
+    cell: str
+    label: str
+    result: dict[str, Any]
+
+
+def _runs(cells: Sequence[tuple[Cell, dict[str, Any]]], step: str) -> list[_Ran]:
+    """The distinct runs of ``step``: cells whose settings for it (and the steps it reads) are
+    equal ran it alike and count once, so a sweep point equal to the base weighs as one cell."""
+    runs: dict[str, tuple[Cell, list[str], dict[str, Any]]] = {}
+    for cell, data in cells:
+        if step not in data["steps"]:
+            continue
+        key = cell_id(cell.spec, closure(cell.spec, [step]))
+        if key in runs:
+            runs[key][1].append(cell.label)
+        else:
+            runs[key] = (cell, [cell.label], data["steps"][step])
+    return [_Ran(c.id, " = ".join(labels), r) for c, labels, r in runs.values()]
+
+
 def _claims(spec: StudySpec, cells: Sequence[tuple[Cell, dict[str, Any]]]) -> list[dict[str, Any]]:
     out = []
     for i, raw in enumerate(spec.claims):
         claim = _resolved(spec, raw)
+        step = claim.circuit if claim.circuit is not None else str(claim.step)
         per_cell = []
-        for cell, data in cells:
-            verdict = judge(claim, data["steps"])
+        for run in _runs(cells, step):
+            verdict = judge(claim, {step: run.result})
             if verdict is not None:
-                per_cell.append({"cell": cell.id, "label": cell.label, **verdict})
+                per_cell.append({"cell": run.cell, "label": run.label, **verdict})
         worst = min(per_cell, key=lambda c: c["margin"]) if per_cell else None
         out.append(
             {
@@ -94,17 +124,15 @@ def _claims(spec: StudySpec, cells: Sequence[tuple[Cell, dict[str, Any]]]) -> li
 
 def _hypotheses(spec: StudySpec, cells: Sequence[tuple[Cell, dict[str, Any]]]) -> list[dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
-    for cell, data in cells:
-        for step, result in data["steps"].items():
-            if not isinstance(spec.steps.get(step), ScoreStep):
-                continue
-            for row in result["report"]["scores"]:
+    for step in (n for n, s in spec.steps.items() if isinstance(s, ScoreStep)):
+        for run in _runs(cells, step):
+            for row in run.result["report"]["scores"]:
                 metrics = out.setdefault((step, row["name"]), {})
                 for metric, est in row["metrics"].items():
                     metrics.setdefault(metric, []).append(
                         {
-                            "cell": cell.id,
-                            "label": cell.label,
+                            "cell": run.cell,
+                            "label": run.label,
                             "value": est["value"],
                             "lower": est["low"],
                             "upper": est["high"],
@@ -124,10 +152,10 @@ def _discoveries(
     for name, step in spec.steps.items():
         if step.kind not in DISCOVERY:
             continue
-        ran = [(cell, data["steps"][name]) for cell, data in cells if name in data["steps"]]
+        ran = _runs(cells, name)
         if not ran:
             continue
-        sets = [set(r["circuit"]["edges"]) for _, r in ran]
+        sets = [set(r.result["circuit"]["edges"]) for r in ran]
         counts: dict[str, int] = {}
         for s in sets:
             for e in s:
@@ -138,8 +166,8 @@ def _discoveries(
         patterns: dict[str, float] | None = None
         if step.kind == "paths":
             pat_counts: dict[str, int] = {}
-            for _, r in ran:
-                for p in set(r["circuit"]["patterns"] or []):
+            for r in ran:
+                for p in set(r.result["circuit"]["patterns"] or []):
                     pat_counts[p] = pat_counts.get(p, 0) + 1
             patterns = {p: c / len(ran) for p, c in sorted(pat_counts.items(), key=lambda kv: -kv[1])}
         jac = _jaccard(sets)
@@ -147,23 +175,23 @@ def _discoveries(
         core = [e for e in order if inclusion.get(e, 0.0) >= spec.robustness.core]
         curves = [
             {
-                "cell": cell.id,
-                "label": cell.label,
-                "fractions": (np.asarray(r["curve"]["ks"], dtype=float) / r["curve"]["n_edges"]).tolist(),
-                "proportion": r["curve"]["proportion"],
-                "area": r["curve"]["area"],
-                "cmd": r["curve"]["cmd"],
+                "cell": r.cell,
+                "label": r.label,
+                "fractions": (np.asarray(r.result["curve"]["ks"], dtype=float) / r.result["curve"]["n_edges"]).tolist(),
+                "proportion": r.result["curve"]["proportion"],
+                "area": r.result["curve"]["area"],
+                "cmd": r.result["curve"]["cmd"],
             }
-            for cell, r in ran
-            if r.get("curve")
+            for r in ran
+            if r.result.get("curve")
         ]
         out.append(
             {
                 "step": name,
                 "method": step.kind,
                 "level": "paths" if step.kind == "paths" else "edges",
-                "cells": [c.id for c, _ in ran],
-                "labels": [c.label for c, _ in ran],
+                "cells": [r.cell for r in ran],
+                "labels": [r.label for r in ran],
                 "sizes": [len(s) for s in sets],
                 "n_graph_edges": len(order) if graph is not None else None,
                 "inclusion": inclusion,

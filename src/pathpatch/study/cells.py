@@ -25,7 +25,7 @@ from .check import check_study, needs
 from .load import get_key, key_exists, set_key, validate_spec
 from .schema import StudySpec
 
-__all__ = ["Cell", "expand", "cell_id", "label_of"]
+__all__ = ["Cell", "expand", "cell_id", "closure", "label_of"]
 
 BASE = "base"
 
@@ -77,7 +77,8 @@ def cell_id(spec: StudySpec, steps: tuple[str, ...]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _closure(spec: StudySpec, chosen: list[str]) -> tuple[str, ...]:
+def closure(spec: StudySpec, chosen: list[str]) -> tuple[str, ...]:
+    """The steps ``chosen`` and every step they read, in the study's order."""
     want = set(chosen)
     changed = True
     while changed:
@@ -110,7 +111,7 @@ def expand(spec: StudySpec, file: str | None = None, base: Any = None) -> tuple[
                 )
             if len(set(map(repr, values))) != len(values):
                 raise StudyFileError(file, where, f"the values {values} repeat one", "distinct values")
-        steps = _closure(spec, list(sweep.steps or spec.steps))
+        steps = closure(spec, list(sweep.steps or spec.steps))
         keys = list(sweep.grid)
         for point in itertools.product(*(sweep.grid[k] for k in keys)):
             data = resolved

@@ -251,7 +251,8 @@ class Study:
         started = time.perf_counter()
         checked: set[str] = set()
         for cell in self.cells:  # every pattern on its model, before any work
-            key = _key([cell.spec.model.model_dump(), cell.spec.resolved()["hypotheses"], cell.id])
+            data = cell.spec.resolved()
+            key = _key([data["model"], data["hypotheses"], data["steps"]])
             if key not in checked:
                 check_on_model(cell.spec, inputs.model(cell.spec).model, self.file)
                 checked.add(key)
