@@ -350,3 +350,93 @@ def test_a_run_writes_a_report_page_with_the_card(folder: Path, tmp_path: Path) 
     for name in ("robustness-claims.png", "robustness-acdc-core.svg", "circuit-acdc.png", "eval.png"):
         assert (out / name).stat().st_size > 0
     assert pp.Study is Study
+
+
+EVERY_KIND = """
+[study]
+name = "every-kind"
+
+[model]
+path = "tiny"
+
+[data]
+source = "tokens.safetensors"
+examples = 24
+targets = "last"
+
+[settings]
+n_boot = 100
+
+[hypotheses]
+values = ["embed -> out", "embed -> a1.*.v -> out"]
+
+[steps.probe]
+kind = "probe"
+
+[steps.ladder]
+kind = "ladder"
+base = "values"
+groups = { "layer 0 direct" = ["embed -> a0.* -> out"], "layer 1 keys" = ["embed -> a1.*.k -> out"] }
+quick_boot = 50
+
+[steps.nodes]
+kind = "scan"
+scan = "nodes"
+
+[steps.edges]
+kind = "scan"
+scan = "edges"
+receiver = "a1.0.k"
+
+[steps.senders]
+kind = "scan"
+scan = "senders"
+receivers = ["a1.0"]
+
+[steps.paths]
+kind = "scan"
+scan = "paths"
+paths = ["embed -> a1.*.v -> out", "embed -> out"]
+
+[steps.trace]
+kind = "trace"
+kinds = ["resid", "attn"]
+positions = [7, 8]
+
+[steps.eap]
+kind = "eap"
+edges = 10
+
+[steps.eap-ig]
+kind = "eap-ig"
+edges = 10
+ig_steps = 2
+curve = false
+
+[steps.search]
+kind = "paths"
+target = 0.7
+max_steps = 3
+curve = true
+
+[steps.scored]
+kind = "score"
+hypotheses = ["values", "ladder", "eap", "eap-ig", "search"]
+settings = { delta = "loss", n_boot = 50 }
+"""
+
+
+def test_every_step_kind_runs_and_records_its_result(folder: Path, tmp_path: Path) -> None:
+    run = Study.load(_write(folder, "every.toml", EVERY_KIND)).run(tmp_path / "every", echo=_quiet)
+    steps = run.results[run.cells[0].id]["steps"]
+    assert run.results[run.cells[0].id]["status"] == "done", run.results[run.cells[0].id]["error"]
+    assert steps["probe"]["proof"]["induction_scores"] and "repeated random tokens" in steps["probe"]["summary"]
+    assert {g["name"] for g in steps["ladder"]["gains"]} == {"layer 0 direct", "layer 1 keys"}
+    assert steps["edges"]["table"]["rows"] and steps["trace"]["table"]["rows"]
+    assert len(steps["eap"]["circuit"]["edges"]) == 10 and steps["eap"]["curve"]["area"] > 0
+    assert steps["eap-ig"]["curve"] is None and steps["search"]["curve"]["ks"][0] == 0
+    report = run.report("scored")
+    assert report.meta["delta"] == "loss" and report.meta["n_boot"] == 50  # the step's own settings
+    assert report["ladder"].n_paths >= report["values"].n_paths  # the ladder's best set holds the base
+    for name in ("scored.png", "ladder-refinements.png", "probe-head-scores.png", "trace.png", "circuit-eap.png"):
+        assert (tmp_path / "every" / name).is_file(), name

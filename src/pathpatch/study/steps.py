@@ -26,7 +26,8 @@ import numpy as np
 
 from ..data import Pairs
 from ..discovery.acdc import acdc_search
-from ..discovery.curves import FaithfulnessCurve, faithfulness, prefix_faithfulness
+from ..discovery.circuit import Circuit
+from ..discovery.curves import faithfulness, prefix_faithfulness
 from ..discovery.eap import EdgeScores, eap
 from ..discovery.paths import discover_paths
 from ..induction.probes import prove_induction
@@ -133,8 +134,16 @@ def _trace(model: ResidualModel, step: TraceStep, pairs: Pairs, ctx: Context) ->
     return StepResult({"table": table.to_dict()}, table)
 
 
-def _curve(curve: FaithfulnessCurve | None) -> dict[str, Any] | None:
-    return None if curve is None else curve.to_dict()
+def _edge_curve(model: ResidualModel, pairs: Pairs, ranking: EdgeScores, o: Options) -> dict[str, Any]:
+    """The faithfulness curve of an edge ranking, as JSON values."""
+    curve = faithfulness(
+        model, pairs, ranking, None, o.delta, o.ablation, o.batch_size, o.max_memory, False, None, None
+    )
+    return curve.to_dict()
+
+
+def _found(circuit: Circuit, curve: dict[str, Any] | None) -> StepResult:
+    return StepResult({"circuit": circuit.to_dict(), "curve": curve}, circuit, circuit.hypothesis)
 
 
 def _acdc(model: ResidualModel, step: AcdcStep, pairs: Pairs, ctx: Context) -> StepResult:
@@ -142,46 +151,17 @@ def _acdc(model: ResidualModel, step: AcdcStep, pairs: Pairs, ctx: Context) -> S
     found = acdc_search(
         model, pairs, step.threshold, o.delta, o.ablation, o.batch_size, o.max_memory, False, False, i.n_boot, i.seed
     )
-    curve = None
-    if step.curve:
-        edges = model.graph.edges
-        ranking = EdgeScores(edges, np.array([found.scores.get(e, 0.0) for e in edges]), {"algorithm": "acdc"})
-        curve = faithfulness(
-            model,
-            pairs,
-            ranking,
-            delta=o.delta,
-            ablation=o.ablation,
-            batch_size=o.batch_size,
-            max_memory=o.max_memory,
-            progress=False,
-        )
-    return StepResult(
-        {"circuit": found.circuit.to_dict(), "curve": _curve(curve)}, found.circuit, found.circuit.hypothesis
-    )
+    edges = model.graph.edges
+    ranking = EdgeScores(edges, np.array([found.scores.get(e, 0.0) for e in edges]), {"algorithm": "acdc"})
+    return _found(found.circuit, _edge_curve(model, pairs, ranking, o) if step.curve else None)
 
 
 def _eap(model: ResidualModel, step: EapStep, pairs: Pairs, ctx: Context) -> StepResult:
     o = ctx.options
     ig = step.ig_steps if step.kind == "eap-ig" else 0
     scores = eap(model, pairs, o.delta, o.ablation, ig, o.batch_size, o.max_memory, False)
-    edges = min(step.edges, len(scores))
-    circuit = scores.top(edges)
-    curve = (
-        faithfulness(
-            model,
-            pairs,
-            scores,
-            delta=o.delta,
-            ablation=o.ablation,
-            batch_size=o.batch_size,
-            max_memory=o.max_memory,
-            progress=False,
-        )
-        if step.curve
-        else None
-    )
-    return StepResult({"circuit": circuit.to_dict(), "curve": _curve(curve)}, circuit, circuit.hypothesis)
+    circuit = scores.top(min(step.edges, len(scores)))
+    return _found(circuit, _edge_curve(model, pairs, scores, o) if step.curve else None)
 
 
 def _paths(model: ResidualModel, step: PathsStep, pairs: Pairs, ctx: Context) -> StepResult:
@@ -202,8 +182,10 @@ def _paths(model: ResidualModel, step: PathsStep, pairs: Pairs, ctx: Context) ->
         i.n_boot,
         i.seed,
     )
-    curve = prefix_faithfulness(model, pairs, list(circuit.patterns or ()), o) if step.curve else None
-    return StepResult({"circuit": circuit.to_dict(), "curve": _curve(curve)}, circuit, circuit.hypothesis)
+    patterns = list(circuit.patterns or ())
+    return _found(
+        circuit, prefix_faithfulness(model, pairs, patterns, o).to_dict() if step.curve and patterns else None
+    )
 
 
 def _probe(model: ResidualModel, step: ProbeStep, pairs: Pairs, ctx: Context) -> StepResult:
