@@ -72,7 +72,7 @@ class Reproduction:
     def __str__(self) -> str:
         how = "exactly" if self.exact else "within the cross-environment tolerance"
         if self.reproduced:
-            return f"reproduced: {self.cells} cells, {self.numbers} numbers, compared {how}"
+            return f"reproduced: {self.cells} cell{'s' * (self.cells != 1)}, {self.numbers} numbers, compared {how}"
         lines = [f"not reproduced: {len(self.differences)} values differ ({self.numbers} numbers compared {how})"]
         lines += [f"  {d}" for d in self.differences[:200]]
         if len(self.differences) > 200:
