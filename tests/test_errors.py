@@ -142,6 +142,8 @@ FAMILY = {
     "ArgumentError": (pp.InputError, ValueError),
     "DeviceError": (pp.ArgumentError, pp.InputError),
     "EmptyPathSetError": (pp.PatternError, ValueError),
+    "StudyFileError": (pp.InputError, ValueError),
+    "ReproductionError": (Exception,),
 }
 
 
