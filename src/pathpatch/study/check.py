@@ -192,11 +192,14 @@ def _claim(spec: StudySpec, file: str | None, i: int, claim: Claim) -> None:
 def _source(spec: StudySpec, file: str | None, base: Path) -> None:
     source = spec.data.source
     if source == "heldout":
-        if spec.model.name is None:
+        from ..zoo import SHIPPED
+
+        if spec.model.name not in SHIPPED:
             raise StudyFileError(
                 file,
                 "data.source",
-                "'heldout' is the held-out text of a shipped model, but the model is given by path",
+                f"'heldout' is the held-out text of a shipped model ({', '.join(SHIPPED)}), and the model is "
+                + (f"{spec.model.name!r}" if spec.model.name else "given by path"),
                 ", ".join(SOURCES),
             )
         return

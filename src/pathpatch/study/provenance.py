@@ -5,6 +5,7 @@ dtype, threads, CPU kernels, the git commit of the pathpatch source when it has 
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -21,6 +22,7 @@ __all__ = ["environment", "git_commit", "same_environment", "EXACT_KEYS"]
 EXACT_KEYS = ("torch", "device", "dtype", "threads", "cpu_capability", "machine")
 
 
+@functools.cache
 def git_commit() -> dict[str, Any] | None:
     """The commit of the git checkout pathpatch's source lies in, and whether it had changes;
     None outside a checkout (an installed wheel) or without git."""
