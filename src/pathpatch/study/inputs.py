@@ -6,12 +6,13 @@ file holds it, before any change of dtype). :func:`draw` reads the source's sequ
 targets, and draws ``examples`` of the sequences that hold one: a seeded permutation of those
 (``select_seed``), its first ``examples``. :func:`split_pairs` takes a split's rows of the drawn
 examples (or a seeded sample of them) and pairs them within the split. :func:`tensor_sha256`
-digests the data a cell used.
+digests the data a cell used. :class:`Inputs` loads each distinct model and draw once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,22 @@ from ..model.residual import ResidualModel
 from .check import split_rows
 from .schema import DataSpec, ModelSpec, StudySpec
 
-__all__ = ["LoadedModel", "Drawn", "load_model", "weights_sha256", "tensor_sha256", "draw", "split_pairs"]
+__all__ = [
+    "LoadedModel",
+    "Drawn",
+    "Inputs",
+    "json_key",
+    "load_model",
+    "weights_sha256",
+    "tensor_sha256",
+    "draw",
+    "split_pairs",
+]
+
+
+def json_key(value: Any) -> str:
+    """JSON values as one string, equal for equal values (a cache key)."""
+    return json.dumps(value, sort_keys=True)
 
 
 def tensor_sha256(*tensors: Tensor) -> str:
@@ -165,3 +181,25 @@ def split_pairs(spec: StudySpec, drawn: Drawn, split: str) -> Pairs:
             )
         return pair_from_pool(drawn.examples[index], drawn.rest, spec.data.pairing_seed)
     return pair_derangement(drawn.examples[index], spec.data.pairing_seed)
+
+
+class Inputs:
+    """Models and drawn data, loaded once per distinct ``[model]`` and ``[data]``."""
+
+    def __init__(self, base: Path, file: str | None) -> None:
+        self.base, self.file = base, file
+        self.models: dict[str, LoadedModel] = {}
+        self.pools: dict[str, Drawn] = {}
+
+    def model(self, spec: StudySpec) -> LoadedModel:
+        key = json_key(spec.model.model_dump())
+        if key not in self.models:
+            self.models[key] = load_model(spec.model, self.base, self.file)
+        return self.models[key]
+
+    def pool(self, spec: StudySpec) -> Drawn:
+        drawn = spec.data.model_dump(exclude={"pairing", "pairing_seed", "splits"})
+        key = json_key([drawn, spec.model.model_dump()])
+        if key not in self.pools:
+            self.pools[key] = draw(spec.data, self.base, self.model(spec).model, spec.model.name)
+        return self.pools[key]

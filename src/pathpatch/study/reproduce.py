@@ -28,8 +28,9 @@ from typing import Any
 import torch
 
 from ..errors import ReproductionError
+from .inputs import Inputs
 from .provenance import environment, same_environment
-from .run import RUN_FORMAT, Study, _Inputs, run_cell
+from .run import RUN_FORMAT, Study, run_cell
 from .store import Store, read_json
 
 __all__ = ["Difference", "Reproduction", "reproduce", "default_rtol", "compare"]
@@ -128,7 +129,7 @@ def reproduce(folder: str | Path, *, rtol: float | None = None, echo: Callable[[
     folder = Path(folder)
     run = _run_json(folder)
     study = Study.from_dict(run["study"]["resolved"], base=run["study"]["base"])
-    inputs = _Inputs(study.base, None)
+    inputs = Inputs(study.base, None)
     loaded = inputs.model(study.spec)
     if loaded.info["weights_sha256"] != run["model"]["weights_sha256"]:
         raise ReproductionError(

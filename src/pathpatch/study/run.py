@@ -13,7 +13,6 @@ it. The driver alone combines cells: the robustness card, the report page and ``
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from .card import build_card, card_text
 from .cells import BASE, Cell, expand
 from .check import check_study
 from .hypotheses import build_hypotheses, check_on_model
-from .inputs import Drawn, LoadedModel, draw, load_model, split_pairs, tensor_sha256
+from .inputs import Inputs, LoadedModel, json_key, split_pairs, tensor_sha256
 from .load import parse_study, validate_spec
 from .provenance import environment
 from .schema import StudySpec
@@ -73,33 +72,7 @@ class StudyRun:
         return Report.from_dict(self.step(name, cell)["report"])
 
 
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-class _Inputs:
-    """Models and drawn data, loaded once per distinct ``[model]`` and ``[data]``."""
-
-    def __init__(self, base: Path, file: str | None) -> None:
-        self.base, self.file = base, file
-        self.models: dict[str, LoadedModel] = {}
-        self.pools: dict[str, Drawn] = {}
-
-    def model(self, spec: StudySpec) -> LoadedModel:
-        key = _key(spec.model.model_dump())
-        if key not in self.models:
-            self.models[key] = load_model(spec.model, self.base, self.file)
-        return self.models[key]
-
-    def pool(self, spec: StudySpec) -> Drawn:
-        drawn = spec.data.model_dump(exclude={"pairing", "pairing_seed", "splits"})
-        key = _key([drawn, spec.model.model_dump()])
-        if key not in self.pools:
-            self.pools[key] = draw(spec.data, self.base, self.model(spec).model, spec.model.name)
-        return self.pools[key]
-
-
-def run_cell(cell: Cell, inputs: _Inputs, on_step: Callable[[str, Any, Any], object] | None = None) -> dict[str, Any]:
+def run_cell(cell: Cell, inputs: Inputs, on_step: Callable[[str, Any, Any], object] | None = None) -> dict[str, Any]:
     """Run every step of ``cell``; its file's contents (``status`` ``"failed"`` with the error
     when a step raised a pathpatch error)."""
     spec = cell.spec
@@ -247,12 +220,12 @@ class Study:
         from .figures import write_pages
 
         folder = Path(out) if out is not None else self.default_out
-        store, inputs = Store(folder), _Inputs(self.base, self.file)
+        store, inputs = Store(folder), Inputs(self.base, self.file)
         started = time.perf_counter()
         checked: set[str] = set()
         for cell in self.cells:  # every pattern on its model, before any work
             data = cell.spec.resolved()
-            key = _key([data["model"], data["hypotheses"], data["steps"]])
+            key = json_key([data["model"], data["hypotheses"], data["steps"]])
             if key not in checked:
                 check_on_model(cell.spec, inputs.model(cell.spec).model, self.file)
                 checked.add(key)
@@ -321,7 +294,7 @@ class Study:
         echo(card_text(card))
         return StudyRun(folder, self.cells, results, card, tuple(kept))
 
-    def _run_info(self, folder: Path, inputs: _Inputs) -> dict[str, Any]:
+    def _run_info(self, folder: Path, inputs: Inputs) -> dict[str, Any]:
         loaded = inputs.model(self.spec)
         drawn = inputs.pool(self.spec).sha256
         return {
