@@ -24,7 +24,9 @@ _NODE_RE = re.compile(r"^(?:(embed|pos|out)|a(\d+)\.(\d+)|m(\d+))$")
 
 def _cache_hash(entity: object, fields: tuple[object, ...]) -> None:
     """Graph entities are hashed millions of times by the planner: hash their fields once, into
-    ``_hash`` (a field left out of ``__init__``, ``__repr__``, equality and order)."""
+    ``_hash`` (a field left out of ``__init__``, ``__repr__``, equality and order). String hashes
+    differ between processes, so a pickled entity is rebuilt from its fields (``__reduce__``) and
+    hashes again where it is unpickled, never carrying another process's hash."""
     object.__setattr__(entity, "_hash", hash(fields))
 
 
@@ -40,6 +42,9 @@ class Node:
 
     def __post_init__(self) -> None:
         _cache_hash(self, (self.kind, self.layer, self.head))
+
+    def __reduce__(self) -> tuple[type[Node], tuple[Kind, int | None, int | None]]:
+        return (Node, (self.kind, self.layer, self.head))
 
     def __hash__(self) -> int:
         return self._hash
@@ -93,6 +98,9 @@ class Port:
     def __post_init__(self) -> None:
         _cache_hash(self, (self.node, self.channel))
 
+    def __reduce__(self) -> tuple[type[Port], tuple[Node, str | None]]:
+        return (Port, (self.node, self.channel))
+
     def __hash__(self) -> int:
         return self._hash
 
@@ -131,6 +139,9 @@ class Edge:
 
     def __post_init__(self) -> None:
         _cache_hash(self, (self.sender, self.receiver))
+
+    def __reduce__(self) -> tuple[type[Edge], tuple[Node, Port]]:
+        return (Edge, (self.sender, self.receiver))
 
     def __hash__(self) -> int:
         return self._hash
