@@ -15,8 +15,7 @@ from safetensors.torch import save_file
 import pathpatch as pp
 from pathpatch.cli import cli
 from pathpatch.errors import ReproductionError, StudyFileError
-from pathpatch.study import Study, reproduce
-from pathpatch.study import run as run_module
+from pathpatch.study import Study, execute, reproduce
 
 STUDY = """
 [study]
@@ -184,7 +183,7 @@ def test_reproduce_refuses_other_weights(folder: Path, finished: Path, tmp_path:
 def test_an_interrupted_run_resumes_without_recomputing_finished_cells(
     folder: Path, finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real, calls = run_module.run_cell, []
+    real, calls = execute.run_cell, []
 
     def interrupted(cell, inputs, on_step=None):  # type: ignore[no-untyped-def]
         calls.append(cell.id)
@@ -192,7 +191,7 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_cells(
             raise KeyboardInterrupt
         return real(cell, inputs, on_step)
 
-    monkeypatch.setattr(run_module, "run_cell", interrupted)
+    monkeypatch.setattr(execute, "run_cell", interrupted)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         Study.load(folder / "tiny.toml").run(out, echo=_quiet, figures=False)

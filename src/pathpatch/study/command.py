@@ -18,7 +18,28 @@ __all__ = ["run", "reproduce"]
 @click.option("--check", "check_only", is_flag=True, help="Check the file (and the model's patterns) and stop.")
 @click.option("--strict", is_flag=True, help="Exit with status 3 when a claim does not hold in every cell.")
 @click.option("--no-figures", is_flag=True, help="Write no figures or report page (the numbers only).")
-def run(study_file: str, out_dir: str | None, fresh: bool, check_only: bool, strict: bool, no_figures: bool) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the cells run: in this process, or on a Ray cluster (extra pathpatch[ray]).",
+)
+@click.option("--address", default=None, help="Ray: join the cluster at HOST:PORT [default: start a local one].")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Ray: worker actors [default: the CPU slots]."
+)
+def run(
+    study_file: str,
+    out_dir: str | None,
+    fresh: bool,
+    check_only: bool,
+    strict: bool,
+    no_figures: bool,
+    backend: str,
+    address: str | None,
+    workers: int | None,
+) -> None:
     """Run the study that STUDY.toml declares: its steps in the base cell and every sweep's cells.
 
     The file is checked completely before any work (unknown keys, wrong types, patterns that do not
@@ -27,6 +48,11 @@ def run(study_file: str, out_dir: str | None, fresh: bool, check_only: bool, str
     OUT also gets run.json (provenance: versions, device, threads, sha256 of weights and data, every
     setting), robustness.json (how each claim, hypothesis and circuit moves across the cells) and
     report.html. `pathpatch reproduce OUT` re-runs it and compares every number.
+
+    With --backend ray the cells run on the workers of a Ray cluster: a local one on 127.0.0.1 (the
+    dashboard off), or the one at --address, always with Ray's token authentication (give this
+    machine the cluster's token, e.g. RAY_AUTH_TOKEN_PATH=FILE). A worker that dies has its cell
+    retried on another; the numbers are those of a local run with one thread per process.
 
     Exit status: 0, or 1 when a cell failed (each failure is printed; a re-run retries it), 2 on a
     bad study file, 3 with --strict when a claim does not hold everywhere.
@@ -48,7 +74,13 @@ def run(study_file: str, out_dir: str | None, fresh: bool, check_only: bool, str
             check_on_model(cell.spec, load_model(cell.spec.model, study.base, study.file).model, study.file)
         click.echo("the study is valid")
         return
-    result = study.run(out_dir, fresh=fresh, echo=click.echo, figures=not no_figures)
+    from ..backends.choose import backend_named
+
+    runner = backend_named(backend, address, workers)
+    try:
+        result = study.run(out_dir, fresh=fresh, echo=click.echo, figures=not no_figures, backend=runner)
+    finally:
+        runner.close()
     click.echo(
         f"wrote {result.out}/ (run.json, cells/, robustness.json" + ("" if no_figures else ", report.html") + ")"
     )

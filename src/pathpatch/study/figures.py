@@ -25,7 +25,29 @@ from ..report import Report
 from ..scans import ScanTable
 from ..tracing import TraceTable
 
-__all__ = ["step_figures", "write_pages"]
+__all__ = ["step_figures", "value_of", "write_pages"]
+
+
+def value_of(data: dict[str, Any]) -> Any:
+    """The Python value a step's JSON result came from, where it can be rebuilt (scans and traces
+    cannot: their figures are drawn only when they ran in this process)."""
+    kind = data["kind"]
+    if kind == "score":
+        return Report.from_dict(data["report"])
+    if kind == "ladder":
+        return Ladder(
+            Report.from_dict(data["report"]),
+            data["gains"],
+            data["prefixes"],
+            data["best_k"],
+            data["best_patterns"],
+            data["subgraph_extra_paths"],
+        )
+    if kind == "probe":
+        return InductionProof(**data["proof"])
+    if "circuit" in data:
+        return Circuit.from_dict(data["circuit"])
+    return None
 
 
 def step_figures(out: Path, name: str, data: dict[str, Any], value: Any, model: ResidualModel) -> list[Path]:

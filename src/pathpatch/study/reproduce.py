@@ -28,9 +28,10 @@ from typing import Any
 import torch
 
 from ..errors import ReproductionError
+from .execute import run_cell
 from .inputs import Inputs
 from .provenance import environment, same_environment
-from .run import RUN_FORMAT, Study, run_cell
+from .run import RUN_FORMAT, Study
 from .store import Store, read_json
 
 __all__ = ["Difference", "Reproduction", "reproduce", "default_rtol", "compare"]

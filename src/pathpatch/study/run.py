@@ -17,26 +17,26 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..data import Pairs
-from ..errors import PathPatchError, StudyFileError
-from ..lang.hypothesis import Hypothesis
+from ..errors import StudyFileError
 from ..report import Report
 from .card import build_card, card_text
 from .cells import BASE, Cell, expand
 from .check import check_study
-from .hypotheses import build_hypotheses, check_on_model
-from .inputs import Inputs, LoadedModel, json_key, split_pairs, tensor_sha256
+from .hypotheses import check_on_model
+from .inputs import Inputs, json_key
 from .load import parse_study, validate_spec
 from .provenance import environment
 from .schema import StudySpec
-from .steps import run_step
-from .store import CELL_FORMAT, Store, write_json
+from .store import Store, write_json
 
-__all__ = ["RUN_FORMAT", "Study", "StudyRun", "run_cell"]
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+
+__all__ = ["RUN_FORMAT", "Study", "StudyRun"]
 
 RUN_FORMAT = "pathpatch.run/1"
 Echo = Callable[[str], object]
@@ -70,67 +70,6 @@ class StudyRun:
     def report(self, name: str, cell: str = BASE) -> Report:
         """The report of a score (or ladder) step."""
         return Report.from_dict(self.step(name, cell)["report"])
-
-
-def run_cell(cell: Cell, inputs: Inputs, on_step: Callable[[str, Any, Any], object] | None = None) -> dict[str, Any]:
-    """Run every step of ``cell``; its file's contents (``status`` ``"failed"`` with the error
-    when a step raised a pathpatch error)."""
-    spec = cell.spec
-    start = time.perf_counter()
-    loaded = inputs.model(spec)
-    drawn = inputs.pool(spec)
-    model = loaded.model
-    hypotheses: dict[str, Hypothesis] = build_hypotheses(spec, model)
-    splits: dict[str, Pairs] = {}
-    steps: dict[str, Any] = {}
-    status, error = "done", None
-    for name in cell.steps:
-        step = spec.steps[name]
-        try:
-            if step.split not in splits:
-                splits[step.split] = split_pairs(spec, drawn, step.split)
-            result = run_step(model, spec, name, splits[step.split], hypotheses)
-        except PathPatchError as err:
-            status, error = "failed", f"step {name}: {type(err).__name__}: {err}"
-            break
-        steps[name] = result.data
-        if result.hypothesis is not None:
-            hypotheses[name] = result.hypothesis
-        if on_step is not None:
-            on_step(name, result.data, result.value)
-    data_sha = {
-        s: tensor_sha256(p.ref.tokens, p.new_tokens, p.ref.target_mask, p.ref.target_tokens) for s, p in splits.items()
-    }
-    return {
-        "format": CELL_FORMAT,
-        **cell.to_dict(),
-        "status": status,
-        "error": error,
-        "steps": steps,
-        "model_sha256": loaded.info["weights_sha256"],
-        "data_sha256": {"drawn": drawn.sha256, "splits": data_sha},
-        "env": environment(spec.model.device, spec.model.dtype),
-        "seconds": round(time.perf_counter() - start, 3),
-    }
-
-
-def _step_done(
-    echo: Echo | None, figures: Path | None, base: LoadedModel
-) -> Callable[[str, dict[str, Any], Any], object] | None:
-    """What to do when a step of a cell finishes: say so (a cell of several steps), draw its
-    figures (the base cell)."""
-    from .figures import step_figures
-
-    if echo is None and figures is None:
-        return None
-
-    def done(name: str, data: dict[str, Any], value: Any) -> None:
-        if echo is not None:
-            echo(f"      step {name} ({data['kind']}, {data['examples']} examples): {data['seconds']:.1f} s")
-        if figures is not None:
-            step_figures(figures, name, data, value, base.model)
-
-    return done
 
 
 def base_summary(cell: dict[str, Any]) -> str:
@@ -213,11 +152,20 @@ class Study:
         return Path(self.spec.study.out or f"results/{self.spec.study.name}")
 
     def run(
-        self, out: str | Path | None = None, *, fresh: bool = False, echo: Echo = print, figures: bool = True
+        self,
+        out: str | Path | None = None,
+        *,
+        fresh: bool = False,
+        echo: Echo = print,
+        figures: bool = True,
+        backend: Backend | None = None,
     ) -> StudyRun:
         """Run the study into ``out`` (default ``[study] out``, else ``results/NAME``), keeping the
-        cells an earlier run finished unless ``fresh`` (module docs)."""
-        from .figures import write_pages
+        cells an earlier run finished unless ``fresh`` (module docs). ``backend``: where the cells
+        run (default in this process; :class:`pathpatch.backends.RayBackend` for a cluster, which
+        the caller closes)."""
+        from ..backends.local import LocalBackend
+        from .figures import step_figures, value_of, write_pages
 
         folder = Path(out) if out is not None else self.default_out
         store, inputs = Store(folder), Inputs(self.base, self.file)
@@ -234,33 +182,41 @@ class Study:
         write_json(folder / "run.json", {**run_info, "status": "running"})
         results: dict[str, dict[str, Any]] = {}
         kept: list[str] = []
-        spent: dict[str, list[float]] = {}
-        n = len(self.cells)
+        todo: list[Cell] = []
         for i, cell in enumerate(self.cells, 1):
             done = None if fresh else store.finished(cell.id)
-            if cell.id in results:
-                echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- the same cell as one above, not run twice")
-                continue
-            if done is not None:
+            where = f"[{i}/{len(self.cells)}] {cell.sweep}: {cell.label}"
+            if cell.id in results or cell in todo or any(c.id == cell.id for c in todo):
+                echo(f"{where} -- the same cell as one above, not run twice")
+            elif done is not None:
                 results[cell.id] = done
                 kept.append(cell.id)
-                echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- finished in an earlier run, kept ({cell.id})")
-                continue
-            t0 = time.perf_counter()
-            if len(cell.steps) > 1:
-                echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- running {len(cell.steps)} steps")
-            draw = figures and cell.sweep == BASE
-            on_step = _step_done(echo if len(cell.steps) > 1 else None, folder if draw else None, base_model)
-            data = run_cell(cell, inputs, on_step)
-            store.write(cell.id, data)
-            results[cell.id] = data
-            spent.setdefault(cell.sweep, []).append(time.perf_counter() - t0)
-            left = [c for c in self.cells[i:] if c.id not in results and store.finished(c.id) is None]
-            eta = f", about {_duration(_left(left, spent, results.get(self.cells[0].id)))} left" if left else ""
-            status = "" if data["status"] == "done" else f" FAILED: {data['error']}"
-            echo(f"[{i}/{n}] {cell.sweep}: {cell.label} -- {spent[cell.sweep][-1]:.1f} s{eta}{status}")
-            if cell.sweep == BASE:
-                echo(base_summary(data))
+                echo(f"{where} -- finished in an earlier run, kept ({cell.id})")
+            else:
+                todo.append(cell)
+        runner = backend if backend is not None else LocalBackend()
+        spent: dict[str, list[float]] = {}
+        parallel = max(1, int(getattr(runner, "workers", 1)))
+        try:
+            for k, finished in enumerate(runner.run(todo, inputs, echo), 1):
+                cell, data = finished.cell, finished.data
+                store.write(cell.id, data)
+                results[cell.id] = data
+                spent.setdefault(cell.sweep, []).append(float(data["seconds"]))
+                left = [c for c in todo if c.id not in results]
+                guess = _left(left, spent, results.get(self.cells[0].id)) / parallel
+                eta = f", about {_duration(guess)} left" if left else ""
+                status = "" if data["status"] == "done" else f" FAILED: {data['error']}"
+                echo(f"[{k}/{len(todo)} run] {cell.sweep}: {cell.label} -- {data['seconds']:.1f} s{eta}{status}")
+                if cell.sweep == BASE:
+                    if figures and data["status"] == "done":
+                        for name, step in data["steps"].items():
+                            value = finished.values.get(name) or value_of(step)
+                            step_figures(folder, name, step, value, base_model.model)
+                    echo(base_summary(data))
+        finally:
+            if backend is None:
+                runner.close()
         graph = base_model.model.graph
         from ..render.runfiles import architecture
 

@@ -1,0 +1,203 @@
+"""The Ray backend (extra ``ray``; `make test-extras`): a study on a 2-worker local cluster equals the
+local run, survives a killed worker, and reports a cell that fails without retrying it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import pathpatch as pp
+from pathpatch.errors import ArgumentError, ModelLoadError
+from pathpatch.study import Study
+
+ray = pytest.importorskip("ray")
+
+from pathpatch.backends.ray import RayBackend  # noqa: E402
+
+STUDY = """
+[study]
+name = "tiny-ray"
+
+[model]
+path = "tiny"
+
+[data]
+source = "tokens.safetensors"
+examples = 40
+splits.search = { rows = "0:20" }
+splits.eval = { rows = "20:40" }
+
+[settings]
+n_boot = 200
+
+[hypotheses]
+direct = "embed -> out"
+values = ["embed -> out", "embed -> a1.*.v -> out"]
+
+[steps.acdc]
+kind = "acdc"
+split = "search"
+threshold = 0.01
+
+[steps.eval]
+kind = "score"
+split = "eval"
+hypotheses = ["direct", "values", "acdc"]
+
+[[claims]]
+hypothesis = "values"
+at_least = 0.01
+
+[sweeps.metric]
+steps = ["eval"]
+grid = { "settings.ablation" = ["resample", "mean", "zero"], "data.pairing_seed" = [1, 2] }
+"""
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ray-study")
+    cfg = pp.NativeConfig(
+        n_layers=2, n_heads=2, d_model=32, d_head=16, d_vocab=40, n_ctx=16, positions="shortformer", init_std=0.3
+    )
+    torch.manual_seed(0)
+    pp.save_model(pp.native_model(cfg), root / "tiny")
+    tokens = torch.randint(0, 40, (48, 10), generator=torch.Generator().manual_seed(1))
+    save_file({"tokens": tokens}, str(root / "tokens.safetensors"))
+    (root / "tiny.toml").write_text(STUDY)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    """One local cluster of 2 CPU slots for the module, shut down at its end."""
+    backend = RayBackend(workers=2)  # starts the cluster
+    backend.started = False  # the fixture, not this backend, shuts it down
+    backend.close()
+    yield
+    ray.shutdown()
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _strip(x: object) -> object:
+    """``x`` without its timings (every key ``seconds``, at any depth)."""
+    if isinstance(x, dict):
+        return {k: _strip(v) for k, v in x.items() if k != "seconds"}
+    if isinstance(x, list):
+        return [_strip(v) for v in x]
+    return x
+
+
+def _numbers(out: Path) -> dict[str, object]:
+    return {p.name: _strip(json.loads(p.read_text())["steps"]) for p in sorted((out / "cells").glob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def local(folder: Path) -> Path:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' thread count: the same numbers, bit for bit
+    try:
+        Study.load(folder / "tiny.toml").run(folder / "local", echo=_quiet, figures=False)
+    finally:
+        torch.set_num_threads(threads)
+    return folder / "local"
+
+
+def test_a_study_on_two_ray_workers_equals_the_local_run(folder: Path, local: Path, cluster: None) -> None:
+    backend = RayBackend(workers=2)
+    try:
+        run = Study.load(folder / "tiny.toml").run(folder / "ray", echo=_quiet, backend=backend)
+    finally:
+        backend.close()
+    assert not run.failed and len(_numbers(local)) == 7
+    assert _numbers(folder / "ray") == _numbers(local)
+    assert (folder / "ray" / "report.html").is_file()  # the base cell's figures drawn from its JSON
+    card = json.loads((folder / "ray" / "robustness.json").read_text())
+    assert card == json.loads((local / "robustness.json").read_text())
+
+
+def test_a_killed_worker_has_its_cell_retried(folder: Path, local: Path, cluster: None) -> None:
+    backend = RayBackend(workers=2)
+    study = Study.load(folder / "tiny.toml")
+    try:
+        pids = backend.pids()
+        from pathpatch.study.inputs import Inputs
+
+        cells = [c for i, c in enumerate(study.cells) if c.id not in {d.id for d in study.cells[:i]}]
+        finished = []
+        for k, done in enumerate(backend.run(cells, Inputs(study.base, None), _quiet)):
+            finished.append(done)
+            if k == 0:  # both workers are busy with the next cells: kill one mid-task
+                os.kill(pids[0], signal.SIGKILL)
+        assert backend.pids()[0] != pids[0]  # restarted
+    finally:
+        backend.close()
+    assert sorted(d.cell.id for d in finished) == sorted(c.id for c in cells)
+    assert all(d.data["status"] == "done" for d in finished)
+    want = {p.stem: json.loads(p.read_text())["steps"] for p in (local / "cells").glob("*.json")}
+    for d in finished:
+        assert _strip(d.data["steps"]) == _strip(want[d.cell.id])
+
+
+def test_a_failing_cell_is_reported_once_and_the_others_finish(folder: Path, cluster: None) -> None:
+    text = STUDY.replace('"data.pairing_seed" = [1, 2]', '"data.pairing" = ["derangement", "pool"]')
+    text = text.replace("examples = 40", "examples = 48").replace('"20:40"', '"20:48"')
+    (folder / "failing.toml").write_text(text)
+    backend = RayBackend(workers=2)
+    try:
+        run = Study.load(folder / "failing.toml").run(folder / "failing", echo=_quiet, figures=False, backend=backend)
+    finally:
+        backend.close()
+    failed = run.failed
+    assert len(failed) == 3 and all(dict(c.assignment)["data.pairing"] == "pool" for c in failed)
+    for cell in failed:
+        error = run.results[cell.id]["error"]
+        assert "EmptyDatasetError" in error and "every sequence was drawn" in error
+    done = [c for c in run.cells if run.results[c.id]["status"] == "done"]
+    assert len({c.id for c in done}) == 3
+
+
+def test_the_local_cluster_listens_on_127_0_0_1_only(cluster: None) -> None:
+    import shutil
+    import subprocess
+
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+    if shutil.which("ss") is None:
+        pytest.skip("no `ss` here to list listening sockets")
+    backend = RayBackend(workers=2)
+    try:
+        pids = {str(p) for p in backend.pids()}
+        lines = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout.splitlines()
+    finally:
+        backend.close()
+    ours = [
+        line for line in lines if any(f"pid={p}," in line for p in pids) or "raylet" in line or "gcs_server" in line
+    ]
+    assert ours, lines
+    for line in ours:
+        local = line.split()[3]
+        assert local.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:")), line
+
+
+def test_authentication_cannot_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    with pytest.raises(ArgumentError, match="token authentication only"):
+        RayBackend(workers=1)
+
+
+def test_without_ray_the_backend_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ModelLoadError, match=r"pip install 'pathpatch\[ray\]'"):
+        RayBackend()
