@@ -24,6 +24,7 @@ from ..positions import Positions, position_groups
 from .budget import chunk_work, resolve_budget
 from .cache import RunCache, mean_outputs, run_cache
 from .copies import Plan
+from .cuts import cut_values
 from .execute import execute
 from .plan import make_plan
 
@@ -42,7 +43,8 @@ class BatchRun:
 
 @dataclass
 class EngineStats:
-    """What the last run computed: MIXED copies in all and per node, walk size."""
+    """What the last run computed: MIXED copies in all (with the (node, position) values of node
+    cuts' patched forwards, :func:`~.cuts.cut_values`) and per node, walk size."""
 
     hypotheses: int = 0
     mixed_copies: int = 0
@@ -156,8 +158,9 @@ class Engine:
         for plan in plans:
             for node, n in plan.copies_per_node().items():
                 per_node[node] = per_node.get(node, 0) + n
+        cuts = sum(cut_values(self.model.graph, c, p.n_pos or 0) for p in plans for c in p.cuts.values())
         return EngineStats(
-            len(self.hypotheses), sum(len(p.copies) for p in plans), per_node, sum(p.walked for p in plans)
+            len(self.hypotheses), sum(len(p.copies) for p in plans) + cuts, per_node, sum(p.walked for p in plans)
         )
 
     @torch.no_grad()

@@ -38,6 +38,7 @@ from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
 from ..validate import is_auto, parse_bytes
 from .copies import Plan
+from .cuts import cut_bytes
 from .schedule import narrow_copies
 
 
@@ -136,7 +137,8 @@ def _pos_bytes(model: ResidualModel, plan: Plan, n_pos: int) -> int:
     senders = len(model.graph.nodes) - 1
     copies = len(plan.copies)
     outs = sum(1 for c in plan.copies if c.node.kind == "out")
-    return (senders * n_pos + copies + len(plan.rows)) * d + 2 * copies * n_pos * d + outs * cfg.d_vocab
+    walked = (senders * n_pos + copies + len(plan.rows)) * d + 2 * copies * n_pos * d + outs * cfg.d_vocab
+    return walked + cut_bytes(model, len(plan.cuts), n_pos, len(plan.at))
 
 
 def example_bytes(

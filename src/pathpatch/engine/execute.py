@@ -25,6 +25,7 @@ from ..graph import Graph, Node, Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .copies import NEW, REF, Mixed, Plan, RunKind
+from .cuts import cut_logits
 from .heads import Channel, Queries, channel_of, gathered, head_copies
 from .rows import TargetRows
 from .schedule import FULL, POINT, ROWS, CachedInput, RowGroup, Schedule, Span, Stage, narrow_copies, schedule
@@ -68,8 +69,16 @@ def execute(
             tables.store(plan, stage, outputs, inputs)
 
     taken: dict[RunKind, Tensor] = {}  # a run's logits at the rows, one tensor shared by every root that reads it
+    cut = (
+        dict(zip(plan.cuts, cut_logits(model, list(plan.cuts.values()), clean, ablated, _at(plan))))
+        if plan.cuts
+        else {}
+    )
     result = []
-    for roots in plan.roots:
+    for h, roots in enumerate(plan.roots):
+        if h in cut:
+            result.append(cut[h])
+            continue
         columns = []
         for t, root in zip(plan.at, roots):
             if isinstance(root, Mixed):
@@ -248,6 +257,11 @@ class _Tables:
         for r, row_id in group.keep.items():
             self.kept[row_id] = total[r]
         return total
+
+
+def _at(plan: Plan) -> list[int]:
+    """The positions of a position-resolved plan's logits."""
+    return [_position(t) for t in plan.at]
 
 
 def _position(t: int | None) -> int:

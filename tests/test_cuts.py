@@ -1,0 +1,182 @@
+"""Node cuts (lang/nodecut.py, engine/cuts.py): hypotheses that are one patched forward run as one.
+
+``through(v@t)``, its complement, ``residual_at(l, t)`` and unions of cuts at one stage are planned
+as cuts (no walk) and run as patched forwards. Checked against the brute-force positional tree on
+every architecture the oracle covers (absolute, shortformer, partial rotary with GQA and parallel
+attention, Hugging Face GPT-2, NeoX and Llama), under every ablation; counted against the walk;
+planned identically however they are written; the same with and without memory chunks.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import pathpatch as pp
+import pathpatch.lang.hypothesis as H
+from conftest import tiny_model
+from oracle_draws import positioned_paths
+from oracle_zoo import get
+from pathpatch.engine.api import Engine
+from pathpatch.graph import Graph, Node, Path
+from pathpatch.lang.cut import residual_at
+from pathpatch.lang.nodecut import NodeCut, node_cut
+from pathpatch.lang.pattern import PosContext
+from pathpatch.tracing import causal_trace
+from tolerance import FORWARD, REDUCTION, close
+from treeify import brute_force_positions
+
+pytestmark = pytest.mark.numeric
+
+ABLATIONS = ("resample", "mean", "zero")
+MODELS = {  # model -> sequence length (positioned paths grow fast with it)
+    "abs-mlp-2x4": 3,
+    "short-attn-3x4": 3,
+    "short-mlp-2x3-relu": 4,
+    "rot-partial-par-gqa-3x4": 3,
+    "hf-gpt2-2x3": 3,
+}
+SLOW_MODELS = {"hf-neox-partial-parallel": 3, "hf-llama-gqa": 3}
+
+
+def _crossing(graph: Graph, path: Path, stage: int) -> tuple[Node, int]:
+    """The first node at or below ``stage`` reading the path from ``out`` (and its position)."""
+    assert path.positions is not None
+    senders = (path.start,) + tuple(p.node for p in path.ports)
+    for node, t in reversed(list(zip(senders, path.positions))):
+        if graph.stage_of(node) <= stage:
+            return node, t
+    raise AssertionError("every path crosses every stage below out")
+
+
+def _through(path: Path, nodes: set[Node], t: int) -> bool:
+    assert path.positions is not None
+    senders = (path.start,) + tuple(p.node for p in path.ports)
+    return any(n in nodes and u == t for n, u in zip(senders, path.positions))
+
+
+def _cases(model: pp.ResidualModel, n_pos: int):  # type: ignore[no-untyped-def]
+    """Cut hypotheses and their members, decided from the paths alone (no automaton)."""
+    graph, cfg = model.graph, model.config
+    L, last = cfg.n_layers, n_pos - 1
+    heads1 = {Node("head", 1, h) for h in range(cfg.n_heads)}
+    resid_stage = graph.stage_of(Node("mlp", 0) if cfg.has_mlp else Node("head", 0, 0))
+    cases = [
+        (H.through("a1.*@1"), lambda p: _through(p, heads1, 1)),
+        (~H.through("a0.0@0"), lambda p: not _through(p, {Node("head", 0, 0)}, 0)),
+        (H.through("embed@1"), lambda p: p.start == Node("embed") and p.positions[0] == 1),
+        (residual_at(0, 1), lambda p: _crossing(graph, p, resid_stage)[1] == 1),
+        (~residual_at(0, 0), lambda p: _crossing(graph, p, resid_stage)[1] != 0),
+        (~residual_at(L - 1, last), lambda p: _crossing(graph, p, 2 * L - 1)[1] != last),
+        (
+            H.through("a1.0@2") | H.through("a1.1@0"),
+            lambda p: _through(p, {Node("head", 1, 0)}, 2) or _through(p, {Node("head", 1, 1)}, 0),
+        ),
+    ]
+    if cfg.has_mlp:
+        cases.append((H.through(f"m{L - 1}@{last}"), lambda p: _through(p, {Node("mlp", L - 1)}, last)))
+    if graph.config.positions == "shortformer":
+        cases.append((~H.through("pos@0"), lambda p: not (p.start == Node("pos") and p.positions[0] == 0)))
+    return cases
+
+
+def _check(name: str, n_pos: int) -> None:
+    model = get(name)
+    gen = torch.Generator().manual_seed(len(name))
+    v = model.config.d_vocab
+    ref, new = torch.randint(0, v, (3, n_pos), generator=gen), torch.randint(0, v, (3, n_pos), generator=gen)
+    paths = positioned_paths(model, n_pos)
+    cases = _cases(model, n_pos)
+    hyps = [h for h, _ in cases]
+    for h, member in cases:
+        members = {p.name for p in paths if member(p)}
+        assert h.count(model, n_pos=n_pos) == len(members) == (h & H.all_paths()).count(model, n_pos=n_pos)
+    for ablation in ABLATIONS:
+        engine = Engine(model, hyps)
+        got = engine.run(ref, new, ablation)
+        assert [sorted(p.cuts) for p in engine.last_pos_plans] == [list(range(len(hyps)))]
+        assert not engine.last_pos_plans[0].copies  # nothing walked
+        for (_, member), logits in zip(cases, got):
+            members = {p.name for p in paths if member(p)}
+            close(logits, brute_force_positions(model, members, ref, new, ablation), steps=FORWARD)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_cuts_match_brute_force(name: str) -> None:
+    _check(name, MODELS[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW_MODELS))
+def test_cuts_match_brute_force_more_models(name: str) -> None:
+    _check(name, SLOW_MODELS[name])
+
+
+def test_cut_route_equals_walk_at_longer_sequences() -> None:
+    """The walked plan (the same sets behind a product the recogniser does not read) agrees,
+    at every position, for sequences longer than the brute force can afford; also at target rows."""
+    model = tiny_model("shortformer", 12, seed=4, n_ctx=8)
+    gen = torch.Generator().manual_seed(1)
+    ref, new = torch.randint(0, 11, (3, 7), generator=gen), torch.randint(0, 11, (3, 7), generator=gen)
+    hyps = [
+        causal
+        for layer in (0, 1)
+        for t in (0, 3, 6)
+        for causal in (residual_at(layer, t), H.through(f"a{layer}.*@{t}"))
+    ]
+    hyps += [~h for h in hyps[:4]]
+    for ablation in ABLATIONS:
+        fast = Engine(model, hyps).run(ref, new, ablation)
+        slow = Engine(model, [h & H.all_paths() for h in hyps]).run(ref, new, ablation)
+        close(fast, slow, steps=FORWARD)
+    targets = torch.zeros(3, 7, dtype=torch.bool)
+    targets[0, 2] = targets[1, 5] = targets[2, 6] = True
+    fast = Engine(model, hyps).run_batch(ref, new, targets=targets).logits
+    slow = Engine(model, [h & H.all_paths() for h in hyps]).run_batch(ref, new, targets=targets).logits
+    for a, b in zip(fast, slow):
+        close(a, b, steps=FORWARD)
+
+
+def test_a_hand_written_node_cut_is_planned_as_through() -> None:
+    """The planner reads the compiled automaton, not the helper: patterns that name the same set
+    of crossing nodes give the same cut and the same plan."""
+    model = tiny_model("absolute", 12, seed=0, n_heads=3)
+    graph = model.graph
+    written = [H.through("a1.2@3"), pp.paths("a1.2@3"), pp.paths("... -> a1.2@3 -> ..."), pp.paths("a1.{2}.*@3")]
+    ctx = PosContext.of(5)
+    cuts = {node_cut(h.compile(model, ctx), graph) for h in written}
+    assert cuts == {NodeCut(graph.stage_of(Node("head", 1, 2)), frozenset({(Node("head", 1, 2), 3)}))}
+    plans = [Engine(model, [h]).pos_plan(ctx) for h in written]
+    assert all(p.cuts == plans[0].cuts and not p.copies and p.roots == [()] for p in plans)
+    assert node_cut((~written[1]).compile(model, ctx), graph) == ~next(iter(cuts))
+    # a union of cuts at one stage is one cut, whether written as one pattern set or with |
+    one = pp.paths(["a1.0@3", "a1.2@{1,3}"])
+    two = H.through("a1.0@3") | H.through("a1.2@{1,3}")
+    assert node_cut(one.compile(model, ctx), graph) == node_cut(two.compile(model, ctx), graph) is not None
+    # embed, pos, a0.* and m0 at 3 are several stages: no cut (a path through embed@3 may cross above at 4)
+    senders = [n.name for n in graph.nodes if n.kind != "out" and graph.stage_of(n) <= graph.stage_of(Node("mlp", 0))]
+    assert node_cut(pp.paths([f"{s}@3" for s in senders]).compile(model, ctx), graph) is None
+
+
+@pytest.mark.parametrize("text", ["a1.2.k@3", "a*@3", "embed -> a1.2@3", "a1.2@3 -> out", "a0.1@2 -> a1.2@3", "*@3"])
+def test_sets_that_are_not_node_cuts_are_walked(text: str) -> None:
+    """A port (not the whole node), nodes of several stages or a longer chain is no node cut."""
+    model = tiny_model("absolute", 12, seed=0, n_heads=3)
+    ctx = PosContext.of(5)
+    assert node_cut(pp.paths(text).compile(model, ctx), model.graph) is None
+    assert node_cut((pp.paths(text) & H.through("a1.2@3")).compile(model, ctx), model.graph) is None
+
+
+def test_chunked_and_unchunked_traces_agree() -> None:
+    """A trace over more cells than the budget holds is split into groups and batches, with the
+    same numbers."""
+    model = tiny_model("shortformer", None, seed=2, n_ctx=10)
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 11, (6, 9), generator=gen)
+    mask = torch.zeros(6, 9, dtype=torch.bool)
+    mask[:, 4:-1] = True
+    pairs = pp.pair_derangement(pp.Dataset.next_token(tokens, mask), 0)
+    whole = causal_trace(model, pairs, delta="loss", progress=False, n_boot=50)
+    parts = causal_trace(model, pairs, delta="loss", progress=False, n_boot=50, max_memory="600KB", batch_size=2)
+    assert [r.name for r in whole.rows] == [r.name for r in parts.rows]
+    close([r.estimate.value for r in parts.rows], [r.estimate.value for r in whole.rows], steps=REDUCTION)
