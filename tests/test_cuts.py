@@ -180,3 +180,22 @@ def test_chunked_and_unchunked_traces_agree() -> None:
     parts = causal_trace(model, pairs, delta="loss", progress=False, n_boot=50, max_memory="600KB", batch_size=2)
     assert [r.name for r in whole.rows] == [r.name for r in parts.rows]
     close([r.estimate.value for r in parts.rows], [r.estimate.value for r in whole.rows], steps=REDUCTION)
+
+
+def test_named_positions_and_target_rows_through_cuts() -> None:
+    """Examples with different END positions are planned apart; their target rows land in the
+    rows of the whole batch, as the walked plan puts them."""
+    model = tiny_model("absolute", 12, seed=5, n_ctx=8)
+    gen = torch.Generator().manual_seed(2)
+    ref, new = torch.randint(0, 11, (4, 6), generator=gen), torch.randint(0, 11, (4, 6), generator=gen)
+    positions = {"END": torch.tensor([2, 4, 2, 5])}
+    targets = torch.zeros(4, 6, dtype=torch.bool)
+    targets[0, 3] = targets[1, 1] = targets[1, 5] = targets[2, 4] = targets[3, 5] = True
+    hyps = [H.through("a0.1@END"), ~residual_at(0, "END"), H.through("m1@END") | H.through("m1@0")]
+    fast = Engine(model, hyps)
+    got = fast.run_batch(ref, new, positions=positions, targets=targets).logits
+    assert all(p.cuts for p in fast.last_pos_plans) and len(fast.last_pos_plans) == 3
+    want = Engine(model, [h & H.all_paths() for h in hyps]).run_batch(ref, new, positions=positions, targets=targets)
+    for a, b in zip(got, want.logits):
+        assert a.shape == (5, 11)
+        close(a, b, steps=FORWARD)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float
+from jaxtyping import Bool
 from torch import Tensor
 
 from ..graph import Graph, Node
@@ -85,14 +85,16 @@ def _per_hypothesis(model: ResidualModel, window: int, n_pos: int, rows: int) ->
     return window * (9 * d + cfg.n_heads * n_pos + 2 * (cfg.d_mlp or 0)) + 2 * n_pos * d + rows * cfg.d_vocab
 
 
-def cut_bytes(model: ResidualModel, cuts: int, n_pos: int, at: int) -> int:
-    """Elements per example a plan's ``cuts`` cuts hold: their logits at ``at`` positions, the
-    largest bucket and the off runs' keys and values of one layer."""
+def cut_bytes(model: ResidualModel, cuts: int, n_pos: int, at: int, rows: int | None = None) -> int:
+    """Elements per example a plan's ``cuts`` cuts hold: their logits at ``at`` positions (at
+    ``rows`` target rows, the most of one example, if given), the largest bucket and the off
+    runs' keys and values of one layer."""
     if not cuts:
         return 0
     cfg = model.config
+    read = at if rows is None else min(at, rows)
     bucket = min(CUT_WORK, cuts * _per_hypothesis(model, n_pos, n_pos, at))
-    return cuts * at * cfg.d_vocab + bucket + 4 * n_pos * cfg.d_model + 2 * at * cfg.d_vocab
+    return cuts * read * cfg.d_vocab + bucket + 4 * n_pos * cfg.d_model + 2 * at * cfg.d_vocab
 
 
 def cut_values(graph: Graph, cut: NodeCut, n_pos: int) -> int:
@@ -109,15 +111,19 @@ class _Runs:
     """The two runs, with what the buckets share: each run's logits at ``at`` and its keys and
     values per layer (projected, rotated), made on first use."""
 
-    def __init__(self, model: ResidualModel, clean: RunCache, ablated: RunCache, at: Sequence[int]) -> None:
-        self.model, self.at = model, list(at)
+    def __init__(
+        self, model: ResidualModel, clean: RunCache, ablated: RunCache, at: Sequence[int], targets: Tensor | None
+    ) -> None:
+        self.model, self.at, self.targets = model, list(at), targets
         self.runs = {False: (clean, ablated), True: (ablated, clean)}  # by negated: (on, off)
         self._logits: dict[int, Tensor] = {}
         self._keys: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
 
-    def logits(self, run: RunCache) -> Float[Tensor, "batch at vocab"]:
+    def logits(self, run: RunCache) -> Tensor:
+        """``run``'s logits at ``at`` (``[batch, at, vocab]``), or at the target rows."""
         if id(run) not in self._logits:
-            self._logits[id(run)] = run.logits[:, self.at]
+            x = run.logits[:, self.at]
+            self._logits[id(run)] = x if self.targets is None else x[self.targets]
         return self._logits[id(run)]
 
     def keys(self, run: RunCache, layer: int) -> tuple[Tensor, Tensor]:
@@ -149,11 +155,18 @@ def _project_kv(model: ResidualModel, layer: int, x: Tensor, pos: Tensor | None,
 
 @torch.no_grad()
 def cut_logits(
-    model: ResidualModel, cuts: Sequence[NodeCut], clean: RunCache, ablated: RunCache, at: Sequence[int]
-) -> list[Float[Tensor, "batch at vocab"]]:
-    """The logits at positions ``at`` (sorted) of every cut's patched forward (see the module doc)."""
+    model: ResidualModel,
+    cuts: Sequence[NodeCut],
+    clean: RunCache,
+    ablated: RunCache,
+    at: Sequence[int],
+    targets: Bool[Tensor, "batch at"] | None = None,
+) -> list[Tensor]:
+    """The logits at positions ``at`` (sorted) of every cut's patched forward (see the module
+    doc): ``[batch, len(at), vocab]``, or with ``targets`` (a mask over ``at``) only its rows
+    ``[row, vocab]``, row-major as ``logits[targets]``."""
     n_pos = clean.stage_inputs[0].shape[1]
-    runs = _Runs(model, clean, ablated, at)
+    runs = _Runs(model, clean, ablated, at, targets)
     out: list[Tensor | None] = [None] * len(cuts)
     groups: dict[tuple[int, bool], list[tuple[int, int]]] = defaultdict(list)
     for i, cut in enumerate(cuts):
@@ -175,15 +188,25 @@ def cut_logits(
             logits = _bucket(model, [cuts[i] for i in chosen], p0, runs, negated)
             off = runs.logits(runs.runs[negated][1])
             before = sum(1 for p in at if p < p0)
-            for j, i in enumerate(chosen):
-                out[i] = torch.cat([off[:, :before], logits[j]], dim=1) if before else logits[j]
+            if targets is not None:  # rows before the window are the off run's
+                later = targets.clone()
+                later[:, :before] = False
+                where = later[targets]
+                for j, i in enumerate(chosen):
+                    mine = off.clone()
+                    mine[where] = logits[j]
+                    out[i] = mine
+            else:
+                for j, i in enumerate(chosen):
+                    out[i] = torch.cat([off[:, :before], logits[j]], dim=1) if before else logits[j]
             start = end
     assert all(x is not None for x in out)
     return [x for x in out if x is not None]
 
 
 def _bucket(model: ResidualModel, cuts: Sequence[NodeCut], p0: int, runs: _Runs, negated: bool) -> Tensor:
-    """Logits ``[hyp, batch, rows, vocab]`` at the read positions ``>= p0`` of cuts of one stage."""
+    """Logits ``[hyp, batch, rows, vocab]`` at the read positions ``>= p0`` of cuts of one stage,
+    or ``[hyp, row, vocab]`` at the target rows there."""
     cfg, graph = model.config, model.graph
     on, off = runs.runs[negated]
     stage = cuts[0].stage
@@ -240,6 +263,8 @@ def _bucket(model: ResidualModel, cuts: Sequence[NodeCut], p0: int, runs: _Runs,
         x = masks.keep(x, *([v[:, rows] for v in after] if restricted else after))
     if not restricted:
         x = x[:, :, rows]
+    if runs.targets is not None:  # only the target rows: [hyp, row, d]
+        x = x[:, runs.targets[:, len(runs.at) - len(rows) :]]
     return model.unembed(x)
 
 

@@ -42,10 +42,10 @@ def execute(
     ablated: RunCache,
     targets: Bool[Tensor, "batch pos"] | None = None,
 ) -> list[Tensor]:
-    """Logits of every hypothesis of ``plan`` on one batch. Position-free plans: ``[batch, pos,
-    vocab]``, or with ``targets`` only the rows ``logits[targets]``, ``[row, vocab]``. Position-
-    resolved plans: ``[batch, len(plan.at), vocab]``, at the plan's positions (``targets`` unused:
-    the plan's ``at`` already names what the metric reads)."""
+    """Logits of every hypothesis of ``plan`` on one batch: ``[batch, pos, vocab]``, or with
+    ``targets`` only the rows ``logits[targets]``, ``[row, vocab]``. Position-resolved plans
+    compute the logits at the plan's positions ``at``: without ``targets`` they must be every
+    position; with them, ``at`` holds every position ``targets`` selects."""
     graph = model.graph
     positional = plan.n_pos is not None
     rows = TargetRows.of(targets.to(clean.device)) if targets is not None and not positional else None
@@ -69,11 +69,9 @@ def execute(
             tables.store(plan, stage, outputs, inputs)
 
     taken: dict[RunKind, Tensor] = {}  # a run's logits at the rows, one tensor shared by every root that reads it
-    cut = (
-        dict(zip(plan.cuts, cut_logits(model, list(plan.cuts.values()), clean, ablated, _at(plan))))
-        if plan.cuts
-        else {}
-    )
+    point = targets.to(clean.device)[:, _at(plan)] if positional and targets is not None else None
+    cuts = list(plan.cuts.values())
+    cut = dict(zip(plan.cuts, cut_logits(model, cuts, clean, ablated, _at(plan), point))) if cuts else {}
     result = []
     for h, roots in enumerate(plan.roots):
         if h in cut:
@@ -91,7 +89,11 @@ def execute(
                 if root.kind not in taken:
                     taken[root.kind] = rows.take(run)
                 columns.append(taken[root.kind])
-        result.append(torch.stack(columns, dim=1) if positional else columns[0])
+        if positional:
+            stacked = torch.stack(columns, dim=1)
+            result.append(stacked if point is None else stacked[point])
+        else:
+            result.append(columns[0])
     return result
 
 
