@@ -199,3 +199,19 @@ def test_named_positions_and_target_rows_through_cuts() -> None:
     for a, b in zip(got, want.logits):
         assert a.shape == (5, 11)
         close(a, b, steps=FORWARD)
+
+
+def test_a_large_trace_states_its_cost_up_front(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pathpatch.tracing as tracing
+
+    model = tiny_model("absolute", 12, seed=2, n_ctx=10)
+    cells = [("resid", 1, 0), ("attn", 0, 4), ("mlp", 1, -1)]
+    # of 7 nodes (2 heads a layer), resid1 and m1 leave only out above them; a0.* leaves m0, a1.*, m1, out
+    assert tracing.trace_cost(model.graph, cells, 8) == pytest.approx(1 / 7 + 5 / 7 * 4 / 8 + 1 / 7 / 8)
+    tokens = torch.randint(0, 11, (4, 8), generator=torch.Generator().manual_seed(0))
+    pairs = pp.pair_derangement(pp.Dataset.next_token(tokens), 0)
+    monkeypatch.setattr(tracing, "LARGE", 0.0)
+    causal_trace(model, pairs, kinds=["mlp"], layers=[1], delta="loss", n_boot=50, progress=False)
+    assert capsys.readouterr().err == ""
+    causal_trace(model, pairs, kinds=["mlp"], layers=[1], delta="loss", n_boot=50)
+    assert "causal trace: 8 cells on 4 examples of 8 tokens, about 1 forward passes of work" in capsys.readouterr().err
