@@ -215,3 +215,66 @@ def test_a_large_trace_states_its_cost_up_front(capsys, monkeypatch) -> None:  #
     assert capsys.readouterr().err == ""
     causal_trace(model, pairs, kinds=["mlp"], layers=[1], delta="loss", n_boot=50)
     assert "causal trace: 8 cells on 4 examples of 8 tokens, about 1 forward passes of work" in capsys.readouterr().err
+
+
+def _sender_rows(graph: Graph, receiver: str) -> list[tuple[H.Hypothesis, set[Node], set]]:  # type: ignore[type-arg]
+    """A sender scan's rows into ``receiver`` (every channel): each sender's edges, as
+    ``sender_scan`` builds them, restored and ablated."""
+    ports = [p for p in graph.ports if p.node == graph.node(receiver)]
+    rows = []
+    for u in graph.nodes:
+        edges = [H.through_edge(u, p) for p in ports if u in graph.senders(p)]
+        if edges:
+            h = edges[0]
+            for e in edges[1:]:
+                h = h | e
+            rows.append((h, {u}, set(ports)))
+    return rows
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_receiver_cuts_match_brute_force(name: str) -> None:
+    """Sender-scan rows (every path except those from a sender into one receiver, and those
+    paths alone) run as patched forwards from the receiver on; equal to the literal tree."""
+    from treeify import brute_force
+
+    model = get(name)
+    graph = model.graph
+    gen = torch.Generator().manual_seed(3)
+    v = model.config.d_vocab
+    ref, new = torch.randint(0, v, (3, 4), generator=gen), torch.randint(0, v, (3, 4), generator=gen)
+    receivers = [f"a{model.config.n_layers - 1}.1", "out"] + (["m0"] if model.config.has_mlp else [])
+    cases = []
+    for receiver in receivers:
+        rows = _sender_rows(graph, receiver)
+        for h, senders, ports in rows[:: max(1, len(rows) // 3)]:
+
+            def uses(p: Path, senders: set[Node] = senders, ports: set = ports) -> bool:  # type: ignore[type-arg]
+                return any(e.sender in senders and e.receiver in ports for e in p.edges)
+
+            cases += [(h, uses), (~h, lambda p, uses=uses: not uses(p))]
+    paths = list(graph.iter_paths())
+    for ablation in ABLATIONS:
+        engine = Engine(model, [h for h, _ in cases])
+        got = engine.run(ref, new, ablation)
+        assert engine.last_plan is not None and len(engine.last_plan.cuts) == len(cases)
+        for (_, member), logits in zip(cases, got):
+            members = {p.name for p in paths if member(p)}
+            close(logits, brute_force(model, members, ref, new, ablation), steps=FORWARD)
+
+
+def test_receiver_cuts_equal_the_walk_at_target_rows() -> None:
+    """With targets, the receiver cuts give the walked plan's rows, and the same statistics."""
+    model = get("short-mlp-2x3-relu")
+    gen = torch.Generator().manual_seed(4)
+    ref, new = torch.randint(0, 11, (3, 6), generator=gen), torch.randint(0, 11, (3, 6), generator=gen)
+    targets = torch.zeros(3, 6, dtype=torch.bool)
+    targets[0, 2] = targets[1, 5] = targets[2, 1] = targets[2, 5] = True
+    hyps = [~h for h, _, _ in _sender_rows(model.graph, "a1.2")]
+    for ablation in ABLATIONS:
+        fast = Engine(model, hyps)
+        got = fast.run_batch(ref, new, ablation, targets=targets).logits
+        slow = Engine(model, [h & H.all_paths() for h in hyps])
+        want = slow.run_batch(ref, new, ablation, targets=targets).logits
+        for a, b in zip(got, want):
+            close(a, b, steps=FORWARD)

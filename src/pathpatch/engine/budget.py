@@ -128,7 +128,7 @@ def _free_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) 
     logits = sum(w * V for w, c in zip(width, plan.copies) if c.node.kind == "out")
     if rows is not None:
         logits += 2 * r * V  # the two runs' logits at the rows, for hypotheses that equal one of them
-    return tables + max(stage.values(), default=0) + logits
+    return tables + max(stage.values(), default=0) + logits + cut_bytes(model, len(plan.cuts), n_pos, n_pos, rows)
 
 
 def _pos_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) -> int:

@@ -23,66 +23,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from jaxtyping import Bool
 from torch import Tensor
 
-from ..graph import Graph, Node
-from ..lang.nodecut import NodeCut
+from ..graph import Edge, Graph, Node, Port
+from ..lang.nodecut import NodeCut, ReceiverCut
 from ..model.residual import ResidualModel
 from .cache import RunCache
+from .cutforward import Masks, Runs, first_stage, forward_after, per_hypothesis
 
 __all__ = ["CUT_WORK", "cut_logits", "cut_bytes", "cut_values"]
 
 CUT_WORK = 1 << 22  # elements per example that one bucket of cuts may hold at once (16 MiB in float32)
 
-
-@dataclass(frozen=True)
-class _Step:
-    """One step of the patched forward: a layer's heads (``attn``), its MLP (``mlp``) or both at
-    once (``par``, parallel attention and MLP)."""
-
-    kind: str
-    layer: int
-
-
-def _steps(model: ResidualModel, stage: int) -> list[_Step]:
-    """The steps of the forward after stage ``stage``, in order."""
-    cfg, graph = model.config, model.graph
-    steps = []
-    for layer in range(cfg.n_layers):
-        attn = graph.stage_of(Node("head", layer, 0))
-        if cfg.has_mlp and cfg.parallel:
-            if attn > stage:
-                steps.append(_Step("par", layer))
-            continue
-        if attn > stage:
-            steps.append(_Step("attn", layer))
-        if cfg.has_mlp and graph.stage_of(Node("mlp", layer)) > stage:
-            steps.append(_Step("mlp", layer))
-    return steps
-
-
-def _stage_after(model: ResidualModel, step: _Step) -> int:
-    """The stage whose residual input is the residual after ``step``."""
-    cfg = model.config
-    mlp_next = step.kind == "attn" and cfg.has_mlp
-    return 2 * step.layer + 1 if mlp_next else 2 * step.layer + 2
-
-
-def _first_stage(graph: Graph, stage: int) -> int:
-    """The first stage after ``stage`` (whose residual input the forward starts from)."""
-    return min(graph.stage_of(n) for n in graph.nodes if graph.stage_of(n) > stage)
-
-
-def _per_hypothesis(model: ResidualModel, window: int, n_pos: int, rows: int) -> int:
-    """Elements one hypothesis of a bucket holds per example at its peak (see the module doc)."""
-    cfg = model.config
-    d = cfg.d_model
-    return window * (9 * d + cfg.n_heads * n_pos + 2 * (cfg.d_mlp or 0)) + 2 * n_pos * d + rows * cfg.d_vocab
+Cut = NodeCut | ReceiverCut
 
 
 def cut_bytes(model: ResidualModel, cuts: int, n_pos: int, at: int, rows: int | None = None) -> int:
@@ -93,13 +49,15 @@ def cut_bytes(model: ResidualModel, cuts: int, n_pos: int, at: int, rows: int | 
         return 0
     cfg = model.config
     read = at if rows is None else min(at, rows)
-    bucket = min(CUT_WORK, cuts * _per_hypothesis(model, n_pos, n_pos, at))
+    bucket = min(CUT_WORK, cuts * per_hypothesis(model, n_pos, n_pos, at))
     return cuts * read * cfg.d_vocab + bucket + 4 * n_pos * cfg.d_model + 2 * at * cfg.d_vocab
 
 
-def cut_values(graph: Graph, cut: NodeCut, n_pos: int) -> int:
-    """How many (node, position) values the patched forward of ``cut`` computes (for statistics:
-    what the planner would call its MIXED copies)."""
+def cut_values(graph: Graph, cut: Cut, n_pos: int) -> int:
+    """How many copies the patched forward of ``cut`` computes (for statistics: what the planner
+    would call its MIXED copies): (node, position) values of a node cut, nodes of a receiver cut."""
+    if isinstance(cut, ReceiverCut):
+        return len(graph.downstream(frozenset({cut.receiver})))
     first = cut.earliest
     if first is None:
         return 0
@@ -107,56 +65,10 @@ def cut_values(graph: Graph, cut: NodeCut, n_pos: int) -> int:
     return above * (n_pos - first)
 
 
-class _Runs:
-    """The two runs, with what the buckets share: each run's logits at ``at`` and its keys and
-    values per layer (projected, rotated), made on first use."""
-
-    def __init__(
-        self, model: ResidualModel, clean: RunCache, ablated: RunCache, at: Sequence[int], targets: Tensor | None
-    ) -> None:
-        self.model, self.at, self.targets = model, list(at), targets
-        self.runs = {False: (clean, ablated), True: (ablated, clean)}  # by negated: (on, off)
-        self._logits: dict[int, Tensor] = {}
-        self._keys: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
-
-    def logits(self, run: RunCache) -> Tensor:
-        """``run``'s logits at ``at`` (``[batch, at, vocab]``), or at the target rows."""
-        if id(run) not in self._logits:
-            x = run.logits[:, self.at]
-            self._logits[id(run)] = x if self.targets is None else x[self.targets]
-        return self._logits[id(run)]
-
-    def keys(self, run: RunCache, layer: int) -> tuple[Tensor, Tensor]:
-        """``run``'s keys and values at layer ``layer``: ``[batch, head, pos, d_head]`` each."""
-        key = (id(run), layer)
-        if key not in self._keys:
-            model = self.model
-            x = run.stage_inputs[model.graph.stage_of(Node("head", layer, 0))]
-            pos = run.outputs[Node("pos")] if model.config.positions == "shortformer" else None
-            k, v = _project_kv(model, layer, x[None], pos, 0)
-            self._keys[key] = (k[0], v[0])
-        return self._keys[key]
-
-
-def _project_kv(model: ResidualModel, layer: int, x: Tensor, pos: Tensor | None, start: int) -> tuple[Tensor, Tensor]:
-    """Keys and values ``[hyp, batch, head, pos, d_head]`` of residual inputs ``x [hyp, batch,
-    pos, d]`` at positions ``start..`` (``pos``: the position embedding q and k add, if any)."""
-    cfg = model.config
-    w, b = (model.ln1_w[layer], model.ln1_b[layer]) if cfg.norm else (None, None)
-    kv = model._kv(torch.arange(cfg.n_heads, device=x.device))
-    v_in = model._norm(x, w, b)
-    k_in = model._norm(x + pos, w, b) if pos is not None else v_in
-    k = torch.einsum("kbpd,hde->kbhpe", k_in, model.W_K[layer, kv]) + model.b_K[layer, kv][:, None]
-    v = torch.einsum("kbpd,hde->kbhpe", v_in, model.W_V[layer, kv]) + model.b_V[layer, kv][:, None]
-    if cfg.positions == "rotary":
-        k = model._rotate(k, torch.arange(start, start + x.shape[2], device=x.device))
-    return k, v
-
-
 @torch.no_grad()
 def cut_logits(
     model: ResidualModel,
-    cuts: Sequence[NodeCut],
+    cuts: Sequence[Cut],
     clean: RunCache,
     ablated: RunCache,
     at: Sequence[int],
@@ -166,26 +78,34 @@ def cut_logits(
     doc): ``[batch, len(at), vocab]``, or with ``targets`` (a mask over ``at``) only its rows
     ``[row, vocab]``, row-major as ``logits[targets]``."""
     n_pos = clean.stage_inputs[0].shape[1]
-    runs = _Runs(model, clean, ablated, at, targets)
+    runs = Runs(model, clean, ablated, at, targets)
     out: list[Tensor | None] = [None] * len(cuts)
-    groups: dict[tuple[int, bool], list[tuple[int, int]]] = defaultdict(list)
+    groups: dict[tuple[int | Node, bool], list[tuple[int, int]]] = defaultdict(list)
     for i, cut in enumerate(cuts):
+        if isinstance(cut, ReceiverCut):
+            groups[(cut.receiver, cut.negated)].append((0, i))
+            continue
         first = cut.earliest
         if first is None or not at or first > at[-1]:
             out[i] = runs.logits(runs.runs[cut.negated][1])  # nothing the metric reads changes
         else:
             groups[(cut.stage, cut.negated)].append((first, i))
-    for (_, negated), members in groups.items():
+    for (key, negated), members in groups.items():
         members.sort()
         start = 0
         while start < len(members):
             p0 = members[start][0]
-            cap = max(1, CUT_WORK // _per_hypothesis(model, n_pos - p0, n_pos, len(at)))
+            cap = max(1, CUT_WORK // per_hypothesis(model, n_pos - p0, n_pos, len(at)))
             end = start + 1
             while end < len(members) and end - start < cap and 4 * (n_pos - p0) <= 5 * (n_pos - members[end][0]):
                 end += 1
             chosen = [i for _, i in members[start:end]]
-            logits = _bucket(model, [cuts[i] for i in chosen], p0, runs, negated)
+            if isinstance(key, Node):
+                receivers = [c for c in (cuts[i] for i in chosen) if isinstance(c, ReceiverCut)]
+                logits = _receiver_bucket(model, receivers, runs, negated)
+            else:
+                nodes = [c for c in (cuts[i] for i in chosen) if isinstance(c, NodeCut)]
+                logits = _node_bucket(model, nodes, p0, runs, negated)
             off = runs.logits(runs.runs[negated][1])
             before = sum(1 for p in at if p < p0)
             if targets is not None:  # rows before the window are the off run's
@@ -204,13 +124,13 @@ def cut_logits(
     return [x for x in out if x is not None]
 
 
-def _bucket(model: ResidualModel, cuts: Sequence[NodeCut], p0: int, runs: _Runs, negated: bool) -> Tensor:
+def _node_bucket(model: ResidualModel, cuts: Sequence[NodeCut], p0: int, runs: Runs, negated: bool) -> Tensor:
     """Logits ``[hyp, batch, rows, vocab]`` at the read positions ``>= p0`` of cuts of one stage,
     or ``[hyp, row, vocab]`` at the target rows there."""
     cfg, graph = model.config, model.graph
     on, off = runs.runs[negated]
     stage = cuts[0].stage
-    first = _first_stage(graph, stage)
+    first = first_stage(graph, stage)
     shortformer = cfg.positions == "shortformer"
     pos_node = Node("pos")
     below = frozenset(n for n in graph.nodes if graph.stage_of(n) <= stage and not (shortformer and n == pos_node))
@@ -236,114 +156,50 @@ def _bucket(model: ResidualModel, cuts: Sequence[NodeCut], p0: int, runs: _Runs,
     if shortformer:
         pos = off.outputs[pos_node][:, p0:]
         pos = pos[None] if pos_delta is None else pos + pos_delta
-    masks = _Masks.of(cuts, below, pos_node if shortformer else None, p0, x.shape[2], x.device)
-    rows = torch.tensor([p - p0 for p in runs.at if p >= p0], device=x.device)
-    restricted = False
-    for step in _steps(model, stage):
-        last = step.layer == cfg.n_layers - 1
-        if step.kind == "mlp":
-            if last and not restricted:
-                x, masks, restricted = x[:, :, rows], masks.take(rows), True
-            x = x + model.mlp(step.layer, x)
-        else:
-            attn = _attention(model, step.layer, x, pos, p0, off, runs, rows if last else None)
-            read = masks
-            masks = masks.attended(p0 == 0)
-            if last:
-                x, masks, read, restricted = x[:, :, rows], masks.take(rows), read.take(rows), True
-                pos = None if pos is None else pos[:, :, rows]
-            if step.kind == "par":
-                mlp = Node("mlp", step.layer)
-                same = [r.outputs[mlp][:, p0:] for r in (off, on)]
-                same = [v[:, rows] for v in same] if last else same
-                x = x + attn + read.keep(model.mlp(step.layer, x), *same)
-            else:
-                x = x + attn
-        after = [r.stage_inputs[_stage_after(model, step)][:, p0:] for r in (off, on)]
-        x = masks.keep(x, *([v[:, rows] for v in after] if restricted else after))
-    if not restricted:
-        x = x[:, :, rows]
-    if runs.targets is not None:  # only the target rows: [hyp, row, d]
-        x = x[:, runs.targets[:, len(runs.at) - len(rows) :]]
-    return model.unembed(x)
+    masks = Masks.of(cuts, below, pos_node if shortformer else None, p0, x.shape[2], x.device)
+    return forward_after(model, stage, x, pos, masks, p0, off, on, runs)
 
 
-@dataclass(frozen=True)
-class _Masks:
-    """Per hypothesis and window position: whether the residual there differs from the off run
-    (``changed``; elsewhere it keeps the off run's values) and whether every value below it is the
-    on run's (``full``; then it is the on run's). Under mean or zero ablation a node whose inputs
-    are all ablated outputs its ablated value, which recomputing it would not give; under
-    resampling and for the clean run both are what recomputing gives. ``pos_on``: whether the
-    position embedding that q and k read there is the on run's (True without one)."""
-
-    changed: Tensor
-    full: Tensor
-    pos_on: Tensor
-
-    @staticmethod
-    def of(
-        cuts: Sequence[NodeCut], below: frozenset[Node], pos: Node | None, p0: int, window: int, device: torch.device
-    ) -> _Masks:
-        changed = torch.zeros(len(cuts), window, dtype=torch.bool)
-        full = torch.zeros_like(changed)
-        pos_on = torch.ones_like(changed) if pos is None else torch.zeros_like(changed)
+def _receiver_bucket(model: ResidualModel, cuts: Sequence[ReceiverCut], runs: Runs, negated: bool) -> Tensor:
+    """Logits of receiver cuts of one receiver: it reads its dropped senders from the off run and
+    the rest from the on run (the base whose other values stay), and the nodes after it follow."""
+    cfg, graph = model.config, model.graph
+    base, other = runs.runs[negated]
+    receiver = cuts[0].receiver
+    inputs = []
+    for channel in receiver.channels:
+        port = Port(receiver, channel)
+        x = base.port_input(port, graph)
+        x = x.expand(len(cuts), *x.shape).clone()  # [hyp batch pos d]
         for j, cut in enumerate(cuts):
-            by_t: dict[int, set[Node]] = defaultdict(set)
-            for u, t in cut.cut:
-                by_t[t].add(u)
-            for t, nodes in by_t.items():
-                changed[j, t - p0] = True
-                full[j, t - p0] = below <= nodes
-                if pos is not None:
-                    pos_on[j, t - p0] = pos in nodes
-        return _Masks(changed.to(device), full.to(device), pos_on.to(device))
-
-    def take(self, rows: Tensor) -> _Masks:
-        return _Masks(self.changed[:, rows], self.full[:, rows], self.pos_on[:, rows])
-
-    def attended(self, from_start: bool) -> _Masks:
-        """After a layer's heads: a query reads every key at or before it; a head is all on-run
-        only if every position up to its own is (and the window starts at 0)."""
-        heads_full = (self.full & self.pos_on).cummin(1).values if from_start else torch.zeros_like(self.full)
-        return _Masks(self.changed.cummax(1).values, heads_full, self.pos_on)
-
-    def keep(self, x: Tensor, off: Tensor, on: Tensor) -> Tensor:
-        """``x`` where it is computed, the off run's ``off`` and the on run's ``on`` (``[batch,
-        window, d]``) where those decide."""
-        x = torch.where(self.changed[:, None, :, None], x, off)
-        return torch.where(self.full[:, None, :, None], on, x)
-
-
-def _attention(
-    model: ResidualModel,
-    layer: int,
-    x: Tensor,
-    pos: Tensor | None,
-    p0: int,
-    off: RunCache,
-    runs: _Runs,
-    rows: Tensor | None,
-) -> Tensor:
-    """The heads of ``layer`` on the window ``x [hyp, batch, window, d]`` (queries at ``rows`` of
-    it, or all), keys and values before the window from the off run: ``[hyp, batch, q, d]``."""
-    cfg = model.config
-    H, batch, window = x.shape[:3]
-    n_pos = p0 + window
-    w, b = (model.ln1_w[layer], model.ln1_b[layer]) if cfg.norm else (None, None)
-    k, v = _project_kv(model, layer, x, pos, p0)
-    q_in = model._norm(x + pos, w, b) if pos is not None else model._norm(x, w, b)
-    where = torch.arange(window, device=x.device) if rows is None else rows
-    q = torch.einsum("kbpd,hde->kbhpe", q_in[:, :, where], model.W_Q[layer]) + model.b_Q[layer][:, None]
-    q_pos = where + p0
-    if cfg.positions == "rotary":
-        q = model._rotate(q, q_pos)
-    if p0:
-        k0, v0 = runs.keys(off, layer)
-        k = torch.cat([k0[:, :, :p0].expand(H, *k0[:, :, :p0].shape), k], dim=3)
-        v = torch.cat([v0[:, :, :p0].expand(H, *v0[:, :, :p0].shape), v], dim=3)
-    mask = torch.arange(n_pos, device=x.device)[None, :] <= q_pos[:, None]
-    z = F.scaled_dot_product_attention(
-        q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1), attn_mask=mask, scale=cfg.scale
-    ).view(H, batch, cfg.n_heads, len(where), cfg.d_head)
-    return torch.einsum("kbhqe,hed->kbqd", z, model.W_O[layer]) + model.b_O[layer]
+            for e in cut.dropped:
+                if e.receiver == port:
+                    x[j] += other.outputs[e.sender] - base.outputs[e.sender]
+        inputs.append(x)
+    stage = graph.stage_of(receiver)
+    if receiver.kind == "out":
+        x = inputs[0][:, :, runs.at]
+        return model.unembed(x if runs.targets is None else x[:, runs.targets])
+    if receiver.kind == "mlp":
+        assert receiver.layer is not None
+        out = model.mlp(receiver.layer, inputs[0])
+    else:
+        assert receiver.layer is not None and receiver.head is not None
+        heads = torch.full((len(cuts),), receiver.head, dtype=torch.long, device=inputs[0].device)
+        out = model.heads(receiver.layer, heads, *inputs)
+    for j, cut in enumerate(cuts):  # every input dropped: the copy is the other run's (mean, zero: not recomputed)
+        if all(
+            Edge(u, p) in cut.dropped
+            for p in map(lambda c: Port(receiver, c), receiver.channels)
+            for u in graph.senders(p)
+        ):
+            out[j] = other.outputs[receiver]
+    x = base.stage_inputs[first_stage(graph, stage)] + (out - base.outputs[receiver])
+    pos = base.outputs[Node("pos")][None] if cfg.positions == "shortformer" else None
+    window = x.shape[2]
+    masks = Masks(
+        torch.ones(len(cuts), window, dtype=torch.bool, device=x.device),
+        torch.zeros(len(cuts), window, dtype=torch.bool, device=x.device),
+        torch.ones(len(cuts), window, dtype=torch.bool, device=x.device),
+    )
+    return forward_after(model, stage, x, pos, masks, 0, base, base, runs)

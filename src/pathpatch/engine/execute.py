@@ -70,8 +70,7 @@ def execute(
 
     taken: dict[RunKind, Tensor] = {}  # a run's logits at the rows, one tensor shared by every root that reads it
     point = targets.to(clean.device)[:, _at(plan)] if positional and targets is not None else None
-    cuts = list(plan.cuts.values())
-    cut = dict(zip(plan.cuts, cut_logits(model, cuts, clean, ablated, _at(plan), point))) if cuts else {}
+    cut = _cut_results(model, plan, clean, ablated, targets)
     result = []
     for h, roots in enumerate(plan.roots):
         if h in cut:
@@ -259,6 +258,23 @@ class _Tables:
         for r, row_id in group.keep.items():
             self.kept[row_id] = total[r]
         return total
+
+
+def _cut_results(
+    model: ResidualModel, plan: Plan, clean: RunCache, ablated: RunCache, targets: Tensor | None
+) -> dict[int, Tensor]:
+    """The logits of the plan's cut hypotheses (:mod:`.cuts`), by hypothesis, in the layout of the
+    walked ones: at the plan's positions (every position, position-free), or at the target rows."""
+    if not plan.cuts:
+        return {}
+    if plan.n_pos is not None:
+        at = _at(plan)
+    elif targets is not None:
+        at = targets.any(0).nonzero().flatten().tolist()
+    else:
+        at = list(range(clean.stage_inputs[0].shape[1]))
+    point = None if targets is None else targets.to(clean.device)[:, at]
+    return dict(zip(plan.cuts, cut_logits(model, list(plan.cuts.values()), clean, ablated, at, point)))
 
 
 def _at(plan: Plan) -> list[int]:

@@ -20,7 +20,8 @@ walk at all: each node has at most one copy that matters, planned directly (:mod
 Position-resolved hypotheses that are node cuts (:mod:`~pathpatch.lang.nodecut`: ``through(v@t)``,
 ``residual_at(l, t)``, complements, unions at one stage), as their compiled automaton says, are not
 walked either: the plan records the cut, and the executor runs it as a patched forward
-(:mod:`.cuts`).
+(:mod:`.cuts`); so are position-free edge-set hypotheses that drop only edges into one node
+(sender scans: :class:`~pathpatch.lang.nodecut.ReceiverCut`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 from ..graph import Graph, Node, Port
 from ..lang.automata import Automaton, SubgraphAutomaton
-from ..lang.nodecut import node_cut
+from ..lang.nodecut import NodeCut, ReceiverCut, node_cut, receiver_cut
 from .copies import BOTH, NEW, REF, Builder, Cached, MixedCopy, Plan, Ref
 from .edgeplan import plan_dropped, plan_kept
 
@@ -56,7 +57,7 @@ def make_plan(
         plan = Plan(graph, n_pos, tuple(range(n_pos)) if at is None else tuple(sorted(set(at))))
     builder = Builder(plan)
     for h, dfa in enumerate(automata):
-        cut = node_cut(dfa, graph) if n_pos is not None else None
+        cut: NodeCut | ReceiverCut | None = node_cut(dfa, graph) if n_pos is not None else receiver_cut(dfa)
         if cut is not None:  # one patched forward, no walk (engine/cuts.py)
             plan.cuts[h] = cut
             plan.roots.append(())

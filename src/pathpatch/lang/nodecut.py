@@ -12,6 +12,9 @@ of paths whose crossing node at ``c`` is one of the (node, position) pairs ``R``
   stage of block ``l``;
 - a complement ``~NodeCut(c, R)`` is the same cut with the runs swapped (``negated``).
 
+A position-free edge-set hypothesis that drops only edges into one node (a sender scan's row) is
+likewise a forward pass from that node on: :class:`ReceiverCut`, :func:`receiver_cut`.
+
 A node cut is exactly a forward pass in which the values below ``c`` that readers above ``c``
 see are replaced: ``R``'s by the clean run's (the ablated run's when negated), the others by the
 ablated run's (clean); only nodes above ``c``, at positions ``>= min(R)``, change. The engine
@@ -31,9 +34,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..graph import Graph, Node, Port
+from ..graph import Edge, Graph, Node, Port
+from .edges import SubgraphAutomaton
 
-__all__ = ["NodeCut", "node_cut", "count_cut", "cut_of_nodes"]
+__all__ = ["NodeCut", "ReceiverCut", "node_cut", "receiver_cut", "count_cut", "cut_of_nodes"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,30 @@ class NodeCut:
     def earliest(self) -> int | None:
         """The first position whose values change (None: no position does)."""
         return min((t for _, t in self.cut), default=None)
+
+
+@dataclass(frozen=True)
+class ReceiverCut:
+    """Position-free: every path except those using one of ``dropped``, edges into the ports of
+    one ``receiver`` (with ``negated``, the paths using one of them). A sender scan's hypothesis.
+
+    It is one patched forward: the receiver reads the dropped senders' values from the off run
+    (the ablated run; the clean run when negated), everything else reads the on run, and only the
+    receiver and the nodes after it change."""
+
+    receiver: Node
+    dropped: frozenset[Edge]
+    negated: bool = False
+
+
+def receiver_cut(dfa: object) -> ReceiverCut | None:
+    """The receiver cut an edge-set automaton given by dropped edges is, if they all enter one node."""
+    if not isinstance(dfa, SubgraphAutomaton) or dfa.dropped is None or not dfa.dropped:
+        return None
+    receivers = {e.receiver.node for e in dfa.dropped}
+    if len(receivers) != 1:
+        return None
+    return ReceiverCut(receivers.pop(), dfa.dropped, dfa.negated)
 
 
 def node_cut(dfa: object, graph: Graph) -> NodeCut | None:
