@@ -297,3 +297,58 @@ def test_set_algebra_of_cuts_at_one_stage() -> None:
         fast = Engine(model, hyps).run(ref, new, ablation)
         slow = Engine(model, [h & H.all_paths() for h in hyps]).run(ref, new, ablation)
         close(fast, slow, steps=FORWARD)
+
+
+def test_a_long_trace_is_chunked_with_the_same_numbers() -> None:
+    """128 tokens: a budget that holds a few cells per pass gives the unbounded numbers, and its
+    groups' estimates fit it."""
+    from pathpatch.engine.budget import chunk_work
+    from pathpatch.lang.cut import residual_at as cut
+
+    model = tiny_model("absolute", 12, seed=3, n_ctx=128)
+    gen = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, 11, (3, 128), generator=gen)
+    mask = torch.zeros(3, 128, dtype=torch.bool)
+    mask[:, 120:127] = True
+    pairs = pp.pair_derangement(pp.Dataset.next_token(tokens, mask), 0)
+    kw = dict(kinds=["resid"], delta="loss", progress=False, n_boot=50)
+    whole = causal_trace(model, pairs, **kw)
+    budget = 2_000_000
+    parts = causal_trace(model, pairs, max_memory=budget, **kw)
+    close([r.estimate.value for r in parts.rows], [r.estimate.value for r in whole.rows], steps=REDUCTION)
+    hyps = [cut(layer, t) for layer in range(2) for t in range(128)]
+    chunks = chunk_work(
+        model, Engine(model, hyps), 128, 7, budget, 32, {}, frozenset({Node("pos")}), tuple(range(120, 127))
+    )
+    assert len(chunks) > 1 and all(c.bytes_per_example * c.batch_size <= budget for c in chunks)
+
+
+@pytest.mark.parametrize("name", ["abs-mlp-2x4", "short-mlp-2x3-relu"])
+def test_edges_into_several_receivers_are_planned_by_their_dropped_edges(name: str) -> None:
+    """Dropped edges into two nodes are no receiver cut: the dropped-edge planner plans them,
+    against the brute force (both directions, a port whose sender group other ports share)."""
+    from treeify import brute_force
+
+    model = get(name)
+    graph = model.graph
+    gen = torch.Generator().manual_seed(7)
+    v = model.config.d_vocab
+    ref, new = torch.randint(0, v, (3, 4), generator=gen), torch.randint(0, v, (3, 4), generator=gen)
+    pairs = [("a0.1", "a1.0.k"), ("embed", "m1"), ("a0.0", "a1.2.v"), ("m0", "out")]
+    edges = [pp.Edge(graph.node(s), graph.port(r)) for s, r in pairs]
+    uses = H.through_edge(*pairs[0]) | H.through_edge(*pairs[1])
+    more = H.through_edge(*pairs[2]) | H.through_edge(*pairs[3]) | H.through_edge(*pairs[0])
+    cases = [
+        (uses, set(edges[:2])),
+        (~uses, set(edges[:2])),
+        (more, {edges[0], *edges[2:]}),
+        (~more, {edges[0], *edges[2:]}),
+    ]
+    engine = Engine(model, [h for h, _ in cases])
+    paths = list(graph.iter_paths())
+    for ablation in ABLATIONS:
+        got = engine.run(ref, new, ablation)
+        assert engine.last_plan is not None and not engine.last_plan.cuts and engine.last_plan.copies
+        for i, ((_, used), logits) in enumerate(zip(cases, got)):
+            members = {p.name for p in paths if (any(e in used for e in p.edges)) == (i % 2 == 0)}
+            close(logits, brute_force(model, members, ref, new, ablation), steps=FORWARD)
