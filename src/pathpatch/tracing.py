@@ -17,15 +17,18 @@ per kind.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .data import Pairs
 from .errors import InputError
 from .estimates import Estimate
+from .graph import Graph, Node
 from .lang.cut import residual_at
 from .lang.hypothesis import Hypothesis, through
 from .metrics import Delta
@@ -34,9 +37,10 @@ from .report import Report
 from .scans import Mode
 from .scoring import score
 
-__all__ = ["TraceRow", "TraceTable", "causal_trace", "trace_hypothesis", "KINDS"]
+__all__ = ["TraceRow", "TraceTable", "causal_trace", "trace_hypothesis", "trace_cost", "KINDS"]
 
 KINDS = ("resid", "attn", "mlp")
+LARGE = 200  # forward passes: a trace estimated above this says so before it starts
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,20 @@ def trace_hypothesis(kind: str, layer: int, position: int | str) -> Hypothesis:
     raise InputError(f"unknown trace kind {kind!r}; choose from {', '.join(KINDS)}")
 
 
+def trace_cost(graph: Graph, cells: Sequence[tuple[str, int, int | str]], n_pos: int) -> float:
+    """The work of ``cells`` in forward passes of the model on the same examples: each cell is a
+    patched forward over the nodes after its cut and the positions from its own on (a named
+    position counts as the first)."""
+    nodes = [n for n in graph.nodes if not n.is_input]
+    total = 0.0
+    for kind, layer, t in cells:
+        node = Node("head", layer, 0) if kind == "attn" or not graph.config.has_mlp else Node("mlp", layer)
+        above = sum(1 for n in nodes if graph.stage_of(n) > graph.stage_of(node))
+        first = (t % n_pos) if isinstance(t, int) else 0
+        total += above / len(nodes) * (n_pos - first) / n_pos
+    return total
+
+
 def causal_trace(
     model: ResidualModel,
     pairs: Pairs,
@@ -123,7 +141,11 @@ def causal_trace(
     """Restore (or ablate) each (kind, layer, position) cell; every cell in one batched scoring.
 
     ``positions`` defaults to every position; names like ``"END"`` are the dataset's. ``kw`` goes
-    to :func:`~pathpatch.scoring.score` (``batch_size``, ``ablation``, ``n_boot``, ...).
+    to :func:`~pathpatch.scoring.score` (``batch_size``, ``ablation``, ``n_boot``, ``progress``,
+    ``max_memory``, ...). Every cell is a node cut, run as a patched forward over the part of
+    the network it changes (:mod:`pathpatch.engine.cuts`); a trace whose cost
+    (:func:`trace_cost`) exceeds :data:`LARGE` forward passes says so on stderr before it starts,
+    and the scoring bar shows the time left.
     """
     cfg = model.config
     layers = list(range(cfg.n_layers)) if layers is None else list(layers)
@@ -135,6 +157,13 @@ def causal_trace(
         raise InputError(f"mode must be 'restore' or 'ablate', got {mode!r}")
     cells = [(k, layer, p) for k in kinds for layer in layers for p in positions]
     named = {f"{k}{layer}@{p}": trace_hypothesis(k, layer, p) for k, layer, p in cells}
+    cost = trace_cost(model.graph, cells, pairs.ref.n_pos)
+    if kw.get("progress", True) and cost > LARGE:  # the scoring bar then shows the time left
+        tqdm.write(
+            f"causal trace: {len(cells)} cells on {len(pairs)} examples of {pairs.ref.n_pos} tokens, about "
+            f"{cost:,.0f} forward passes of work",
+            file=sys.stderr,
+        )
     if mode == "ablate":
         named = {n: ~h for n, h in named.items()}
     report = score(model, named, pairs, delta=delta, **kw)

@@ -24,6 +24,7 @@ from ..positions import Positions, position_groups
 from .budget import chunk_work, resolve_budget
 from .cache import RunCache, mean_outputs, run_cache
 from .copies import Plan
+from .cuts import cut_values
 from .execute import execute
 from .plan import make_plan
 
@@ -42,7 +43,8 @@ class BatchRun:
 
 @dataclass
 class EngineStats:
-    """What the last run computed: MIXED copies in all and per node, walk size."""
+    """What the last run computed: MIXED copies in all (with the (node, position) values of node
+    cuts' patched forwards, :func:`~.cuts.cut_values`) and per node, walk size."""
 
     hypotheses: int = 0
     mixed_copies: int = 0
@@ -156,8 +158,9 @@ class Engine:
         for plan in plans:
             for node, n in plan.copies_per_node().items():
                 per_node[node] = per_node.get(node, 0) + n
+        cuts = sum(cut_values(self.model.graph, c, p.n_pos or 0) for p in plans for c in p.cuts.values())
         return EngineStats(
-            len(self.hypotheses), sum(len(p.copies) for p in plans), per_node, sum(p.walked for p in plans)
+            len(self.hypotheses), sum(len(p.copies) for p in plans) + cuts, per_node, sum(p.walked for p in plans)
         )
 
     @torch.no_grad()
@@ -189,22 +192,46 @@ class Engine:
                 results[i] = logits
         if self.positional:
             batch, n_pos = clean.stage_inputs[0].shape[:2]
-            vocab = self.model.config.d_vocab
             at = None if targets is None else tuple(targets.any(0).nonzero().flatten().tolist())
-            width = n_pos if at is None else len(at)
-            out = [clean.stage_inputs[0].new_empty(batch, width, vocab) for _ in self.positional]
-            for rows, names in position_groups(positions, batch, n_pos):
-                plan = self.pos_plan(PosContext.of(n_pos, names), both, at)
-                self.last_pos_plans.append(plan)
-                c, a = (clean, ablated) if rows is None else (clean.select(rows), ablated.select(rows))
-                for k, logits in enumerate(execute(self.model, plan, c, a)):
-                    if rows is None:
-                        out[k] = logits
-                    else:
-                        out[k][rows.to(logits.device)] = logits
+            out = self._positional(clean, ablated, both, positions, targets, at, batch, n_pos)
             for i, logits in zip(self.positional, out):
-                results[i] = logits if targets is None or at is None else logits[targets[:, list(at)]]
+                results[i] = logits
         return [results[i] for i in range(len(self.hypotheses))]
+
+    def _positional(
+        self,
+        clean: RunCache,
+        ablated: RunCache,
+        both: frozenset[Node],
+        positions: Positions | None,
+        targets: Bool[Tensor, "batch pos"] | None,
+        at: tuple[int, ...] | None,
+        batch: int,
+        n_pos: int,
+    ) -> list[Tensor]:
+        """The positional hypotheses' logits, ``[batch, pos, vocab]`` or at the target rows
+        ``[row, vocab]``, planned per group of examples with the same named positions."""
+        vocab = self.model.config.d_vocab
+        x = clean.stage_inputs[0]
+        if targets is None:
+            out = [x.new_empty(batch, n_pos, vocab) for _ in self.positional]
+        else:
+            row_id = torch.full(targets.shape, -1, dtype=torch.long, device=x.device)
+            row_id[targets] = torch.arange(int(targets.sum()), device=x.device)
+            out = [x.new_empty(int(targets.sum()), vocab) for _ in self.positional]
+        for rows, names in position_groups(positions, batch, n_pos):
+            plan = self.pos_plan(PosContext.of(n_pos, names), both, at)
+            self.last_pos_plans.append(plan)
+            c, a = (clean, ablated) if rows is None else (clean.select(rows), ablated.select(rows))
+            mine = None if targets is None else targets if rows is None else targets[rows.to(x.device)]
+            for k, logits in enumerate(execute(self.model, plan, c, a, mine)):
+                if rows is None:
+                    out[k] = logits
+                elif mine is None:
+                    out[k][rows.to(logits.device)] = logits
+                else:
+                    out[k][row_id[rows.to(x.device)][mine]] = logits
+        return out
 
     @torch.no_grad()
     def run_batch(

@@ -38,6 +38,7 @@ from ..lang.pattern import PosContext
 from ..model.residual import ResidualModel
 from ..validate import is_auto, parse_bytes
 from .copies import Plan
+from .cuts import cut_bytes
 from .schedule import narrow_copies
 
 
@@ -127,16 +128,17 @@ def _free_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) 
     logits = sum(w * V for w, c in zip(width, plan.copies) if c.node.kind == "out")
     if rows is not None:
         logits += 2 * r * V  # the two runs' logits at the rows, for hypotheses that equal one of them
-    return tables + max(stage.values(), default=0) + logits
+    return tables + max(stage.values(), default=0) + logits + cut_bytes(model, len(plan.cuts), n_pos, n_pos, rows)
 
 
-def _pos_bytes(model: ResidualModel, plan: Plan, n_pos: int) -> int:
+def _pos_bytes(model: ResidualModel, plan: Plan, n_pos: int, rows: int | None) -> int:
     cfg = model.config
     d = cfg.d_model
     senders = len(model.graph.nodes) - 1
     copies = len(plan.copies)
     outs = sum(1 for c in plan.copies if c.node.kind == "out")
-    return (senders * n_pos + copies + len(plan.rows)) * d + 2 * copies * n_pos * d + outs * cfg.d_vocab
+    walked = (senders * n_pos + copies + len(plan.rows)) * d + 2 * copies * n_pos * d + outs * cfg.d_vocab
+    return walked + cut_bytes(model, len(plan.cuts), n_pos, len(plan.at), rows)
 
 
 def example_bytes(
@@ -157,7 +159,7 @@ def example_bytes(
         total += _free_bytes(model, engine.plan(both), n_pos, rows)
     if engine.positional:
         at = None if rows is None else (at if at is not None else tuple(range(n_pos)))
-        total += _pos_bytes(model, engine.pos_plan(PosContext.of(n_pos, names or {}), both, at), n_pos)
+        total += _pos_bytes(model, engine.pos_plan(PosContext.of(n_pos, names or {}), both, at), n_pos, rows)
     return total * model.dtype.itemsize
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from ..graph import Graph, Node, Port
+from ..lang.nodecut import NodeCut, ReceiverCut
 
 __all__ = [
     "RunKind",
@@ -127,6 +128,9 @@ class Plan:
     copies: list[MixedCopy] = field(default_factory=list)
     roots: list[tuple[Ref, ...]] = field(default_factory=list)
     walked: int = 0  # number of (node, position, state) triples visited
+    # hypotheses that are node cuts (position-resolved plans) or receiver cuts (position-free): run
+    # as patched forwards, not walked; their roots are empty (:mod:`pathpatch.engine.cuts`)
+    cuts: dict[int, NodeCut | ReceiverCut] = field(default_factory=dict)
 
     def children(self, copy: MixedCopy, channel: int) -> tuple[Ref, ...]:
         """The children a position-free copy reads through ``channel`` (its one row)."""
@@ -163,6 +167,7 @@ class Plan:
                 for i in sorted(copies)
             ],
             [tuple(ref(x) for x in self.roots[h]) for h in hypotheses],
+            cuts={k: self.cuts[h] for k, h in enumerate(hypotheses) if h in self.cuts},
         )
 
     def copies_per_node(self) -> dict[Node, int]:

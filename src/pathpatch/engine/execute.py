@@ -25,6 +25,7 @@ from ..graph import Graph, Node, Port
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .copies import NEW, REF, Mixed, Plan, RunKind
+from .cuts import cut_logits
 from .heads import Channel, Queries, channel_of, gathered, head_copies
 from .rows import TargetRows
 from .schedule import FULL, POINT, ROWS, CachedInput, RowGroup, Schedule, Span, Stage, narrow_copies, schedule
@@ -41,10 +42,10 @@ def execute(
     ablated: RunCache,
     targets: Bool[Tensor, "batch pos"] | None = None,
 ) -> list[Tensor]:
-    """Logits of every hypothesis of ``plan`` on one batch. Position-free plans: ``[batch, pos,
-    vocab]``, or with ``targets`` only the rows ``logits[targets]``, ``[row, vocab]``. Position-
-    resolved plans: ``[batch, len(plan.at), vocab]``, at the plan's positions (``targets`` unused:
-    the plan's ``at`` already names what the metric reads)."""
+    """Logits of every hypothesis of ``plan`` on one batch: ``[batch, pos, vocab]``, or with
+    ``targets`` only the rows ``logits[targets]``, ``[row, vocab]``. Position-resolved plans
+    compute the logits at the plan's positions ``at``: without ``targets`` they must be every
+    position; with them, ``at`` holds every position ``targets`` selects."""
     graph = model.graph
     positional = plan.n_pos is not None
     rows = TargetRows.of(targets.to(clean.device)) if targets is not None and not positional else None
@@ -68,8 +69,13 @@ def execute(
             tables.store(plan, stage, outputs, inputs)
 
     taken: dict[RunKind, Tensor] = {}  # a run's logits at the rows, one tensor shared by every root that reads it
+    point = targets.to(clean.device)[:, _at(plan)] if positional and targets is not None else None
+    cut = _cut_results(model, plan, clean, ablated, targets)
     result = []
-    for roots in plan.roots:
+    for h, roots in enumerate(plan.roots):
+        if h in cut:
+            result.append(cut[h])
+            continue
         columns = []
         for t, root in zip(plan.at, roots):
             if isinstance(root, Mixed):
@@ -82,7 +88,11 @@ def execute(
                 if root.kind not in taken:
                     taken[root.kind] = rows.take(run)
                 columns.append(taken[root.kind])
-        result.append(torch.stack(columns, dim=1) if positional else columns[0])
+        if positional:
+            stacked = torch.stack(columns, dim=1)
+            result.append(stacked if point is None else stacked[point])
+        else:
+            result.append(columns[0])
     return result
 
 
@@ -248,6 +258,28 @@ class _Tables:
         for r, row_id in group.keep.items():
             self.kept[row_id] = total[r]
         return total
+
+
+def _cut_results(
+    model: ResidualModel, plan: Plan, clean: RunCache, ablated: RunCache, targets: Tensor | None
+) -> dict[int, Tensor]:
+    """The logits of the plan's cut hypotheses (:mod:`.cuts`), by hypothesis, in the layout of the
+    walked ones: at the plan's positions (every position, position-free), or at the target rows."""
+    if not plan.cuts:
+        return {}
+    if plan.n_pos is not None:
+        at = _at(plan)
+    elif targets is not None:
+        at = targets.any(0).nonzero().flatten().tolist()
+    else:
+        at = list(range(clean.stage_inputs[0].shape[1]))
+    point = None if targets is None else targets.to(clean.device)[:, at]
+    return dict(zip(plan.cuts, cut_logits(model, list(plan.cuts.values()), clean, ablated, at, point)))
+
+
+def _at(plan: Plan) -> list[int]:
+    """The positions of a position-resolved plan's logits."""
+    return [_position(t) for t in plan.at]
 
 
 def _position(t: int | None) -> int:

@@ -17,6 +17,11 @@ however many hypotheses, suffixes and query positions share them.
 
 Edge-set hypotheses (subgraphs, edges used or avoided: :mod:`~pathpatch.lang.edges`) need no
 walk at all: each node has at most one copy that matters, planned directly (:mod:`.edgeplan`).
+Position-resolved hypotheses that are node cuts (:mod:`~pathpatch.lang.nodecut`: ``through(v@t)``,
+``residual_at(l, t)``, complements, unions at one stage), as their compiled automaton says, are not
+walked either: the plan records the cut, and the executor runs it as a patched forward
+(:mod:`.cuts`); so are position-free edge-set hypotheses that drop only edges into one node
+(sender scans: :class:`~pathpatch.lang.nodecut.ReceiverCut`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from ..graph import Graph, Node, Port
 from ..lang.automata import Automaton, SubgraphAutomaton
+from ..lang.nodecut import NodeCut, ReceiverCut, node_cut, receiver_cut
 from .copies import BOTH, NEW, REF, Builder, Cached, MixedCopy, Plan, Ref
 from .edgeplan import plan_dropped, plan_kept
 
@@ -50,8 +56,12 @@ def make_plan(
     else:
         plan = Plan(graph, n_pos, tuple(range(n_pos)) if at is None else tuple(sorted(set(at))))
     builder = Builder(plan)
-    for dfa in automata:
-        if isinstance(dfa, SubgraphAutomaton) and n_pos is None:
+    for h, dfa in enumerate(automata):
+        cut: NodeCut | ReceiverCut | None = node_cut(dfa, graph) if n_pos is not None else receiver_cut(dfa)
+        if cut is not None:  # one patched forward, no walk (engine/cuts.py)
+            plan.cuts[h] = cut
+            plan.roots.append(())
+        elif isinstance(dfa, SubgraphAutomaton) and n_pos is None:
             plan_edges = plan_kept if dfa.kept_form else plan_dropped
             plan.roots.append((plan_edges(graph, dfa, both, builder),))
         else:

@@ -26,7 +26,9 @@ from collections.abc import Callable, Hashable, Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol, cast
 
+from ..graph import Node, Port
 from .edges import SubgraphAutomaton
+from .nodecut import NodeCut, cut_of_nodes, node_cut
 from .pattern import Element, Gap, Letter, LetterSet, PosContext, Symbol
 
 if TYPE_CHECKING:
@@ -126,6 +128,7 @@ class PatternAutomaton:
             self._stages = {k: v[1] for k, v in matched.items()}
         self._dead_at: dict[tuple[State, int], bool] = {}
         self.ctx = ctx
+        self.graph = graph
         self._where = dict(zip(range(len(self.patterns)), texts))
         self._resolved: dict[frozenset[int | str], frozenset[int]] = {}
         if ctx is not None:
@@ -204,6 +207,33 @@ class PatternAutomaton:
             hit = self._dead_at[key] = not any(self._live(p, i, stage) for p, i in _positions(state))
         return hit
 
+    def as_cut(self, graph: Graph) -> NodeCut | None:
+        """The node cut these patterns are (:mod:`.nodecut`), if each is one element naming whole
+        nodes (every channel) of one stage, at positions of the context: ``... -> a1.{2,3}@5 ->
+        ...``, or ``embed@3 -> ...``; else None."""
+        if self.ctx is None or (graph is not self.graph and graph != self.graph):
+            return None
+        cuts = []
+        for els in self.patterns:  # read backwards: the implicit gaps come first
+            letters = [el for el in els if isinstance(el, LetterSet)]
+            if len(letters) != 1 or not isinstance(els[0], Gap):
+                return None
+            el = letters[0]
+            if el.kind in ("out", "any") or (isinstance(els[-1], LetterSet) and not el.is_input):
+                return None
+            matched = _matched(el, graph)[0]
+            nodes = {x if isinstance(x, Node) else x.node for x in matched}
+            if any(not n.is_input and any(Port(n, c) not in matched for c in n.channels) for n in nodes):
+                return None  # a port of a head, not the whole node: not a node cut
+            where = range(self.ctx.n_pos) if el.positions is None else self._resolved[el.positions]
+            cut = cut_of_nodes(graph, nodes, where)
+            if cut is None:
+                return None
+            cuts.append(cut)
+        if not cuts or len({c.stage for c in cuts}) != 1:
+            return None
+        return NodeCut(cuts[0].stage, frozenset().union(*(c.cut for c in cuts)))
+
     def _live(self, p: int, i: int, stage: int) -> bool:
         """Whether the rest of pattern ``p`` from element ``i`` can match letters read downwards
         from ``stage``: each letter lies at a strictly lower stage than the one before it."""
@@ -277,6 +307,23 @@ class ProductAutomaton:
             return self.a.full_at(qa, stage) and self.b.full_at(qb, stage)
         return self.a.full_at(qa, stage) and self.b.dead_at(qb, stage)
 
+    def as_cut(self, graph: Graph) -> NodeCut | None:
+        """Two node cuts at one stage combine into one: their sets of crossing nodes combine as
+        sets (a negated cut's set is the complement of its ``cut``)."""
+        a, b = node_cut(self.a, graph), node_cut(self.b, graph)
+        if a is None or b is None or a.stage != b.stage:
+            return None
+        x, y, op = a.cut, b.cut, self.op
+        if op == "-":  # a - b = a & ~b
+            b, op = ~b, "&"
+        if a.negated == b.negated:
+            union = (op == "|") != a.negated  # ~A | ~B = ~(A & B), ~A & ~B = ~(A | B)
+            return NodeCut(a.stage, x | y if union else x & y, a.negated)
+        keep, drop = (x, y) if b.negated else (y, x)  # A & ~B = A - B; A | ~B = ~(B - A)
+        if op == "|":
+            return NodeCut(a.stage, drop - keep, True)
+        return NodeCut(a.stage, keep - drop)
+
 
 class ComplementAutomaton:
     """Every path that ``inner`` rejects."""
@@ -302,3 +349,7 @@ class ComplementAutomaton:
 
     def full_at(self, state: State, stage: int) -> bool:
         return self.inner.dead_at(state, stage)
+
+    def as_cut(self, graph: Graph) -> NodeCut | None:
+        inner = node_cut(self.inner, graph)
+        return None if inner is None else ~inner

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..graph import Graph, Node
 from .automata import Automaton, State, Unstaged
 from .hypothesis import Hypothesis
+from .nodecut import NodeCut
 from .pattern import PosContext, Symbol
 
 __all__ = ["residual_at", "ResidualCut", "only_at", "OnlyAt"]
@@ -65,6 +66,14 @@ class CutAutomaton(_Decided):
         if self.graph.stage_of(node) > self.last_stage:
             return None
         return _IN if self.where is None or t in self.where else _OUT
+
+    def as_cut(self, graph: Graph) -> NodeCut | None:
+        """Every sender at or below the cut, at the cut's positions (:mod:`.nodecut`); None
+        without positions."""
+        if self.where is None or (graph is not self.graph and graph != self.graph):
+            return None
+        below = [n for n in graph.nodes if n.kind != "out" and graph.stage_of(n) <= self.last_stage]
+        return NodeCut(self.last_stage, frozenset((n, t) for n in below for t in self.where))
 
 
 @dataclass(frozen=True, repr=False)
