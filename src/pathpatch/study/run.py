@@ -186,7 +186,7 @@ class Study:
         for i, cell in enumerate(self.cells, 1):
             done = None if fresh else store.finished(cell.id)
             where = f"[{i}/{len(self.cells)}] {cell.sweep}: {cell.label}"
-            if cell.id in results or cell in todo or any(c.id == cell.id for c in todo):
+            if cell.id in results or cell.id in {c.id for c in todo}:
                 echo(f"{where} -- the same cell as one above, not run twice")
             elif done is not None:
                 results[cell.id] = done
