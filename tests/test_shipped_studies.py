@@ -1,5 +1,5 @@
 """The shipped study files: studies/induction.toml prints the demo's numbers and reproduces exactly;
-studies/induction-robustness.toml is a valid study of 40 cells (running it takes about 10 minutes)."""
+studies/induction-robustness.toml is a valid study of 40 cells (running it takes about 9 minutes)."""
 
 from __future__ import annotations
 
