@@ -183,7 +183,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = [run(args.model, int(t), args.batch, args.sample, args.repeats) for t in args.tokens.split(",")]
+    rows = []
+    for t in args.tokens.split(","):
+        rows.append(run(args.model, int(t), args.batch, args.sample, args.repeats))
+        print({k: round(v, 3) for k, v in rows[-1].items()}, flush=True)
     print(f"{args.model}, batch {args.batch}, one thread; hooked loop and floor scaled from {args.sample} cells")
     print(f"{'tokens':>6} {'cells':>6} {'trace s':>9} {'hooked s':>9} {'floor s':>9} {'÷ hooked':>9} {'÷ floor':>8}")
     for r in rows:

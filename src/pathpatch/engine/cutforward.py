@@ -65,11 +65,12 @@ def first_stage(graph: Graph, stage: int) -> int:
     return min(graph.stage_of(n) for n in graph.nodes if graph.stage_of(n) > stage)
 
 
-def per_hypothesis(model: ResidualModel, window: int, n_pos: int, rows: int) -> int:
-    """Elements one hypothesis of a bucket holds per example at its peak (see the module doc)."""
+def per_hypothesis(model: ResidualModel, window: int, n_pos: int) -> int:
+    """Elements one hypothesis of a bucket holds per example at its peak besides its logits (which
+    are its result, counted with the results)."""
     cfg = model.config
     d = cfg.d_model
-    return window * (9 * d + cfg.n_heads * n_pos + 2 * (cfg.d_mlp or 0)) + 2 * n_pos * d + rows * cfg.d_vocab
+    return window * (9 * d + cfg.n_heads * n_pos + 2 * (cfg.d_mlp or 0)) + 2 * n_pos * d
 
 
 class Runs:

@@ -13,7 +13,12 @@ differs from the off run, and only that part is computed:
   their keys and values are the off run's, projected once per layer and run;
 - in the last layer, only the queries at the positions whose logits are read (the plan's ``at``).
 
-Cuts of one stage and one direction are stacked along a ``hypothesis`` axis, sorted by their first
+A receiver cut (position-free: every path except those using some edges into one node, a
+sender scan's row) is the forward from that node on: the receiver reads its dropped senders from
+the off run and everything else from the on run, which is the base the nodes after it start from
+(a receiver whose every input is dropped takes the off run's value, as the tree does).
+
+Cuts of one stage (or one receiver) and one direction are stacked along a ``hypothesis`` axis, sorted by their first
 changed position and bucketed so that a bucket's window wastes at most a quarter of its
 positions; a bucket holds at most :data:`CUT_WORK` elements per example (memory budgets count
 that, :func:`cut_bytes`). The result is the logits at ``at`` of every cut, as the walked plan gives.
@@ -36,7 +41,7 @@ from .cutforward import Masks, Runs, first_stage, forward_after, per_hypothesis
 
 __all__ = ["CUT_WORK", "cut_logits", "cut_bytes", "cut_values"]
 
-CUT_WORK = 1 << 22  # elements per example that one bucket of cuts may hold at once (16 MiB in float32)
+CUT_WORK = 1 << 24  # elements per example that one bucket of cuts may hold at once (64 MiB in float32)
 
 Cut = NodeCut | ReceiverCut
 
@@ -49,7 +54,7 @@ def cut_bytes(model: ResidualModel, cuts: int, n_pos: int, at: int, rows: int | 
         return 0
     cfg = model.config
     read = at if rows is None else min(at, rows)
-    bucket = min(CUT_WORK, cuts * per_hypothesis(model, n_pos, n_pos, at))
+    bucket = min(CUT_WORK, cuts * per_hypothesis(model, n_pos, n_pos))
     return cuts * read * cfg.d_vocab + bucket + 4 * n_pos * cfg.d_model + 2 * at * cfg.d_vocab
 
 
@@ -95,7 +100,7 @@ def cut_logits(
         start = 0
         while start < len(members):
             p0 = members[start][0]
-            cap = max(1, CUT_WORK // per_hypothesis(model, n_pos - p0, n_pos, len(at)))
+            cap = max(1, CUT_WORK // per_hypothesis(model, n_pos - p0, n_pos))
             end = start + 1
             while end < len(members) and end - start < cap and 4 * (n_pos - p0) <= 5 * (n_pos - members[end][0]):
                 end += 1
