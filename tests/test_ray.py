@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
-import pathpatch as pp
 from pathpatch.errors import ArgumentError, ModelLoadError
 from pathpatch.study import Study
+from studyfiles import make_folder, numbers, quiet, strip_seconds
 
 ray = pytest.importorskip("ray")
 
@@ -63,16 +62,7 @@ grid = { "settings.ablation" = ["resample", "mean", "zero"], "data.pairing_seed"
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ray-study")
-    cfg = pp.NativeConfig(
-        n_layers=2, n_heads=2, d_model=32, d_head=16, d_vocab=40, n_ctx=16, positions="shortformer", init_std=0.3
-    )
-    torch.manual_seed(0)
-    pp.save_model(pp.native_model(cfg), root / "tiny")
-    tokens = torch.randint(0, 40, (48, 10), generator=torch.Generator().manual_seed(1))
-    save_file({"tokens": tokens}, str(root / "tokens.safetensors"))
-    (root / "tiny.toml").write_text(STUDY)
-    return root
+    return make_folder(tmp_path_factory.mktemp("ray-study"), STUDY)
 
 
 @pytest.fixture(scope="module")
@@ -85,29 +75,12 @@ def cluster() -> Iterator[None]:
     ray.shutdown()
 
 
-def _quiet(_: str) -> None:
-    pass
-
-
-def _strip(x: object) -> object:
-    """``x`` without its timings (every key ``seconds``, at any depth)."""
-    if isinstance(x, dict):
-        return {k: _strip(v) for k, v in x.items() if k != "seconds"}
-    if isinstance(x, list):
-        return [_strip(v) for v in x]
-    return x
-
-
-def _numbers(out: Path) -> dict[str, object]:
-    return {p.name: _strip(json.loads(p.read_text())["steps"]) for p in sorted((out / "cells").glob("*.json"))}
-
-
 @pytest.fixture(scope="module")
 def local(folder: Path) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the workers' thread count: the same numbers, bit for bit
     try:
-        Study.load(folder / "tiny.toml").run(folder / "local", echo=_quiet, figures=False)
+        Study.load(folder / "tiny.toml").run(folder / "local", echo=quiet, figures=False)
     finally:
         torch.set_num_threads(threads)
     return folder / "local"
@@ -116,11 +89,11 @@ def local(folder: Path) -> Path:
 def test_a_study_on_two_ray_workers_equals_the_local_run(folder: Path, local: Path, cluster: None) -> None:
     backend = RayBackend(workers=2)
     try:
-        run = Study.load(folder / "tiny.toml").run(folder / "ray", echo=_quiet, backend=backend)
+        run = Study.load(folder / "tiny.toml").run(folder / "ray", echo=quiet, backend=backend)
     finally:
         backend.close()
-    assert not run.failed and len(_numbers(local)) == 7
-    assert _numbers(folder / "ray") == _numbers(local)
+    assert not run.failed and len(numbers(local)) == 7
+    assert numbers(folder / "ray") == numbers(local)
     assert (folder / "ray" / "report.html").is_file()  # the base cell's figures drawn from its JSON
     card = json.loads((folder / "ray" / "robustness.json").read_text())
     assert card == json.loads((local / "robustness.json").read_text())
@@ -135,7 +108,7 @@ def test_a_killed_worker_has_its_cell_retried(folder: Path, local: Path, cluster
 
         cells = [c for i, c in enumerate(study.cells) if c.id not in {d.id for d in study.cells[:i]}]
         finished = []
-        for k, done in enumerate(backend.run(cells, Inputs(study.base, None), _quiet)):
+        for k, done in enumerate(backend.run(cells, Inputs(study.base, None), quiet)):
             finished.append(done)
             if k == 0:  # both workers are busy with the next cells: kill one mid-task
                 os.kill(pids[0], signal.SIGKILL)
@@ -146,7 +119,7 @@ def test_a_killed_worker_has_its_cell_retried(folder: Path, local: Path, cluster
     assert all(d.data["status"] == "done" for d in finished)
     want = {p.stem: json.loads(p.read_text())["steps"] for p in (local / "cells").glob("*.json")}
     for d in finished:
-        assert _strip(d.data["steps"]) == _strip(want[d.cell.id])
+        assert strip_seconds(d.data["steps"]) == strip_seconds(want[d.cell.id])
 
 
 def test_a_failing_cell_is_reported_once_and_the_others_finish(folder: Path, cluster: None) -> None:
@@ -155,7 +128,7 @@ def test_a_failing_cell_is_reported_once_and_the_others_finish(folder: Path, clu
     (folder / "failing.toml").write_text(text)
     backend = RayBackend(workers=2)
     try:
-        run = Study.load(folder / "failing.toml").run(folder / "failing", echo=_quiet, figures=False, backend=backend)
+        run = Study.load(folder / "failing.toml").run(folder / "failing", echo=quiet, figures=False, backend=backend)
     finally:
         backend.close()
     failed = run.failed

@@ -3,107 +3,29 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from safetensors.torch import save_file
 
 import pathpatch as pp
 from pathpatch.cli import cli
-from pathpatch.errors import ReproductionError, StudyFileError
+from pathpatch.errors import ReproductionError
 from pathpatch.study import Study, execute, reproduce
-
-STUDY = """
-[study]
-name = "tiny"
-description = "a tiny study"
-
-[model]
-path = "tiny"
-
-[data]
-source = "tokens.safetensors"
-examples = 40
-splits.search = { rows = "0:20" }
-splits.eval = { rows = "20:40" }
-
-[settings]
-n_boot = 200
-
-[hypotheses]
-direct = "embed -> out"
-values = ["embed -> out", "embed -> a1.*.v -> out"]
-values-subgraph = { subgraph_of = "values" }
-
-[steps.acdc]
-kind = "acdc"
-split = "search"
-threshold = 0.01
-curve = true
-
-[steps.eval]
-kind = "score"
-split = "eval"
-hypotheses = ["direct", "values", "values-subgraph", "acdc"]
-
-[[claims]]
-name = "values explain a little"
-hypothesis = "values"
-at_least = 0.01
-
-[[claims]]
-circuit = "acdc"
-metric = "n_edges"
-at_most = 1
-
-[sweeps.metric]
-steps = ["eval"]
-grid = { "settings.ablation" = ["resample", "mean"], "data.pairing_seed" = [0, 1] }
-"""
+from studyfiles import TINY_STUDY, make_folder, numbers, quiet
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with a saved 2-layer random model, a token file and the study file."""
-    root = tmp_path_factory.mktemp("study")
-    cfg = pp.NativeConfig(
-        n_layers=2, n_heads=2, d_model=32, d_head=16, d_vocab=40, n_ctx=16, positions="shortformer", init_std=0.3
-    )
-    torch.manual_seed(0)
-    pp.save_model(pp.native_model(cfg), root / "tiny")
-    tokens = torch.randint(0, 40, (48, 10), generator=torch.Generator().manual_seed(1))
-    save_file({"tokens": tokens}, str(root / "tokens.safetensors"))
-    np.save(root / "tokens.npy", tokens.numpy())
-    (root / "tiny.toml").write_text(STUDY)
-    return root
-
-
-def _quiet(_: str) -> None:
-    pass
+    return make_folder(tmp_path_factory.mktemp("study"))
 
 
 @pytest.fixture(scope="module")
 def finished(folder: Path) -> Path:
     out = folder / "out"
-    Study.load(folder / "tiny.toml").run(out, echo=_quiet, figures=False)
+    Study.load(folder / "tiny.toml").run(out, echo=quiet, figures=False)
     return out
-
-
-def _numbers(out: Path) -> dict[str, object]:
-    """Every cell's step results, timings dropped."""
-
-    def strip(x: object) -> object:
-        if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k != "seconds"}
-        if isinstance(x, list):
-            return [strip(v) for v in x]
-        return x
-
-    return {p.name: strip(json.loads(p.read_text())["steps"]) for p in sorted((out / "cells").glob("*.json"))}
 
 
 def test_a_study_runs_its_cells_and_judges_its_claims(folder: Path, finished: Path) -> None:
@@ -139,15 +61,15 @@ def test_the_subgraph_of_a_path_set_scores_at_least_its_paths(finished: Path) ->
 
 
 def test_a_rerun_keeps_every_finished_cell(folder: Path, finished: Path) -> None:
-    before = _numbers(finished)
+    before = numbers(finished)
     lines: list[str] = []
     again = Study.load(folder / "tiny.toml").run(finished, echo=lines.append, figures=False)
     assert len(again.kept) == 4 and sum("finished in an earlier run, kept" in line for line in lines) == 4
-    assert _numbers(finished) == before
+    assert numbers(finished) == before
 
 
 def test_reproduce_passes_on_the_output_and_fails_on_an_edited_number(folder: Path, finished: Path) -> None:
-    outcome = reproduce(finished, echo=_quiet)
+    outcome = reproduce(finished, echo=quiet)
     assert outcome.reproduced and outcome.exact and outcome.numbers > 100, str(outcome)
     edited = folder / "edited"
     import shutil
@@ -157,7 +79,7 @@ def test_reproduce_passes_on_the_output_and_fails_on_an_edited_number(folder: Pa
     data = json.loads(cell.read_text())
     data["steps"]["eval"]["report"]["scores"][1]["metrics"]["proportion_explained"]["low"] += 1e-6
     cell.write_text(json.dumps(data))
-    outcome = reproduce(edited, echo=_quiet)
+    outcome = reproduce(edited, echo=quiet)
     assert not outcome.reproduced
     (diff,) = outcome.differences
     assert diff.where.endswith("steps.eval.report.scores[1].metrics.proportion_explained.low")
@@ -175,9 +97,9 @@ def test_reproduce_refuses_other_weights(folder: Path, finished: Path, tmp_path:
     run["model"]["weights_sha256"] = "0" * 64
     (copy / "run.json").write_text(json.dumps(run))
     with pytest.raises(ReproductionError, match="weights differ"):
-        reproduce(copy, echo=_quiet)
+        reproduce(copy, echo=quiet)
     with pytest.raises(ReproductionError, match="not a run record"):
-        reproduce(tmp_path, echo=_quiet)
+        reproduce(tmp_path, echo=quiet)
 
 
 def test_an_interrupted_run_resumes_without_recomputing_finished_cells(
@@ -194,15 +116,15 @@ def test_an_interrupted_run_resumes_without_recomputing_finished_cells(
     monkeypatch.setattr(execute, "run_cell", interrupted)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        Study.load(folder / "tiny.toml").run(out, echo=_quiet, figures=False)
+        Study.load(folder / "tiny.toml").run(out, echo=quiet, figures=False)
     written = sorted(p.name for p in (out / "cells").glob("*.json"))
     assert len(written) == 2 and not list((out / "cells").glob(".*"))  # no half-written file
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
     calls.clear()
-    resumed = Study.load(folder / "tiny.toml").run(out, echo=_quiet, figures=False)
+    resumed = Study.load(folder / "tiny.toml").run(out, echo=quiet, figures=False)
     assert len(resumed.kept) == 2 and len(calls) == 2  # only the two unfinished cells ran
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
-    assert _numbers(out) == _numbers(finished)
+    assert numbers(out) == numbers(finished)
 
 
 def test_a_killed_process_resumes(folder: Path, tmp_path: Path) -> None:
@@ -243,77 +165,27 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return folder / name
 
 
-def _error(folder: Path, text: str) -> StudyFileError:
-    path = folder / "bad.toml"
-    path.write_text(textwrap.dedent(text))
-    with pytest.raises(StudyFileError) as info:
-        Study.load(path)
-    assert info.value.file == str(path)
-    return info.value
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "key", "words"),
-    [
-        ("n_boot = 200", "n_boot = 200\nnboot = 3", "settings.nboot", "unknown key 'nboot'; did you mean 'n_boot'?"),
-        ("n_boot = 200", 'n_boot = "200"', "settings.n_boot", "valid integer"),
-        ("threshold = 0.01", "threshold = -1", "steps.acdc.threshold", "greater than 0"),
-        ('kind = "acdc"', 'kind = "acdcc"', "steps.acdc", "unknown step kind 'acdcc'"),
-        ('direct = "embed -> out"', 'direct = "embed -> a1.{0,1 -> out"', "hypotheses.direct", "^"),
-        ('path = "tiny"', 'path = "no-such-dir"', "model.path", "no model directory"),
-        ('"settings.ablation"', '"settings.ablashun"', "sweeps.metric.grid.settings.ablashun", "no key"),
-        ('["resample", "mean"]', '["resample", "bogus"]', "sweeps.metric.grid", "ablation=bogus"),
-        ('"direct", "values",', '"direct", "valuez",', "steps.eval.hypotheses", "'valuez' is neither"),
-        ('split = "eval"', 'split = "evil"', "steps.eval.split", "no split 'evil'"),
-        ('hypothesis = "values"', 'hypothesis = "values"\nmetric = "accuracy"', "claims[0].metric", "unknown metric"),
-        ("[study]", "[study\n", "", "not valid TOML"),
-        ('source = "tokens.safetensors"', 'source = "none.npy"', "data.source", "no token file"),
-        ('rows = "20:40"', 'rows = "20:41"', "data.splits.eval.rows", "rows '20:41' of 40 examples"),
-    ],
-)
-def test_each_kind_of_bad_study_file_is_a_typed_error_naming_the_key(
-    folder: Path, old: str, new: str, key: str, words: str
-) -> None:
-    assert old in STUDY
-    err = _error(folder, STUDY.replace(old, new, 1))
-    assert err.key == key and words in str(err), str(err)
-    assert str(folder / "bad.toml") in str(err)
-
-
-def test_unknown_keys_say_what_is_allowed(folder: Path) -> None:
-    err = _error(folder, STUDY.replace("[settings]", "[settings]\ncolour = 1"))
-    assert "allowed: ablation, batch_size, delta, level, max_memory, n_boot, seed" in str(err)
-
-
-def test_a_pattern_the_model_lacks_is_refused_before_any_work(folder: Path, tmp_path: Path) -> None:
-    path = folder / "bad.toml"
-    path.write_text(STUDY.replace('direct = "embed -> out"', 'direct = "embed -> a5.0 -> out"'))
-    study = Study.load(path)  # parses; the node is checked on the model
-    with pytest.raises(StudyFileError, match=r"hypotheses\.direct.*does not fit the model") as info:
-        study.run(tmp_path / "never", echo=_quiet, figures=False)
-    assert "^" in str(info.value)
-    assert not (tmp_path / "never" / "cells").exists()
-
-
 def test_other_sources_npy_and_a_task(folder: Path, tmp_path: Path) -> None:
-    text = STUDY.replace('source = "tokens.safetensors"', 'source = "tokens.npy"')
+    text = TINY_STUDY.replace('source = "tokens.safetensors"', 'source = "tokens.npy"')
     path = folder / "npy.toml"
     path.write_text(text)
-    a = Study.load(path).run(tmp_path / "npy", echo=_quiet, figures=False)
-    b = Study.load(folder / "tiny.toml").run(tmp_path / "st", echo=_quiet, figures=False)
+    a = Study.load(path).run(tmp_path / "npy", echo=quiet, figures=False)
+    b = Study.load(folder / "tiny.toml").run(tmp_path / "st", echo=quiet, figures=False)
     assert a.results[a.cells[0].id]["data_sha256"] == b.results[b.cells[0].id]["data_sha256"]
-    pooled = Study.load(_write(folder, "pool.toml", STUDY.replace("examples = 40", 'examples = 40\npairing = "pool"')))
-    run = pooled.run(tmp_path / "pool", echo=_quiet, figures=False)
+    pooled = Study.load(
+        _write(folder, "pool.toml", TINY_STUDY.replace("examples = 40", 'examples = 40\npairing = "pool"'))
+    )
+    run = pooled.run(tmp_path / "pool", echo=quiet, figures=False)
     new = run.results[run.cells[0].id]["data_sha256"]["splits"]
     assert new != b.results[b.cells[0].id]["data_sha256"]["splits"]  # x_new comes from the 8 sequences not drawn
-    many = STUDY.replace("examples = 40", 'examples = 48\npairing = "pool"').replace('"20:40"', '"20:48"')
-    failed = Study.load(_write(folder, "pool.toml", many)).run(tmp_path / "pool2", echo=_quiet, figures=False)
+    many = TINY_STUDY.replace("examples = 40", 'examples = 48\npairing = "pool"').replace('"20:40"', '"20:48"')
+    failed = Study.load(_write(folder, "pool.toml", many)).run(tmp_path / "pool2", echo=quiet, figures=False)
     assert len(failed.failed) == 4  # recorded, with the reason, and retried by a re-run
     error = failed.results[failed.cells[0].id]["error"]
     assert error.startswith("step acdc: EmptyDatasetError") and "every sequence was drawn" in error
     task = text.replace('source = "tokens.npy"', 'source = "task:repeated-tokens"\nlength = 10')
     path.write_text(task.replace('targets = "every"', ""))
-    run = Study.load(path).run(tmp_path / "task", echo=_quiet, figures=False)
+    run = Study.load(path).run(tmp_path / "task", echo=quiet, figures=False)
     assert run.report("eval")["direct"].n_paths == 1
 
 
@@ -324,7 +196,7 @@ def test_the_command_line_checks_runs_and_explains(folder: Path, tmp_path: Path)
     helped = runner.invoke(cli, ["run", "--help"])
     assert "resumes" in helped.output and "reproduce" in helped.output
     bad = folder / "bad.toml"
-    bad.write_text(STUDY.replace("n_boot = 200", "n_boot = 0"))
+    bad.write_text(TINY_STUDY.replace("n_boot = 200", "n_boot = 0"))
     from pathpatch.cli import main
 
     with pytest.raises(SystemExit) as code:
@@ -426,7 +298,7 @@ settings = { delta = "loss", n_boot = 50 }
 
 
 def test_every_step_kind_runs_and_records_its_result(folder: Path, tmp_path: Path) -> None:
-    run = Study.load(_write(folder, "every.toml", EVERY_KIND)).run(tmp_path / "every", echo=_quiet)
+    run = Study.load(_write(folder, "every.toml", EVERY_KIND)).run(tmp_path / "every", echo=quiet)
     steps = run.results[run.cells[0].id]["steps"]
     assert run.results[run.cells[0].id]["status"] == "done", run.results[run.cells[0].id]["error"]
     assert steps["probe"]["proof"]["induction_scores"] and "repeated random tokens" in steps["probe"]["summary"]
