@@ -211,7 +211,7 @@ class Study:
                 if cell.sweep == BASE:
                     if figures and data["status"] == "done":
                         for name, step in data["steps"].items():
-                            value = finished.values.get(name) or value_of(step)
+                            value = finished.values[name] if name in finished.values else value_of(step)
                             step_figures(folder, name, step, value, base_model.model)
                     echo(base_summary(data))
         finally:
