@@ -46,7 +46,7 @@ test-slow: $(STAMP)
 # circuits). Install both, test both.
 test-extras: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,transformer-lens,tracr,ray]'
-	$(BIN)/python -m pytest tests/test_tlens.py tests/test_tracr.py tests/test_ray.py
+	$(BIN)/python -m pytest -m 'not slow' tests/test_tlens.py tests/test_tracr.py tests/test_ray.py
 
 # Mutation testing (tests/mutation/README.md): hand-made engine mutations and a seeded sample of
 # mutmut's mutants of engine/ and lang/, each run against the fast engine tests; writes mutation-results.json.

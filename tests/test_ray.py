@@ -16,6 +16,7 @@ from pathpatch.errors import ArgumentError, ModelLoadError
 from pathpatch.study import Study
 from studyfiles import make_folder, numbers, quiet, strip_seconds
 
+pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 
 from pathpatch.backends.ray import RayBackend  # noqa: E402
