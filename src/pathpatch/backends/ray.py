@@ -150,6 +150,7 @@ class RayBackend:
             remote.options(max_restarts=retries, max_task_retries=retries).remote(threads) for _ in range(self.workers)
         ]
         self.retries = retries
+        self.pids()  # every worker up before any cell: a pool that is still starting is not killed half-made
 
     def pids(self) -> list[int]:
         """The workers' process ids (a test kills one)."""
