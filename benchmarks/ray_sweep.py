@@ -11,7 +11,6 @@ plus the base). Local runs use one thread, as each Ray worker does.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 from pathpatch.backends.ray import RayBackend
 from pathpatch.study import Study
+from pathpatch.study.reproduce import cell_numbers
 
 STUDY = """
 [study]
@@ -45,18 +45,6 @@ hypotheses = {hypotheses}
 [sweeps.grid]
 grid = {{ "settings.ablation" = ["resample", "mean"], "data.pairing_seed" = [1, 2, 3, 4] }}
 """
-
-
-def _strip(x: object) -> object:
-    if isinstance(x, dict):
-        return {k: _strip(v) for k, v in x.items() if k != "seconds"}
-    if isinstance(x, list):
-        return [_strip(v) for v in x]
-    return x
-
-
-def _numbers(out: Path) -> dict[str, object]:
-    return {p.name: _strip(json.loads(p.read_text())["steps"]) for p in sorted((out / "cells").glob("*.json"))}
 
 
 def _time(study: Study, out: Path, backend: RayBackend | None) -> float:
@@ -93,7 +81,7 @@ def main() -> None:
             import ray
 
             ray.shutdown()
-        same = _numbers(root / f"ray{workers}") == _numbers(root / "local")
+        same = cell_numbers(root / f"ray{workers}") == cell_numbers(root / "local")
         print(
             f"ray, {workers} worker{'s' * (workers > 1)}:       {t:7.1f} s  ({t / local:.2f} of local; cluster and "
             f"actors up in {up:.1f} s, not counted); numbers equal to local: {same}"

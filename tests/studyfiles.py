@@ -1,9 +1,9 @@
 """What the study tests share: a folder with a saved 2-layer random model, token files and a tiny
-study file, and the cell numbers of a results folder without their timings."""
+study file; ``numbers`` and ``strip_seconds`` are the library's ``cell_numbers`` and
+``without_timings``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,10 @@ import torch
 from safetensors.torch import save_file
 
 import pathpatch as pp
+from pathpatch.study.reproduce import cell_numbers as numbers
+from pathpatch.study.reproduce import without_timings as strip_seconds
+
+__all__ = ["TINY_STUDY", "make_folder", "numbers", "quiet", "strip_seconds"]
 
 TINY_STUDY = """
 [study]
@@ -78,17 +82,3 @@ def make_folder(root: Path, study: str = TINY_STUDY) -> Path:
 
 def quiet(_: str) -> None:
     """An echo that prints nothing."""
-
-
-def strip_seconds(x: object) -> object:
-    """``x`` without its timings (every key ``seconds``, at any depth)."""
-    if isinstance(x, dict):
-        return {k: strip_seconds(v) for k, v in x.items() if k != "seconds"}
-    if isinstance(x, list):
-        return [strip_seconds(v) for v in x]
-    return x
-
-
-def numbers(out: Path) -> dict[str, object]:
-    """Every cell file's step results in ``out``, timings dropped."""
-    return {p.name: strip_seconds(json.loads(p.read_text())["steps"]) for p in sorted((out / "cells").glob("*.json"))}

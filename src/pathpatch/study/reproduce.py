@@ -19,6 +19,7 @@ not finish is a difference too.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,9 +35,24 @@ from .provenance import environment, same_environment
 from .run import RUN_FORMAT, Study
 from .store import Store, read_json
 
-__all__ = ["Difference", "Reproduction", "reproduce", "default_rtol", "compare"]
+__all__ = ["Difference", "Reproduction", "reproduce", "default_rtol", "compare", "without_timings", "cell_numbers"]
 
 SKIPPED = frozenset({"seconds"})
+
+
+def without_timings(value: Any) -> Any:
+    """``value`` (JSON values) without the keys a reproduction skips (:data:`SKIPPED`), at any depth."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in SKIPPED}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+def cell_numbers(folder: str | Path) -> dict[str, Any]:
+    """Every cell file's step results in a results folder, by file name, without timings."""
+    cells = sorted((Path(folder) / "cells").glob("*.json"))
+    return {p.name: without_timings(json.loads(p.read_text())["steps"]) for p in cells}
 
 
 def default_rtol(dtype: str) -> float:
