@@ -19,7 +19,7 @@ import torch
 
 from pathpatch.backends.ray import RayBackend
 from pathpatch.study import Study
-from pathpatch.study.reproduce import cell_numbers
+from pathpatch.study.reproduction import cell_numbers
 
 STUDY = """
 [study]

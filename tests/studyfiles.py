@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import save_file
 
 import pathpatch as pp
-from pathpatch.study.reproduce import cell_numbers as numbers
-from pathpatch.study.reproduce import without_timings as strip_seconds
+from pathpatch.study.reproduction import cell_numbers as numbers
+from pathpatch.study.reproduction import without_timings as strip_seconds
 
 __all__ = ["TINY_STUDY", "make_folder", "numbers", "quiet", "strip_seconds"]
 

@@ -321,6 +321,22 @@ def test_lazy_package_exports_every_name() -> None:
         pp.nonsense  # noqa: B018
 
 
+def test_no_public_name_is_also_a_submodule() -> None:
+    """A package that exports ``f`` from a submodule also named ``f`` hands out the module instead of
+    the function once anything imports ``package.f`` (Python sets the attribute on import), so which
+    one a caller gets would depend on import order."""
+    import pkgutil
+    from importlib import import_module
+
+    packages = [pp] + [import_module(m.name) for m in pkgutil.walk_packages(pp.__path__, "pathpatch.") if m.ispkg]
+    clashes = {
+        package.__name__: sorted(set(package.__all__) & {m.name for m in pkgutil.iter_modules(package.__path__)})
+        for package in packages
+        if hasattr(package, "__all__")
+    }
+    assert not any(clashes.values()), clashes
+
+
 def test_more_wrong_types_and_values(model, data, tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TypeError, match=r"pair_derangement takes a pathpatch.Dataset .*got Tensor"):
         pp.pair_derangement(data.tokens)  # type: ignore[arg-type]

@@ -89,7 +89,7 @@ _HOMES = {
     "draw": "render.drawing",
     "Study": "study.run",
     "StudyRun": "study.run",
-    "reproduce": "study.reproduce",
+    "reproduce": "study.reproduction",
     "StudyFileError": "errors",
     "ReproductionError": "errors",
 }
@@ -137,7 +137,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .report import HypothesisScore, Report
     from .scans import ScanTable, edge_scan, node_scan, path_scan, sender_scan
     from .scoring import per_example, score
-    from .study.reproduce import reproduce
+    from .study.reproduction import reproduce
     from .study.run import Study, StudyRun
     from .tracing import causal_trace
     from .zoo import bundle, load

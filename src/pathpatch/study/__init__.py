@@ -7,7 +7,7 @@ claims, sweeps); :class:`Study` checks and runs it, writes provenance, resumes a
 - :mod:`.inputs`, :mod:`.hypotheses`, :mod:`.steps`: what a cell reads and runs;
 - :mod:`.store`, :mod:`.provenance`: atomic files and what a run records;
 - :mod:`.card`: the robustness card; :mod:`.figures`: the base cell's pictures and pages;
-- :mod:`.run`: :class:`Study`; :mod:`.reproduce`: :func:`reproduce`.
+- :mod:`.run`: :class:`Study`; :mod:`.reproduction`: :func:`reproduce`.
 """
 
 from typing import TYPE_CHECKING
@@ -18,12 +18,12 @@ _HOMES = {
     "Study": "run",
     "StudyRun": "run",
     "StudySpec": "schema",
-    "reproduce": "reproduce",
-    "Reproduction": "reproduce",
+    "reproduce": "reproduction",
+    "Reproduction": "reproduction",
 }
 
 if TYPE_CHECKING:
-    from .reproduce import Reproduction, reproduce
+    from .reproduction import Reproduction, reproduce
     from .run import Study, StudyRun
     from .schema import StudySpec
 

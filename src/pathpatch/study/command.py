@@ -108,7 +108,7 @@ def reproduce(folder: str, rtol: float | None) -> None:
     min(1e-2, 1024 x eps(dtype)): 1.2e-4 in float32). Prints `reproduced`, or each value that
     differs with both values and exits with status 1.
     """
-    from .reproduce import reproduce as run_reproduce
+    from .reproduction import reproduce as run_reproduce
 
     outcome = run_reproduce(folder, rtol=rtol, echo=click.echo)
     click.echo(str(outcome))
