@@ -175,3 +175,97 @@ def test_without_ray_the_backend_says_how_to_install_it(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ModelLoadError, match=r"pip install 'pathpatch\[ray\]'"):
         RayBackend()
+
+
+# ---------------------------------------------------------------- one scoring pass sharded over the workers
+
+
+def _scoring_inputs():  # type: ignore[no-untyped-def]
+    import pathpatch as pp
+
+    model = pp.native_model(pp.NativeConfig(n_layers=2, n_heads=2, d_model=16, d_head=4, d_vocab=20, n_ctx=8, seed=3))
+    tokens = torch.randint(0, 20, (40, 8), generator=torch.Generator().manual_seed(0))
+    pairs = pp.pair_derangement(pp.Dataset.next_token(tokens), seed=0)
+    hyps = {
+        "direct": pp.paths("embed -> out"),
+        "values": pp.paths(["embed -> out", "embed -> a1.*.v -> out"]),
+        "not a0": ~pp.through("a0.*"),
+        "all": pp.all_paths(),
+    }
+    return model, hyps, pairs
+
+
+def _one_thread(fn):  # type: ignore[no-untyped-def]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' thread count: the same numbers, bit for bit
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("ablation", ["resample", "mean"])
+def test_a_scoring_pass_sharded_over_two_workers_equals_one_process(cluster: None, ablation: str) -> None:
+    import numpy as np
+
+    import pathpatch as pp
+
+    model, hyps, pairs = _scoring_inputs()
+    kw = dict(ablation=ablation, batch_size=4, max_memory="4MB", progress=False)
+    here = _one_thread(lambda: pp.per_example(model, hyps, pairs, **kw))
+    report_here = _one_thread(lambda: pp.score(model, hyps, pairs, n_boot=200, **kw))
+    backend = RayBackend(workers=2)
+    try:
+        there = pp.per_example(model, hyps, pairs, backend=backend, **kw)
+        report_there = pp.score(model, hyps, pairs, n_boot=200, backend=backend, **kw)
+    finally:
+        backend.close()
+    for name in hyps:
+        for key in here[name]:
+            assert np.array_equal(here[name][key], there[name][key]), (name, key)
+    assert report_there.to_dict() == report_here.to_dict()
+
+
+def test_a_worker_killed_mid_pass_has_its_units_retried(cluster: None) -> None:
+    import numpy as np
+
+    from pathpatch.batches import gather, plan_values, unit_values
+    from pathpatch.options import Options
+
+    model, hyps, pairs = _scoring_inputs()
+    plan = _one_thread(lambda: plan_values(model, hyps, pairs, Options(batch_size=2, progress=False)))
+    units = plan.units
+    backend = RayBackend(workers=2)
+    try:
+        pids, finished = backend.pids(), []
+
+        def done(k: int) -> None:
+            finished.append(k)
+            if len(finished) == 1:  # both workers hold a run of units: kill one of them mid-run
+                os.kill(pids[0], signal.SIGKILL)
+
+        there = gather(plan, units, backend.map_units(plan.job, units, done))
+        assert backend.pids()[0] != pids[0]  # restarted
+    finally:
+        backend.close()
+    here = _one_thread(lambda: gather(plan, units, [unit_values(plan, u) for u in units]))
+    assert sum(finished) == len(units)
+    for name in hyps:
+        for key in here[name]:
+            assert np.array_equal(here[name][key], there[name][key]), (name, key)
+
+
+def test_an_error_in_a_unit_is_raised_in_the_driver_once(cluster: None) -> None:
+    import pathpatch as pp
+
+    model, hyps, pairs = _scoring_inputs()
+
+    def broken(ref_logits, patched_logits, data):  # type: ignore[no-untyped-def]
+        raise FloatingPointError("this delta is broken")
+
+    backend = RayBackend(workers=2)
+    try:
+        with pytest.raises(FloatingPointError, match="this delta is broken"):
+            pp.score(model, hyps, pairs, delta=broken, progress=False, backend=backend)
+    finally:
+        backend.close()

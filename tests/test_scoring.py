@@ -270,3 +270,54 @@ def test_bad_ablation_and_batch_size(model, pairs) -> None:  # type: ignore[no-u
         pp.score(model, _hyps(), pairs, ablation="random", progress=False)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="batch_size must be a positive int, got 0"):
         pp.score(model, _hyps(), pairs, batch_size=0, progress=False)
+
+
+class _Elsewhere:
+    """A shard backend that does what a worker does, in this process: the job crosses by pickle,
+    is planned again from it, and the units are computed last first."""
+
+    name = "elsewhere"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def map_units(self, job, units, done):  # type: ignore[no-untyped-def]
+        import pickle
+
+        from pathpatch.batches import plan_values, unit_values
+
+        self.calls += 1
+        copy = pickle.loads(pickle.dumps(job))
+        plan = plan_values(copy.model, copy.named, copy.pairs, copy.options, copy.means)
+        values = {i: unit_values(plan, units[i]) for i in reversed(range(len(units)))}
+        done(len(units))
+        return [values[i] for i in range(len(units))]
+
+
+@pytest.mark.parametrize("ablation", ["resample", "mean"])
+def test_a_pass_computed_elsewhere_gives_the_same_numbers(model, pairs, ablation) -> None:  # type: ignore[no-untyped-def]
+    # a budget of about one example: several chunks of hypotheses and several batches each
+    kw = dict(ablation=ablation, batch_size=5, max_memory=9_500, progress=False)
+    here = pp.per_example(model, _hyps(), pairs, **kw)
+    from pathpatch.batches import plan_values
+    from pathpatch.options import Options
+
+    plan = plan_values(model, _hyps(), pairs, Options(ablation=ablation, batch_size=5, max_memory=9_500))
+    assert len(plan.chunks) > 1 and len(plan.units) > 2 * len(plan.chunks)  # the test exercises the gathering
+    backend = _Elsewhere()
+    there = pp.per_example(model, _hyps(), pairs, backend=backend, **kw)
+    assert backend.calls == 1 and there.keys() == here.keys()
+    for name in here:
+        assert here[name].keys() == there[name].keys()
+        for key in here[name]:
+            assert np.array_equal(here[name][key], there[name][key]), (name, key)
+    report = _score(model, pairs, ablation=ablation, backend=_Elsewhere())
+    assert report.to_dict() == _score(model, pairs, ablation=ablation).to_dict()
+
+
+def test_a_backend_that_is_not_one_is_refused(model, pairs) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(pp.ArgumentError, match=r"RayBackend\(workers=2\)"):
+        _score(model, pairs, backend="ray")
+    with pytest.raises(TypeError, match="map_units"):
+        _score(model, pairs, backend=object())
+    assert _score(model, pairs, backend="local").to_dict() == _score(model, pairs).to_dict()

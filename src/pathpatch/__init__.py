@@ -92,6 +92,7 @@ _HOMES = {
     "reproduce": "study.reproduction",
     "StudyFileError": "errors",
     "ReproductionError": "errors",
+    "WorkerLostError": "errors",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
@@ -122,6 +123,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
         TokenOutOfRangeError,
         UnknownNodeError,
         UnreliableIntervalWarning,
+        WorkerLostError,
     )
     from .estimates import Estimate
     from .graph import Edge, Graph, Node, Path, Port
@@ -233,5 +235,6 @@ __all__ = [
     "EmptyPathSetError",
     "StudyFileError",
     "ReproductionError",
+    "WorkerLostError",
     "UnreliableIntervalWarning",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "EmptyPathSetError",
     "StudyFileError",
     "ReproductionError",
+    "WorkerLostError",
     "UnreliableIntervalWarning",
     "close_matches",
 ]
@@ -132,6 +133,12 @@ class StudyFileError(InputError):
 class ReproductionError(PathPatchError):
     """A results folder that cannot be reproduced: no run.json, a run.json of another format, or
     weights or data whose checksums differ from those recorded."""
+
+
+class WorkerLostError(PathPatchError, RuntimeError):
+    """A unit of distributed work whose worker died more often than the backend retries it (a
+    machine lost for good, or a worker killed by the memory limit every time): nothing partial
+    is returned; run again with more workers, more retries or a smaller batch."""
 
 
 class UnreliableIntervalWarning(UserWarning):

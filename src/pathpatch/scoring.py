@@ -15,22 +15,27 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .data import Dataset, Pairs, check_pairs
-from .engine.api import Engine, equal_inputs
-from .engine.budget import Chunk, chunk_work, resolve_budget
-from .engine.cache import mean_outputs
-from .errors import EmptyPathSetError, InputError, TokenOutOfRangeError
+from .batches import ShardBackend, example_values
+from .data import Pairs, check_pairs
+from .errors import ArgumentError, EmptyPathSetError, InputError, TokenOutOfRangeError
 from .estimates import summarise
-from .graph import Node
 from .lang.hypothesis import Hypothesis, Patterns
-from .metrics import Delta, TargetDelta, loss, reads_targets_only, resolve_delta
+from .metrics import Delta
 from .model.residual import ResidualModel, check_model
 from .options import Ablation, Intervals, Options
 from .report import HypothesisScore, Report
 
-__all__ = ["score", "per_example", "count_paths", "score_with", "example_values", "check_inputs", "check_data"]
+__all__ = [
+    "score",
+    "per_example",
+    "count_paths",
+    "score_with",
+    "example_values",
+    "check_inputs",
+    "check_data",
+    "shard_backend",
+]
 
 
 def _named(hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis]) -> dict[str, Hypothesis]:
@@ -68,139 +73,33 @@ def per_example(
     max_memory: int | str | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    backend: ShardBackend | str | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per-example ``delta_h``, ``delta_empty`` and losses (``loss_h``, ``loss_clean``, ``loss_new``).
 
-    See :func:`score` for ``max_memory``, ``device`` and ``dtype``.
+    See :func:`score` for ``max_memory``, ``device``, ``dtype`` and ``backend``.
     """
     options = Options(delta, ablation, batch_size, progress, max_memory, device, dtype)
-    return example_values(model, check_inputs(model, hypotheses, pairs, options, "per_example"), pairs, options)
+    named = check_inputs(model, hypotheses, pairs, options, "per_example")
+    return example_values(model, named, pairs, options, shard_backend(backend))
 
 
-@torch.no_grad()
-def example_values(
-    model: ResidualModel, named: Mapping[str, Hypothesis], pairs: Pairs, options: Options
-) -> dict[str, dict[str, np.ndarray]]:
-    """:func:`per_example` of hypotheses already checked against ``model`` and ``pairs``
-    (:func:`check_inputs`)."""
-    delta, ablation = options.delta, options.ablation
-    model = model.placed(options.device, options.dtype)
-    hyps, names = list(named.values()), list(named)
-    chunks = _chunks(
-        model,
-        hyps,
-        pairs,
-        reads_targets_only(delta),
-        options.batch_size,
-        options.max_memory,
-        equal_inputs(model, ablation),
-    )
-    means = mean_outputs(model, model.check_tokens(pairs.new_tokens, "new_tokens")) if ablation == "mean" else None
-    cols: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in named}
-    shared: dict[str, list[np.ndarray]] = {"delta_empty": [], "loss_clean": [], "loss_new": []}
-    bar = tqdm(
-        total=sum(-(-len(pairs) // c.batch_size) for c in chunks),
-        desc="scoring",
-        unit="batch",
-        disable=not options.progress,
-        leave=False,
-    )
-    for k, chunk in enumerate(chunks):
-        for _, batch in pairs.batches(chunk.batch_size):
-            own, both_runs = _batch_values(chunk.engine, batch, delta, ablation, means, k == 0)
-            for i, values in zip(chunk.indices, own):
-                for key, value in values.items():
-                    cols[names[i]].setdefault(key, []).append(value)
-            for key, value in both_runs.items():
-                shared[key].append(value)
-            bar.update()
-    bar.close()
-    common = {k: np.concatenate(v) for k, v in shared.items()}
-    return {n: {**{k: np.concatenate(v) for k, v in c.items()}, **common} for n, c in cols.items()}
-
-
-def _batch_values(
-    engine: Engine,
-    batch: Pairs,
-    delta: str | Delta,
-    ablation: Ablation,
-    means: dict[Node, torch.Tensor] | None,
-    with_common: bool,
-) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
-    """Per-example ``delta_h`` and ``loss_h`` of every hypothesis of ``engine`` on one batch (and,
-    if ``with_common``, the values shared by all: ``delta_empty``, ``loss_clean``, ``loss_new``).
-    A function of its own so that the batch's patched logits are freed before the next batch."""
-    data = batch.ref
-    only_targets = reads_targets_only(delta)
-    run = engine.run_batch(
-        data.tokens,
-        batch.new_tokens,
-        ablation,
-        means,
-        data.positions,
-        targets=data.target_mask if only_targets else None,
-    )
-    clean, ablated, patched = run.clean, run.ablated, run.logits
-    if isinstance(delta, str):
-        return _target_values(
-            TargetDelta(delta, clean.logits[data.target_mask.to(clean.device)], data),
-            clean.logits,
-            ablated.logits,
-            patched,
-            data,
-            with_common,
+def shard_backend(backend: ShardBackend | str | None) -> ShardBackend | None:
+    """``backend`` as :func:`score` takes it: None or ``"local"`` for this process, or an object
+    that computes units of work elsewhere (``map_units``, :class:`pathpatch.batches.ShardBackend`)."""
+    if backend is None or backend == "local":
+        return None
+    if isinstance(backend, str):
+        raise ArgumentError(
+            f"backend {backend!r}: pass None or 'local' for this process, or a backend object, e.g. "
+            "pathpatch.backends.RayBackend(workers=2) (extra pathpatch[ray]), which shards the examples"
         )
-    delta_fn = resolve_delta(delta)
-    clean_logits = clean.logits.float()
-    common: dict[str, np.ndarray] = {}
-    if with_common:
-        ablated_logits = ablated.logits.float()
-        common = {
-            "delta_empty": delta_fn(clean_logits, ablated_logits, data).cpu().numpy(),
-            "loss_clean": loss(clean_logits, data).cpu().numpy(),
-            "loss_new": loss(ablated_logits, data).cpu().numpy(),
-        }
-    buffer = clean_logits.clone()  # each hypothesis' target rows are written into it in turn
-    mask = data.target_mask.to(buffer.device)
-    own = []
-    for rows in patched:
-        if only_targets:
-            buffer[mask] = rows.float()
-        else:
-            buffer = rows.float()
-        own.append(
-            {"delta_h": delta_fn(clean_logits, buffer, data).cpu().numpy(), "loss_h": loss(buffer, data).cpu().numpy()}
+    if not callable(getattr(backend, "map_units", None)):
+        raise TypeError(
+            f"backend must be None, 'local' or an object with map_units (e.g. pathpatch.backends.RayBackend), "
+            f"got {type(backend).__name__}"
         )
-    return own, common
-
-
-def _target_values(
-    metric: TargetDelta,
-    clean: torch.Tensor,
-    ablated: torch.Tensor,
-    patched: list[torch.Tensor],
-    data: Dataset,
-    with_common: bool,
-) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
-    """:func:`_batch_values` of a built-in delta, from the target rows alone (the same numbers as
-    the full-logits functions of :mod:`pathpatch.metrics`); hypotheses that share their rows (those
-    equal to a run) share their values."""
-    mask = data.target_mask.to(clean.device)
-    common: dict[str, np.ndarray] = {}
-    if with_common:
-        empty, loss_new = metric.delta_and_loss(ablated[mask])
-        loss_clean = metric.delta_and_loss(clean[mask])[1]
-        common = {
-            "delta_empty": empty.cpu().numpy(),
-            "loss_clean": loss_clean.cpu().numpy(),
-            "loss_new": loss_new.cpu().numpy(),
-        }
-    done: dict[int, dict[str, np.ndarray]] = {}
-    for rows in patched:
-        if id(rows) not in done:
-            value, patched_loss = metric.delta_and_loss(rows)
-            done[id(rows)] = {"delta_h": value.cpu().numpy(), "loss_h": patched_loss.cpu().numpy()}
-    return [done[id(rows)] for rows in patched], common
+    return backend
 
 
 def check_inputs(
@@ -234,33 +133,6 @@ def check_data(model: ResidualModel, pairs: Pairs, options: Options) -> None:
             )
 
 
-def _chunks(
-    model: ResidualModel,
-    hyps: list[Hypothesis],
-    pairs: Pairs,
-    only_targets: bool,
-    batch_size: int,
-    max_memory: int | str | None,
-    both: frozenset[Node],
-) -> list[Chunk]:
-    """The groups of hypotheses and batch sizes that keep one evaluation within ``max_memory``
-    (default: three quarters of the free memory of the model's device; :mod:`pathpatch.engine.budget`)."""
-    mask = pairs.ref.target_mask
-    rows = int(mask.sum(1).max()) if only_targets else None
-    at = tuple(mask.any(0).nonzero().flatten().tolist()) if only_targets else None  # as the run plans them
-    return chunk_work(
-        model,
-        Engine(model, hyps),
-        pairs.ref.n_pos,
-        rows,
-        resolve_budget(max_memory, model.device),
-        batch_size,
-        pairs.ref.names_at(0),
-        both,
-        at,
-    )
-
-
 def count_paths(hyp: Hypothesis, model: ResidualModel, pairs: Pairs) -> int:
     """The paths ``hyp`` holds; position-resolved paths (with the first example's named
     positions) if it names positions."""
@@ -284,6 +156,7 @@ def score(
     max_memory: int | str | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    backend: ShardBackend | str | None = None,
 ) -> Report:
     """Score each hypothesis on ``pairs``: AUE, ATE, proportion explained, loss recovered, with CIs.
 
@@ -302,9 +175,15 @@ def score(
     (``"cuda"``, ``"cpu"``, ...) and ``dtype`` (``torch.bfloat16``, ``torch.float16``, ...) run the
     evaluation on a copy of ``model`` placed there (the model passed in is not changed); metrics
     are always computed in float64 from the logits.
+
+    ``backend`` (default None: this process): an object that computes the batches elsewhere, e.g.
+    ``pathpatch.backends.RayBackend(workers=2)``, which shards the examples over its workers; the
+    driver gathers the per-example values in example order and computes the intervals itself, so
+    every number is that of this process with the workers' thread count (one by default).
     """
     options = Options(delta, ablation, batch_size, progress, max_memory, device, dtype)
-    return score_with(model, hypotheses, pairs, options, Intervals(n_boot=n_boot, level=level, seed=seed), meta)
+    intervals = Intervals(n_boot=n_boot, level=level, seed=seed)
+    return score_with(model, hypotheses, pairs, options, intervals, meta, shard_backend(backend))
 
 
 def score_with(
@@ -314,8 +193,10 @@ def score_with(
     options: Options,
     intervals: Intervals,
     meta: dict[str, Any] | None = None,
+    backend: ShardBackend | None = None,
 ) -> Report:
-    """:func:`score` with its settings as values (checked when made)."""
+    """:func:`score` with its settings as values (checked when made); ``backend`` as
+    :func:`shard_backend` returns it."""
     named = check_inputs(model, hypotheses, pairs, options, "score")
     if meta is not None and not isinstance(meta, Mapping):
         raise TypeError(f"meta must be a dict of JSON values, got {type(meta).__name__}")
@@ -333,7 +214,7 @@ def score_with(
                 text,
                 0,
             )
-    values = example_values(model, named, pairs, options)
+    values = example_values(model, named, pairs, options, backend)
     scores = []
     for name in named:
         metrics = summarise(values[name], n_boot=intervals.n_boot, level=intervals.level, seed=intervals.seed)

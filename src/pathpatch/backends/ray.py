@@ -15,6 +15,12 @@ come from the cluster. A worker that dies (its process killed, its machine lost)
 and its cell retried, up to ``retries`` times; a cell whose step fails fails once, with its error,
 and is not retried. Cells run in one thread per worker by default (``threads``), so that a cell's
 numbers equal those of a local run with the same thread count.
+
+The backend also shards one scoring pass over its workers (:meth:`RayBackend.map_units`, what
+``pp.score(..., backend=RayBackend())`` calls): the pass's :class:`~pathpatch.batches.Job` goes to the
+object store once, each worker plans it once and computes runs of its units (batches), and the
+driver puts them back in order. A worker that dies has its run of units retried on its restart; an
+error in a unit is raised in the driver as it was raised in the worker.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArgumentError, ModelLoadError
+from ..batches import Job, Plan, Unit, UnitValues, plan_values, unit_values
+from ..errors import ArgumentError, ModelLoadError, WorkerLostError
 from ..study.cells import Cell
 from ..study.inputs import Inputs
 from .base import Finished
 
-__all__ = ["RayBackend", "require_ray", "CellWorker"]
+__all__ = ["RayBackend", "require_ray", "CellWorker", "SHARDS_PER_WORKER"]
+
+SHARDS_PER_WORKER = 4  # runs of units per worker in a sharded pass: balance and retries at little overhead
 
 
 def require_ray() -> Any:
@@ -89,6 +98,7 @@ class CellWorker:
 
         torch.set_num_threads(threads)
         self.inputs: dict[str, Inputs] = {}
+        self.plans: dict[str, Plan] = {}  # the current sharded pass's plan, by its job's object id
 
     def pid(self) -> int:
         return os.getpid()
@@ -98,6 +108,18 @@ class CellWorker:
 
         inputs = self.inputs.setdefault(task["base"], Inputs(Path(task["base"]), None))
         return run_cell(cell_of_task(task), inputs)
+
+    def units(self, job: list[Any], units: list[Unit]) -> list[UnitValues]:
+        """The values of ``units`` of the pass whose :class:`Job` is ``job[0]`` (an object reference,
+        in a list so that Ray hands it over unresolved: the job is fetched and planned once)."""
+        import ray
+
+        key = job[0].hex()
+        if key not in self.plans:
+            value: Job = ray.get(job[0])
+            self.plans = {key: plan_values(value.model, value.named, value.pairs, value.options, value.means)}
+        plan = self.plans[key]
+        return [unit_values(plan, unit) for unit in units]
 
 
 def _failed(cell: Cell, error: str) -> dict[str, Any]:
@@ -177,6 +199,42 @@ class RayBackend:
             except ray.exceptions.RayActorError as err:  # the worker died more than `retries` times
                 data = _failed(cell, f"its worker died {self.retries + 1} times: {type(err).__name__}")
             yield Finished(cell, data)
+
+    def map_units(self, job: Job, units: Sequence[Unit], done: Callable[[int], object]) -> list[UnitValues]:
+        """The values of ``units`` of one pass (:class:`~pathpatch.batches.ShardBackend`), computed by
+        the workers in runs of consecutive units, returned in the order given."""
+        ray = self.ray
+        box = [ray.put(job)]
+        size = max(1, -(-len(units) // (SHARDS_PER_WORKER * len(self.actors))))
+        runs = [list(range(i, min(i + size, len(units)))) for i in range(0, len(units), size)]
+        queue, idle = runs[::-1], list(self.actors)
+        pending: dict[Any, tuple[list[int], Any]] = {}
+        out: list[UnitValues | None] = [None] * len(units)
+        try:
+            while queue or pending:
+                while queue and idle:
+                    run, actor = queue.pop(), idle.pop()
+                    pending[actor.units.remote(box, [units[i] for i in run])] = (run, actor)
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                run, actor = pending.pop(ref)
+                idle.append(actor)
+                try:
+                    values = ray.get(ref)
+                except ray.exceptions.RayTaskError as err:  # the unit's own error: as if raised here
+                    raise (err.cause if isinstance(err.cause, Exception) else err) from None
+                except ray.exceptions.RayActorError as err:
+                    raise WorkerLostError(
+                        f"a worker died {self.retries + 1} times on examples {units[run[0]].start}-"
+                        f"{units[run[-1]].stop - 1} ({type(err).__name__}); nothing partial is kept: run again "
+                        "with more retries, more workers or a smaller batch_size"
+                    ) from None
+                for i, value in zip(run, values):
+                    out[i] = value
+                done(len(run))
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+        return [value for value in out if value is not None]
 
     def close(self) -> None:
         for actor in self.actors:
