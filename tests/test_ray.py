@@ -269,3 +269,16 @@ def test_an_error_in_a_unit_is_raised_in_the_driver_once(cluster: None) -> None:
             pp.score(model, hyps, pairs, delta=broken, progress=False, backend=backend)
     finally:
         backend.close()
+
+
+def test_the_readme_cluster_example_runs(cluster: None) -> None:
+    import re
+
+    import pathpatch as pp
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "RayBackend(" in b]
+    model, hypotheses, pairs = _scoring_inputs()
+    namespace = {"pp": pp, "model": model, "hypotheses": hypotheses, "pairs": pairs}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert isinstance(namespace["report"], pp.Report) and len(namespace["report"].scores) == len(hypotheses)
