@@ -22,6 +22,17 @@ def test_the_robustness_study_is_valid() -> None:
         check_on_model(cell.spec, model)
 
 
+def test_a_pool_of_workers_starts_the_searching_cells_first() -> None:
+    from pathpatch.backends.ray import heaviest_first
+
+    cells = Study.load(STUDIES / "induction-robustness.toml").cells
+    order = heaviest_first(cells)
+    assert sorted(c.id for c in order) == sorted(c.id for c in cells)
+    assert [c.sweep for c in order] == ["base"] + ["acdc"] * 4 + ["search"] * 5 + ["metric"] * 30
+    metric = [c for c in cells if c.sweep == "metric"]
+    assert order[10:] == metric  # ties keep the study's order
+
+
 @pytest.mark.slow
 def test_the_induction_study_prints_the_demo_numbers_and_reproduces(tmp_path: Path) -> None:
     run = Study.load(STUDIES / "induction.toml").run(tmp_path / "out", echo=lambda _: None, figures=False)
