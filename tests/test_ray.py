@@ -282,3 +282,12 @@ def test_the_readme_cluster_example_runs(cluster: None) -> None:
     namespace = {"pp": pp, "model": model, "hypotheses": hypotheses, "pairs": pairs}
     exec(compile(block, "README.md", "exec"), namespace)
     assert isinstance(namespace["report"], pp.Report) and len(namespace["report"].scores) == len(hypotheses)
+
+
+def test_workers_that_no_node_can_hold_are_refused_at_once(cluster: None) -> None:
+    if ray.cluster_resources().get("GPU", 0):
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ArgumentError, match=r"0 GPU slots, fewer than the 1 worker asked for; drop --gpus"):
+        RayBackend(gpus=True)
+    with pytest.raises(ArgumentError, match=r"2 CPU slots, fewer than the 3 workers"):
+        RayBackend(workers=3)

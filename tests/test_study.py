@@ -194,7 +194,11 @@ def test_the_command_line_checks_runs_and_explains(folder: Path, tmp_path: Path)
     checked = runner.invoke(cli, ["run", str(folder / "tiny.toml"), "--check"])
     assert checked.exit_code == 0 and "the study is valid" in checked.output
     helped = runner.invoke(cli, ["run", "--help"])
-    assert "resumes" in helped.output and "reproduce" in helped.output
+    assert "resumes" in helped.output and "reproduce" in helped.output and "--gpus" in helped.output
+    for ray_only in (["--workers", "2"], ["--gpus"], ["--address", "HEAD:6379"]):
+        refused = runner.invoke(cli, ["run", str(folder / "tiny.toml"), *ray_only])
+        assert isinstance(refused.exception, pp.ArgumentError), refused.output
+        assert "the Ray backend's; pass --backend ray" in str(refused.exception)
     bad = folder / "bad.toml"
     bad.write_text(TINY_STUDY.replace("n_boot = 200", "n_boot = 0"))
     from pathpatch.cli import main

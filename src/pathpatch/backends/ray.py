@@ -182,8 +182,17 @@ class RayBackend:
                     "the local Ray cluster started without token authentication or bound beyond 127.0.0.1; "
                     "pathpatch pins ray==2.60.0 (pip install 'pathpatch[ray]'), which does both"
                 )
-        slots = int(self.ray.cluster_resources().get("GPU" if gpus else "CPU", 0))
-        self.workers = workers or max(1, slots)
+        kind = "GPU" if gpus else "CPU"
+        slots = int(self.ray.cluster_resources().get(kind, 0))
+        if slots < (workers or 1):  # an actor that no node can hold would wait forever
+            if self.started:
+                self.ray.shutdown()
+            raise ArgumentError(
+                f"the Ray cluster has {slots} {kind} slot{'s' * (slots != 1)}, fewer than the {workers or 1} "
+                f"worker{'s' * ((workers or 1) != 1)} asked for; "
+                + ("drop --gpus (one worker per CPU slot), or join a cluster with GPUs" if gpus else "ask for fewer")
+            )
+        self.workers = workers or slots
         remote = self.ray.remote(num_cpus=0 if gpus else 1, num_gpus=1 if gpus else 0)(CellWorker)
         self.actors = [
             remote.options(max_restarts=retries, max_task_retries=retries).remote(threads) for _ in range(self.workers)

@@ -29,6 +29,12 @@ __all__ = ["run", "reproduce"]
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Ray: worker actors [default: the CPU slots]."
 )
+@click.option(
+    "--gpus",
+    is_flag=True,
+    help='Ray: one worker per GPU (each reserves one; set the study\'s [model] device = "cuda") '
+    "[default: one per CPU slot].",
+)
 def run(
     study_file: str,
     out_dir: str | None,
@@ -39,6 +45,7 @@ def run(
     backend: str,
     address: str | None,
     workers: int | None,
+    gpus: bool,
 ) -> None:
     """Run the study that STUDY.toml declares: its steps in the base cell and every sweep's cells.
 
@@ -76,7 +83,7 @@ def run(
         return
     from ..backends.choose import backend_named
 
-    runner = backend_named(backend, address, workers)
+    runner = backend_named(backend, address, workers, gpus)
     try:
         result = study.run(out_dir, fresh=fresh, echo=click.echo, figures=not no_figures, backend=runner)
     finally:
