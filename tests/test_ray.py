@@ -291,3 +291,30 @@ def test_workers_that_no_node_can_hold_are_refused_at_once(cluster: None) -> Non
         RayBackend(gpus=True)
     with pytest.raises(ArgumentError, match=r"2 CPU slots, fewer than the 3 workers"):
         RayBackend(workers=3)
+
+
+def test_an_interrupted_driver_resumes_without_recomputing_finished_cells(
+    folder: Path, local: Path, cluster: None
+) -> None:
+    class Interrupted(RayBackend):
+        def run(self, cells, inputs, echo):  # type: ignore[no-untyped-def]
+            for k, done in enumerate(super().run(cells, inputs, echo)):
+                yield done
+                if k == 2:  # three cells written: the driver is stopped (Ctrl-C)
+                    raise KeyboardInterrupt
+
+    out = folder / "interrupted"
+    backend = Interrupted(workers=2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Study.load(folder / "tiny.toml").run(out, echo=quiet, figures=False, backend=backend)
+    finally:
+        backend.close()
+    assert len(list((out / "cells").glob("*.json"))) == 3
+    backend = RayBackend(workers=2)
+    try:
+        resumed = Study.load(folder / "tiny.toml").run(out, echo=quiet, figures=False, backend=backend)
+    finally:
+        backend.close()
+    assert len(resumed.kept) == 3 and not resumed.failed
+    assert numbers(out) == numbers(local)
