@@ -144,6 +144,8 @@ FAMILY = {
     "EmptyPathSetError": (pp.PatternError, ValueError),
     "StudyFileError": (pp.InputError, ValueError),
     "ReproductionError": (Exception,),
+    "CircuitFileError": (pp.InputError, ValueError),
+    "ModelMismatchError": (pp.InputError, ValueError),
 }
 
 

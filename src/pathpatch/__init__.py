@@ -92,6 +92,9 @@ _HOMES = {
     "reproduce": "study.reproduction",
     "StudyFileError": "errors",
     "ReproductionError": "errors",
+    "CircuitFileError": "errors",
+    "ModelMismatchError": "errors",
+    "model_identity": "model.identity",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
@@ -107,12 +110,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .engine.soft import EdgeMasks, masked_forward
     from .errors import (
         ArgumentError,
+        CircuitFileError,
         ConfigError,
         DeviceError,
         EmptyDatasetError,
         EmptyPathSetError,
         InputError,
         ModelLoadError,
+        ModelMismatchError,
         PathPatchError,
         PatternError,
         ReproductionError,
@@ -129,6 +134,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .lang.hypothesis import Hypothesis, all_paths, no_paths, paths, subgraph, through, through_edge
     from .model.config import ModelConfig, NativeConfig
     from .model.hf import from_hf
+    from .model.identity import model_identity
     from .model.native import load_model_dir, native_model, save_model
     from .model.residual import ResidualModel
     from .model.tlens import from_transformer_lens
@@ -165,6 +171,7 @@ __all__ = [
     "from_tracr",
     "load",
     "bundle",
+    "model_identity",
     # graph
     "Graph",
     "Node",
@@ -233,5 +240,7 @@ __all__ = [
     "EmptyPathSetError",
     "StudyFileError",
     "ReproductionError",
+    "CircuitFileError",
+    "ModelMismatchError",
     "UnreliableIntervalWarning",
 ]

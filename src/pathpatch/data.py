@@ -17,6 +17,7 @@ All tensors are ``[batch, pos]``; tokens are ``torch.long``, masks ``torch.bool`
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -214,11 +215,14 @@ class Pairs:
         new_tokens: ``Int[Tensor, "batch pos"]`` x_new of each example, same shape as ``ref.tokens``.
         new_index: ``Int[Tensor, "batch"] | None`` where each x_new came from (an index into the
             dataset or pool it was drawn from), for provenance; ``None`` if not drawn by index.
+        seed: the seed of the pairing (:func:`pair_derangement`, :func:`pair_from_pool`), for
+            provenance; ``None`` if the pairs were built by hand.
     """
 
     ref: Dataset
     new_tokens: Int[Tensor, "batch pos"]
     new_index: Int[Tensor, " batch"] | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.ref, Dataset):
@@ -246,7 +250,17 @@ class Pairs:
             ref=self.ref[rows],
             new_tokens=self.new_tokens[rows],
             new_index=None if self.new_index is None else self.new_index[rows],
+            seed=self.seed,
         )
+
+    def digest(self) -> str:
+        """``"sha256:<hex>"`` of x_ref, x_new, the target mask and the target tokens: which data a
+        result was measured on (recorded in a discovered circuit's ``found_by["data"]``)."""
+        h = hashlib.sha256()
+        for t in (self.ref.tokens, self.new_tokens, self.ref.target_mask, self.ref.target_tokens):
+            h.update(f"{tuple(t.shape)};".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return "sha256:" + h.hexdigest()[:32]
 
     def batches(self, batch_size: int) -> Iterator[tuple[Int[Tensor, " batch"], Pairs]]:
         """Consecutive batches ``(indices, subset)``; x_new stays paired with its x_ref."""
@@ -300,7 +314,7 @@ def pair_derangement(dataset: Dataset, seed: int = 0) -> Pairs:
         perm = torch.randperm(n, generator=gen)
         if not bool((perm == arange).any()):
             break
-    return Pairs(ref=dataset, new_tokens=dataset.tokens[perm], new_index=perm)
+    return Pairs(ref=dataset, new_tokens=dataset.tokens[perm], new_index=perm, seed=int(seed))
 
 
 def pair_from_pool(dataset: Dataset, pool_tokens: Int[Tensor, "n pos"], seed: int = 0) -> Pairs:
@@ -319,4 +333,4 @@ def pair_from_pool(dataset: Dataset, pool_tokens: Int[Tensor, "n pos"], seed: in
     if pool_tokens.shape[0] == 0:
         raise EmptyDatasetError("pool_tokens has no rows; pass at least one x_new sequence")
     idx = torch.randint(int(pool_tokens.shape[0]), (len(dataset),), generator=_generator(seed))
-    return Pairs(ref=dataset, new_tokens=pool_tokens[idx], new_index=idx)
+    return Pairs(ref=dataset, new_tokens=pool_tokens[idx], new_index=idx, seed=int(seed))

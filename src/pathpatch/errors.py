@@ -25,6 +25,8 @@ __all__ = [
     "EmptyPathSetError",
     "StudyFileError",
     "ReproductionError",
+    "CircuitFileError",
+    "ModelMismatchError",
     "UnreliableIntervalWarning",
     "close_matches",
 ]
@@ -132,6 +134,23 @@ class StudyFileError(InputError):
 class ReproductionError(PathPatchError):
     """A results folder that cannot be reproduced: no run.json, a run.json of another format, or
     weights or data whose checksums differ from those recorded."""
+
+
+class CircuitFileError(InputError):
+    """A circuit file (``circuit.json``) that cannot be read as written: not JSON, a missing key, a
+    value of the wrong type, an edge name that does not parse. Attributes: ``file`` (the file, or
+    None for a dict), ``key`` (the key, e.g. ``"edges[3]"``; ``""`` for the whole file)."""
+
+    def __init__(self, file: str | None, key: str, message: str) -> None:
+        self.file, self.key = file, key
+        where = f"{file}: " if file else ""
+        at = f"[{key}] " if key else ""
+        super().__init__(f"{where}{at}{message}")
+
+
+class ModelMismatchError(InputError):
+    """A circuit (or another result) used with a model other than the one it was found on: other
+    weights than those recorded, or edges this model's graph does not have."""
 
 
 class UnreliableIntervalWarning(UserWarning):

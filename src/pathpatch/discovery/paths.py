@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -54,7 +54,7 @@ from ..model.residual import ResidualModel, check_model
 from ..options import Ablation, Intervals, Options, will_score
 from ..scoring import check_data, score_with
 from .cached import CachedScorer
-from .circuit import Circuit, edges_in_order
+from .circuit import SEARCH_EXAMPLES, Circuit, edges_in_order, provenance
 
 __all__ = ["discover_paths"]
 
@@ -300,6 +300,7 @@ def discover_paths(
         "ablation": options.ablation,
         "examples": len(pairs),
         "seed": seed,
+        **provenance(model, pairs),
         "paths": sum(map(space.count, items)),
         "importance": [float(search.importance[i]) for i in items],
         "proportion_explained": float(search.pe),
@@ -313,5 +314,5 @@ def discover_paths(
     circuit = Circuit(edges, tuple(space.text(i) for i in items), found_by=found_by)
     if intervals is not None:
         report = score_with(model, {"paths": circuit.hypothesis}, pairs, options.replace(progress=False), intervals)
-        circuit = circuit.with_score(report["paths"])
+        circuit = replace(circuit, score=report["paths"], found_by={**found_by, "scored_on": SEARCH_EXAMPLES})
     return circuit

@@ -48,6 +48,7 @@ class ResidualModel(nn.Module):
 
     W_pos: nn.Parameter | None  # None without a pos node (rotary, shortformer-free or no positions)
     native_config: ModelConfig | None = None  # a native model's config with its initialisation fields
+    name: str | None = None  # where it came from: a shipped name, a directory's name, "native", a hub name
 
     def __init__(self, config: ModelConfig, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..discovery.circuit import Circuit
 from ..errors import InputError
 from ..graph import Edge, GraphSource, Node, graph_of
+from ..model.residual import ResidualModel
 from .backend import pyplot
 from .figure import circuit_figure
 from .layout import layout
@@ -37,6 +39,12 @@ class Drawing:
     png: Path
     boxes: tuple[str, ...]
     edges: tuple[Edge, ...]
+
+
+def _check_circuit(model: GraphSource, thing: Any) -> None:
+    """A circuit drawn on a model must have been found on it (its recorded weights and edges)."""
+    if isinstance(thing, Circuit) and isinstance(model, ResidualModel):
+        thing.check_model(model)
 
 
 def _figure(
@@ -79,6 +87,7 @@ def draw(
     if not base.name:
         raise InputError(f"draw needs a file path such as 'circuit.png', got {str(path)!r}")
     graph = graph_of(model)
+    _check_circuit(model, thing)
     subject = subject_of(thing, graph, scores, max_edges, n_pos, positions)
     fig, lay = _figure(graph, subject, title, collapse, "c")
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +110,7 @@ def circuit_svg(
 ) -> tuple[str, Subject]:
     """The diagram as SVG text to inline in HTML (ids start with ``prefix``), and its subject."""
     graph = graph_of(model)
+    _check_circuit(model, thing)
     subject = subject_of(thing, graph, scores, max_edges)
     fig, _ = _figure(graph, subject, title, None, prefix)
     buf = io.StringIO()
