@@ -123,8 +123,9 @@ def test_top_and_most_important_literal() -> None:
     values = {"a0.0": 0.3, "a0.1": -0.2, "m0": 0.9, "a1.0": 0.5, "a1.1": 0.1}
     restore, ablate = _table("restore", values), _table("ablate", values)
     assert [n for n, _ in restore.top(2)] == ["m0", "a1.0"]
-    assert [n for n, _ in restore.top(3, largest=False)] == ["a0.1", "a1.1", "a0.0"]
-    assert [e.value for _, e in restore.top(2, largest=False)] == [-0.2, 0.1]
+    assert [n for n, _ in restore.by_value(3, largest=False)] == ["a0.1", "a1.1", "a0.0"]
+    assert [e.value for _, e in restore.by_value(2, largest=False)] == [-0.2, 0.1]
+    assert ablate.top(2) == ablate.most_important(2)
     assert [n for n, _ in restore.most_important(2)] == ["m0", "a1.0"]  # restoring: largest matter most
     assert [n for n, _ in ablate.most_important(2)] == ["a0.1", "a1.1"]  # ablating: smallest matter most
     assert [n for n, _ in ablate.most_important(10)] == ["a0.1", "a1.1", "a0.0", "a1.0", "m0"]
@@ -139,8 +140,8 @@ def test_most_important_on_an_ablate_scan(setup) -> None:  # type: ignore[no-unt
     table = node_scan(model, pairs, mode="ablate", n_boot=20, progress=False)
     by_value = sorted(table.rows, key=lambda r: r[1].value)
     assert [n for n, _ in table.most_important(3)] == [n for n, _ in by_value[:3]]
-    assert table.most_important(3) == table.top(3, largest=False)
-    assert table.most_important(1)[0][1].value < table.top(1)[0][1].value
+    assert table.most_important(3) == table.top(3) == table.by_value(3, largest=False)
+    assert table.top(1)[0][1].value < table.by_value(1)[0][1].value
 
 
 def _one_at_a_time(model, pairs, named, **kw):  # type: ignore[no-untyped-def]
