@@ -64,7 +64,7 @@ def test_edge_scan_into_a_receiver(setup, tmp_path) -> None:  # type: ignore[no-
         aue = _kl(clean, pp.evaluate(model, ~pp.through_edge(s, "a1.0.k"), ref, new), mask).mean()
         assert table[f"{s} -> a1.0.k"].value == approx(1 - aue / ate, steps=REDUCTION), s
     assert min(e.value for _, e in table.rows) < 0.999  # some edge into a1.0.k matters
-    plot = plot_head_scan(node_scan(model, pairs, n_boot=20, progress=False), model, tmp_path / "heads.png")
+    plot = plot_head_scan(model, node_scan(model, pairs, n_boot=20, progress=False), tmp_path / "heads.png")
     assert plot.stat().st_size > 0
     with pytest.raises(pp.InputError, match="no edges"):
         edge_scan(model, pairs, edges=[])
@@ -80,7 +80,7 @@ def test_rows_keep_what_they_scanned(setup, tmp_path) -> None:  # type: ignore[n
     nodes = node_scan(model, pairs, nodes=["a0.0", graph.node("m1"), "a1.*"], **kw)
     assert nodes.kind is ScanKind.NODES and [n for n, _ in nodes.rows] == ["a0.0", "m1", "a1.*"]
     assert nodes.subjects == (graph.node("a0.0"), graph.node("m1"), None)
-    assert plot_head_scan(nodes, model, tmp_path / "heads.png").stat().st_size > 0  # the pattern row is no head
+    assert plot_head_scan(model, nodes, tmp_path / "heads.png").stat().st_size > 0  # the pattern row is no head
     port = graph.port("a1.0.k")
     edges = edge_scan(model, pairs, receiver="a1.0.k", **kw)
     assert edges.kind is ScanKind.EDGES and edges.subjects == tuple(Edge(s, port) for s in graph.senders(port))

@@ -301,6 +301,12 @@ def train_numbers(
     type=click.IntRange(min=0),
     help="List up to this many paths (0: none).",
 )
+@click.option(
+    "--n-pos",
+    default=None,
+    type=click.IntRange(min=1),
+    help="The sequence length, for patterns that name positions (a1.0@3, @-1).",
+)
 @click.pass_context
 def paths_cmd(
     ctx: click.Context,
@@ -311,6 +317,7 @@ def paths_cmd(
     mlp: bool,
     positions: str,
     limit: int,
+    n_pos: int | None,
 ) -> None:
     """Count and list the paths that PATTERNS (their union) hold on a model.
 
@@ -326,7 +333,7 @@ def paths_cmd(
       pathpatch paths "embed -> a0.* -> a1.*.k -> out" --list 3
     """
     from .graph import Graph
-    from .lang.hypothesis import paths
+    from .lang.hypothesis import all_paths, paths
     from .model.config import ModelConfig, PositionEncoding
 
     if model_dir:
@@ -358,10 +365,12 @@ def paths_cmd(
             )
         )
     hyp = paths(list(patterns))
-    total = graph.count_paths()
-    n = hyp.count(graph)
-    click.echo(f"{n} of {total} paths ({graph.describe()})")
-    for path in hyp.list(graph, limit=limit) if limit else []:
+    if hyp.positional and n_pos is None:
+        raise click.UsageError(f"{hyp} names positions: pass --n-pos (the sequence length) to count or list its paths")
+    total = graph.count_paths() if n_pos is None else all_paths().count(graph, n_pos=n_pos)
+    n = hyp.count(graph, n_pos=n_pos)
+    click.echo(f"{n} of {total} paths ({graph.describe()}" + (f", {n_pos} positions)" if n_pos else ")"))
+    for path in hyp.list(graph, limit=limit, n_pos=n_pos) if limit else []:
         click.echo(f"  {path}")
     if limit and n > limit:
         click.echo(f"  ... {n - limit} more")

@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeAlias
 
 from . import validate
 from .data import Pairs, check_pairs
-from .errors import EmptyPathSetError, InputError, PatternError, UnknownNodeError
+from .errors import ArgumentError, EmptyPathSetError, InputError, PatternError, UnknownNodeError
 from .estimates import UNRELIABLE_MARK, Estimate
 from .graph import Edge, Node
 from .graph import Path as GraphPath
@@ -289,6 +289,11 @@ def sender_scan(
     names = [r.strip() for r in ([receivers] if isinstance(receivers, str) else list(receivers)) if r.strip()]
     ports = []
     for name in names:
+        if any(c in name for c in "*{}[]|"):
+            raise ArgumentError(
+                f"receiver {name!r}: wildcards are not supported here; name each receiving node or port, "
+                "e.g. ['a1.6', 'a1.7'] (on the command line --receivers 'a1.6,a1.7')"
+            )
         try:
             node = graph.node(name)
         except UnknownNodeError as err:

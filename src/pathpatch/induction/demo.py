@@ -41,8 +41,7 @@ def plot_gains(result: Ladder, path: Path, top: int = 15) -> Path:
     """Bar chart: gain in proportion explained from adding each refinement to the naive set."""
     rows = result.gains[:top]
     return draw_gains(
-        [r["name"] for r in rows],
-        [r["gain"] for r in rows],
+        {r["name"]: r["gain"] for r in rows},
         path,
         xlabel="gain in proportion explained over the naive hypothesis",
         title=f"Refinements of the naive induction hypothesis (top {len(rows)})",

@@ -10,7 +10,7 @@ Each saves one PNG (:func:`~.backend.save_figure`) and returns its path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from .. import validate
@@ -71,11 +71,14 @@ def plot_scan_top(table: ScanTable, path: str | Path, k: int = 20, title: str | 
     return save_figure(fig, path)
 
 
-def plot_gains(names: Sequence[str], gains: Sequence[float], path: str | Path, xlabel: str, title: str) -> Path:
-    """One bar per gain, named, green above zero and red below, the first on top; saved as PNG."""
-    fig, ax = pyplot().subplots(figsize=(8, 0.35 * len(gains) + 1.4))
-    y = list(range(len(gains)))[::-1]
-    ax.barh(y, list(gains), color=["#55a868" if g > 0 else "#c44e52" for g in gains])
+def plot_gains(gains: Mapping[str, float], path: str | Path, xlabel: str = "gain", title: str = "gains") -> Path:
+    """One bar per ``{name: gain}``, green above zero and red below, the first on top; saved as PNG."""
+    if not isinstance(gains, Mapping):
+        raise TypeError(f"plot_gains takes {{name: gain}} then the path, got {type(gains).__name__}")
+    names, values = list(gains), list(gains.values())
+    fig, ax = pyplot().subplots(figsize=(8, 0.35 * len(values) + 1.4))
+    y = list(range(len(values)))[::-1]
+    ax.barh(y, values, color=["#55a868" if g > 0 else "#c44e52" for g in values])
     ax.set_yticks(y, list(names))
     ax.axvline(0, color="#888888", lw=0.8)
     ax.set_xlabel(xlabel)

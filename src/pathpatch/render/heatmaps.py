@@ -24,8 +24,12 @@ from .backend import pyplot, save_figure
 __all__ = ["plot_head_scan", "plot_trace", "plot_head_scores"]
 
 
-def plot_head_scan(table: ScanTable, model: GraphSource, path: str | Path, title: str | None = None) -> Path:
-    """Layer × head heatmap of a scan's head rows (node or sender scans; values printed in cells)."""
+def plot_head_scan(model: GraphSource, table: ScanTable, path: str | Path, title: str | None = None) -> Path:
+    """Layer × head heatmap of a scan's head rows (node or sender scans; values printed in cells).
+
+    Like every figure of a model: the model first, then what is drawn, then the file."""
+    if isinstance(model, ScanTable):
+        raise TypeError("plot_head_scan takes (model, table, path), like draw(model, thing, path): the model first")
     cfg = graph_of(model).config
     grid = np.full((cfg.n_layers, cfg.n_heads), np.nan)
     for subject, (_, estimate) in zip(table.subjects, table.rows):
