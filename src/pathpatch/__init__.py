@@ -95,6 +95,8 @@ _HOMES = {
     "CircuitFileError": "errors",
     "ModelMismatchError": "errors",
     "model_identity": "model.identity",
+    "induction_pairs": "tasks",
+    "number_prompts": "tasks",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
@@ -145,6 +147,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .scoring import per_example, score
     from .study.reproduction import reproduce
     from .study.run import Study, StudyRun
+    from .tasks import induction_pairs, number_prompts
     from .tracing import causal_trace
     from .zoo import bundle, load
 
@@ -199,6 +202,8 @@ __all__ = [
     "Pairs",
     "pair_derangement",
     "pair_from_pool",
+    "induction_pairs",
+    "number_prompts",
     "score",
     "per_example",
     "node_scan",

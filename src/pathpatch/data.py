@@ -196,6 +196,13 @@ class Dataset:
             positions=None if self.positions is None else {k: v[rows] for k, v in self.positions.items()},
         )
 
+    def __repr__(self) -> str:
+        extras = [f"{int(self.target_mask.sum())} target positions"]
+        extras.append("with distractors" if self.distractor_tokens is not None else "no distractors")
+        if self.positions:
+            extras.append(f"named positions {sorted(self.positions)}")
+        return f"Dataset({len(self)} examples x {self.n_pos} positions, {', '.join(extras)})"
+
     def names_at(self, i: int) -> dict[str, int]:
         """The named positions of example ``i``."""
         return {k: int(v[i]) for k, v in (self.positions or {}).items()}
@@ -242,6 +249,11 @@ class Pairs:
 
     def __len__(self) -> int:
         return len(self.ref)
+
+    def __repr__(self) -> str:
+        ref = repr(self.ref)[len("Dataset(") : -1]
+        how = "pairs built by hand" if self.seed is None else f"pairing seed {self.seed}"
+        return f"Pairs({ref}; one x_new each, {how})"
 
     def __getitem__(self, idx: Index) -> Pairs:
         """The pairs of the examples ``idx`` selects."""
