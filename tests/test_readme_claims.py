@@ -72,4 +72,8 @@ def test_the_number_studys_trace_value_is_the_readmes(tmp_path) -> None:  # type
     run("demo", "numbers", "--out", str(tmp_path), "--quiet")
     rows = json.loads((tmp_path / "study.json").read_text())["trace"]["rows"]
     cell = next(r for r in rows if r["kind"] == "attn" and r["layer"] == 1 and r["position"] == 3)
-    assert f"attention layer 1 at the last position ({cell['value']:.3f} of the effect restored on its own)" in README
+    text = " ".join(README.split())
+    assert f"attention layer 1 at the last position ({cell['value']:.3f} of the effect restored on its own;" in text
+    curve = json.loads((tmp_path / "study.json").read_text())["tracing_curve"][0]
+    assert curve["name"] == "attn1@3"
+    assert f"its heads there, scored as a path hypothesis, explain {curve['proportion_explained']:.3f})" in text

@@ -191,6 +191,9 @@ def scan(
         click.echo(f"  {line}")
     click.echo(f"ATE = {table.ate} (x_new everywhere vs the clean run)")
     written = write_scan(table, kind, model, out_dir, split_receivers(receivers) if kind == "senders" else None)
+    from .render import write_html
+
+    written.append(write_html(out_dir))
     click.echo(f"wrote {', '.join(str(w) for w in written)}")
 
 

@@ -235,7 +235,7 @@ def acdc_search(
         "hypotheses": search.hypotheses,
         "seconds": round(time.perf_counter() - start, 3),
     }
-    circuit = Circuit(kept, found_by=found_by)
+    circuit = Circuit(kept, found_by=found_by, weights={e: search.scores.get(e, 0.0) for e in kept})
     if intervals is not None:
         report = score_with(model, {"acdc": circuit.hypothesis}, pairs, options.replace(progress=False), intervals)
         circuit = replace(circuit, score=report["acdc"], found_by={**found_by, "scored_on": SEARCH_EXAMPLES})

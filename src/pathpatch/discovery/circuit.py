@@ -73,12 +73,16 @@ class Circuit:
         found_by: how it was found, JSON values: ``algorithm``, its parameters, ``delta``,
             ``ablation``, ``seed``, ``examples``, ``model`` and ``data`` (see the module docs),
             ``scored_on``, and costs such as ``passes`` and ``seconds``.
+        weights: each edge's measured effect, what diagrams weigh it by (``None``: not measured):
+            ACDC's effect when the edge was tested, EAP's ``|score|``, and for a path set the summed
+            importance of the patterns through the edge.
     """
 
     edges: tuple[Edge, ...]
     patterns: tuple[str, ...] | None = None
     score: HypothesisScore | None = None
     found_by: dict[str, Any] = field(default_factory=dict)
+    weights: dict[Edge, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "edges", tuple(self.edges))
@@ -90,6 +94,11 @@ class Circuit:
             for p in self.patterns:
                 if not isinstance(p, str):
                     raise InputError(f"Circuit.patterns must hold pattern strings, got {type(p).__name__}")
+        if self.weights is not None:
+            extra = [e for e in self.weights if e not in set(self.edges)]
+            if extra:
+                raise InputError(f"Circuit.weights names an edge the circuit does not keep: {extra[0]!r}")
+            object.__setattr__(self, "weights", {e: float(w) for e, w in self.weights.items()})
 
     @property
     def hypothesis(self) -> Hypothesis:
@@ -140,8 +149,13 @@ class Circuit:
             "edges": edges,
             "patterns": None if self.patterns is None else list(self.patterns),
             "score": None if self.score is None else self.score.to_dict(),
-            "score_of": None if self.score is None else _content_digest(self.level, edges, self.patterns),
+            "score_of": (
+                None
+                if self.score is None and self.weights is None
+                else _content_digest(self.level, edges, self.patterns)
+            ),
             "found_by": self.found_by,
+            "weights": None if self.weights is None else {e.name: w for e, w in self.weights.items()},
         }
 
     @classmethod
@@ -184,18 +198,30 @@ class Circuit:
         found_by = d.get("found_by") or {}
         if not isinstance(found_by, dict):
             raise bad("found_by", f"must be an object of JSON values, got {type(found_by).__name__}")
-        score = d.get("score")
+        score, weights = d.get("score"), d.get("weights")
         if score is not None and not isinstance(score, dict):
             raise bad("score", f"must be null or an object (a HypothesisScore), got {type(score).__name__}")
-        if score is not None and d.get("score_of") != _content_digest(level, edges, patterns):
+        if weights is not None and (
+            not isinstance(weights, dict) or not all(isinstance(w, (int, float)) for w in weights.values())
+        ):
+            raise bad("weights", "must be null or an object {edge name: number}")
+        measured = score is not None or weights is not None
+        if measured and d.get("score_of") != _content_digest(level, edges, patterns):
             warnings.warn(
-                f"{file or 'circuit'}: its stored score was measured on other edges; dropped (the file's "
-                "edges or patterns were changed since, or it records no digest of them): re-score "
-                "circuit.hypothesis with pathpatch.score",
+                f"{file or 'circuit'}: its stored score was measured on other edges; dropped, with the edges' "
+                "weights (the file's edges or patterns were changed since, or it records no digest of them): "
+                "re-score circuit.hypothesis with pathpatch.score",
                 UserWarning,
                 stacklevel=3,
             )
-            score = None
+            score = weights = None
+        by_edge: dict[Edge, float] | None = None
+        if weights is not None:
+            kept = {e.name: e for e in parsed}
+            unknown = [k for k in weights if k not in kept]
+            if unknown:
+                raise bad("weights", f"names {unknown[0]!r}, which is not one of the circuit's edges")
+            by_edge = {kept[k]: float(w) for k, w in weights.items()}
         try:
             scored = None if score is None else HypothesisScore.from_dict(score)
         except (KeyError, TypeError, ValueError) as err:
@@ -207,6 +233,7 @@ class Circuit:
             patterns=None if patterns is None else tuple(patterns),
             score=scored,
             found_by=dict(found_by),
+            weights=by_edge,
         )
 
     def save(self, path: str | FilePath) -> FilePath:

@@ -2,8 +2,9 @@
 
 Runs on the shipped induction model (held-out text, induction candidates as targets) or on a
 planted task whose true circuit is known (``--planted``: then the ROC area against the true edges
-is printed too). Writes OUT/circuit.json (re-load with ``Circuit.load``), and for the attribution
-methods OUT/edge_scores.json and OUT/faithfulness.png, for planted tasks OUT/roc.png.
+is printed too). Writes OUT/circuit.json (re-load with ``Circuit.load``), its diagram
+OUT/circuit.png/.svg (edges weighted by their measured effect), OUT/report.html, and for the
+attribution methods OUT/edge_scores.json and OUT/faithfulness.png, for planted tasks OUT/roc.png.
 """
 
 from __future__ import annotations
@@ -176,7 +177,13 @@ def discover(
         circuit = scores.top(k, model=model, pairs=pairs, seed=seed)
         edge_scores = {e: abs(v) for e, v in scores.as_dict().items()}  # ranked by |score|
         click.echo(f"      faithfulness curve: area {curve.area:.3f}; keeping the top {k} edges")
-    circuit.save(out / "circuit.json")
+    from ..render import draw, write_html
+    from ..render.runfiles import architecture
+
+    data = {**circuit.to_dict(), "graph": architecture(model)}  # the graph lets `pathpatch report` redraw it
+    (out / "circuit.json").write_text(json.dumps(data, indent=1) + "\n")
+    draw(model, circuit, out / "circuit.png")
+    written += ["circuit.png", "circuit.svg"]
     click.echo(f"[2/2] done ({time.perf_counter() - start:.1f} s)")
     click.echo(str(circuit))
     if circuit.patterns is not None:
@@ -203,6 +210,8 @@ def discover(
         plot_roc({algorithm: roc_curve(scores_for_roc, truth, model.graph.edges)}, out / "roc.png")
         written.append("roc.png")
         (out / "roc.json").write_text(json.dumps({"algorithm": algorithm, "auc": auc}, indent=1) + "\n")
+    write_html(out)
+    written.append("report.html")
     click.echo(f"wrote {', '.join(str(out / w) for w in written)}")
 
 

@@ -119,9 +119,12 @@ class EdgeScores:
         validate.check_int(k, "k", 0)
         if k > len(self):
             raise ArgumentError(f"k={k} is more than the {len(self)} scored edges; pass 0 <= k <= {len(self)}")
+        kept = edges_in_order(self.ranked()[:k], self.edges)
+        magnitude = dict(zip(self.edges, np.abs(self.scores).tolist()))
         circuit = Circuit(
-            edges_in_order(self.ranked()[:k], self.edges),
+            kept,
             found_by={**self.found_by, "k": k, "selection": "top k by |score|"},
+            weights={e: magnitude[e] for e in kept},
         )
         if model is None or pairs is None:
             return circuit

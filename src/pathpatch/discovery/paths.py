@@ -311,7 +311,11 @@ def discover_paths(
         "seconds": round(time.perf_counter() - start, 3),
     }
     edges = edges_in_order(set().union(*map(space.edges, items)), model.graph.edges)
-    circuit = Circuit(edges, tuple(space.text(i) for i in items), found_by=found_by)
+    weights = dict.fromkeys(edges, 0.0)
+    for i in items:  # an edge weighs the summed importance of the patterns through it
+        for e in space.edges(i):
+            weights[e] += float(search.importance[i])
+    circuit = Circuit(edges, tuple(space.text(i) for i in items), found_by=found_by, weights=weights)
     if intervals is not None:
         report = score_with(model, {"paths": circuit.hypothesis}, pairs, options.replace(progress=False), intervals)
         circuit = replace(circuit, score=report["paths"], found_by={**found_by, "scored_on": SEARCH_EXAMPLES})
