@@ -103,7 +103,8 @@ def subject_of(
             edges,
             weights,
             str(thing),
-            _many(len(edges), "edge") + ("" if count is None else f" on its {_many(count, 'path')}"),
+            _many(len(edges), "edge")
+            + (" (positions dropped)" if count is None else f" on its {_many(count, 'position-free path')}"),
         )
     if isinstance(thing, ScanTable):
         sub = _top(graph, scan_weights(thing), max_edges, "edges")
