@@ -139,3 +139,45 @@ def test_console_errors_would_be_seen(tmp_path) -> None:  # type: ignore[no-unty
     page.write_text("<!doctype html><html><body><p>x</p><script>notDefined();</script></body></html>")
     done = _chromium(page.as_uri(), tmp_path / "profile", "--dump-dom")
     assert any("Uncaught ReferenceError: notDefined is not defined" in line for line in _console(done.stderr))
+
+
+@pytest.fixture(scope="module")
+def discovery_page(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """``run_demo`` with step 3 (the discovered circuits) on a tiny model: its report.html."""
+    from pathpatch.induction.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo-discovery")
+    model = tiny_model("shortformer", None, n_heads=4, n_ctx=16, d_vocab=8)
+    heldout = torch.randint(0, 8, (40, 16), generator=torch.Generator().manual_seed(0))
+    run_demo(out, examples=16, model=model, heldout=heldout, progress=False, n_boot=50, echo=lambda *_: None)
+    return out / "report.html"
+
+
+def _tbody_rows(dom: str, table_id: str) -> list[str]:
+    import re
+
+    match = re.search(rf'<table[^>]*id="{table_id}"[^>]*>.*?<tbody>(.*?)</tbody>', dom, flags=re.S)
+    assert match, f"no table {table_id} on the page"
+    return re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(1), flags=re.S)
+
+
+def test_demo_page_holds_the_discovery_table_and_a_score_weighted_circuit(discovery_page, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    done = _chromium(discovery_page.as_uri(), tmp_path / "profile", "--dump-dom")
+    assert _console(done.stderr) == []
+    dom = done.stdout
+    assert 'data-ready="1"' in dom
+    discovery = json.loads((discovery_page.parent / "discovery.json").read_text())
+    rows = _tbody_rows(dom, "discovery-table")
+    assert len(rows) == len(discovery["report"]["scores"]) >= 3  # the ladder's best set, path search, ACDC
+    for score, row in zip(discovery["report"]["scores"], rows):
+        assert score["name"] in row
+    study = json.loads((discovery_page.parent / "study.json").read_text())
+    refinements = _tbody_rows(dom, "refinement-table")
+    assert len(refinements) == len(study["gains"]) and all("[" in r for r in refinements)  # with intervals
+    figures = re.findall(r"<figure>(.*?)</figure>", dom, flags=re.S)
+    weighted = [f for f in figures if "circuit-paths.svg" in f]
+    assert weighted and "width ∝ |score|" in weighted[0] and "<svg" in weighted[0]
+    assert "stroke-width" in weighted[0] or "stroke-width:" in weighted[0]
+    assert "<details" in dom  # long listings are folded

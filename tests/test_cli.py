@@ -240,7 +240,7 @@ def test_scan_senders_on_the_shipped_model(runner, tmp_path) -> None:  # type: i
         hyp = pp.through_edge(sender, ports[0])
         for port in ports[1:]:
             hyp = hyp | pp.through_edge(sender, port)
-        assert rows[sender] == approx(_by_hand(shipped.model, pairs, ~hyp, "loss"), steps=FORWARD), sender
+        assert rows[sender] == approx(_by_hand(shipped.model, pairs, ~hyp, "kl"), steps=FORWARD), sender
     printed = [line.split()[0] for line in _table(result.output).splitlines()[1:4]]
     assert printed == [r["name"] for r in sorted(data["rows"], key=lambda r: r["value"])[:3]]
     result = runner.invoke(
@@ -294,8 +294,8 @@ def test_scan_nodes_modes_deltas_device_dtype(  # type: ignore[no-untyped-def]
     nodes = ["a0.0", "a0.1", "a1.0", "a1.1"]
     runs = {}
     for args, mode, delta in [
-        (("nodes", "--top", "0"), "restore", "loss"),
-        (("nodes", "--mode", "ablate", "--delta", "kl", "--device", "cpu"), "ablate", "kl"),
+        (("nodes", "--top", "0"), "restore", "kl"),
+        (("nodes", "--mode", "ablate", "--delta", "loss", "--device", "cpu"), "ablate", "loss"),
     ]:
         output, data = _scan(runner, tmp_path, *args)
         assert output.startswith(f"{mode} scan of 4 nodes, proportion explained, 12 examples, delta={delta}")

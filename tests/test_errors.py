@@ -58,7 +58,7 @@ def test_unknown_channel_and_missing_nodes() -> None:
         pp.through_edge("embed", "a1.0")
     with pytest.raises(pp.PatternError, match="a channel is q, k or v"):
         pp.paths("a1.0.{q,z}")
-    with pytest.raises(pp.PatternError, match="no such edge"):
+    with pytest.raises(pp.PatternError, match="no edge a1.0 -> a0.0.q in this model .*a sender must come before"):
         pp.subgraph(["a1.0 -> a0.0.q"]).count(attn_only)
     with pytest.raises(pp.UnknownNodeError, match="'m1'"):
         pp.subgraph(["a0.0 -> m1"]).count(attn_only)
@@ -144,6 +144,9 @@ FAMILY = {
     "EmptyPathSetError": (pp.PatternError, ValueError),
     "StudyFileError": (pp.InputError, ValueError),
     "ReproductionError": (Exception,),
+    "CircuitFileError": (pp.InputError, ValueError),
+    "ModelMismatchError": (pp.InputError, ValueError),
+    "WorkerLostError": (RuntimeError,),
 }
 
 

@@ -64,7 +64,7 @@ def test_edge_scan_into_a_receiver(setup, tmp_path) -> None:  # type: ignore[no-
         aue = _kl(clean, pp.evaluate(model, ~pp.through_edge(s, "a1.0.k"), ref, new), mask).mean()
         assert table[f"{s} -> a1.0.k"].value == approx(1 - aue / ate, steps=REDUCTION), s
     assert min(e.value for _, e in table.rows) < 0.999  # some edge into a1.0.k matters
-    plot = plot_head_scan(node_scan(model, pairs, n_boot=20, progress=False), model, tmp_path / "heads.png")
+    plot = plot_head_scan(model, node_scan(model, pairs, n_boot=20, progress=False), tmp_path / "heads.png")
     assert plot.stat().st_size > 0
     with pytest.raises(pp.InputError, match="no edges"):
         edge_scan(model, pairs, edges=[])
@@ -80,7 +80,7 @@ def test_rows_keep_what_they_scanned(setup, tmp_path) -> None:  # type: ignore[n
     nodes = node_scan(model, pairs, nodes=["a0.0", graph.node("m1"), "a1.*"], **kw)
     assert nodes.kind is ScanKind.NODES and [n for n, _ in nodes.rows] == ["a0.0", "m1", "a1.*"]
     assert nodes.subjects == (graph.node("a0.0"), graph.node("m1"), None)
-    assert plot_head_scan(nodes, model, tmp_path / "heads.png").stat().st_size > 0  # the pattern row is no head
+    assert plot_head_scan(model, nodes, tmp_path / "heads.png").stat().st_size > 0  # the pattern row is no head
     port = graph.port("a1.0.k")
     edges = edge_scan(model, pairs, receiver="a1.0.k", **kw)
     assert edges.kind is ScanKind.EDGES and edges.subjects == tuple(Edge(s, port) for s in graph.senders(port))
@@ -123,8 +123,9 @@ def test_top_and_most_important_literal() -> None:
     values = {"a0.0": 0.3, "a0.1": -0.2, "m0": 0.9, "a1.0": 0.5, "a1.1": 0.1}
     restore, ablate = _table("restore", values), _table("ablate", values)
     assert [n for n, _ in restore.top(2)] == ["m0", "a1.0"]
-    assert [n for n, _ in restore.top(3, largest=False)] == ["a0.1", "a1.1", "a0.0"]
-    assert [e.value for _, e in restore.top(2, largest=False)] == [-0.2, 0.1]
+    assert [n for n, _ in restore.by_value(3, largest=False)] == ["a0.1", "a1.1", "a0.0"]
+    assert [e.value for _, e in restore.by_value(2, largest=False)] == [-0.2, 0.1]
+    assert ablate.top(2) == ablate.most_important(2)
     assert [n for n, _ in restore.most_important(2)] == ["m0", "a1.0"]  # restoring: largest matter most
     assert [n for n, _ in ablate.most_important(2)] == ["a0.1", "a1.1"]  # ablating: smallest matter most
     assert [n for n, _ in ablate.most_important(10)] == ["a0.1", "a1.1", "a0.0", "a1.0", "m0"]
@@ -139,8 +140,8 @@ def test_most_important_on_an_ablate_scan(setup) -> None:  # type: ignore[no-unt
     table = node_scan(model, pairs, mode="ablate", n_boot=20, progress=False)
     by_value = sorted(table.rows, key=lambda r: r[1].value)
     assert [n for n, _ in table.most_important(3)] == [n for n, _ in by_value[:3]]
-    assert table.most_important(3) == table.top(3, largest=False)
-    assert table.most_important(1)[0][1].value < table.top(1)[0][1].value
+    assert table.most_important(3) == table.top(3) == table.by_value(3, largest=False)
+    assert table.top(1)[0][1].value < table.by_value(1)[0][1].value
 
 
 def _one_at_a_time(model, pairs, named, **kw):  # type: ignore[no-untyped-def]

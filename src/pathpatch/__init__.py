@@ -93,6 +93,11 @@ _HOMES = {
     "StudyFileError": "errors",
     "ReproductionError": "errors",
     "WorkerLostError": "errors",
+    "CircuitFileError": "errors",
+    "ModelMismatchError": "errors",
+    "model_identity": "model.identity",
+    "induction_pairs": "shipped",
+    "number_prompts": "shipped",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
@@ -108,12 +113,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .engine.soft import EdgeMasks, masked_forward
     from .errors import (
         ArgumentError,
+        CircuitFileError,
         ConfigError,
         DeviceError,
         EmptyDatasetError,
         EmptyPathSetError,
         InputError,
         ModelLoadError,
+        ModelMismatchError,
         PathPatchError,
         PatternError,
         ReproductionError,
@@ -131,6 +138,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .lang.hypothesis import Hypothesis, all_paths, no_paths, paths, subgraph, through, through_edge
     from .model.config import ModelConfig, NativeConfig
     from .model.hf import from_hf
+    from .model.identity import model_identity
     from .model.native import load_model_dir, native_model, save_model
     from .model.residual import ResidualModel
     from .model.tlens import from_transformer_lens
@@ -139,6 +147,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the eager imports
     from .report import HypothesisScore, Report
     from .scans import ScanTable, edge_scan, node_scan, path_scan, sender_scan
     from .scoring import per_example, score
+    from .shipped import induction_pairs, number_prompts
     from .study.reproduction import reproduce
     from .study.run import Study, StudyRun
     from .tracing import causal_trace
@@ -167,6 +176,7 @@ __all__ = [
     "from_tracr",
     "load",
     "bundle",
+    "model_identity",
     # graph
     "Graph",
     "Node",
@@ -194,6 +204,8 @@ __all__ = [
     "Pairs",
     "pair_derangement",
     "pair_from_pool",
+    "induction_pairs",
+    "number_prompts",
     "score",
     "per_example",
     "node_scan",
@@ -236,5 +248,7 @@ __all__ = [
     "StudyFileError",
     "ReproductionError",
     "WorkerLostError",
+    "CircuitFileError",
+    "ModelMismatchError",
     "UnreliableIntervalWarning",
 ]

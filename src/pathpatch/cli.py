@@ -76,6 +76,14 @@ def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
 
 
 @cli.group(invoke_without_command=True)
+@click.option(
+    "--model",
+    "model_name",
+    default="induction-2l",
+    show_default=True,
+    help="The shipped induction-2l or a model directory with heldout.safetensors "
+    "(e.g. from `pathpatch train induction`).",
+)
 @click.option("--out", "out_dir", default="results/induction", show_default=True, help="Where to write the results.")
 @click.option(
     "--examples", default=200, show_default=True, type=click.IntRange(min=2), help="Held-out sequences to score on."
@@ -95,7 +103,9 @@ def example(out_dir: str, examples: int, seed: int, quiet: bool) -> None:
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
-def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, discover: bool, quiet: bool) -> None:
+def demo(
+    ctx: click.Context, model_name: str, out_dir: str, examples: int, seed: int, discover: bool, quiet: bool
+) -> None:
     """The induction-heads study on the shipped 2-layer model (the main job; about two minutes on 2 CPU cores).
 
     \b
@@ -114,12 +124,24 @@ def demo(ctx: click.Context, out_dir: str, examples: int, seed: int, discover: b
     `pathpatch demo numbers` runs the paper's number study on numbers-4l instead.
     """
     if ctx.invoked_subcommand is not None:
+        if model_name != "induction-2l":
+            raise click.UsageError(
+                f"pass --model after `{ctx.invoked_subcommand}`: `pathpatch demo {ctx.invoked_subcommand} --model ...`"
+            )
         return
     from pathlib import Path
 
     from .induction.demo import run_demo
 
-    proof, result = run_demo(out_dir, examples, seed, progress=not quiet, echo=click.echo, discover=discover)
+    model, heldout = None, None
+    if model_name != "induction-2l":
+        from .shipped import heldout_tokens
+        from .zoo import load
+
+        model, heldout = load(model_name), heldout_tokens(model_name)[0]
+    proof, result = run_demo(
+        out_dir, examples, seed, progress=not quiet, model=model, heldout=heldout, echo=click.echo, discover=discover
+    )
     click.echo("")
     click.echo(str(result.report))
     click.echo(f"\nbest compact set = naive + top {result.best_k} refinements:")
@@ -253,7 +275,12 @@ def train_numbers(
 
 @cli.command(name="paths")
 @click.argument("patterns", nargs=-1, required=True)
-@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False), help="A saved model directory.")
+@click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    help="A shipped model (induction-2l, numbers-4l) or a model directory [default: a graph from the options below].",
+)
 @click.option("--layers", default=2, show_default=True, type=click.IntRange(min=1), help="Layers (without --model).")
 @click.option(
     "--heads", default=8, show_default=True, type=click.IntRange(min=1), help="Heads per layer (without --model)."
@@ -274,8 +301,23 @@ def train_numbers(
     type=click.IntRange(min=0),
     help="List up to this many paths (0: none).",
 )
+@click.option(
+    "--n-pos",
+    default=None,
+    type=click.IntRange(min=1),
+    help="The sequence length, for patterns that name positions (a1.0@3, @-1).",
+)
+@click.pass_context
 def paths_cmd(
-    patterns: tuple[str, ...], model_dir: str | None, layers: int, heads: int, mlp: bool, positions: str, limit: int
+    ctx: click.Context,
+    patterns: tuple[str, ...],
+    model_dir: str | None,
+    layers: int,
+    heads: int,
+    mlp: bool,
+    positions: str,
+    limit: int,
+    n_pos: int | None,
 ) -> None:
     """Count and list the paths that PATTERNS (their union) hold on a model.
 
@@ -291,13 +333,24 @@ def paths_cmd(
       pathpatch paths "embed -> a0.* -> a1.*.k -> out" --list 3
     """
     from .graph import Graph
-    from .lang.hypothesis import paths
+    from .lang.hypothesis import all_paths, paths
     from .model.config import ModelConfig, PositionEncoding
 
     if model_dir:
-        from .model.native import load_model_dir
+        from click.core import ParameterSource
 
-        graph = load_model_dir(model_dir).graph
+        from .zoo import load
+
+        given = [
+            p
+            for p in ("layers", "heads", "mlp", "positions")
+            if ctx.get_parameter_source(p) is ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise click.UsageError(
+                f"--{given[0]} describes a graph without --model; with --model the model's own graph is used"
+            )
+        graph = load(model_dir).graph
     else:
         graph = Graph(
             ModelConfig(
@@ -312,10 +365,12 @@ def paths_cmd(
             )
         )
     hyp = paths(list(patterns))
-    total = graph.count_paths()
-    n = hyp.count(graph)
-    click.echo(f"{n} of {total} paths ({graph.describe()})")
-    for path in hyp.list(graph, limit=limit) if limit else []:
+    if hyp.positional and n_pos is None:
+        raise click.UsageError(f"{hyp} names positions: pass --n-pos (the sequence length) to count or list its paths")
+    total = graph.count_paths() if n_pos is None else all_paths().count(graph, n_pos=n_pos)
+    n = hyp.count(graph, n_pos=n_pos)
+    click.echo(f"{n} of {total} paths ({graph.describe()}" + (f", {n_pos} positions)" if n_pos else ")"))
+    for path in hyp.list(graph, limit=limit, n_pos=n_pos) if limit else []:
         click.echo(f"  {path}")
     if limit and n > limit:
         click.echo(f"  ... {n - limit} more")

@@ -17,6 +17,7 @@ All tensors are ``[batch, pos]``; tokens are ``torch.long``, masks ``torch.bool`
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -195,6 +196,13 @@ class Dataset:
             positions=None if self.positions is None else {k: v[rows] for k, v in self.positions.items()},
         )
 
+    def __repr__(self) -> str:
+        extras = [f"{int(self.target_mask.sum())} target positions"]
+        extras.append("with distractors" if self.distractor_tokens is not None else "no distractors")
+        if self.positions:
+            extras.append(f"named positions {sorted(self.positions)}")
+        return f"Dataset({len(self)} examples x {self.n_pos} positions, {', '.join(extras)})"
+
     def names_at(self, i: int) -> dict[str, int]:
         """The named positions of example ``i``."""
         return {k: int(v[i]) for k, v in (self.positions or {}).items()}
@@ -214,11 +222,14 @@ class Pairs:
         new_tokens: ``Int[Tensor, "batch pos"]`` x_new of each example, same shape as ``ref.tokens``.
         new_index: ``Int[Tensor, "batch"] | None`` where each x_new came from (an index into the
             dataset or pool it was drawn from), for provenance; ``None`` if not drawn by index.
+        seed: the seed of the pairing (:func:`pair_derangement`, :func:`pair_from_pool`), for
+            provenance; ``None`` if the pairs were built by hand.
     """
 
     ref: Dataset
     new_tokens: Int[Tensor, "batch pos"]
     new_index: Int[Tensor, " batch"] | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.ref, Dataset):
@@ -239,6 +250,11 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.ref)
 
+    def __repr__(self) -> str:
+        ref = repr(self.ref)[len("Dataset(") : -1]
+        how = "pairs built by hand" if self.seed is None else f"pairing seed {self.seed}"
+        return f"Pairs({ref}; one x_new each, {how})"
+
     def __getitem__(self, idx: Index) -> Pairs:
         """The pairs of the examples ``idx`` selects."""
         rows = _rows(idx, len(self))
@@ -246,7 +262,17 @@ class Pairs:
             ref=self.ref[rows],
             new_tokens=self.new_tokens[rows],
             new_index=None if self.new_index is None else self.new_index[rows],
+            seed=self.seed,
         )
+
+    def digest(self) -> str:
+        """``"sha256:<hex>"`` of x_ref, x_new, the target mask and the target tokens: which data a
+        result was measured on (recorded in a discovered circuit's ``found_by["data"]``)."""
+        h = hashlib.sha256()
+        for t in (self.ref.tokens, self.new_tokens, self.ref.target_mask, self.ref.target_tokens):
+            h.update(f"{tuple(t.shape)};".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return "sha256:" + h.hexdigest()[:32]
 
     def batches(self, batch_size: int) -> Iterator[tuple[Int[Tensor, " batch"], Pairs]]:
         """Consecutive batches ``(indices, subset)``; x_new stays paired with its x_ref."""
@@ -300,7 +326,7 @@ def pair_derangement(dataset: Dataset, seed: int = 0) -> Pairs:
         perm = torch.randperm(n, generator=gen)
         if not bool((perm == arange).any()):
             break
-    return Pairs(ref=dataset, new_tokens=dataset.tokens[perm], new_index=perm)
+    return Pairs(ref=dataset, new_tokens=dataset.tokens[perm], new_index=perm, seed=int(seed))
 
 
 def pair_from_pool(dataset: Dataset, pool_tokens: Int[Tensor, "n pos"], seed: int = 0) -> Pairs:
@@ -319,4 +345,4 @@ def pair_from_pool(dataset: Dataset, pool_tokens: Int[Tensor, "n pos"], seed: in
     if pool_tokens.shape[0] == 0:
         raise EmptyDatasetError("pool_tokens has no rows; pass at least one x_new sequence")
     idx = torch.randint(int(pool_tokens.shape[0]), (len(dataset),), generator=_generator(seed))
-    return Pairs(ref=dataset, new_tokens=pool_tokens[idx], new_index=idx)
+    return Pairs(ref=dataset, new_tokens=pool_tokens[idx], new_index=idx, seed=int(seed))

@@ -26,6 +26,8 @@ __all__ = [
     "StudyFileError",
     "ReproductionError",
     "WorkerLostError",
+    "CircuitFileError",
+    "ModelMismatchError",
     "UnreliableIntervalWarning",
     "close_matches",
 ]
@@ -139,6 +141,23 @@ class WorkerLostError(PathPatchError, RuntimeError):
     """A unit of distributed work whose worker died more often than the backend retries it (a
     machine lost for good, or a worker killed by the memory limit every time): nothing partial
     is returned; run again with more workers, more retries or a smaller batch."""
+
+
+class CircuitFileError(InputError):
+    """A circuit file (``circuit.json``) that cannot be read as written: not JSON, a missing key, a
+    value of the wrong type, an edge name that does not parse. Attributes: ``file`` (the file, or
+    None for a dict), ``key`` (the key, e.g. ``"edges[3]"``; ``""`` for the whole file)."""
+
+    def __init__(self, file: str | None, key: str, message: str) -> None:
+        self.file, self.key = file, key
+        where = f"{file}: " if file else ""
+        at = f"[{key}] " if key else ""
+        super().__init__(f"{where}{at}{message}")
+
+
+class ModelMismatchError(InputError):
+    """A circuit (or another result) used with a model other than the one it was found on: other
+    weights than those recorded, or edges this model's graph does not have."""
 
 
 class UnreliableIntervalWarning(UserWarning):

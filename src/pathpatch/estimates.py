@@ -281,4 +281,13 @@ def _flag_unreliable(
         gap = boot(_aue, arrays["loss_new"] - arrays["loss_clean"])
         if _includes_zero(gap):
             reasons["loss_recovered"] = f"the loss gap L_new - L_clean, {gap}, has an interval that includes 0"
+    # a ratio whose numerator is, in every example, exactly 0 or exactly its denominator is exactly 0
+    # or 1 whatever the denominator (all paths, no paths): nothing to flag
+    h, empty = arrays["delta_h"], arrays["delta_empty"]
+    if not h.any() or np.array_equal(h, empty):
+        reasons.pop("proportion_explained", None)
+    if "loss_h" in arrays and (
+        np.array_equal(arrays["loss_h"], arrays["loss_clean"]) or np.array_equal(arrays["loss_h"], arrays["loss_new"])
+    ):
+        reasons.pop("loss_recovered", None)
     return {k: replace(e, unreliable=reasons[k]) if k in reasons else e for k, e in out.items()}

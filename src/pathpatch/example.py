@@ -55,7 +55,7 @@ def example_hypotheses(model: ResidualModel) -> dict[str, Hypothesis]:
         "all paths": all_paths(),
         "no paths": no_paths(),
         "direct: embed -> out": paths("embed -> out"),
-        "layer-1 heads via v only": paths(["embed -> out", "embed -> a1.*.v -> out", "embed -> m* -> out"]),
+        "direct, MLPs and layer-1 heads via v": paths(["embed -> out", "embed -> a1.*.v -> out", "embed -> m* -> out"]),
         "all but through a1.*": ~through("a1.*"),
         "all but a0.0 -> a1.*.k": ~paths("a0.0 -> a1.*.k"),
         "subgraph: no edges into layer-1 k": subgraph(keep),

@@ -174,6 +174,21 @@ class Graph:
         mlp = "MLPs" if cfg.has_mlp else "attention-only"
         return f"{cfg.n_layers} layers x {cfg.n_heads} heads, {mlp}, {cfg.positions} positions"
 
+    def why_no_edge(self, edge: Edge) -> str:
+        """Why ``edge`` is not an edge of this graph, in words (for error messages)."""
+        s, r = edge.sender, edge.receiver
+        if s.kind == "pos" and self.config.positions == "shortformer" and r.channel not in ("q", "k"):
+            return "with shortformer positions, pos feeds only the q and k inputs of heads"
+        if s.kind == "pos" and not self.config.has_pos_node:
+            return f"this model has no pos node ({self.config.positions} positions)"
+        if s.kind == "out" or r.node.is_input:
+            return "edges run from embed, pos, a head or an MLP into a head's q/k/v, an MLP or out"
+        if s not in self.nodes or r.node not in self.nodes:
+            return f"{s.name if s not in self.nodes else r.node.name} is not a node of this model"
+        if self.stage_of(s) >= self.stage_of(r.node):
+            return f"{s.name} does not come before {r.node.name}, and a sender must come before its receiver"
+        return "a sender must come before its receiver"
+
     def validate(self, path: Path) -> Path:
         """Check that every edge of ``path`` exists and it ends at ``out``."""
         if not path.start.is_input or path.start not in self.nodes:
@@ -183,7 +198,7 @@ class Graph:
         for edge in path.edges:
             if edge.sender not in self.senders(edge.receiver):
                 raise PatternError(
-                    f"no edge {edge.name} in this model (a sender must come before its receiver)",
+                    f"no edge {edge.name} in this model ({self.why_no_edge(edge)})",
                     path.name,
                     edge.name,
                     path.name.find(edge.receiver.name),

@@ -41,6 +41,8 @@ class Gain(TypedDict):
     patterns: list[str]
     proportion_explained: float
     gain: float  # over the base hypothesis
+    low: float  # the refined set's interval, shifted by the base's value (the base taken as fixed)
+    high: float
 
 
 class Prefix(TypedDict):
@@ -118,6 +120,9 @@ def run_ladder(
                 "patterns": v,
                 "proportion_explained": scan[k].metrics["proportion_explained"].value,
                 "gain": scan[k].metrics["proportion_explained"].value - start,
+                # the refined set's interval shifted by the base's value (the base taken as fixed)
+                "low": scan[k].metrics["proportion_explained"].low - start,
+                "high": scan[k].metrics["proportion_explained"].high - start,
             }
             for k, v in refinements.items()
         ),

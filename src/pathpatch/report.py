@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
@@ -215,12 +216,26 @@ class Report:
         return text
 
     @classmethod
-    def from_json(cls, text: str) -> Report:
-        """The report that :meth:`to_json` wrote."""
+    def from_json(cls, text: str | os.PathLike[str]) -> Report:
+        """The report that :meth:`to_json` wrote: its JSON text, or the path of the file it wrote."""
+        if isinstance(text, os.PathLike) or (isinstance(text, str) and not text.lstrip().startswith("{")):
+            return cls.load(text)
         try:
             d = json.loads(text)
         except json.JSONDecodeError as err:
             raise InputError(
                 f"not valid report JSON ({err}); pass the text to_json returned, or the contents of the file it wrote"
             ) from None
+        return cls.from_dict(d)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Report:
+        """The report in the file :meth:`to_json` wrote (``report.json``)."""
+        file = Path(path)
+        if not file.is_file():
+            raise InputError(f"no report file at {file}; write one with Report.to_json(path)")
+        try:
+            d = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"{file} is not report JSON ({err}); write it with Report.to_json(path)") from None
         return cls.from_dict(d)

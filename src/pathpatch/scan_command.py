@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Literal, TypedDict, cast
 
 import click
 
+from .defaults import DEFAULT_DELTA, DELTA_NAMES
+
 if TYPE_CHECKING:
     import torch
 
@@ -38,6 +40,14 @@ def _mode(given: str | None, default: Literal["restore", "ablate"]) -> Literal["
 @click.command()
 @click.argument("kind", type=click.Choice(["nodes", "edges", "senders", "paths"]))
 @click.option(
+    "--model",
+    "model_name",
+    default="induction-2l",
+    show_default=True,
+    help="A shipped model (induction-2l, numbers-4l) or a model directory with heldout.safetensors "
+    "(see pathpatch.shipped.model_and_pairs for the data each runs on).",
+)
+@click.option(
     "--receivers",
     default=None,
     help="senders: the receiving ports or nodes, comma-separated (e.g. 'a1.6' = its q, k and v; 'a1.6.k,a1.7.k').",
@@ -51,13 +61,17 @@ def _mode(given: str | None, default: Literal["restore", "ablate"]) -> Literal["
 )
 @click.option(
     "--delta",
-    type=click.Choice(["kl", "loss"]),
-    default="loss",
+    type=click.Choice(DELTA_NAMES),
+    default=DEFAULT_DELTA,
     show_default=True,
-    help="Dissimilarity of outputs the metrics use.",
+    help="Dissimilarity of outputs the metrics use (logit_diff: against x_new's correct token).",
 )
 @click.option(
-    "--examples", default=64, show_default=True, type=click.IntRange(min=2), help="Held-out sequences to score on."
+    "--examples",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Held-out sequences (number prompts for numbers-4l) to score on.",
 )
 @click.option(
     "--batch-size",
@@ -103,6 +117,7 @@ def _mode(given: str | None, default: Literal["restore", "ablate"]) -> Literal["
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def scan(
     kind: str,
+    model_name: str,
     receivers: str | None,
     mode: str | None,
     delta: str,
@@ -132,31 +147,21 @@ def scan(
     """
     import torch
 
-    from .data import pair_derangement
-    from .induction.study import induction_dataset
     from .render.backend import pyplot  # noqa: F401  (fail early without matplotlib)
     from .render.scanfiles import write_scan
     from .scans import edge_scan, format_rows, node_scan, path_scan, sender_scan
+    from .shipped import model_and_pairs
     from .validate import check_device, check_max_memory
-    from .zoo import bundle
 
     check_device(device)
     check_max_memory(max_memory)
     if kind == "senders":
         split_receivers(receivers)
+    elif receivers is not None:
+        raise click.UsageError(f"--receivers is for `scan senders` only; `scan {kind}` would ignore it")
     start = time.perf_counter()
-    shipped = bundle("induction-2l")
-    model = shipped.model
-    if examples > len(shipped.heldout):
-        raise click.BadParameter(
-            f"the shipped model has {len(shipped.heldout)} held-out sequences; pass at most that many",
-            param_hint="--examples",
-        )
-    pairs = pair_derangement(induction_dataset(shipped.heldout, examples, seed), seed)
-    click.echo(
-        f"[1/2] scanning {kind} of the shipped model on {len(pairs)} held-out sequences "
-        f"({time.perf_counter() - start:.1f} s)"
-    )
+    model, pairs, what = model_and_pairs(model_name, examples, seed)
+    click.echo(f"[1/2] scanning {kind} of {what} ({time.perf_counter() - start:.1f} s)")
     kw: _ScanSettings = dict(
         delta=delta,
         batch_size=batch_size,
@@ -186,6 +191,9 @@ def scan(
         click.echo(f"  {line}")
     click.echo(f"ATE = {table.ate} (x_new everywhere vs the clean run)")
     written = write_scan(table, kind, model, out_dir, split_receivers(receivers) if kind == "senders" else None)
+    from .render import write_html
+
+    written.append(write_html(out_dir))
     click.echo(f"wrote {', '.join(str(w) for w in written)}")
 
 

@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeAlias
 
 from . import validate
 from .data import Pairs, check_pairs
-from .errors import EmptyPathSetError, InputError, PatternError, UnknownNodeError
+from .errors import ArgumentError, EmptyPathSetError, InputError, PatternError, UnknownNodeError
 from .estimates import UNRELIABLE_MARK, Estimate
 from .graph import Edge, Node
 from .graph import Path as GraphPath
@@ -106,13 +106,24 @@ class ScanTable:
                 return estimate
         raise KeyError(f"no row {name!r}; rows are {[n for n, _ in self.rows]}")
 
-    def top(self, k: int = 10, largest: bool = True) -> list[tuple[str, Estimate]]:
-        """The ``k`` rows with the largest values (the smallest with ``largest=False``)."""
-        return sorted(self.rows, key=lambda r: -r[1].value if largest else r[1].value)[:k]
+    def largest_first(self) -> bool:
+        """Whether larger values matter more: a ratio metric (proportion explained, loss recovered)
+        when restoring, an unexplained effect (AUE) when ablating."""
+        return (self.mode == "restore") == (self.metric in ("proportion_explained", "loss_recovered"))
+
+    def top(self, k: int = 10) -> list[tuple[str, Estimate]]:
+        """The ``k`` rows that matter most, most first: with a ratio metric the largest when
+        restoring and the smallest when ablating (an ablated part that matters leaves little
+        explained), the other way round for the AUE. ``--top`` on the command line means the same."""
+        return self.by_value(k, largest=self.largest_first())
 
     def most_important(self, k: int = 10) -> list[tuple[str, Estimate]]:
-        """The ``k`` rows that matter most: largest when restoring, smallest when ablating."""
-        return self.top(k, largest=self.mode == "restore")
+        """The same rows as :meth:`top`."""
+        return self.top(k)
+
+    def by_value(self, k: int = 10, largest: bool = True) -> list[tuple[str, Estimate]]:
+        """The ``k`` rows with the largest values (the smallest with ``largest=False``), whatever they mean."""
+        return sorted(self.rows, key=lambda r: -r[1].value if largest else r[1].value)[:k]
 
     @property
     def ate(self) -> Estimate | None:
@@ -278,6 +289,11 @@ def sender_scan(
     names = [r.strip() for r in ([receivers] if isinstance(receivers, str) else list(receivers)) if r.strip()]
     ports = []
     for name in names:
+        if any(c in name for c in "*{}[]|"):
+            raise ArgumentError(
+                f"receiver {name!r}: wildcards are not supported here; name each receiving node or port, "
+                "e.g. ['a1.6', 'a1.7'] (on the command line --receivers 'a1.6,a1.7')"
+            )
         try:
             node = graph.node(name)
         except UnknownNodeError as err:

@@ -53,9 +53,11 @@ def _named(hypotheses: Mapping[str, Hypothesis] | Sequence[Hypothesis]) -> dict[
         if not isinstance(name, str):
             raise TypeError(f"hypothesis names must be strings, got {type(name).__name__} {name!r}")
         if not isinstance(h, Hypothesis):
+            circuit = hasattr(h, "hypothesis") and hasattr(h, "found_by")
             raise TypeError(
                 f"hypothesis {name!r} must be a Hypothesis (see pathpatch.paths), got {type(h).__name__}"
                 + ("; wrap pattern strings in pathpatch.paths(...)" if isinstance(h, str) else "")
+                + ("; to score a circuit, pass circuit.hypothesis" if circuit else "")
             )
     if len(named) != (len(hypotheses)):
         raise InputError("two hypotheses have the same name; pass a dict with distinct names")

@@ -63,7 +63,9 @@ def _from_hugging_face(source: str, dtype: torch.dtype | None, revision: str | N
             f"pass the path of a local model directory instead (for example one written by "
             f"model.save_pretrained(DIR) on a machine with network access), or a shipped model: {list(SHIPPED)}"
         ) from err
-    return from_hf(hf_model.eval(), dtype)
+    model = from_hf(hf_model.eval(), dtype)
+    model.name = source
+    return model
 
 
 def _looks_like_path(text: str) -> bool:

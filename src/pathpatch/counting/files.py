@@ -37,9 +37,10 @@ def plot_search(study: NumberStudy, path: Path) -> Path:
     )
 
 
-def draw_last_position(model: ResidualModel, nodes: list[str], path: Path) -> None:
+def draw_last_position(model: ResidualModel, nodes: list[str], path: Path, n_paths: int | None = None) -> None:
     """The path search's nodes at the last position and the edges among them (inputs → nodes → out);
-    what reaches them from earlier positions is free in the hypothesis and not drawn."""
+    what reaches them from earlier positions is free in the hypothesis and not drawn. ``n_paths``:
+    the hypothesis's position-resolved paths ending at the last position (the tables' count)."""
     from ..render import draw
 
     keep = {Node.parse(n) for n in nodes}
@@ -53,11 +54,13 @@ def draw_last_position(model: ResidualModel, nodes: list[str], path: Path) -> No
             and (e.receiver.node in keep or e.receiver.node.kind == "out")
         ),
     )
+    count = "" if n_paths is None else f"; the hypothesis holds {n_paths:,} position-resolved paths ending there"
     draw(
         model,
         subgraph(edges),
         path,
         title=f"path search at the last position: {', '.join(nodes) or 'no node'} (earlier positions free)",
+        note=f"{len(edges)} edges at the last position{count}, as the tables count them",
     )
 
 
@@ -72,7 +75,9 @@ def write_study(study: NumberStudy, model: ResidualModel, out: Path) -> None:
     )
     plot_search(study, out / "search.png")
     plot_report(study.reports["loss"], out / "proportion_explained.png", title="δ = |Δ loss|")
-    draw_last_position(model, study.path_nodes, out / "circuit.png")
+    counts = study.info.get("paths_at_last_position", {})
+    searched = next((n for n in counts if n.startswith("path search")), None)
+    draw_last_position(model, study.path_nodes, out / "circuit.png", counts[searched] if searched else None)
     description = (
         f"Number continuation <|endoftext|> s s+1 s+2 -> s+3 on {study.info['model']}: top-1 accuracy "
         f"{study.proof.accuracy:.3f} over {study.proof.prompts} prompts. Path patching (greedy search over "

@@ -36,7 +36,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tqdm.auto import tqdm
 
@@ -49,7 +49,7 @@ from ..model.residual import ResidualModel, check_model
 from ..options import Ablation, Intervals, Options, will_score
 from ..scoring import check_data, score_with
 from .cached import CachedScorer
-from .circuit import Circuit, edges_in_order
+from .circuit import SEARCH_EXAMPLES, Circuit, edges_in_order, provenance
 
 __all__ = ["acdc", "acdc_search", "AcdcResult"]
 
@@ -84,6 +84,12 @@ def _check_threshold(threshold: object) -> float:
         raise ArgumentError(
             "threshold is NaN; pass a number such as 0.01 (an edge is kept when removing it "
             "raises the metric by at least this much)"
+        )
+    if threshold < 0:
+        raise ArgumentError(
+            f"threshold must be >= 0, got {threshold:g}: a negative threshold keeps every edge (removing "
+            "an edge never lowers the metric by more than nothing); pass e.g. 0.01, as `pathpatch discover "
+            "acdc --threshold` does"
         )
     return float(threshold)
 
@@ -220,6 +226,7 @@ def acdc_search(
         "ablation": options.ablation,
         "examples": len(pairs),
         "seed": seed,
+        **provenance(model, pairs),
         "order": "reverse graph edge order",
         "edges": len(graph.edges),
         "kept": len(kept),
@@ -228,10 +235,10 @@ def acdc_search(
         "hypotheses": search.hypotheses,
         "seconds": round(time.perf_counter() - start, 3),
     }
-    circuit = Circuit(kept, found_by=found_by)
+    circuit = Circuit(kept, found_by=found_by, weights={e: search.scores.get(e, 0.0) for e in kept})
     if intervals is not None:
         report = score_with(model, {"acdc": circuit.hypothesis}, pairs, options.replace(progress=False), intervals)
-        circuit = circuit.with_score(report["acdc"])
+        circuit = replace(circuit, score=report["acdc"], found_by={**found_by, "scored_on": SEARCH_EXAMPLES})
     scores = {e: search.scores.get(e, 0.0) for e in graph.edges}
     return AcdcResult(circuit, scores, tuple(search.tested))
 

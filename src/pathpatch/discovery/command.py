@@ -2,8 +2,9 @@
 
 Runs on the shipped induction model (held-out text, induction candidates as targets) or on a
 planted task whose true circuit is known (``--planted``: then the ROC area against the true edges
-is printed too). Writes OUT/circuit.json (re-load with ``Circuit.load``), and for the attribution
-methods OUT/edge_scores.json and OUT/faithfulness.png, for planted tasks OUT/roc.png.
+is printed too). Writes OUT/circuit.json (re-load with ``Circuit.load``), its diagram
+OUT/circuit.png/.svg (edges weighted by their measured effect), OUT/report.html, and for the
+attribution methods OUT/edge_scores.json and OUT/faithfulness.png, for planted tasks OUT/roc.png.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
+
+from ..defaults import DEFAULT_DELTA, DELTA_NAMES
 
 __all__ = ["discover"]
 
@@ -21,8 +25,24 @@ ALGORITHMS = ("acdc", "eap", "eap-ig", "paths")
 PLANTED_TASKS = ("direct", "chain", "induction", "parallel", "mlp")  # = planted.PLANTED (tested), without torch
 
 
+# the options that only some algorithms read: passing one to another algorithm is refused
+ONLY_FOR = {
+    "threshold": ("acdc",),
+    "top": ("eap", "eap-ig"),
+    "ig_steps": ("eap-ig",),
+    "target": ("paths", "eap", "eap-ig"),
+}
+
+
 @click.command()
 @click.argument("algorithm", type=click.Choice(ALGORITHMS))
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="A shipped model (induction-2l, numbers-4l) or a model directory with heldout.safetensors "
+    "[default: induction-2l]; not with --planted.",
+)
 @click.option(
     "--planted",
     type=click.Choice(PLANTED_TASKS),
@@ -54,17 +74,17 @@ PLANTED_TASKS = ("direct", "chain", "induction", "parallel", "mlp")  # = planted
 )
 @click.option(
     "--delta",
-    type=click.Choice(["kl", "loss"]),
-    default="kl",
+    type=click.Choice(DELTA_NAMES),
+    default=DEFAULT_DELTA,
     show_default=True,
-    help="The metric compared with the clean run.",
+    help="The metric compared with the clean run (logit_diff: against x_new's correct token).",
 )
 @click.option(
     "--examples",
     default=64,
     show_default=True,
     type=click.IntRange(min=2),
-    help="Sequences to search on (the shipped model's held-out text).",
+    help="Sequences to search on (the model's held-out text, or number prompts for numbers-4l).",
 )
 @click.option(
     "--batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="Examples per engine pass."
@@ -81,8 +101,11 @@ PLANTED_TASKS = ("direct", "chain", "induction", "parallel", "mlp")  # = planted
     "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the data, pairing and bootstrap."
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
 def discover(
+    ctx: click.Context,
     algorithm: str,
+    model_name: str | None,
     planted: str | None,
     threshold: float,
     top: int | None,
@@ -110,9 +133,17 @@ def discover(
     """
     from ..validate import check_max_memory
 
+    for name, algorithms in ONLY_FOR.items():
+        if algorithm not in algorithms and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(
+                f"{flag} is for `discover {'|'.join(algorithms)}` only; `discover {algorithm}` would ignore it"
+            )
+    if planted is not None and model_name is not None:
+        raise click.UsageError("--model and --planted exclude each other: a planted task brings its own model")
     check_max_memory(max_memory)
     start = time.perf_counter()
-    model, pairs, truth, what = _task(planted, examples, seed)
+    model, pairs, truth, what = _task(planted, model_name or "induction-2l", examples, seed)
     click.echo(
         f"[1/2] {algorithm} on {what}: {len(pairs)} examples, delta={delta}, "
         f"{len(model.graph.edges)} edges ({time.perf_counter() - start:.1f} s)"
@@ -146,7 +177,13 @@ def discover(
         circuit = scores.top(k, model=model, pairs=pairs, seed=seed)
         edge_scores = {e: abs(v) for e, v in scores.as_dict().items()}  # ranked by |score|
         click.echo(f"      faithfulness curve: area {curve.area:.3f}; keeping the top {k} edges")
-    circuit.save(out / "circuit.json")
+    from ..render import draw, write_html
+    from ..render.runfiles import architecture
+
+    data = {**circuit.to_dict(), "graph": architecture(model)}  # the graph lets `pathpatch report` redraw it
+    (out / "circuit.json").write_text(json.dumps(data, indent=1) + "\n")
+    draw(model, circuit, out / "circuit.png")
+    written += ["circuit.png", "circuit.svg"]
     click.echo(f"[2/2] done ({time.perf_counter() - start:.1f} s)")
     click.echo(str(circuit))
     if circuit.patterns is not None:
@@ -161,32 +198,31 @@ def discover(
         scores_for_roc = edge_scores if edge_scores is not None else {e: 1.0 for e in circuit.edges}
         auc = roc_auc(scores_for_roc, truth, model.graph.edges)
         found, true = set(circuit.edges), set(truth)
-        click.echo(
-            f"ROC area against the planted circuit: {auc:.3f} (found {len(found & true)} of {len(true)} "
-            f"true edges, {len(found - true)} false)"
-        )
+        held = f"{len(found & true)} of {len(true)} true edges, {len(found - true)} false"
+        if edge_scores is not None:  # the ROC ranks every edge by |score|; the circuit is a cut of that ranking
+            click.echo(
+                f"ROC area against the planted circuit: {auc:.3f}, ranking all {len(model.graph.edges)} edges by "
+                f"|score| (1.000: every true edge outranks every false one); the circuit, the top "
+                f"{circuit.n_edges}, holds {held}"
+            )
+        else:
+            click.echo(f"ROC area against the planted circuit: {auc:.3f} (found {held})")
         plot_roc({algorithm: roc_curve(scores_for_roc, truth, model.graph.edges)}, out / "roc.png")
         written.append("roc.png")
         (out / "roc.json").write_text(json.dumps({"algorithm": algorithm, "auc": auc}, indent=1) + "\n")
+    write_html(out)
+    written.append("report.html")
     click.echo(f"wrote {', '.join(str(out / w) for w in written)}")
 
 
-def _task(planted: str | None, examples: int, seed: int) -> tuple[Any, Any, Any, str]:
+def _task(planted: str | None, model_name: str, examples: int, seed: int) -> tuple[Any, Any, Any, str]:
     """(model, pairs, true edges or None, a description)."""
     if planted is not None:
         from .planted import planted as make
 
         task = make(planted, n=examples, seed=seed)
         return task.model, task.pairs, task.edges, f"the planted task {planted!r}"
-    from ..data import pair_derangement
-    from ..induction.study import induction_dataset
-    from ..zoo import bundle
+    from ..shipped import model_and_pairs
 
-    shipped = bundle("induction-2l")
-    if examples > len(shipped.heldout):
-        raise click.BadParameter(
-            f"the shipped model has {len(shipped.heldout)} held-out sequences; pass at most that many",
-            param_hint="--examples",
-        )
-    pairs = pair_derangement(induction_dataset(shipped.heldout, examples, seed), seed)
-    return shipped.model, pairs, None, "the shipped induction model"
+    model, pairs, what = model_and_pairs(model_name, examples, seed)
+    return model, pairs, None, what

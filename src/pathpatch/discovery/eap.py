@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FilePath
 from typing import Any, Literal
 
@@ -65,7 +65,7 @@ from ..metrics import Delta, kl, logit_diff, loss, resolve_delta
 from ..model.residual import ResidualModel, check_model
 from ..options import Ablation, Options
 from ..scoring import score as score_hypotheses
-from .circuit import Circuit, edges_in_order
+from .circuit import Circuit, edges_in_order, provenance, scored_on
 from .roc import roc_auc, roc_curve
 
 __all__ = ["eap", "EdgeScores", "objective"]
@@ -119,9 +119,12 @@ class EdgeScores:
         validate.check_int(k, "k", 0)
         if k > len(self):
             raise ArgumentError(f"k={k} is more than the {len(self)} scored edges; pass 0 <= k <= {len(self)}")
+        kept = edges_in_order(self.ranked()[:k], self.edges)
+        magnitude = dict(zip(self.edges, np.abs(self.scores).tolist()))
         circuit = Circuit(
-            edges_in_order(self.ranked()[:k], self.edges),
+            kept,
             found_by={**self.found_by, "k": k, "selection": "top k by |score|"},
+            weights={e: magnitude[e] for e in kept},
         )
         if model is None or pairs is None:
             return circuit
@@ -133,7 +136,12 @@ class EdgeScores:
         }
         if kw["delta"] not in ("kl", "loss", "logit_diff") and "delta" not in score_kw:
             raise ArgumentError(f"the scores were made with delta {kw['delta']!r}; pass delta= to score the circuit")
-        return circuit.with_score(score_hypotheses(model, {"top": circuit.hypothesis}, pairs, **kw)["top"])
+        circuit.check_model(model)
+        return replace(
+            circuit,
+            score=score_hypotheses(model, {"top": circuit.hypothesis}, pairs, **kw)["top"],
+            found_by={**circuit.found_by, "scored_on": scored_on(circuit.found_by, pairs)},
+        )
 
     def roc_curve(self, truth: Iterable[Edge]) -> tuple[np.ndarray, np.ndarray]:
         """``(fpr, tpr)`` of ``|score|`` against the true edges ``truth``."""
@@ -301,7 +309,7 @@ def eap(
         "batch_size": rows,
         "backward_passes": passes,
         "seconds": round(time.perf_counter() - start, 3),
-        "model": model.graph.describe(),
+        **provenance(model, pairs),
     }
     return EdgeScores(tuple(model.graph.edges), (total / len(pairs)).cpu().numpy(), found_by)
 

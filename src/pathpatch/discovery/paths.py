@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -54,7 +54,7 @@ from ..model.residual import ResidualModel, check_model
 from ..options import Ablation, Intervals, Options, will_score
 from ..scoring import check_data, score_with
 from .cached import CachedScorer
-from .circuit import Circuit, edges_in_order
+from .circuit import SEARCH_EXAMPLES, Circuit, edges_in_order, provenance
 
 __all__ = ["discover_paths"]
 
@@ -300,6 +300,7 @@ def discover_paths(
         "ablation": options.ablation,
         "examples": len(pairs),
         "seed": seed,
+        **provenance(model, pairs),
         "paths": sum(map(space.count, items)),
         "importance": [float(search.importance[i]) for i in items],
         "proportion_explained": float(search.pe),
@@ -310,8 +311,12 @@ def discover_paths(
         "seconds": round(time.perf_counter() - start, 3),
     }
     edges = edges_in_order(set().union(*map(space.edges, items)), model.graph.edges)
-    circuit = Circuit(edges, tuple(space.text(i) for i in items), found_by=found_by)
+    weights = dict.fromkeys(edges, 0.0)
+    for i in items:  # an edge weighs the summed importance of the patterns through it
+        for e in space.edges(i):
+            weights[e] += float(search.importance[i])
+    circuit = Circuit(edges, tuple(space.text(i) for i in items), found_by=found_by, weights=weights)
     if intervals is not None:
         report = score_with(model, {"paths": circuit.hypothesis}, pairs, options.replace(progress=False), intervals)
-        circuit = circuit.with_score(report["paths"])
+        circuit = replace(circuit, score=report["paths"], found_by={**found_by, "scored_on": SEARCH_EXAMPLES})
     return circuit

@@ -37,16 +37,32 @@ def _heads(names: list[str]) -> list[int]:
     return [int(n.split(".")[1]) for n in names]
 
 
-def plot_gains(result: Ladder, path: Path, top: int = 15) -> Path:
-    """Bar chart: gain in proportion explained from adding each refinement to the naive set."""
+def plot_gains(
+    result: Ladder, path: Path, top: int = 15, prev: list[int] | None = None, ind: list[int] | None = None
+) -> Path:
+    """Bar chart: gain in proportion explained from adding each refinement to the naive set, with
+    the refined set's interval (shifted by the naive set's value), and a key to the labels (I: the
+    induction heads ``ind`` of layer 1, P: the previous-token heads ``prev`` of layer 0)."""
     rows = result.gains[:top]
-    return draw_gains(
-        [r["name"] for r in rows],
-        [r["gain"] for r in rows],
-        path,
-        xlabel="gain in proportion explained over the naive hypothesis",
-        title=f"Refinements of the naive induction hypothesis (top {len(rows)})",
+    heads = (
+        (f"I = a1.{_set(ind)} (the induction heads)" if ind else "I: the induction heads")
+        + ", "
+        + (f"P = a0.{_set(prev)} (the previous-token heads)" if prev else "P: the previous-token heads")
     )
+    return draw_gains(
+        {r["name"]: r["gain"] for r in rows},
+        path,
+        xlabel="gain in proportion explained over the naive set (bars: 95% interval)",
+        title=f"Refinements of the naive induction hypothesis (top {len(rows)})",
+        intervals={r["name"]: (r["low"], r["high"]) for r in rows if "low" in r and "high" in r},
+        key=f"{heads}; I.q, I.k, I.v: their query, key and value inputs; 'a0.h -> I.q': the path "
+        "embed -> a0.h -> I.q -> out added to the naive set; intervals: the refined set's, shifted by "
+        "the naive set's value",
+    )
+
+
+def _set(heads: list[int]) -> str:
+    return "{" + ",".join(map(str, heads)) + "}"
 
 
 def ladder_hypotheses(model: ResidualModel, prev: list[int], ind: list[int], result: Ladder) -> dict[str, Hypothesis]:
@@ -235,7 +251,7 @@ def run_demo(
     plot_report(
         result.report, out / "proportion_explained.png", title="Induction hypotheses: proportion of |Δ loss| explained"
     )
-    plot_gains(result, out / "refinements.png")
+    plot_gains(result, out / "refinements.png", prev=prev, ind=ind)
     (out / "report.md").write_text(markdown_report(proof, result, info) + "\n")
     write_html(out)
     return proof, result

@@ -200,15 +200,7 @@ class Patterns(Hypothesis):
 
 def missing_edge(graph: Graph, edge: Edge, text: str) -> EmptyPathSetError:
     """The error for a named edge that is not in ``graph``, saying why."""
-    s, r = edge.sender, edge.receiver
-    if s.kind == "pos" and graph.config.positions == "shortformer":
-        why = "with shortformer positions, pos feeds only the q and k inputs of heads"
-    elif s.kind == "out" or r.node.is_input:
-        why = "edges run from embed, pos, a head or an MLP into a head's q/k/v, an MLP or out"
-    elif graph.stage_of(s) >= graph.stage_of(r.node):
-        why = f"{s.name} does not come before {r.node.name}, and a sender must come before its receiver"
-    else:
-        why = "a sender must come before its receiver"
+    why = graph.why_no_edge(edge)
     return EmptyPathSetError(
         f"no edge {edge.name} in this model ({graph.describe()}): {why}; list the edges with model.graph.edges",
         text,
@@ -282,7 +274,7 @@ class Subgraph(Hypothesis):
                 raise graph.unknown(edge.sender.name, edge.name, 0)
             if edge.receiver not in ports:
                 raise graph.unknown(edge.receiver.name, edge.name, edge.name.index("->") + 3)
-            raise PatternError("no such edge: a sender must come before its receiver", edge.name, edge.name, 0)
+            raise missing_edge(graph, edge, edge.name)
         return SubgraphAutomaton(self.edges)
 
     def __str__(self) -> str:

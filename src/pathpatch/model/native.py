@@ -48,6 +48,7 @@ def native_model(config: NativeConfig, dtype: torch.dtype = torch.float32) -> Re
             else:
                 param.copy_(config.init_std * noise)
     model.native_config = config
+    model.name = "native"
     return model
 
 
@@ -123,6 +124,7 @@ def load_model_dir(directory: str | Path, dtype: torch.dtype | None = None) -> R
     model = model.to(dtype)
     model.load_state_dict({k: v.to(model.dtype) for k, v in tensors.items()}, strict=True)
     model.native_config = config
+    model.name = directory.resolve().name
     return model
 
 

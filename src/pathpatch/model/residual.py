@@ -48,6 +48,7 @@ class ResidualModel(nn.Module):
 
     W_pos: nn.Parameter | None  # None without a pos node (rotary, shortformer-free or no positions)
     native_config: ModelConfig | None = None  # a native model's config with its initialisation fields
+    name: str | None = None  # where it came from: a shipped name, a directory's name, "native", a hub name
 
     def __init__(self, config: ModelConfig, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
@@ -77,6 +78,14 @@ class ResidualModel(nn.Module):
                 self.ln2_w, self.ln2_b = nn.Parameter(torch.ones(L, d, dtype=dtype), False), p(L, d)
 
     # ------------------------------------------------------------------ checks
+    def __repr__(self) -> str:
+        cfg = self.config
+        return (
+            f"ResidualModel({self.name or 'unnamed'!r}: {self.graph.describe()}, d_model={cfg.d_model}, "
+            f"d_head={cfg.d_head}, d_vocab={cfg.d_vocab}, n_ctx={cfg.n_ctx}, {str(self.dtype).removeprefix('torch.')} "
+            f"on {self.device})"
+        )
+
     @property
     def device(self) -> torch.device:
         return self.W_E.device

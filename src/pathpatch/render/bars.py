@@ -10,7 +10,7 @@ Each saves one PNG (:func:`~.backend.save_figure`) and returns its path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from .. import validate
@@ -71,13 +71,35 @@ def plot_scan_top(table: ScanTable, path: str | Path, k: int = 20, title: str | 
     return save_figure(fig, path)
 
 
-def plot_gains(names: Sequence[str], gains: Sequence[float], path: str | Path, xlabel: str, title: str) -> Path:
-    """One bar per gain, named, green above zero and red below, the first on top; saved as PNG."""
-    fig, ax = pyplot().subplots(figsize=(8, 0.35 * len(gains) + 1.4))
-    y = list(range(len(gains)))[::-1]
-    ax.barh(y, list(gains), color=["#55a868" if g > 0 else "#c44e52" for g in gains])
-    ax.set_yticks(y, list(names))
+def plot_gains(
+    gains: Mapping[str, float],
+    path: str | Path,
+    xlabel: str = "gain",
+    title: str = "gains",
+    intervals: Mapping[str, tuple[float, float]] | None = None,
+    key: str | None = None,
+) -> Path:
+    """One bar per ``{name: gain}``, green above zero and red below, the first on top; saved as PNG.
+
+    ``intervals``: ``{name: (low, high)}`` drawn as error bars; ``key``: a line under the plot that
+    explains the names' abbreviations.
+    """
+    if not isinstance(gains, Mapping):
+        raise TypeError(f"plot_gains takes {{name: gain}} then the path, got {type(gains).__name__}")
+    names, values = list(gains), list(gains.values())
+    fig, ax = pyplot().subplots(figsize=(8, 0.35 * len(values) + 1.6 + (0.3 if key else 0)))
+    y = list(range(len(values)))[::-1]
+    err = None
+    if intervals:
+        lows = [max(0.0, v - intervals[n][0]) if n in intervals else 0.0 for n, v in zip(names, values)]
+        highs = [max(0.0, intervals[n][1] - v) if n in intervals else 0.0 for n, v in zip(names, values)]
+        err = [lows, highs]
+    ax.barh(y, values, xerr=err, color=["#55a868" if g > 0 else "#c44e52" for g in values], ecolor="#222222", capsize=2)
+    ax.set_yticks(y, names)
     ax.axvline(0, color="#888888", lw=0.8)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
+    if key:
+        fig.text(0.01, 0.005, key, fontsize=7, color="#444444", ha="left", va="bottom", wrap=True)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
     return save_figure(fig, path)

@@ -15,12 +15,14 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..discovery.circuit import Circuit
 from ..errors import InputError
 from ..graph import Edge, GraphSource, Node, graph_of
+from ..model.residual import ResidualModel
 from .backend import pyplot
 from .figure import circuit_figure
 from .layout import layout
@@ -37,6 +39,12 @@ class Drawing:
     png: Path
     boxes: tuple[str, ...]
     edges: tuple[Edge, ...]
+
+
+def _check_circuit(model: GraphSource, thing: Any) -> None:
+    """A circuit drawn on a model must have been found on it (its recorded weights and edges)."""
+    if isinstance(thing, Circuit) and isinstance(model, ResidualModel):
+        thing.check_model(model)
 
 
 def _figure(
@@ -62,6 +70,7 @@ def draw(
     max_edges: int = 300,
     n_pos: int | None = None,
     positions: dict[str, int] | None = None,
+    note: str | None = None,
 ) -> Drawing:
     """Draw ``thing`` on ``model``'s graph; write ``<path stem>.svg`` and ``<path stem>.png``.
 
@@ -70,6 +79,8 @@ def draw(
     a hypothesis or circuit (width and opacity ∝ ``|score|``). ``collapse``: fold unused heads
     (default: when the model has more than 32 heads). ``max_edges``: most edges drawn from scores.
     ``n_pos``/``positions``: for hypotheses that name positions (their edges, positions dropped).
+    ``note``: the line under the title (default: what is drawn, e.g. "12 edges on its 30
+    position-free paths").
     """
     if isinstance(max_edges, bool) or not isinstance(max_edges, int) or max_edges < 1:
         raise InputError(f"max_edges must be a positive int, got {max_edges!r}")
@@ -79,7 +90,10 @@ def draw(
     if not base.name:
         raise InputError(f"draw needs a file path such as 'circuit.png', got {str(path)!r}")
     graph = graph_of(model)
+    _check_circuit(model, thing)
     subject = subject_of(thing, graph, scores, max_edges, n_pos, positions)
+    if note is not None:
+        subject = replace(subject, note=note)
     fig, lay = _figure(graph, subject, title, collapse, "c")
     base.parent.mkdir(parents=True, exist_ok=True)
     svg, png = base.with_name(base.name + ".svg"), base.with_name(base.name + ".png")
@@ -101,6 +115,7 @@ def circuit_svg(
 ) -> tuple[str, Subject]:
     """The diagram as SVG text to inline in HTML (ids start with ``prefix``), and its subject."""
     graph = graph_of(model)
+    _check_circuit(model, thing)
     subject = subject_of(thing, graph, scores, max_edges)
     fig, _ = _figure(graph, subject, title, None, prefix)
     buf = io.StringIO()

@@ -6,6 +6,9 @@ dash-dot). With weights, an edge's width and opacity grow with ``|weight|`` (rel
 largest). Every edge and box carries an SVG id, ``{prefix}:e:{sender}-{receiver}`` and
 ``{prefix}:n:{node}``, so an HTML page can highlight them (:mod:`.page`).
 
+An edge whose straight line would cross another box is routed around the boxes, through a
+channel beside them (:meth:`~.layout.Layout.route`), so that no edge runs behind a box.
+
 Above ``max_arrows`` edges, the rest are drawn as thin solid lines in one rasterised collection,
 without ids, so that a hypothesis holding thousands of edges still draws in seconds.
 """
@@ -62,6 +65,7 @@ def circuit_figure(
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path as MplPath
 
     plt = pyplot()
     unit, top_in, bottom_in = 0.95, 0.75, 0.45  # inches per row unit; title and legend margins
@@ -85,10 +89,14 @@ def circuit_figure(
     for e in reversed(arrows):  # strongest drawn last, on top
         s = strength(e)
         _, colour, dash = STYLES[edge_style(e)]
+        points = lay.route(e.sender, e.receiver)
+        shape: dict[str, Any] = (
+            {"posA": points[0], "posB": points[1], "connectionstyle": "arc3,rad=0.06"}
+            if len(points) == 2
+            else {"path": MplPath(points, [MplPath.MOVETO] + [MplPath.LINETO] * (len(points) - 1))}
+        )
         patch = FancyArrowPatch(
-            lay.sender_xy(e.sender),
-            lay.port_xy(e.receiver),
-            connectionstyle="arc3,rad=0.06",
+            **shape,
             arrowstyle="-|>",
             mutation_scale=7,
             linewidth=(0.5 + 3.0 * s) if weights else plain_w,
@@ -103,7 +111,7 @@ def circuit_figure(
         ax.add_artist(patch)  # not add_patch: the limits are fixed, and updating them is slow
     if rest:  # solid and rasterised: thousands of dashed vector lines take long to write
         lines = LineCollection(
-            [(lay.sender_xy(e.sender), lay.port_xy(e.receiver)) for e in rest],
+            [lay.route(e.sender, e.receiver) for e in rest],
             colors=[STYLES[edge_style(e)][1] for e in rest],
             linewidths=0.3,
             alpha=0.2,

@@ -24,8 +24,12 @@ from .backend import pyplot, save_figure
 __all__ = ["plot_head_scan", "plot_trace", "plot_head_scores"]
 
 
-def plot_head_scan(table: ScanTable, model: GraphSource, path: str | Path, title: str | None = None) -> Path:
-    """Layer × head heatmap of a scan's head rows (node or sender scans; values printed in cells)."""
+def plot_head_scan(model: GraphSource, table: ScanTable, path: str | Path, title: str | None = None) -> Path:
+    """Layer × head heatmap of a scan's head rows (node or sender scans; values printed in cells).
+
+    Like every figure of a model: the model first, then what is drawn, then the file."""
+    if isinstance(model, ScanTable):
+        raise TypeError("plot_head_scan takes (model, table, path), like draw(model, thing, path): the model first")
     cfg = graph_of(model).config
     grid = np.full((cfg.n_layers, cfg.n_heads), np.nan)
     for subject, (_, estimate) in zip(table.subjects, table.rows):
@@ -35,7 +39,7 @@ def plot_head_scan(table: ScanTable, model: GraphSource, path: str | Path, title
         raise InputError("the scan has no head rows to plot")
     digits = min(5, decimals(table.rows))  # the table's precision (at most 5 decimals: cells are narrow)
     fig, ax = pyplot().subplots(figsize=(1.0 + 0.55 * cfg.n_heads, 1.2 + 0.45 * cfg.n_layers))
-    im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    im = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")  # layer 0 at the bottom, as in diagrams
     for (layer, head), value in np.ndenumerate(grid):
         if not np.isnan(value):
             ax.text(head, layer, f"{value:.{digits}f}", ha="center", va="center", color="w", fontsize=7)
@@ -82,6 +86,7 @@ def plot_trace(
                         color="k" if value > (lo + hi) / 2 else "w",
                     )
         ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        ax.set_yticks(range(n_layers), [str(layer) for layer in range(n_layers)])
         ax.set_xlabel("position")
         ax.set_ylabel("layer")
         ax.set_title(f"restore {kind}" if table.mode == "restore" else f"ablate {kind}")
@@ -99,7 +104,7 @@ def plot_head_scores(maps: Mapping[str, Sequence[Sequence[float]]], path: str | 
     fig, axes = pyplot().subplots(1, len(maps), figsize=(11, 2.2 + 0.5 * layers), squeeze=False)
     for ax, (name, scores) in zip(axes[0], maps.items()):
         data = np.array(scores)
-        im = ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        im = ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto", origin="lower")  # layer 0 at the bottom
         for (layer, head), value in zip(
             [(i, j) for i in range(data.shape[0]) for j in range(data.shape[1])], data.flatten().tolist()
         ):

@@ -17,7 +17,6 @@ Sections, each present when the folder has what it needs (:mod:`.runfiles`):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from .drawing import circuit_svg
 from .figure import edge_id
 from .page import esc, figure_html, page, table
 from .runfiles import Run, read_run
+from .sections import circuit_section, discovery_section, fold, study_sections, value_text
 from .spec import from_spec
 
 __all__ = ["build_html", "write_html", "MAX_DIAGRAMS", "MAX_SCAN_ROWS"]
@@ -48,9 +48,7 @@ def _describe(run: Run) -> str:
             meta.update(d["meta"])
     if run.study and isinstance(run.study.get("info"), dict):
         meta.update(run.study["info"])
-    items = "".join(
-        f"<dt>{esc(k)}</dt><dd>{esc(v if isinstance(v, str) else json.dumps(v))}</dd>" for k, v in meta.items()
-    )
+    items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(value_text(v))}</dd>" for k, v in meta.items())
     return (f'<p class="desc">{esc(text)}</p>' if text else "") + (f'<dl class="meta">{items}</dl>' if items else "")
 
 
@@ -98,10 +96,11 @@ def _hypotheses(data: dict[str, Any], graph: Graph | None) -> str:
     if texts:
         out.append("<h2>Hypotheses as code</h2>")
         for i, (name, text) in enumerate(texts):
-            out.append(
-                f'<h3>{esc(name)}</h3><button class="copy" data-for="code-{i}">copy</button>'
+            code = (
+                f'<button class="copy" data-for="code-{i}">copy</button>'
                 f'<pre class="code" id="code-{i}">{esc(text)}</pre>'
             )
+            out.append(f"<h3>{esc(name)}</h3>" + fold("the code", code, text.count("\n") + 1))
     return "\n".join(out) + "</section>"
 
 
@@ -192,6 +191,12 @@ def build_html(folder: str | Path) -> str:
     parts = [f"<h1>pathpatch report: {esc(run.folder.resolve().name)}</h1>", _describe(run)]
     if run.report is not None:
         parts.append(_hypotheses(run.report, graph))
+    if run.discovery is not None and isinstance(run.discovery.get("report"), dict):
+        parts.append(discovery_section(run.discovery))
+    if run.study is not None:
+        parts.append(study_sections(run.study))
+    if run.circuit is not None:
+        parts.append(circuit_section(run.circuit, run.folder, shown))
     if run.robustness is not None:
         parts.append(card_html(run.robustness, run.folder, shown))
     if run.scan is not None:

@@ -14,12 +14,13 @@ entered at its bottom edge through three ports, ``q``, ``k``, ``v`` from left to
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..graph import Graph, Node, Port
 
-__all__ = ["Box", "Layout", "layout", "HEAD_W", "BOX_H", "PORT_DX"]
+__all__ = ["Box", "Layout", "layout", "HEAD_W", "BOX_H", "PORT_DX", "ROUTE_RISE"]
 
 HEAD_W, BOX_H, DOTS_W, GAP = 0.8, 0.34, 0.55, 0.2
 PORT_DX = {"q": -0.27, "k": 0.0, "v": 0.27}
@@ -72,6 +73,51 @@ class Layout:
     def port_xy(self, port: Port) -> tuple[float, float]:
         b = self.box(port.node)
         return b.x + (PORT_DX[port.channel] if port.channel else 0.0), b.bottom
+
+    def route(self, sender: Node, port: Port) -> list[tuple[float, float]]:
+        """The points an edge is drawn through: straight from the sender's top to the port when that
+        line crosses no other box, else out just above the sender's row to a channel beside the
+        boxes (left or right, the nearer), up it, and in just below the receiver's row, so that no
+        edge runs behind a box."""
+        start, end = self.sender_xy(sender), self.port_xy(port)
+        own = {self.box(sender), self.box(port.node)}
+        if not any(_crosses(start, end, b) for b in self.boxes if b not in own):
+            return [start, end]
+        left, right = -0.35, self.width + 0.2
+        mid = (start[0] + end[0]) / 2
+        side = left if abs(mid - left) <= abs(right - mid) else right
+        lane = 0.05 * (zlib.crc32(sender.name.encode()) % 4)  # a few lanes: channel edges do not all coincide
+        x = side - lane if side == left else side + lane
+        return [start, (x, start[1] + ROUTE_RISE), (x, end[1] - ROUTE_RISE), end]
+
+
+ROUTE_RISE = 0.08  # how far above its row a routed edge leaves, and below its row it arrives
+
+
+def _crosses(a: tuple[float, float], b: tuple[float, float], box: Box) -> bool:
+    """Whether the segment a-b passes through the inside of ``box`` (Liang-Barsky clipping)."""
+    x0, y0 = a
+    dx, dy = b[0] - x0, b[1] - y0
+    lo, hi = 0.0, 1.0
+    eps = 1e-9
+    for p, q in (
+        (-dx, x0 - (box.x - box.w / 2)),
+        (dx, (box.x + box.w / 2) - x0),
+        (-dy, y0 - box.bottom),
+        (dy, box.top - y0),
+    ):
+        if abs(p) < eps:
+            if q <= eps:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            lo = max(lo, t)
+        else:
+            hi = min(hi, t)
+        if lo >= hi - eps:
+            return False
+    return True
 
 
 def layout(graph: Graph, used: Collection[Node], collapse: bool | None = None) -> Layout:

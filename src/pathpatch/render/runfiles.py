@@ -9,7 +9,9 @@ by :func:`write_report_json`:
 - ``"diagrams"``: the rows to draw (default: every row with a hypothesis, at most 8);
 - ``"description"``: a paragraph about the run.
 
-``scan.json`` (:func:`~.scanfiles.write_scan`) and ``study.json`` (any JSON; its ``"info"`` and
+``circuit.json`` (a discovered :class:`~pathpatch.discovery.circuit.Circuit`, with ``"graph"``
+when ``pathpatch discover`` wrote it), ``discovery.json`` (the demo's discovered circuits scored
+on held-out sequences), ``scan.json`` (:func:`~.scanfiles.write_scan`) and ``study.json`` (any JSON; its ``"info"`` and
 ``"description"`` describe the run) are read as they are; ``robustness.json``, a study's robustness
 card, is checked against its format (:func:`~.cardfile.check_card`); every ``*.png`` of the folder
 is a plot.
@@ -106,12 +108,14 @@ class Run:
     scan: dict[str, Any] | None
     pngs: tuple[Path, ...]
     robustness: dict[str, Any] | None = None
+    circuit: dict[str, Any] | None = None
+    discovery: dict[str, Any] | None = None
 
     @property
     def graph(self) -> Graph | None:
         """The model's graph, when the run recorded it (``"graph"`` of report.json, scan.json or
         robustness.json, the first that has one)."""
-        for data in (self.report, self.scan, self.robustness):
+        for data in (self.report, self.scan, self.robustness, self.circuit):
             if data is not None and data.get("graph") is not None:
                 return graph_from(data["graph"])
         return None
@@ -145,6 +149,8 @@ def read_run(folder: str | Path) -> Run:
         _load(folder / "scan.json"),
         tuple(sorted(folder.glob("*.png"))),
         _load(folder / "robustness.json"),
+        _load(folder / "circuit.json"),
+        _load(folder / "discovery.json"),
     )
     if run.report is not None:
         try:
@@ -159,9 +165,13 @@ def read_run(folder: str | Path) -> Run:
             check_card(run.robustness)
         except InputError as err:
             raise InputError(f"{folder / 'robustness.json'}: {err}") from None
-    if run.report is None and run.scan is None and run.robustness is None and not run.pngs:
+    if (
+        all(d is None for d in (run.report, run.scan, run.robustness, run.circuit, run.discovery, run.study))
+        and not run.pngs
+    ):
         raise InputError(
-            f"{folder} holds no run files: expected report.json, scan.json, robustness.json or PNG "
-            "plots, as `pathpatch demo`, `pathpatch example`, `pathpatch scan` or a study write them"
+            f"{folder} holds no run files: expected report.json, scan.json, study.json, robustness.json, "
+            "circuit.json, discovery.json or PNG plots, as `pathpatch demo`, `pathpatch example`, `pathpatch scan`, "
+            "`pathpatch discover` or a study write them"
         )
     return run

@@ -77,7 +77,7 @@ def write_scan(
         )
     )
     if kind == "nodes" or (kind == "senders" and _heads(table) >= 2):
-        written.append(plot_head_scan(table, model, out / "heads.png", title=f"{table.mode} {what}: {metric}"))
+        written.append(plot_head_scan(model, table, out / "heads.png", title=f"{table.mode} {what}: {metric}"))
     if kind == "edges":
         drawing = draw(model, table, out / "circuit.png", max_edges=min(60, len(table.rows)))
         written += [drawing.svg, drawing.png]

@@ -103,7 +103,8 @@ def subject_of(
             edges,
             weights,
             str(thing),
-            _many(len(edges), "edge") + ("" if count is None else f" on its {_many(count, 'path')}"),
+            _many(len(edges), "edge")
+            + (" (positions dropped)" if count is None else f" on its {_many(count, 'position-free path')}"),
         )
     if isinstance(thing, ScanTable):
         sub = _top(graph, scan_weights(thing), max_edges, "edges")
@@ -121,6 +122,9 @@ def subject_of(
         edges = edges_on_paths(graph, thing.edges)
         dangling = len(set(thing.edges)) - len(edges)
         note = _many(len(edges), "edge") + (f" ({dangling} dangling, not drawn)" if dangling else "")
+        if weights is None and thing.weights is not None:  # its measured effects
+            weights = {e: w for e, w in thing.weights.items() if e in set(edges)}
+            note += ", width by measured effect"
         return Subject(edges, weights, _title(str(thing.found_by.get("algorithm", "circuit")), thing.score), note)
     if isinstance(thing, HypothesisScore):
         raise InputError(

@@ -61,8 +61,7 @@ def step_figures(out: Path, name: str, data: dict[str, Any], value: Any, model: 
         rows = value.gains[:15]
         written.append(
             plot_gains(
-                [g["name"] for g in rows],
-                [g["gain"] for g in rows],
+                {g["name"]: g["gain"] for g in rows},
                 out / f"{name}-refinements.png",
                 xlabel="gain in proportion explained over the base hypothesis",
                 title=f"{name}: refinements (top {len(rows)})",
