@@ -80,6 +80,7 @@ def test_ioi_counterfactuals(tok: Tokenizer) -> None:
                 assert len(names) == 3 and not names & {int(ref[at["IO"]]), int(ref[at["S1"]])}
             else:
                 assert new[at["S2"]] == ref[at["IO"]] and new[at["S1"]] == ref[at["S1"]]
+    assert abc.texts == flip.texts and torch.equal(abc.ref.tokens, flip.ref.tokens)  # one seed, one x_ref
     with pytest.raises(ArgumentError, match="counterfactual"):
         ioi.pairs(tok, counterfactual="abb")
 

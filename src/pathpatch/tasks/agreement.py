@@ -99,7 +99,7 @@ def pairs(
     fitter.require("template", len(kept), 1)
     encoder = fitter.encoder
 
-    def make(rng: random.Random) -> Example | Drop:
+    def make(rng: random.Random, other: random.Random) -> Example | Drop:
         template = rng.choice(kept)
         subj, attr = rng.sample(nouns, 2)
         verb = rng.choice(verbs)

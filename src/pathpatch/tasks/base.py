@@ -278,12 +278,15 @@ def draw(
     seed: int,
     counterfactual: str,
     metric: TaskMetric,
-    make: Callable[[random.Random], Example | Drop],
+    make: Callable[[random.Random, random.Random], Example | Drop],
 ) -> TaskPairs:
     """``count`` examples from ``make`` (an :class:`Example`, or a :class:`Drop` when the drawn
     text does not tokenize as planned), padded into :class:`TaskPairs`; refused when too many
-    draws fail (more than 20 per example asked for)."""
-    rng = random.Random(f"{fitter.task}/{fitter.split}/{counterfactual}/{seed}")
+    draws fail (more than 20 per example asked for). ``make`` draws x_ref from its first generator
+    and x_new's new words from its second, so one seed gives the same x_ref for every
+    counterfactual (but for examples dropped)."""
+    rng = random.Random(f"{fitter.task}/{fitter.split}/{seed}")
+    other = random.Random(f"{fitter.task}/{fitter.split}/{seed}/{counterfactual}")
     examples: list[Example] = []
     failed: list[Drop] = []
     attempts = 0
@@ -295,7 +298,7 @@ def draw(
                 f"(first: {failed[0].item!r}: {failed[0].reason}); {fitter.report()}. Use a tokenizer that keeps "
                 "these words apart"
             )
-        got = make(rng)
+        got = make(rng, other)
         if isinstance(got, Drop):
             failed.append(got)
         else:

@@ -99,14 +99,14 @@ def pairs(
     fitter.require("argument", len(args), 7)
     fitter.require("template", len(kept), 1)
 
-    def make(rng: random.Random) -> Example | Drop:
+    def make(rng: random.Random, other: random.Random) -> Example | Drop:
         template = rng.choice(kept)
-        a, b, c, d, *others = rng.sample(args, 7)
+        a, b, c, d = rng.sample(args, 4)
         da, db = rng.sample(PHRASES, 2)
         ref = {"A": a, "B": b, "C": c, "D": d, "A2": a, "B2": b}
         ref |= {"F": rng.choice(FUNCTIONS), "DESC": rng.choice(DESCRIPTIONS), "DA": da, "DB": db}
         swap = ("A", "B", "C") if counterfactual == "random_def" else ("A2", "B2")
-        new = {**ref, **dict(zip(swap, others))}
+        new = {**ref, **dict(zip(swap, other.sample([x for x in args if x not in (a, b, c, d)], 3)))}
         named = {"A": "A", "B": "B", "C": "C", "A2": "A2", "B2": "B2"}
         got = pair_up(template, fitter.encoder, ref, new, named)
         if isinstance(got, Drop):

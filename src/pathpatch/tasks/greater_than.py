@@ -173,7 +173,7 @@ def pairs(
     fitter.require("template", len(kept), 1)
     metric = ProbDiff(year_tokens(tokenizer))
 
-    def make(rng: random.Random) -> Example | Drop:
+    def make(rng: random.Random, other: random.Random) -> Example | Drop:
         template, yy = rng.choice(kept), rng.choice(usable)
         ref = {"NOUN": rng.choice(nouns), "YY": f"{yy:02d}"}
         got = pair_up(template, fitter.encoder, ref, {**ref, "YY": "01"}, {"YY": "YY"})

@@ -97,7 +97,7 @@ def pairs(
     fitter.require("template", len(kept), 1)
     places, objects = split_items(PLACES, split), split_items(OBJECTS, split)
 
-    def make(rng: random.Random) -> Example | Drop:
+    def make(rng: random.Random, other: random.Random) -> Example | Drop:
         template = rng.choice(kept)
         io, s = rng.sample(names, 2)
         abba = template.name.endswith("ABBA")
@@ -105,7 +105,7 @@ def pairs(
         common = {"PLACE": rng.choice(places), "OBJECT": rng.choice(objects)}
         ref = {"X": x, "Y": y, "S": s, **common}
         if counterfactual == "abc":
-            a, b, c = rng.sample([n for n in names if n not in (io, s)], 3)
+            a, b, c = other.sample([n for n in names if n not in (io, s)], 3)
             new = {"X": a, "Y": b, "S": c, **common}
         else:
             new = {**ref, "S": io}

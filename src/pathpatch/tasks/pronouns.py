@@ -87,12 +87,13 @@ def pairs(
     assert he is not None and she is not None  # checked above
     places, objects = split_items(PLACES, split), split_items(OBJECTS, split)
 
-    def make(rng: random.Random) -> Example | Drop:
+    def make(rng: random.Random, other: random.Random) -> Example | Drop:
         template = rng.choice(kept)
         feminine = rng.random() < 0.5
-        name, other = (rng.choice(female), rng.choice(male)) if feminine else (rng.choice(male), rng.choice(female))
+        name = rng.choice(female if feminine else male)
         ref = {"NAME": name, "PLACE": rng.choice(places), "OBJECT": rng.choice(objects)}
-        got = pair_up(template, encoder, ref, {**ref, "NAME": other}, {"NAME": "NAME"})
+        flipped = other.choice(male if feminine else female)
+        got = pair_up(template, encoder, ref, {**ref, "NAME": flipped}, {"NAME": "NAME"})
         if isinstance(got, Drop):
             return got
         r, n, positions = got
