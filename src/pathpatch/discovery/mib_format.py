@@ -22,8 +22,10 @@ embedding: EAP's estimate is linear in the sender's change, and under resampling
 not change), and it is in the graph when either is. An attention-only model is written with the
 edges it has (MIB's loader would add MLP nodes with no scores).
 
-Scores keep pathpatch's sign (positive: removing the edge hurts the behaviour), which is the
-direction MIB ranks by when it ranks by signed score. A node is ``in_graph`` when an in-graph edge
+Scores keep pathpatch's sign (positive: removing the edge hurts the behaviour). MIB's own EAP
+scores are (corrupted − clean activation) · ∇(−m), its metric negated into a loss
+(``run_attribution.py``), so theirs are positive in the same case, and its signed ranking puts the
+same edges first. A node is ``in_graph`` when an in-graph edge
 touches it; ``logits`` always is. A path-level circuit is written as its edges (MIB evaluates edge
 sets: the subgraph of those edges holds more paths than the path set itself).
 """
