@@ -49,11 +49,6 @@ __all__ = [
     "LogitDiff",
     "ProbDiff",
     "accuracy",
-    "ioi",
-    "greater_than",
-    "docstring",
-    "agreement",
-    "pronouns",
 ]
 
 TASKS = {
@@ -63,7 +58,8 @@ TASKS = {
     "agreement": agreement,
     "pronouns": pronouns,
 }
-"""Task name -> its module (``pairs``, ``fit``, ``lexicon``, ``COUNTERFACTUALS``)."""
+"""Task name -> its module (``pairs``, ``fit``, ``lexicon``, ``COUNTERFACTUALS``); the modules are
+the package's submodules (``pathpatch.tasks.ioi``), not names of ``__all__``."""
 
 
 def _module(task: object) -> Any:
