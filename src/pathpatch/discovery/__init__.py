@@ -5,6 +5,8 @@
 - :mod:`.acdc`: ACDC (Conmy et al. 2023), exact treeified edge patching, batched per receiver;
 - :mod:`.eap`: edge attribution patching, EAP and EAP-IG (Syed et al. 2023; Hanna et al. 2024);
 - :mod:`.curves`: faithfulness curves (proportion explained against edges kept) and their areas;
+- :mod:`.mib`: MIB's faithfulness f at its ten circuit sizes, CPR and CMD, for edge rankings
+  and the path search's nested path sets; :mod:`.mib_format`: MIB's circuit files, written and read;
 - :mod:`.paths`: search at the level of paths, grown backwards from ``out``;
 - :mod:`.roc`: ROC curves and their area against a known edge set;
 - :mod:`.planted`: small models whose weights plant a known circuit (ground truth, no extra needed);
@@ -28,6 +30,16 @@ _HOMES = {
     "FaithfulnessCurve": "curves",
     "faithfulness": "curves",
     "discover_paths": "paths",
+    "MibCurve": "mib",
+    "MibScores": "mib",
+    "mib_curve": "mib",
+    "mib_scores": "mib",
+    "mib_path_curve": "mib",
+    "acdc_scores": "mib",
+    "MibFile": "mib_format",
+    "to_mib": "mib_format",
+    "write_mib": "mib_format",
+    "read_mib": "mib_format",
     "PLANTED": "planted",
     "PlantedTask": "planted",
     "roc_auc": "roc",
@@ -42,6 +54,8 @@ if TYPE_CHECKING:
     from .circuit import Circuit
     from .curves import FaithfulnessCurve, faithfulness
     from .eap import EdgeScores
+    from .mib import MibCurve, MibScores, acdc_scores, mib_curve, mib_path_curve, mib_scores
+    from .mib_format import MibFile, read_mib, to_mib, write_mib
     from .paths import discover_paths
     from .planted import PLANTED, PlantedTask
     from .roc import roc_auc, roc_curve
