@@ -16,9 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .. import validate
-from ..errors import ArgumentError
-from .base import Drop, Example, FitReport, Fitter, LogitDiff, TaskPairs, draw, pair_up
+from .base import Drop, Example, FitReport, Fitter, LogitDiff, TaskPairs, check_request, draw, pair_up
 from .text import SLOTS, Encoder, Template, check_split, split_items
 
 __all__ = ["pairs", "fit", "lexicon", "templates", "FRAMES", "NOUNS", "VERBS", "COUNTERFACTUALS"]
@@ -89,10 +87,7 @@ def pairs(
 ) -> TaskPairs:
     """``count`` agreement pairs of ``split`` (module docs), drawn reproducibly from ``seed``; the
     subject is singular in about half of them."""
-    validate.check_int(count, "count", 1)
-    validate.check_seed(seed)
-    if counterfactual not in COUNTERFACTUALS:
-        raise ArgumentError(f"counterfactual must be one of {COUNTERFACTUALS}, got {counterfactual!r}")
+    check_request(count, seed, counterfactual, COUNTERFACTUALS)
     fitter, nouns, verbs, kept = _fit(tokenizer, split)
     fitter.require("noun", len(nouns), 2)
     fitter.require("verb", len(verbs), 1)

@@ -26,8 +26,9 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from .. import validate
 from ..data import Dataset, Index, Pairs, _rows
-from ..errors import InputError
+from ..errors import ArgumentError, InputError
 from ..metrics import Delta, logit_diff
 from .text import Encoder, Rendered, Template
 
@@ -247,6 +248,15 @@ class Example:
     positions: dict[str, int]
     target: int
     distractor: int
+
+
+def check_request(count: int, seed: int, counterfactual: str, allowed: Sequence[str]) -> None:
+    """A generator's arguments, checked before any tokenizing: a positive ``count``, a seed, and a
+    counterfactual kind the task knows."""
+    validate.check_int(count, "count", 1)
+    validate.check_seed(seed)
+    if counterfactual not in allowed:
+        raise ArgumentError(f"counterfactual must be one of {tuple(allowed)}, got {counterfactual!r}")
 
 
 def pair_up(

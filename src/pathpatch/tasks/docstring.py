@@ -29,9 +29,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .. import validate
-from ..errors import ArgumentError
-from .base import Drop, Example, FitReport, Fitter, LogitDiff, TaskPairs, draw, pair_up
+from .base import Drop, Example, FitReport, Fitter, LogitDiff, TaskPairs, check_request, draw, pair_up
 from .text import SLOTS, Encoder, Template, check_split, split_items
 
 __all__ = ["pairs", "fit", "lexicon", "templates", "FRAMES", "ARGUMENTS", "COUNTERFACTUALS"]
@@ -91,10 +89,7 @@ def pairs(
     tokenizer: Any, seed: int = 0, split: str = "train", count: int = 100, counterfactual: str = "random_def"
 ) -> TaskPairs:
     """``count`` docstring pairs of ``split`` (module docs), drawn reproducibly from ``seed``."""
-    validate.check_int(count, "count", 1)
-    validate.check_seed(seed)
-    if counterfactual not in COUNTERFACTUALS:
-        raise ArgumentError(f"counterfactual must be one of {COUNTERFACTUALS}, got {counterfactual!r}")
+    check_request(count, seed, counterfactual, COUNTERFACTUALS)
     fitter, args, kept = _fit(tokenizer, split)
     fitter.require("argument", len(args), 7)
     fitter.require("template", len(kept), 1)

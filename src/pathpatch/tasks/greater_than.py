@@ -24,10 +24,9 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from .. import validate
 from ..data import Dataset
-from ..errors import ArgumentError, InputError
-from .base import Drop, Example, FitReport, Fitter, TaskMetric, TaskPairs, draw, pair_up
+from ..errors import InputError
+from .base import Drop, Example, FitReport, Fitter, TaskMetric, TaskPairs, check_request, draw, pair_up
 from .text import SLOTS, Encoder, Template, check_split, split_items
 
 __all__ = ["pairs", "fit", "lexicon", "templates", "ProbDiff", "FRAMES", "NOUNS", "COUNTERFACTUALS", "year_tokens"]
@@ -162,10 +161,7 @@ def pairs(
     tokenizer: Any, seed: int = 0, split: str = "train", count: int = 100, counterfactual: str = "01"
 ) -> TaskPairs:
     """``count`` greater-than pairs of ``split`` (module docs), drawn reproducibly from ``seed``."""
-    validate.check_int(count, "count", 1)
-    validate.check_seed(seed)
-    if counterfactual not in COUNTERFACTUALS:
-        raise ArgumentError(f"counterfactual must be one of {COUNTERFACTUALS}, got {counterfactual!r}")
+    check_request(count, seed, counterfactual, COUNTERFACTUALS)
     fitter, nouns, kept, usable = _fit(tokenizer, split)
     fitter.require("century", fitter.kept["century"], 1)
     fitter.require("start year", len(usable), 1)

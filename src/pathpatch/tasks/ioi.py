@@ -21,9 +21,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .. import validate
-from ..errors import ArgumentError
-from .base import Drop, Example, FitReport, Fitter, LogitDiff, TaskPairs, draw, pair_up
+from .base import Drop, Example, FitReport, Fitter, LogitDiff, TaskPairs, check_request, draw, pair_up
 from .text import SLOTS, Encoder, Template, check_split, split_items
 from .words import NAMES, OBJECTS, PLACES
 
@@ -88,10 +86,7 @@ def pairs(
     tokenizer: Any, seed: int = 0, split: str = "train", count: int = 100, counterfactual: str = "abc"
 ) -> TaskPairs:
     """``count`` IOI pairs of ``split`` (module docs), drawn reproducibly from ``seed``."""
-    validate.check_int(count, "count", 1)
-    validate.check_seed(seed)
-    if counterfactual not in COUNTERFACTUALS:
-        raise ArgumentError(f"counterfactual must be one of {COUNTERFACTUALS}, got {counterfactual!r}")
+    check_request(count, seed, counterfactual, COUNTERFACTUALS)
     fitter, names, kept = _fit(tokenizer, split)
     fitter.require("name", len(names), 5 if counterfactual == "abc" else 2)
     fitter.require("template", len(kept), 1)

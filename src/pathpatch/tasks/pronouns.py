@@ -14,9 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .. import validate
-from ..errors import ArgumentError
-from .base import Drop, Example, FitReport, Fitter, LogitDiff, TaskPairs, draw, pair_up
+from .base import Drop, Example, FitReport, Fitter, LogitDiff, TaskPairs, check_request, draw, pair_up
 from .text import SLOTS, Encoder, Template, check_split, split_items
 from .words import FEMALE_NAMES, MALE_NAMES, OBJECTS, PLACES
 
@@ -73,10 +71,7 @@ def pairs(
 ) -> TaskPairs:
     """``count`` pronoun pairs of ``split`` (module docs), drawn reproducibly from ``seed``; each
     gender is the reference's in about half of them."""
-    validate.check_int(count, "count", 1)
-    validate.check_seed(seed)
-    if counterfactual not in COUNTERFACTUALS:
-        raise ArgumentError(f"counterfactual must be one of {COUNTERFACTUALS}, got {counterfactual!r}")
+    check_request(count, seed, counterfactual, COUNTERFACTUALS)
     fitter, male, female, kept = _fit(tokenizer, split)
     fitter.require("pronoun pair", fitter.kept["pronoun"], 1)
     fitter.require("male name", len(male), 1)
