@@ -352,3 +352,16 @@ def test_edges_into_several_receivers_are_planned_by_their_dropped_edges(name: s
         for i, ((_, used), logits) in enumerate(zip(cases, got)):
             members = {p.name for p in paths if (any(e in used for e in p.edges)) == (i % 2 == 0)}
             close(logits, brute_force(model, members, ref, new, ablation), steps=FORWARD)
+
+
+def test_cuts_with_no_target_rows_give_empty_rows() -> None:
+    """A batch whose target mask holds no position (a draw the oracle found): node and receiver
+    cuts read no row at all and return ``[0, vocab]``, as the walked plan does."""
+    model = tiny_model("absolute", 12, seed=5, n_ctx=8)
+    gen = torch.Generator().manual_seed(4)
+    ref, new = torch.randint(0, 11, (3, 2), generator=gen), torch.randint(0, 11, (3, 2), generator=gen)
+    hyps = [H.through_edge("embed", "a1.0.q"), ~H.through_edge("embed", "a0.0.q"), H.through("a0.1@1")]
+    fast = Engine(model, hyps)
+    got = fast.run_batch(ref, new, targets=torch.zeros(3, 2, dtype=torch.bool)).logits
+    assert fast.last_plan is not None and fast.last_plan.cuts or all(p.cuts for p in fast.last_pos_plans)
+    assert [tuple(g.shape) for g in got] == [(0, 11)] * 3

@@ -135,7 +135,7 @@ def forward_after(
     or ``[hyp, row, vocab]`` at the target rows there. Unchanged values are ``base``'s, values
     whose whole input is the other run's are ``alt``'s (``masks``)."""
     cfg = model.config
-    rows = torch.tensor([p - p0 for p in runs.at if p >= p0], device=x.device)
+    rows = torch.tensor([p - p0 for p in runs.at if p >= p0], dtype=torch.long, device=x.device)
     restricted = False
     for step in _steps(model, stage):
         last = step.layer == cfg.n_layers - 1
