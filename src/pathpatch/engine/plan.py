@@ -18,10 +18,11 @@ however many hypotheses, suffixes and query positions share them.
 Edge-set hypotheses (subgraphs, edges used or avoided: :mod:`~pathpatch.lang.edges`) need no
 walk at all: each node has at most one copy that matters, planned directly (:mod:`.edgeplan`).
 Position-resolved hypotheses that are node cuts (:mod:`~pathpatch.lang.nodecut`: ``through(v@t)``,
-``residual_at(l, t)``, complements, unions at one stage), as their compiled automaton says, are not
-walked either: the plan records the cut, and the executor runs it as a patched forward
-(:mod:`.cuts`); so are position-free edge-set hypotheses that drop only edges into one node
-(sender scans: :class:`~pathpatch.lang.nodecut.ReceiverCut`).
+``residual_at(l, t)``, complements, unions at one stage) or edge cuts (positional edges into one
+receiver: :class:`~pathpatch.lang.nodecut.EdgeCut`, a sender scan's row at a position), as their
+compiled automaton says, are not walked either: the plan records the cut, and the executor runs it
+as a patched forward (:mod:`.cuts`); so are position-free edge-set hypotheses that drop only edges
+into one node (sender scans: :class:`~pathpatch.lang.nodecut.ReceiverCut`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 from ..graph import Graph, Node, Port
 from ..lang.automata import Automaton, SubgraphAutomaton
-from ..lang.nodecut import NodeCut, ReceiverCut, node_cut, receiver_cut
+from ..lang.nodecut import Cut, any_cut, receiver_cut
 from .copies import BOTH, NEW, REF, Builder, Cached, MixedCopy, Plan, Ref
 from .edgeplan import plan_dropped, plan_kept
 
@@ -57,7 +58,7 @@ def make_plan(
         plan = Plan(graph, n_pos, tuple(range(n_pos)) if at is None else tuple(sorted(set(at))))
     builder = Builder(plan)
     for h, dfa in enumerate(automata):
-        cut: NodeCut | ReceiverCut | None = node_cut(dfa, graph) if n_pos is not None else receiver_cut(dfa)
+        cut: Cut | None = any_cut(dfa, graph) if n_pos is not None else receiver_cut(dfa)
         if cut is not None:  # one patched forward, no walk (engine/cuts.py)
             plan.cuts[h] = cut
             plan.roots.append(())
