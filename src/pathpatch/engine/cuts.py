@@ -129,14 +129,14 @@ def cut_logits(
             if targets is not None:  # rows before the window are the off run's
                 later = targets.clone()
                 later[:, :before] = False
-                where = later[targets]
-                for j, i in enumerate(chosen):
-                    mine = off.clone()
-                    mine[where] = logits[j]
-                    out[i] = mine
+                full = off.expand(len(chosen), *off.shape).clone()
+                full[:, later[targets]] = logits
+            elif before:
+                full = torch.cat([off[None, :, :before].expand(len(chosen), -1, -1, -1), logits], dim=2)
             else:
-                for j, i in enumerate(chosen):
-                    out[i] = torch.cat([off[:, :before], logits[j]], dim=1) if before else logits[j]
+                full = logits
+            for j, i in enumerate(chosen):  # views of the bucket's one tensor
+                out[i] = full[j]
             start = end
     assert all(x is not None for x in out)
     return [x for x in out if x is not None]
