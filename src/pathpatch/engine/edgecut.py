@@ -8,7 +8,7 @@ when negated) and every other input from the *off* run, and every other value is
 
 :func:`edge_bucket` computes it for cuts into one receiver, stacked over hypotheses: first the
 receiver's new values, one per (hypothesis, receiver position) (a head at ``t`` reads its own
-keys and values at ``0..t``, so each position is computed apart, in chunks of :data:`work`
+keys and values at ``0..t``, so each position is computed apart, in chunks of ``work``
 elements per example; a copy whose every input is the on run's is the on run's value, as the tree
 gives under mean or zero ablation), then the forward after the receiver's stage from the off run's
 residual plus the receiver's deltas, from the first changed position on
