@@ -215,3 +215,20 @@ def test_an_edge_cut_counts_the_values_its_forward_computes() -> None:
     stage = graph.stage_of(Node("head", 1, 2))
     above = sum(1 for n in graph.nodes if graph.stage_of(n) > stage)
     assert engine.stats.walked == 0 and engine.stats.mixed_copies == 2 + above * 2
+
+
+def test_edge_cuts_are_counted_as_the_walk_counts() -> None:
+    """Counted from path counts (an edge's: paths up to its sender there times suffixes from its
+    receiver there, which depend on the position below the last layer), as the walk counts them."""
+    model = tiny_model("shortformer", 12, seed=4, n_ctx=8, n_heads=3)
+    hyps = [
+        H.through_edge("embed", "a0.1.k@3"),
+        pp.paths("embed@{0,1} -> a0.2.v@{2,5}"),
+        ~H.through_edge("pos", "a0.0.q@4"),
+        H.through_edge("a0.1", "m0@2") | H.through_edge("embed", "m0@{2,3}"),
+        H.through_edge("m0", "a1.1.k@6"),
+    ]
+    ctx = PosContext.of(7)
+    assert all(edge_cut(h.compile(model, ctx), model.graph) is not None for h in hyps)
+    for h in hyps:
+        assert h.count(model, n_pos=7) == (h & H.all_paths()).count(model, n_pos=7) > 0
