@@ -10,6 +10,14 @@ timing; ``benchmarks/device.sh`` times the same workloads on a GPU where one is 
 
     .venv/bin/python benchmarks/launches.py            # GPT-2 small shape, random weights
     .venv/bin/python benchmarks/launches.py --quick    # a 2-layer toy of the same shape, seconds
+    .venv/bin/python benchmarks/launches.py --trace induction:16,32,64,128:4 --trace gpt2:16,32:2
+
+``--trace MODEL:TOKENS:BATCH`` counts causal traces instead (``benchmarks/cuts.py``'s workloads:
+every kind, layer and position of ``induction-2l`` or the GPT-2 small shape, loss at its targets):
+the trace's cells run as patched forwards (``engine/cuts.py``: a few stacked operators per layer
+and bucket of cells), against a hooked loop, which dispatches one forward per cell plus the hook's
+two operators (a clone and the write at the cell's position). Launch-bound on a GPU, each costs
+about its operators over a forward's, in forwards.
 """
 
 from __future__ import annotations
@@ -59,10 +67,50 @@ def count(fn) -> Launches:  # type: ignore[no-untyped-def]
     return mode
 
 
+def trace(spec: str) -> None:
+    """Operators of causal traces (``MODEL:TOKENS:BATCH``) against a hooked loop's."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from cuts import setup
+    from pathpatch.tracing import trace_hypothesis
+
+    name, lengths, batch = spec.split(":")
+    print(f"causal trace, {name}, batch {batch}: operators of the cut route and of a hooked loop (a forward per cell)")
+    print(
+        f"{'tokens':>6} {'cells':>6} {'forward ops':>12} {'trace ops':>10} {'x forward':>10} "
+        f"{'hooked ops':>11} {'÷ hooked':>9} {'syncs':>6}"
+    )
+    for n_pos in map(int, lengths.split(",")):
+        model, _, pairs = setup(name, n_pos, int(batch))
+        kinds = ["resid", "attn"] + (["mlp"] if model.config.has_mlp else [])
+        cells = [
+            trace_hypothesis(k, layer, t) for k in kinds for layer in range(model.config.n_layers) for t in range(n_pos)
+        ]
+        ref, new, targets = pairs.ref.tokens, pairs.new_tokens, pairs.ref.target_mask
+        forward = count(lambda: model(ref)).kernels
+        engine = pp.Engine(model, cells)
+        engine.run_batch(ref, new, targets=targets)  # planned once; the second run is what is counted
+        run = count(lambda: engine.run_batch(ref, new, targets=targets))
+        hooked = len(cells) * (forward + 2)
+        print(
+            f"{n_pos:>6} {len(cells):>6} {forward:>12} {run.kernels:>10} {run.kernels / forward:>10.1f} "
+            f"{hooked:>11} {run.kernels / hooked:>9.3f} {run.syncs:>6}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a 2-layer, 64-wide toy instead of GPT-2 small")
-    quick = parser.parse_args().quick
+    parser.add_argument("--trace", action="append", default=[], help="MODEL:TOKENS:BATCH, e.g. induction:16,32:4")
+    args = parser.parse_args()
+    if args.trace:
+        for spec in args.trace:
+            trace(spec)
+        return
+    quick = args.quick
     torch.manual_seed(0)
     config = (
         transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, bos_token_id=0, eos_token_id=0)

@@ -32,6 +32,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -116,13 +117,17 @@ def plan_seconds(model: pp.ResidualModel, hyps: list[pp.Hypothesis]) -> tuple[fl
     return seconds, sum(per_node.values()), per_node
 
 
-def floor_fe(layers: int, heads: int, d_model: int, vocab: int, n_pos: int, per_node: dict) -> float:  # type: ignore[type-arg]
+def floor_fe(
+    layers: int, heads: int, d_model: int, vocab: int, n_pos: int, per_node: dict[Any, int], out_rows: float = 1.0
+) -> float:
     """The mixed-copy floor in forward-equivalents: the multiply-adds of computing each MIXED copy
-    once at full width (a head: q/k/v/o projections and attention; an MLP; ``out``: the unembedding)
+    once at full width (a head: q/k/v/o projections and attention; an MLP; ``out``: the unembedding,
+    at the fraction ``out_rows`` of the positions: ``1 / n_pos`` when only the last is read)
     over those of one forward (every node once)."""
     d_head = d_model // heads
     cost = {"head": 4 * d_model * d_head + n_pos * d_head, "mlp": 8 * d_model * d_model, "out": d_model * vocab}
     forward = layers * heads * cost["head"] + layers * cost["mlp"] + cost["out"]
+    cost["out"] = int(cost["out"] * out_rows)
     return sum(cost[node.kind] * n for node, n in per_node.items()) / forward
 
 
@@ -217,9 +222,12 @@ def run_shape(name: str, args: argparse.Namespace, results: list[dict]) -> None:
                     "peak_mb": mem.bytes / 2**20,
                 }
             )
+            last_floor = floor_fe(layers, heads, d_model, args.vocab, args.pos, per_node, 1 / args.pos)
+            results[-1] |= {"floor_fe": last_floor, "mixed_copies": copies}
             print(
                 f"{name:7} {label:28} sender_scan at the last position: {seconds:7.2f} s = "
-                f"{seconds / forward:6.1f} FE, peak {mem.bytes / 2**20:,.0f} MB",
+                f"{seconds / forward:6.1f} FE, peak {mem.bytes / 2**20:,.0f} MB, floor {last_floor:.1f} FE "
+                f"(out at one position; {seconds / forward / last_floor:.2f}x), batch {args.batch} x {args.pos}",
                 flush=True,
             )
 

@@ -306,82 +306,8 @@ MUTATIONS = [
         "key positions after a copy's own read row 0 instead of the blank row",
         equivalent="those key positions come after the query and are masked (weight exactly 0)",
     ),
-    # --- node and receiver cuts run as patched forwards (engine/cuts.py, cutforward.py, lang/nodecut.py) ---
-    Mutation(
-        "cut-unchanged-recomputed",
-        E + "cutforward.py",
-        "x = torch.where(self.changed[:, None, :, None], x, off)",
-        "x = x",
-        "a cut's forward recomputes positions nothing changed instead of keeping the base run's values",
-    ),
-    Mutation(
-        "cut-full-recomputed",
-        E + "cutforward.py",
-        "full[j, t - p0] = below <= nodes",
-        "full[j, t - p0] = False",
-        "a cut's forward recomputes a node whose whole input is the other run's (mean, zero ablation)",
-    ),
-    Mutation(
-        "cut-keys-not-spread",
-        E + "cutforward.py",
-        "return Masks(self.changed.cummax(1).values, heads_full, self.pos_on)",
-        "return Masks(self.changed, heads_full, self.pos_on)",
-        "after a layer's heads, a change at t is taken to stay at t (later queries read it as a key)",
-    ),
-    Mutation(
-        "cut-window-rotated-from-zero",
-        E + "cutforward.py",
-        "k = model._rotate(k, torch.arange(start, start + x.shape[2], device=x.device))",
-        "k = model._rotate(k, torch.arange(0, x.shape[2], device=x.device))",
-        "rotary keys of a window that starts at p0 rotated as if it started at 0",
-    ),
-    Mutation(
-        "cut-prefix-keys-from-other-run",
-        E + "cutforward.py",
-        "k0, v0 = runs.keys(off, layer)",
-        "k0, v0 = runs.keys(runs.runs[False][0], layer)",
-        "keys and values before a cut's window taken from the clean run whatever the base run",
-    ),
-    Mutation(
-        "cut-residual-at-embedding",
-        E + "cuts.py",
-        "x[j, :, t - p0] += on.stage_inputs[first][:, t] - off.stage_inputs[first][:, t]",
-        "x[j, :, t - p0] += on.stage_inputs[0][:, t] - off.stage_inputs[0][:, t]",
-        "a residual cut restores the residual at the embedding instead of after its block",
-    ),
-    Mutation(
-        "receiver-dropped-sign",
-        E + "cuts.py",
-        "x[j] += other.outputs[e.sender] - base.outputs[e.sender]",
-        "x[j] -= other.outputs[e.sender] - base.outputs[e.sender]",
-        "a receiver cut subtracts the dropped sender's difference with the wrong sign",
-    ),
-    Mutation(
-        "receiver-all-dropped-recomputed",
-        E + "cuts.py",
-        "out[j] = other.outputs[receiver]",
-        "pass",
-        "a receiver whose every input is dropped is recomputed instead of taking the other run's value",
-    ),
-    Mutation(
-        "cut-of-a-port",
-        E + "../lang/automata.py",
-        "if any(not n.is_input and any(Port(n, c) not in matched for c in n.channels) for n in nodes):",
-        "if False:",
-        "a pattern naming one port of a head (a1.2.k@3) taken for a cut of the whole head",
-    ),
-    Mutation(
-        "cut-difference-as-union",
-        E + "../lang/automata.py",
-        'b, op = ~b, "&"',
-        'op = "|"',
-        "the difference of two cuts taken as their union",
-    ),
-    Mutation(
-        "cut-count-keys-one-position",
-        E + "../lang/nodecut.py",
-        'total = _add(total, _prefix(group_sums[g]) if c in ("k", "v") else group_sums[g])',
-        "total = _add(total, group_sums[g])",
-        "a cut's path count forgets that k and v read every earlier position",
-    ),
 ]
+
+from cut_mutations import CUT_MUTATIONS  # noqa: E402  (they use Mutation, defined above)
+
+MUTATIONS += CUT_MUTATIONS

@@ -43,6 +43,7 @@ TESTS = [
     "tests/test_budget.py",
     "tests/test_edges.py",
     "tests/test_cuts.py",
+    "tests/test_edge_cuts.py",
 ]
 # The oracle tests (the property tests against the brute-force treeifiers) kill more but take
 # minutes per surviving mutant on 2 cores: ``--tests`` with these added, for a full run.

@@ -216,9 +216,10 @@ class Engine:
         if targets is None:
             out = [x.new_empty(batch, n_pos, vocab) for _ in self.positional]
         else:
+            n_rows = int(targets.sum())  # once: each read of a device value waits for the device
             row_id = torch.full(targets.shape, -1, dtype=torch.long, device=x.device)
-            row_id[targets] = torch.arange(int(targets.sum()), device=x.device)
-            out = [x.new_empty(int(targets.sum()), vocab) for _ in self.positional]
+            row_id[targets] = torch.arange(n_rows, device=x.device)
+            out = [x.new_empty(n_rows, vocab) for _ in self.positional]
         for rows, names in position_groups(positions, batch, n_pos):
             plan = self.pos_plan(PosContext.of(n_pos, names), both, at)
             self.last_pos_plans.append(plan)

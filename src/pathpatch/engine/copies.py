@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from ..graph import Graph, Node, Port
-from ..lang.nodecut import NodeCut, ReceiverCut
+from ..lang.nodecut import Cut
 
 __all__ = [
     "RunKind",
@@ -128,9 +128,9 @@ class Plan:
     copies: list[MixedCopy] = field(default_factory=list)
     roots: list[tuple[Ref, ...]] = field(default_factory=list)
     walked: int = 0  # number of (node, position, state) triples visited
-    # hypotheses that are node cuts (position-resolved plans) or receiver cuts (position-free): run
+    # hypotheses that are node or edge cuts (position-resolved plans) or receiver cuts (position-free): run
     # as patched forwards, not walked; their roots are empty (:mod:`pathpatch.engine.cuts`)
-    cuts: dict[int, NodeCut | ReceiverCut] = field(default_factory=dict)
+    cuts: dict[int, Cut] = field(default_factory=dict)
 
     def children(self, copy: MixedCopy, channel: int) -> tuple[Ref, ...]:
         """The children a position-free copy reads through ``channel`` (its one row)."""

@@ -13,15 +13,18 @@ differs from the off run, and only that part is computed:
   their keys and values are the off run's, projected once per layer and run;
 - in the last layer, only the queries at the positions whose logits are read (the plan's ``at``).
 
-A receiver cut (position-free: every path except those using some edges into one node, a
-sender scan's row) is the forward from that node on: the receiver reads its dropped senders from
-the off run and everything else from the on run, which is the base the nodes after it start from
-(a receiver whose every input is dropped takes the off run's value, as the tree does).
+Edge cuts (positional edges into one receiver, :mod:`.edgecut`) are the forward from the
+receiver on, from the first position whose receiver changes. A receiver cut (position-free: every
+path except those using some edges into one node, a sender scan's row) is the forward from that
+node on: the receiver reads its dropped senders from the off run and everything else from the on
+run, which is the base the nodes after it start from (a receiver whose every input is dropped
+takes the off run's value, as the tree does).
 
-Cuts of one stage (or one receiver) and one direction are stacked along a ``hypothesis`` axis, sorted by their first
-changed position and bucketed so that a bucket's window wastes at most a quarter of its
-positions; a bucket holds at most :data:`CUT_WORK` elements per example (memory budgets count
-that, :func:`cut_bytes`). The result is the logits at ``at`` of every cut, as the walked plan gives.
+Cuts of one stage (or one receiver), one kind and one direction are stacked along a
+``hypothesis`` axis, sorted by their first changed position and bucketed so that a bucket's
+window wastes at most a quarter of its positions; a bucket holds at most :data:`CUT_WORK` elements
+per example (memory budgets count that, :func:`cut_bytes`). The result is the logits at ``at`` of
+every cut, as the walked plan gives.
 """
 
 from __future__ import annotations
@@ -34,16 +37,15 @@ from jaxtyping import Bool
 from torch import Tensor
 
 from ..graph import Edge, Graph, Node, Port
-from ..lang.nodecut import NodeCut, ReceiverCut
+from ..lang.nodecut import Cut, EdgeCut, NodeCut, ReceiverCut
 from ..model.residual import ResidualModel
 from .cache import RunCache
 from .cutforward import Masks, Runs, first_stage, forward_after, per_hypothesis
+from .edgecut import edge_bucket
 
 __all__ = ["CUT_WORK", "cut_logits", "cut_bytes", "cut_values"]
 
 CUT_WORK = 1 << 24  # elements per example that one bucket of cuts may hold at once (64 MiB in float32)
-
-Cut = NodeCut | ReceiverCut
 
 
 def cut_bytes(model: ResidualModel, cuts: int, n_pos: int, at: int, rows: int | None = None) -> int:
@@ -60,14 +62,21 @@ def cut_bytes(model: ResidualModel, cuts: int, n_pos: int, at: int, rows: int | 
 
 def cut_values(graph: Graph, cut: Cut, n_pos: int) -> int:
     """How many copies the patched forward of ``cut`` computes (for statistics: what the planner
-    would call its MIXED copies): (node, position) values of a node cut, nodes of a receiver cut."""
+    would call its MIXED copies): (node, position) values of a node or edge cut (an edge cut's
+    receiver at each of its positions, the nodes after its stage from the first on), nodes of a
+    receiver cut (each at every position)."""
     if isinstance(cut, ReceiverCut):
         return len(graph.downstream(frozenset({cut.receiver})))
     first = cut.earliest
     if first is None:
         return 0
-    above = sum(1 for n in graph.nodes if graph.stage_of(n) > cut.stage)
-    return above * (n_pos - first)
+    if isinstance(cut, EdgeCut):
+        stage = graph.stage_of(cut.receiver)
+        cells = len({e.receiver_at for e in cut.edges})
+    else:
+        stage, cells = cut.stage, 0
+    above = sum(1 for n in graph.nodes if graph.stage_of(n) > stage)
+    return cells + above * (n_pos - first)
 
 
 @torch.no_grad()
@@ -85,16 +94,17 @@ def cut_logits(
     n_pos = clean.stage_inputs[0].shape[1]
     runs = Runs(model, clean, ablated, at, targets)
     out: list[Tensor | None] = [None] * len(cuts)
-    groups: dict[tuple[int | Node, bool], list[tuple[int, int]]] = defaultdict(list)
+    groups: dict[tuple[int | tuple[str, Node], bool], list[tuple[int, int]]] = defaultdict(list)
     for i, cut in enumerate(cuts):
         if isinstance(cut, ReceiverCut):
-            groups[(cut.receiver, cut.negated)].append((0, i))
+            groups[(("receiver", cut.receiver), cut.negated)].append((0, i))
             continue
         first = cut.earliest
         if first is None or not at or first > at[-1]:
             out[i] = runs.logits(runs.runs[cut.negated][1])  # nothing the metric reads changes
         else:
-            groups[(cut.stage, cut.negated)].append((first, i))
+            place = cut.stage if isinstance(cut, NodeCut) else ("edges", cut.receiver)
+            groups[(place, cut.negated)].append((first, i))
     for (key, negated), members in groups.items():
         members.sort()
         start = 0
@@ -105,9 +115,12 @@ def cut_logits(
             while end < len(members) and end - start < cap and 4 * (n_pos - p0) <= 5 * (n_pos - members[end][0]):
                 end += 1
             chosen = [i for _, i in members[start:end]]
-            if isinstance(key, Node):
+            if isinstance(key, tuple) and key[0] == "receiver":
                 receivers = [c for c in (cuts[i] for i in chosen) if isinstance(c, ReceiverCut)]
                 logits = _receiver_bucket(model, receivers, runs, negated)
+            elif isinstance(key, tuple):
+                edges = [c for c in (cuts[i] for i in chosen) if isinstance(c, EdgeCut)]
+                logits = edge_bucket(model, edges, p0, runs, negated, CUT_WORK)
             else:
                 nodes = [c for c in (cuts[i] for i in chosen) if isinstance(c, NodeCut)]
                 logits = _node_bucket(model, nodes, p0, runs, negated)
@@ -116,14 +129,14 @@ def cut_logits(
             if targets is not None:  # rows before the window are the off run's
                 later = targets.clone()
                 later[:, :before] = False
-                where = later[targets]
-                for j, i in enumerate(chosen):
-                    mine = off.clone()
-                    mine[where] = logits[j]
-                    out[i] = mine
+                full = off.expand(len(chosen), *off.shape).clone()
+                full[:, later[targets]] = logits
+            elif before:
+                full = torch.cat([off[None, :, :before].expand(len(chosen), -1, -1, -1), logits], dim=2)
             else:
-                for j, i in enumerate(chosen):
-                    out[i] = torch.cat([off[:, :before], logits[j]], dim=1) if before else logits[j]
+                full = logits
+            for j, i in enumerate(chosen):  # views of the bucket's one tensor
+                out[i] = full[j]
             start = end
     assert all(x is not None for x in out)
     return [x for x in out if x is not None]

@@ -5,7 +5,9 @@ position ``t``, or at every position at once (``t`` None: hypotheses that name n
 value depends only on the node, ``t`` and the automaton state reached by reading the path suffix
 from it to ``out``; better, only on the states reached after each of its ports. So the walk is
 memoised on ``(node, t, state)`` and on ``(node, t, states after its ports)``, and it stops where
-the automaton is decided for every letter the graph still has below (``dead_at`` / ``full_at``).
+the automaton is decided for every letter the graph still has below (``dead_at`` / ``full_at``),
+for the copy's own state or for the states after all of its ports (then its rows, one per key
+position for k and v, are not listed: the walk costs O(positions) per undecided node, not O(T²)).
 
 A copy reads, per channel, *rows*: the summed input of the channel at one position. A position-
 free copy reads one row per channel; at a position ``t``, a ``q`` channel, an MLP or ``out`` reads
@@ -18,10 +20,11 @@ however many hypotheses, suffixes and query positions share them.
 Edge-set hypotheses (subgraphs, edges used or avoided: :mod:`~pathpatch.lang.edges`) need no
 walk at all: each node has at most one copy that matters, planned directly (:mod:`.edgeplan`).
 Position-resolved hypotheses that are node cuts (:mod:`~pathpatch.lang.nodecut`: ``through(v@t)``,
-``residual_at(l, t)``, complements, unions at one stage), as their compiled automaton says, are not
-walked either: the plan records the cut, and the executor runs it as a patched forward
-(:mod:`.cuts`); so are position-free edge-set hypotheses that drop only edges into one node
-(sender scans: :class:`~pathpatch.lang.nodecut.ReceiverCut`).
+``residual_at(l, t)``, complements, unions at one stage) or edge cuts (positional edges into one
+receiver: :class:`~pathpatch.lang.nodecut.EdgeCut`, a sender scan's row at a position), as their
+compiled automaton says, are not walked either: the plan records the cut, and the executor runs it
+as a patched forward (:mod:`.cuts`); so are position-free edge-set hypotheses that drop only edges
+into one node (sender scans: :class:`~pathpatch.lang.nodecut.ReceiverCut`).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from typing import Any
 
 from ..graph import Graph, Node, Port
 from ..lang.automata import Automaton, SubgraphAutomaton
-from ..lang.nodecut import NodeCut, ReceiverCut, node_cut, receiver_cut
-from .copies import BOTH, NEW, REF, Builder, Cached, MixedCopy, Plan, Ref
+from ..lang.nodecut import Cut, any_cut, receiver_cut
+from .copies import BOTH, MIXED, NEW, REF, Builder, Cached, MixedCopy, Plan, Ref
 from .edgeplan import plan_dropped, plan_kept
 
 __all__ = ["Ref", "MixedCopy", "Plan", "make_plan", "REF", "NEW", "BOTH"]
@@ -57,7 +60,7 @@ def make_plan(
         plan = Plan(graph, n_pos, tuple(range(n_pos)) if at is None else tuple(sorted(set(at))))
     builder = Builder(plan)
     for h, dfa in enumerate(automata):
-        cut: NodeCut | ReceiverCut | None = node_cut(dfa, graph) if n_pos is not None else receiver_cut(dfa)
+        cut: Cut | None = any_cut(dfa, graph) if n_pos is not None else receiver_cut(dfa)
         if cut is not None:  # one patched forward, no walk (engine/cuts.py)
             plan.cuts[h] = cut
             plan.roots.append(())
@@ -80,6 +83,9 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder)
 
     def letter(x: Node | Port, t: int | None) -> Any:
         return x if t is None else (x, t)
+
+    def _not_both(port: Port) -> bool:
+        return any(u not in both for u in graph.senders(port))
 
     def row(port: Port, t: int | None, q: Any) -> int:
         # every dead (full) state gives the same all-NEW (all-REF) row: one key for all of them
@@ -119,6 +125,14 @@ def _walk(graph: Graph, dfa: Automaton, both: frozenset[Node], builder: Builder)
             ports = [Port(node, c) for c in node.channels]
             steps = tuple(dfa.step(state, letter(p, t)) for p in ports)
             shared = by_steps.get((node, t, steps))
+            if shared is None:
+                # every row one run's cached input (at every key position): the copy is that run's
+                # value, without listing its rows (a k/v channel has one per key position)
+                fixed = {
+                    NEW if dfa.dead_at(q, stage - 1) else REF if dfa.full_at(q, stage - 1) else MIXED for q in steps
+                }
+                if len(fixed) == 1 and MIXED not in fixed and all(_not_both(p) for p in ports):
+                    shared = by_steps[(node, t, steps)] = Cached(fixed.pop(), node, t)
             if shared is None:
                 channels = tuple(tuple(row(p, u, q) for u in _positions(p, t)) for p, q in zip(ports, steps))
                 shared = by_steps[(node, t, steps)] = builder.copy(node, t, channels)

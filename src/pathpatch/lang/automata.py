@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from ..graph import Node, Port
 from .edges import SubgraphAutomaton
-from .nodecut import NodeCut, cut_of_nodes, node_cut
+from .nodecut import EdgeCut, NodeCut, any_cut, combine_cuts, cut_of_edges, cut_of_nodes
 from .pattern import Element, Gap, Letter, LetterSet, PosContext, Symbol
 
 if TYPE_CHECKING:
@@ -207,12 +207,18 @@ class PatternAutomaton:
             hit = self._dead_at[key] = not any(self._live(p, i, stage) for p, i in _positions(state))
         return hit
 
-    def as_cut(self, graph: Graph) -> NodeCut | None:
-        """The node cut these patterns are (:mod:`.nodecut`), if each is one element naming whole
-        nodes (every channel) of one stage, at positions of the context: ``... -> a1.{2,3}@5 ->
-        ...``, or ``embed@3 -> ...``; else None."""
+    def as_cut(self, graph: Graph) -> NodeCut | EdgeCut | None:
+        """The cut these patterns are (:mod:`.nodecut`), with a position context only: a node cut
+        if each is one element naming whole nodes (every channel) of one stage (``... -> a1.{2,3}@5
+        -> ...``, or ``embed@3 -> ...``); an edge cut if each is one edge, whole sender nodes into
+        ports of one receiver (``a0.* -> a1.2.k@5``, ``embed@{0,1} -> m1``); else None."""
         if self.ctx is None or (graph is not self.graph and graph != self.graph):
             return None
+        node = self._node_cut(graph)
+        return node if node is not None else self._edge_cut(graph)
+
+    def _node_cut(self, graph: Graph) -> NodeCut | None:
+        assert self.ctx is not None
         cuts = []
         for els in self.patterns:  # read backwards: the implicit gaps come first
             letters = [el for el in els if isinstance(el, LetterSet)]
@@ -233,6 +239,35 @@ class PatternAutomaton:
         if not cuts or len({c.stage for c in cuts}) != 1:
             return None
         return NodeCut(cuts[0].stage, frozenset().union(*(c.cut for c in cuts)))
+
+    def _edge_cut(self, graph: Graph) -> EdgeCut | None:
+        assert self.ctx is not None
+        cuts = []
+        for els in self.patterns:  # read backwards: receiver, then sender, gaps around them only
+            core = list(els)
+            while core and isinstance(core[0], Gap):
+                core.pop(0)
+            while core and isinstance(core[-1], Gap):
+                core.pop()
+            if len(core) != 2 or not all(isinstance(el, LetterSet) for el in core):
+                return None
+            receiver, sender = cast("tuple[LetterSet, LetterSet]", tuple(core))
+            ports = [x for x in _matched(receiver, graph)[0] if isinstance(x, Port)]
+            matched = _matched(sender, graph)[0]
+            nodes = {x if isinstance(x, Node) else x.node for x in matched}
+            if not all(n.is_input or all(Port(n, c) in matched for c in n.channels) for n in nodes):
+                return None  # through one port of the sender: a longer path, no edge
+            cut = cut_of_edges(graph, nodes, self._where_of(sender), ports, self._where_of(receiver))
+            if cut is None:
+                return None
+            cuts.append(cut)
+        if not cuts or len({c.receiver for c in cuts}) != 1:
+            return None
+        return EdgeCut(cuts[0].receiver, frozenset().union(*(c.edges for c in cuts)))
+
+    def _where_of(self, el: LetterSet) -> frozenset[int]:
+        assert self.ctx is not None
+        return frozenset(range(self.ctx.n_pos)) if el.positions is None else self._resolved[el.positions]
 
     def _live(self, p: int, i: int, stage: int) -> bool:
         """Whether the rest of pattern ``p`` from element ``i`` can match letters read downwards
@@ -307,22 +342,10 @@ class ProductAutomaton:
             return self.a.full_at(qa, stage) and self.b.full_at(qb, stage)
         return self.a.full_at(qa, stage) and self.b.dead_at(qb, stage)
 
-    def as_cut(self, graph: Graph) -> NodeCut | None:
-        """Two node cuts at one stage combine into one: their sets of crossing nodes combine as
-        sets (a negated cut's set is the complement of its ``cut``)."""
-        a, b = node_cut(self.a, graph), node_cut(self.b, graph)
-        if a is None or b is None or a.stage != b.stage:
-            return None
-        x, y, op = a.cut, b.cut, self.op
-        if op == "-":  # a - b = a & ~b
-            b, op = ~b, "&"
-        if a.negated == b.negated:
-            union = (op == "|") != a.negated  # ~A | ~B = ~(A & B), ~A & ~B = ~(A | B)
-            return NodeCut(a.stage, x | y if union else x & y, a.negated)
-        keep, drop = (x, y) if b.negated else (y, x)  # A & ~B = A - B; A | ~B = ~(B - A)
-        if op == "|":
-            return NodeCut(a.stage, drop - keep, True)
-        return NodeCut(a.stage, keep - drop)
+    def as_cut(self, graph: Graph) -> NodeCut | EdgeCut | None:
+        """Two cuts of one kind at one place (node cuts at one stage, edge cuts into one
+        receiver) combine into one: their sets combine as sets (:func:`.nodecut.combine_cuts`)."""
+        return combine_cuts(self.op, any_cut(self.a, graph), any_cut(self.b, graph))
 
 
 class ComplementAutomaton:
@@ -350,6 +373,6 @@ class ComplementAutomaton:
     def full_at(self, state: State, stage: int) -> bool:
         return self.inner.dead_at(state, stage)
 
-    def as_cut(self, graph: Graph) -> NodeCut | None:
-        inner = node_cut(self.inner, graph)
+    def as_cut(self, graph: Graph) -> NodeCut | EdgeCut | None:
+        inner = any_cut(self.inner, graph)
         return None if inner is None else ~inner

@@ -13,19 +13,25 @@ of paths whose crossing node at ``c`` is one of the (node, position) pairs ``R``
 - a complement ``~NodeCut(c, R)`` is the same cut with the runs swapped (``negated``).
 
 A position-free edge-set hypothesis that drops only edges into one node (a sender scan's row) is
-likewise a forward pass from that node on: :class:`ReceiverCut`, :func:`receiver_cut`.
+likewise a forward pass from that node on: :class:`ReceiverCut`, :func:`receiver_cut`. So is its
+position-resolved form, an **edge cut** ``EdgeCut(r, E)``: the paths that use one of the
+positional edges ``E`` (``u@s -> r.c@t``, :class:`PosEdge`) into one receiver ``r`` (a path passes
+``r`` at most once, so it uses at most one edge into it), or with ``negated`` every other path.
+``through_edge("u", "r.c@t")``, ``paths("u@s -> r.c@t")`` and their unions, complements and
+``| & -`` into one receiver are edge cuts: :func:`edge_cut` asks.
 
 A node cut is exactly a forward pass in which the values below ``c`` that readers above ``c``
 see are replaced: ``R``'s by the clean run's (the ablated run's when negated), the others by the
 ablated run's (clean); only nodes above ``c``, at positions ``>= min(R)``, change. The engine
 runs such hypotheses as patched forwards (:mod:`pathpatch.engine.cuts`) instead of walking them.
 
-Automata say whether they are a node cut through an ``as_cut(graph)`` method (pattern automata,
-complements and the residual cut of :mod:`.cut`); :func:`node_cut` asks. The answer depends only
+Automata say whether they are a node or an edge cut through an ``as_cut(graph)`` method (pattern
+automata, products, complements and the residual cut of :mod:`.cut`); :func:`node_cut` and
+:func:`edge_cut` ask, and :func:`combine_cuts` is the set algebra of two cuts of one kind. The answer depends only
 on the compiled automaton, never on which helper built the hypothesis, so a hand-written
 ``paths("... -> a1.3@17 -> ...")`` and ``through("a1.3@17")`` are the same cut.
 
-:func:`count_cut` counts a cut's paths from per-node path counts, without a walk.
+:func:`count_cut` counts a node or edge cut's paths from per-node path counts, without a walk.
 """
 
 from __future__ import annotations
@@ -33,11 +39,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from ..graph import Edge, Graph, Node, Port
 from .edges import SubgraphAutomaton
 
-__all__ = ["NodeCut", "ReceiverCut", "node_cut", "receiver_cut", "count_cut", "cut_of_nodes"]
+__all__ = [
+    "NodeCut",
+    "ReceiverCut",
+    "PosEdge",
+    "EdgeCut",
+    "Cut",
+    "any_cut",
+    "node_cut",
+    "edge_cut",
+    "combine_cuts",
+    "receiver_cut",
+    "count_cut",
+    "cut_of_nodes",
+    "cut_of_edges",
+]
+
+M = TypeVar("M")  # a member of a cut: a (node, position) pair or a positional edge
 
 
 @dataclass(frozen=True)
@@ -72,6 +95,42 @@ class ReceiverCut:
     negated: bool = False
 
 
+@dataclass(frozen=True, order=True)
+class PosEdge:
+    """An edge at positions: ``edge.sender`` at ``sender_at`` into ``edge.receiver`` at
+    ``receiver_at`` (``sender_at <= receiver_at`` into k or v, equal into any other port)."""
+
+    edge: Edge
+    sender_at: int
+    receiver_at: int
+
+
+@dataclass(frozen=True)
+class EdgeCut:
+    """Position-resolved: the paths that use one of ``edges`` (positional edges into the ports of
+    one ``receiver``); with ``negated``, every other path.
+
+    It is one patched forward: the receiver at each position of ``edges`` reads their senders from
+    the on run (the clean run; the ablated run when negated) and every other input from the off
+    run, which is the base of everything else; only the receiver there and the nodes after it, at
+    positions from the first such position on, change."""
+
+    receiver: Node
+    edges: frozenset[PosEdge]
+    negated: bool = False
+
+    def __invert__(self) -> EdgeCut:
+        return EdgeCut(self.receiver, self.edges, not self.negated)
+
+    @property
+    def earliest(self) -> int | None:
+        """The first position whose values change (None: no position does)."""
+        return min((e.receiver_at for e in self.edges), default=None)
+
+
+Cut = NodeCut | EdgeCut | ReceiverCut  # what a plan records instead of walking a hypothesis
+
+
 def receiver_cut(dfa: object) -> ReceiverCut | None:
     """The receiver cut an edge-set automaton given by dropped edges is, if they all enter one node."""
     if not isinstance(dfa, SubgraphAutomaton) or dfa.dropped is None or not dfa.dropped:
@@ -82,13 +141,71 @@ def receiver_cut(dfa: object) -> ReceiverCut | None:
     return ReceiverCut(receivers.pop(), dfa.dropped, dfa.negated)
 
 
+def any_cut(dfa: object, graph: Graph) -> NodeCut | EdgeCut | None:
+    """The node or edge cut an automaton accepts, if it says it is one (``as_cut``), else None."""
+    as_cut = getattr(dfa, "as_cut", None)
+    found = None if as_cut is None else as_cut(graph)
+    return found if isinstance(found, (NodeCut, EdgeCut)) else None
+
+
 def node_cut(dfa: object, graph: Graph) -> NodeCut | None:
     """The node cut an automaton accepts, if it says it is one (``as_cut``), else None."""
-    as_cut = getattr(dfa, "as_cut", None)
-    if as_cut is None:
-        return None
-    found = as_cut(graph)
+    found = any_cut(dfa, graph)
     return found if isinstance(found, NodeCut) else None
+
+
+def edge_cut(dfa: object, graph: Graph) -> EdgeCut | None:
+    """The edge cut an automaton accepts, if it says it is one (``as_cut``), else None."""
+    found = any_cut(dfa, graph)
+    return found if isinstance(found, EdgeCut) else None
+
+
+def combine_cuts(op: str, a: NodeCut | EdgeCut | None, b: NodeCut | EdgeCut | None) -> NodeCut | EdgeCut | None:
+    """``a op b`` (``|``, ``&`` or ``-``) as one cut, if both are cuts of one kind at one place
+    (one stage, one receiver), else None. Each path has at most one crossing node at a stage (one
+    edge into a receiver), so the cuts combine as sets of them: a negated cut's set is the
+    complement of its own."""
+    if isinstance(a, NodeCut) and isinstance(b, NodeCut) and a.stage == b.stage:
+        members, negated = _combine(op, a.cut, a.negated, b.cut, b.negated)
+        return NodeCut(a.stage, members, negated)
+    if isinstance(a, EdgeCut) and isinstance(b, EdgeCut) and a.receiver == b.receiver:
+        edges, negated = _combine(op, a.edges, a.negated, b.edges, b.negated)
+        return EdgeCut(a.receiver, edges, negated)
+    return None
+
+
+def _combine(op: str, x: frozenset[M], x_neg: bool, y: frozenset[M], y_neg: bool) -> tuple[frozenset[M], bool]:
+    if op == "-":  # a - b = a & ~b
+        y_neg, op = not y_neg, "&"
+    if x_neg == y_neg:
+        union = (op == "|") != x_neg  # ~A | ~B = ~(A & B), ~A & ~B = ~(A | B)
+        return (x | y if union else x & y), x_neg
+    keep, drop = (x, y) if y_neg else (y, x)  # A & ~B = A - B; A | ~B = ~(B - A)
+    if op == "|":
+        return drop - keep, True
+    return keep - drop, False
+
+
+def cut_of_edges(
+    graph: Graph, senders: Iterable[Node], at: frozenset[int], ports: Iterable[Port], receiver_at: Iterable[int]
+) -> EdgeCut | None:
+    """``EdgeCut(r, E)`` for the edges from ``senders`` at positions ``at`` into ``ports`` (of one
+    node ``r``) at positions ``receiver_at``, if the ports are of one node and some edge joins
+    them, else None."""
+    chosen = tuple(ports)
+    if len({p.node for p in chosen}) != 1:
+        return None
+    nodes = frozenset(senders)
+    edges = frozenset(
+        PosEdge(Edge(u, p), s, t)
+        for p in chosen
+        for u in graph.senders(p)
+        if u in nodes
+        for t in receiver_at
+        for s in graph.sender_positions(p, t)
+        if s in at
+    )
+    return EdgeCut(chosen[0].node, edges) if edges else None
 
 
 def cut_of_nodes(graph: Graph, nodes: Iterable[Node], positions: Iterable[int]) -> NodeCut | None:
@@ -105,10 +222,16 @@ def _counts(graph: Graph, n_pos: int) -> _PathCounts:
     return _PathCounts(graph, n_pos)
 
 
-def count_cut(cut: NodeCut, graph: Graph, n_pos: int) -> int:
-    """How many position-resolved paths over ``n_pos`` positions the cut holds."""
+def count_cut(cut: NodeCut | EdgeCut, graph: Graph, n_pos: int) -> int:
+    """How many position-resolved paths over ``n_pos`` positions the cut holds (an edge's: the
+    paths up to its sender there times the suffixes from its receiver there)."""
     counts = _counts(graph, n_pos)
-    inside = sum(counts.below[u][t] * counts.above(u, cut.stage)[t] for u, t in cut.cut)
+    if isinstance(cut, EdgeCut):
+        inside = sum(
+            counts.below[e.edge.sender][e.sender_at] * counts.suffix[cut.receiver][e.receiver_at] for e in cut.edges
+        )
+    else:
+        inside = sum(counts.below[u][t] * counts.above(u, cut.stage)[t] for u, t in cut.cut)
     return counts.total - inside if cut.negated else inside
 
 

@@ -20,7 +20,7 @@ from typing import cast
 
 from ..graph import Edge, Graph, Node, Path, Port
 from .automata import Automaton, State
-from .nodecut import count_cut, node_cut
+from .nodecut import any_cut, count_cut
 from .pattern import Symbol
 
 __all__ = ["count_accepted", "accepted_edges", "iter_accepted"]
@@ -80,8 +80,8 @@ def _continuations(dfa: Automaton, graph: Graph) -> _Continuations:
 
 
 def count_accepted(dfa: Automaton, graph: Graph, n_pos: int | None) -> int:
-    """How many paths of ``graph`` the automaton accepts (a node cut's from path counts, :mod:`.nodecut`)."""
-    cut = node_cut(dfa, graph) if n_pos is not None else None
+    """How many paths of ``graph`` the automaton accepts (a node or edge cut's from path counts, :mod:`.nodecut`)."""
+    cut = any_cut(dfa, graph) if n_pos is not None else None
     if cut is not None and n_pos is not None:
         return count_cut(cut, graph, n_pos)
     below = _continuations(dfa, graph).below
