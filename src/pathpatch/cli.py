@@ -120,7 +120,8 @@ def demo(
        diagrams), report.md, report.json, study.json, proof.json and PNG plots.
     Hypotheses are written in the path language (see `pathpatch paths --help`).
 
-    `pathpatch demo numbers` runs the paper's number study on numbers-4l instead.
+    `pathpatch demo numbers` runs the paper's number study on numbers-4l instead, and
+    `pathpatch demo tasks` the standard tasks (IOI, greater-than, ...) on tasks-4l.
     """
     if ctx.invoked_subcommand is not None:
         if model_name != "induction-2l":
@@ -168,6 +169,7 @@ def train() -> None:
     \b
     pathpatch train induction   the 2-layer attention-only model induction-2l
     pathpatch train numbers     the GPT-2-style counting model numbers-4l
+    pathpatch train tasks       the GPT-2-style model of the standard tasks tasks-4l
     Copy the written directory into src/pathpatch/assets/NAME to ship it.
     """
 
@@ -279,8 +281,12 @@ from .render.command import report as _report  # noqa: E402  (`pathpatch report 
 from .scan_command import scan as _scan  # noqa: E402  (`pathpatch scan KIND`; imports no torch)
 from .study.command import reproduce as _reproduce  # noqa: E402  (`pathpatch reproduce DIR`; imports no torch)
 from .study.command import run as _run  # noqa: E402  (`pathpatch run STUDY.toml`; imports no torch)
+from .taskmodel.command import tasks_demo as _tasks_demo  # noqa: E402  (`pathpatch demo tasks`; imports no torch)
+from .taskmodel.command import tasks_train as _tasks_train  # noqa: E402  (`pathpatch train tasks`)
 
 demo.add_command(_numbers)
+demo.add_command(_tasks_demo)
+train.add_command(_tasks_train)
 cli.add_command(_paths)
 cli.add_command(_discover)
 cli.add_command(_report)

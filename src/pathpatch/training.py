@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Int
+from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from .model.residual import ResidualModel
 
-__all__ = ["lr_at", "heldout_loss", "fit"]
+__all__ = ["lr_at", "heldout_loss", "fit", "Batch"]
 
 
 def lr_at(step: int, steps: int, lr: float) -> float:
@@ -35,9 +35,12 @@ def heldout_loss(model: ResidualModel, seqs: Int[Tensor, "seq pos"], batch: int 
     return total / count
 
 
+Batch = Int[Tensor, "batch pos"] | tuple[Int[Tensor, "batch pos"], Float[Tensor, "batch pos"]]
+
+
 def fit(
     model: ResidualModel,
-    next_batch: Callable[[], Int[Tensor, "batch pos"]],
+    next_batch: Callable[[], Batch],
     steps: int,
     lr: float,
     probe: Callable[[int, float], None],
@@ -45,8 +48,10 @@ def fit(
     progress: bool = True,
 ) -> float:
     """Train ``model`` in place on ``steps`` batches of ``next_batch()`` (rows of ``n_ctx + 1``
-    tokens; every position predicts the next). ``probe(step, running_loss)`` runs every
-    ``probe_every`` steps and after the last, with gradients off. Returns the final running loss
+    tokens; every position predicts the next). A batch may come with a weight per token,
+    ``(tokens, weights)``: the loss is then the weighted mean over the predicted tokens.
+    ``probe(step, running_loss)`` runs every ``probe_every`` steps and after the last, with
+    gradients off. Returns the final running loss
     (mean of the last 200 steps)."""
     model.requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -55,9 +60,14 @@ def fit(
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr)
-        x = next_batch()
+        batch = next_batch()
+        x, w = batch if isinstance(batch, tuple) else (batch, None)
         logits = model(x[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+        if w is None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
+        else:
+            each = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="none")
+            loss = (each * w[:, 1:].reshape(-1)).sum() / w[:, 1:].sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

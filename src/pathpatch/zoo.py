@@ -1,7 +1,7 @@
 """Loading models by name or path.
 
-- ``load("induction-2l")``, ``load("numbers-4l")``: models shipped inside the package (see their
-  ``card.json``);
+- ``load("induction-2l")``, ``load("numbers-4l")``, ``load("tasks-4l")``: models shipped inside
+  the package (see their ``card.json``);
 - ``load("path/to/dir")``: a directory written by :func:`save_model`, or a Hugging Face model
   directory (``config.json`` with a ``model_type``, plus weights) of a supported architecture;
 - ``load("gpt2")``: a Hugging Face hub name, only if its weights are already in the local cache.
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SHIPPED", "load", "bundle", "Bundle", "shipped_dir"]
 
-SHIPPED = ("induction-2l", "numbers-4l")
+SHIPPED = ("induction-2l", "numbers-4l", "tasks-4l")
 
 
 def shipped_dir(name: str) -> Path:

@@ -2,6 +2,7 @@
 
 - :func:`plot_roc`: ROC curves against known edges, each with its AUC, and the chance line;
 - :func:`plot_faithfulness`: proportion explained against the fraction of edges kept, per ranking;
+- :func:`plot_mib`: MIB's faithfulness f at its circuit sizes (log scale), with each curve's CPR and CMD;
 - :func:`plot_localisations`: proportion explained against the heads and MLPs kept at the last
   position, by a path search step by step and by causal-tracing cells (the number study).
 
@@ -16,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from ..discovery.curves import FaithfulnessCurve
+from ..discovery.mib import MibCurve
 from ..errors import InputError
 from .backend import pyplot, save_figure
 
-__all__ = ["plot_roc", "plot_faithfulness", "plot_localisations"]
+__all__ = ["plot_roc", "plot_faithfulness", "plot_mib", "plot_localisations"]
 
 
 def _area(x: np.ndarray, y: np.ndarray) -> float:
@@ -75,6 +77,29 @@ def plot_faithfulness(curves: Mapping[str, FaithfulnessCurve], path: str | Path,
     ax.set_ylabel("proportion explained")
     ax.set_title(title or "faithfulness of top-k circuits")
     ax.legend(loc="lower right", fontsize=8)
+    return save_figure(fig, path)
+
+
+def plot_mib(curves: Mapping[str, MibCurve], path: str | Path, title: str | None = None) -> Path:
+    """MIB's faithfulness f against the fraction of edges kept (log scale, MIB's sizes), one line
+    per method, with its CPR and CMD in the legend; the lines f = 1 (the whole model) and f = 0
+    (the empty circuit) for reference."""
+    if not isinstance(curves, Mapping) or not curves:
+        raise InputError("plot_mib needs a non-empty dict {name: MibCurve}")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for name, curve in curves.items():
+        if not isinstance(curve, MibCurve):
+            raise InputError(f"curve {name!r} must be a MibCurve (mib_curve, mib_scores, mib_path_curve)")
+        label = f"{name} (CPR {curve.cpr:.3f}, CMD {curve.cmd:.3f})"
+        ax.plot(curve.fractions, curve.faithfulness, marker="o", ms=3, lw=1.6, label=label)
+    ax.axhline(1.0, color="#888888", lw=0.8, ls="--")
+    ax.axhline(0.0, color="#888888", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("fraction of the model's edges kept")
+    ax.set_ylabel("faithfulness f = (m(C) - m(0)) / (m(M) - m(0))")
+    ax.set_title(title or "MIB faithfulness")
+    ax.legend(loc="best", fontsize=8)
     return save_figure(fig, path)
 
 
