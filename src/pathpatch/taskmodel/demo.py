@@ -46,7 +46,7 @@ from ..render.drawing import draw
 from ..render.taskpage import write_index_page, write_task_page
 from ..scoring import score
 from .ioi_roles import ioi_roles
-from .probe import prove_task
+from .probe import prove_pairs
 
 __all__ = ["TaskDemoSettings", "run_task", "run_tasks_demo"]
 
@@ -102,10 +102,10 @@ def run_task(
     s = settings
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    proof = prove_task(model, tokenizer, task, "test", s.test_examples, s.seed)
-    echo(f"  proof: {proof.summary()}")
     search = tasks.generate(task, tokenizer, seed=s.seed, split="validation", count=s.search_examples)
     test = tasks.generate(task, tokenizer, seed=s.seed, split="test", count=s.test_examples)
+    proof = prove_pairs(model, test)
+    echo(f"  proof: {proof.summary()}")
     delta = search.metric.delta
     kw: dict[str, Any] = dict(delta=delta, batch_size=s.batch_size, progress=progress)
     ate = score(model, {"none": no_paths()}, search, n_boot=50, **kw)["none"].metrics["ate"].value

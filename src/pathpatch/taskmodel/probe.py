@@ -15,8 +15,9 @@ import torch
 
 from .. import tasks
 from ..model.residual import ResidualModel
+from ..tasks.base import TaskPairs
 
-__all__ = ["TaskProof", "prove_task", "prove_tasks"]
+__all__ = ["TaskProof", "prove_task", "prove_pairs", "prove_tasks"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,13 @@ def prove_task(
     model: ResidualModel, tokenizer: Any, task: str, split: str = "test", count: int = 500, seed: int = 0
 ) -> TaskProof:
     """``task``'s accuracy on ``count`` prompts of ``split`` (module docs)."""
-    data = tasks.generate(task, tokenizer, seed=seed, split=split, count=count)
+    return prove_pairs(model, tasks.generate(task, tokenizer, seed=seed, split=split, count=count))
+
+
+@torch.no_grad()
+def prove_pairs(model: ResidualModel, data: TaskPairs) -> TaskProof:
+    """The proof on pairs already drawn (their x_ref prompts)."""
+    count = len(data)
     values, solved = [], []
     for i in range(0, count, 128):
         part = data.ref[i : i + 128]
@@ -54,9 +61,8 @@ def prove_task(
         values.append(data.metric.value(logits, part))
         solved.append(data.metric.correct(logits, part))
     value, correct = torch.cat(values), torch.cat(solved)
-    return TaskProof(
-        task, split, count, float(correct.double().mean()), data.metric.name, float(value.mean()), float(value.min())
-    )
+    accuracy = float(correct.double().mean())
+    return TaskProof(data.task, data.split, count, accuracy, data.metric.name, float(value.mean()), float(value.min()))
 
 
 def prove_tasks(
