@@ -12,9 +12,38 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .model.config import NativeConfig
 from .model.residual import ResidualModel
 
-__all__ = ["lr_at", "heldout_loss", "fit", "Batch"]
+__all__ = ["lr_at", "heldout_loss", "fit", "Batch", "gpt2_style", "gpt2_style_text"]
+
+
+def gpt2_style(
+    n_layers: int, n_heads: int, d_model: int, d_mlp: int, d_vocab: int, n_ctx: int, seed: int
+) -> NativeConfig:
+    """The shipped GPT-2-style models' shape: learned absolute positions, LayerNorm, GELU MLPs,
+    d_head = d_model / n_heads, weights drawn with std 0.02."""
+    return NativeConfig(
+        n_layers=n_layers,
+        n_heads=n_heads,
+        d_model=d_model,
+        d_head=d_model // n_heads,
+        d_vocab=d_vocab,
+        n_ctx=n_ctx,
+        d_mlp=d_mlp,
+        positions="absolute",
+        act="gelu",
+        seed=seed,
+        init_std=0.02,
+    )
+
+
+def gpt2_style_text(cfg: NativeConfig) -> str:
+    """The card's one-line architecture of a :func:`gpt2_style` model."""
+    return (
+        f"GPT-2-style: {cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, "
+        f"GELU MLPs of {cfg.d_mlp}, learned absolute positions, LayerNorm"
+    )
 
 
 def lr_at(step: int, steps: int, lr: float) -> float:

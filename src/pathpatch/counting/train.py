@@ -38,9 +38,8 @@ from ..induction.corpus import (
     heldout_sequences,
     read_source,
 )
-from ..model.config import NativeConfig
 from ..model.native import native_model, save_model
-from ..training import fit, heldout_loss
+from ..training import fit, gpt2_style, gpt2_style_text, heldout_loss
 from .corpus import KINDS, NUMBER_MAX, counting_text, number_tokenizer
 from .probe import prove_counting
 
@@ -107,19 +106,7 @@ def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True
         f"corpus: {len(corpus.train)} train files ({code.numel():,} tokens), {cfg.counting_docs:,} counting "
         f"documents ({counting.numel():,} tokens); vocabulary {vocab} ({cfg.bpe_vocab} BPE + numbers to {NUMBER_MAX})"
     )
-    mcfg = NativeConfig(
-        n_layers=cfg.n_layers,
-        n_heads=cfg.n_heads,
-        d_model=cfg.d_model,
-        d_head=cfg.d_model // cfg.n_heads,
-        d_vocab=vocab,
-        n_ctx=cfg.n_ctx,
-        d_mlp=cfg.d_mlp,
-        positions="absolute",
-        act="gelu",
-        seed=cfg.seed,
-        init_std=0.02,
-    )
+    mcfg = gpt2_style(cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_mlp, vocab, cfg.n_ctx, cfg.seed)
     model = native_model(mcfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, Any]] = []
@@ -142,10 +129,7 @@ def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True
     proof = prove_counting(model, tokenizer, 0, NUMBER_MAX - 3)  # every s whose numbers are single tokens
     card = {
         "name": "numbers-4l",
-        "architecture": (
-            f"GPT-2-style: {cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, "
-            f"GELU MLPs of {cfg.d_mlp}, learned absolute positions, LayerNorm"
-        ),
+        "architecture": gpt2_style_text(mcfg),
         "config": mcfg.to_dict(),
         "training": asdict(cfg),
         "corpus": (

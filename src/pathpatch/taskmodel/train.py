@@ -33,9 +33,8 @@ from torch import Tensor
 
 from .. import tasks
 from ..induction.corpus import EOT, HELDOUT_EVERY, encode_files, gather_files, heldout_sequences, read_source
-from ..model.config import NativeConfig
 from ..model.native import native_model, save_model
-from ..training import fit, heldout_loss
+from ..training import fit, gpt2_style, gpt2_style_text, heldout_loss
 from .corpus import TASK_WEIGHTS, background_text, example_stream, task_examples
 from .probe import prove_tasks
 from .vocab import task_tokenizer
@@ -114,19 +113,7 @@ def train_tasks(cfg: TasksConfig, out_dir: str | Path, progress: bool = True, lo
         f"{len(background):,} background sentences ({stream.numel():,} tokens); vocabulary {vocab} "
         f"({cfg.bpe_vocab} BPE + the task words)"
     )
-    mcfg = NativeConfig(
-        n_layers=cfg.n_layers,
-        n_heads=cfg.n_heads,
-        d_model=cfg.d_model,
-        d_head=cfg.d_model // cfg.n_heads,
-        d_vocab=vocab,
-        n_ctx=cfg.n_ctx,
-        d_mlp=cfg.d_mlp,
-        positions="absolute",
-        act="gelu",
-        seed=cfg.seed,
-        init_std=0.02,
-    )
+    mcfg = gpt2_style(cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_mlp, vocab, cfg.n_ctx, cfg.seed)
     model = native_model(mcfg)
     tokenizer.save(str(out / "tokenizer.json"))
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -150,10 +137,7 @@ def train_tasks(cfg: TasksConfig, out_dir: str | Path, progress: bool = True, lo
     proofs = prove_tasks(model, tokenizer, "test", cfg.test_examples)
     card = {
         "name": "tasks-4l",
-        "architecture": (
-            f"GPT-2-style: {cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, "
-            f"GELU MLPs of {cfg.d_mlp}, learned absolute positions, LayerNorm"
-        ),
+        "architecture": gpt2_style_text(mcfg),
         "config": mcfg.to_dict(),
         "training": asdict(cfg),
         "corpus": (
