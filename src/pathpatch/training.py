@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .model.config import NativeConfig
 from .model.residual import ResidualModel
 
-__all__ = ["lr_at", "heldout_loss", "fit", "Batch", "gpt2_style", "gpt2_style_text"]
+__all__ = ["lr_at", "heldout_loss", "fit", "Batch", "gpt2_style", "gpt2_style_text", "windows"]
 
 
 def gpt2_style(
@@ -44,6 +44,11 @@ def gpt2_style_text(cfg: NativeConfig) -> str:
         f"GPT-2-style: {cfg.n_layers} layers x {cfg.n_heads} heads, d_model {cfg.d_model}, "
         f"GELU MLPs of {cfg.d_mlp}, learned absolute positions, LayerNorm"
     )
+
+
+def windows(stream: Tensor, starts: Tensor, length: int) -> Tensor:
+    """Rows ``stream[s : s + length]`` for each start ``s``, stacked ``[len(starts), length]``."""
+    return torch.stack([stream[s : s + length] for s in starts.tolist()])
 
 
 def lr_at(step: int, steps: int, lr: float) -> float:

@@ -39,7 +39,7 @@ from ..induction.corpus import (
     read_source,
 )
 from ..model.native import native_model, save_model
-from ..training import fit, gpt2_style, gpt2_style_text, heldout_loss
+from ..training import fit, gpt2_style, gpt2_style_text, heldout_loss, windows
 from .corpus import KINDS, NUMBER_MAX, counting_text, number_tokenizer
 from .probe import prove_counting
 
@@ -71,15 +71,11 @@ def counting_stream(tokenizer: Any, n_docs: int, seed: int) -> Int[Tensor, " tok
     return torch.cat([eot, encode_texts(tokenizer, counting_text(n_docs, seed))])
 
 
-def _windows(stream: Tensor, starts: Tensor, length: int) -> Tensor:
-    return torch.stack([stream[s : s + length] for s in starts.tolist()])
-
-
 def _batch(code: Tensor, counting: Tensor, doc_starts: Tensor, cfg: NumbersConfig, gen: torch.Generator) -> Tensor:
     n_count = int(round(cfg.batch * cfg.counting_fraction))
     code_starts = torch.randint(0, code.numel() - cfg.n_ctx - 1, (cfg.batch - n_count,), generator=gen)
     count_starts = doc_starts[torch.randint(0, doc_starts.numel(), (n_count,), generator=gen)]
-    return torch.cat([_windows(code, code_starts, cfg.n_ctx + 1), _windows(counting, count_starts, cfg.n_ctx + 1)])
+    return torch.cat([windows(code, code_starts, cfg.n_ctx + 1), windows(counting, count_starts, cfg.n_ctx + 1)])
 
 
 def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True, log: Any = print) -> dict[str, Any]:
@@ -101,7 +97,7 @@ def train_numbers(cfg: NumbersConfig, out_dir: str | Path, progress: bool = True
     held_code = heldout_sequences(encode_files(tokenizer, corpus.heldout), cfg.n_ctx + 1)[: cfg.heldout_sequences]
     held_count_stream = counting_stream(tokenizer, 20_000, cfg.seed + 3)
     held_starts = (held_count_stream[: -cfg.n_ctx - 1] == eot).nonzero().flatten()[: cfg.heldout_sequences]
-    held_count = _windows(held_count_stream, held_starts, cfg.n_ctx + 1)
+    held_count = windows(held_count_stream, held_starts, cfg.n_ctx + 1)
     log(
         f"corpus: {len(corpus.train)} train files ({code.numel():,} tokens), {cfg.counting_docs:,} counting "
         f"documents ({counting.numel():,} tokens); vocabulary {vocab} ({cfg.bpe_vocab} BPE + numbers to {NUMBER_MAX})"

@@ -34,7 +34,7 @@ from torch import Tensor
 from .. import tasks
 from ..induction.corpus import EOT, HELDOUT_EVERY, encode_files, gather_files, heldout_sequences, read_source
 from ..model.native import native_model, save_model
-from ..training import fit, gpt2_style, gpt2_style_text, heldout_loss
+from ..training import fit, gpt2_style, gpt2_style_text, heldout_loss, windows
 from .corpus import TASK_WEIGHTS, background_text, example_stream, task_examples
 from .probe import prove_tasks
 from .vocab import task_tokenizer
@@ -68,10 +68,6 @@ def _weights() -> str:
     return ", ".join(f"{t} {w:.0%}" for t, w in TASK_WEIGHTS.items())
 
 
-def _windows(stream: Tensor, starts: Tensor, length: int) -> Tensor:
-    return torch.stack([stream[s : s + length] for s in starts.tolist()])
-
-
 def _batch(
     code: Tensor, stream: Tensor, weights: Tensor, starts: Tensor, cfg: TasksConfig, gen: torch.Generator
 ) -> tuple[Int[Tensor, "batch pos"], Float[Tensor, "batch pos"]]:
@@ -79,8 +75,8 @@ def _batch(
     code_starts = torch.randint(0, code.numel() - cfg.n_ctx - 1, (cfg.batch - n_task,), generator=gen)
     task_starts = starts[torch.randint(0, starts.numel(), (n_task,), generator=gen)]
     n = cfg.n_ctx + 1
-    tokens = torch.cat([_windows(code, code_starts, n), _windows(stream, task_starts, n)])
-    w = torch.cat([torch.ones(cfg.batch - n_task, n), _windows(weights, task_starts, n)])
+    tokens = torch.cat([windows(code, code_starts, n), windows(stream, task_starts, n)])
+    w = torch.cat([torch.ones(cfg.batch - n_task, n), windows(weights, task_starts, n)])
     return tokens, w
 
 
