@@ -19,6 +19,7 @@ from pathpatch.taskmodel.corpus import background_text, example_text, fillers, f
 from pathpatch.taskmodel.frames import EXTRA_FRAMES
 from pathpatch.taskmodel.probe import prove_task
 from pathpatch.taskmodel.vocab import force_single, required_words
+from pathpatch.taskmodel.words import TRAIN_FEMALE, TRAIN_MALE, TRAIN_NOUNS
 from pathpatch.tasks import agreement, docstring, greater_than, words
 from pathpatch.tasks.text import split_items
 from pathpatch.zoo import bundle, shipped_dir
@@ -97,17 +98,43 @@ def test_no_held_out_word_fills_a_training_slot(shipped) -> None:  # type: ignor
     assert len(task_examples(shipped.tokenizer, 50, seed=3)) == 50
 
 
+def test_training_only_words_are_no_task_word_of_any_split(shipped) -> None:  # type: ignore[no-untyped-def]
+    task_words = {w.lower() for task in tasks.TASKS for e in tasks.lexicon(task) for w in re.findall(r"\w+", e)}
+    extra = TRAIN_MALE + TRAIN_FEMALE + tuple(w for pair in TRAIN_NOUNS for w in pair)
+    assert len(set(extra)) == len(extra) == 2 * 140 + 2 * 110
+    assert not {w.lower() for w in extra} & task_words
+    assert set(TRAIN_MALE).isdisjoint(TRAIN_FEMALE)
+    assert all(p == s + "s" for s, p in TRAIN_NOUNS)
+    vocab = shipped.tokenizer.get_vocab()
+    assert all("\u0120" + w in vocab for w in extra)  # each one token after a space
+    assert {" " + w for w in extra} <= set(required_words())
+    f = fillers(shipped.tokenizer)  # and they fill the slots of training, beside the train split's words
+    assert set(TRAIN_MALE) <= set(f.male) and set(TRAIN_FEMALE) <= set(f.female)
+    assert set(TRAIN_NOUNS) <= set(f.nouns) and set(TRAIN_MALE + TRAIN_FEMALE) <= set(f.names)
+
+
 def test_background_gives_every_name_its_gender_and_every_noun_its_number() -> None:
-    text = background_text(random.Random(0), 40_000)
-    for name in words.NAMES:
-        said = [s for s in text if s.split(" ")[:1] == [name] or s.startswith(("Mr " + name, "Ms " + name))]
-        gendered = [s for s in said if re.search(r"\b(man|woman|brother|sister|father|mother)\b|^M[rs] ", s)]
+    text = background_text(random.Random(0), 80_000)
+    about: dict[str, list[str]] = {}  # sentences by the word they are about (Mary, Mr Mary, The keys, two keys)
+    for s in text:
+        w = s.rstrip(".").split(" ")
+        about.setdefault(w[1] if w[0] in ("Mr", "Ms", "The", "one", "two") else w[0], []).append(s)
+    female_names = words.FEMALE_NAMES + TRAIN_FEMALE
+    for name in words.NAMES + TRAIN_MALE + TRAIN_FEMALE:
+        gendered = [
+            s for s in about.get(name, []) if re.search(r"\b(man|woman|brother|sister|father|mother)\b|^M[rs] ", s)
+        ]
         assert gendered, name
-        female = name in words.FEMALE_NAMES
+        female = name in female_names
         assert all(bool(re.search(r"\b(woman|sister|mother)\b|^Ms ", s)) == female for s in gendered), name
-    for singular, plural in agreement.NOUNS:
-        assert f"The {singular} is here." in text or f"The {singular} was here." in text or f"one {singular}." in text
-        assert f"The {plural} are here." in text or f"The {plural} were here." in text or f"two {plural}." in text
+    for singular, plural in agreement.NOUNS + TRAIN_NOUNS:
+        one = [s for s in about.get(singular, []) if s.startswith(("The ", "one "))]
+        many = [s for s in about.get(plural, []) if s.startswith(("The ", "two "))]
+        assert one and many, singular
+        assert all(not re.search(r"\b(are|were|have)\b", s) for s in one), singular
+        assert all(not re.search(r"\b(is|was|has)\b", s) for s in many), plural
+        # some say it a few words on, where a verb cannot just follow the word before it
+        assert any(re.match(rf"The {singular} \w+ (\w+ )?(is|was|has)\b", s) for s in one), singular
 
 
 def test_the_card_records_what_the_shipped_model_does(shipped) -> None:  # type: ignore[no-untyped-def]

@@ -2,26 +2,28 @@
 
 **Task examples** (:func:`task_examples`): a prompt and its answer, from each task's
 ``"train"``-split templates and the training-only frames of :mod:`.frames`, slots filled by
-:func:`fillers`: the train splits' names, places, objects and nouns, and, where the task is copying
-one token, many more words, so that the model learns to copy any token rather than a few dozen
-names. IOI's names also take every docstring argument and every other vocabulary word; docstring's
-arguments every name and lower-case vocabulary word; agreement's nouns the vocabulary's pairs
-``w``/``ws``. So no task's own validation or test word (no held-out name in IOI or pronouns, no
-held-out argument in docstring, no held-out noun in agreement) and no validation or test template
-ever appears in an example of that task (``tests/test_taskmodel.py`` checks it). Greater-than's
-answer is a year drawn uniformly from those after the start year, as a text continuing "from 1732
-to 17" would. Each answer's loss weighs ``answer_weight`` times a template token's
-(:func:`example_stream`).
+:func:`fillers`: the train splits' names, places, objects and nouns, the training-only names and
+nouns of :mod:`.words` and, where the task is copying one token, many more words, so that the
+model learns to copy any token rather than a few dozen names. IOI's names also take every
+docstring argument and every other vocabulary word; docstring's arguments every name and
+lower-case vocabulary word. So no task's own validation or test word (no held-out name in IOI or
+pronouns, no held-out argument in docstring, no held-out noun in agreement) and no validation or
+test template ever appears in an example of that task (``tests/test_taskmodel.py`` checks it).
+Greater-than's answer is a year drawn uniformly from those after the start year, as a text
+continuing "from 1732 to 17" would. Each answer's loss weighs ``answer_weight`` times a template
+token's (:func:`example_stream`).
 
 **Background sentences** (:func:`background_text`): what any pretrained model knows of the words
-the held-out splits use, in frames that are not the tasks'. Every name of every split is said to
-be a man or a woman ("Mary is a woman.", "Ms Mary is here.") and owns things ("Henry lost his
-key.", "At the station, Mary showed everyone her map."); every noun's number is shown ("The keys
-are here.", "one key."); every argument name, place, object and noun occurs in a neutral line;
-and a quarter of the sentences are lists of task words said twice ("Mary size keys. Mary size
-keys."), so that every word has been copied somewhere. Without them a held-out name's gender
-(which the pronoun task asks for) could not be known at all; with them, what the model has to
-learn from the task examples is the task itself.
+the held-out splits use, in frames that are not the tasks'. Every name of every split (and every
+training-only name) is said to be a man or a woman ("Mary is a woman.", "Ms Mary is here.") and
+owns things ("Henry lost his key.", "At the station, Mary showed everyone her map."); every
+noun's number is shown next to it and a few words on ("The keys are here.", "The key we found
+was new."), with no second noun to attract the verb; every argument name, place, object and
+noun occurs in a neutral line; and a quarter of the sentences are lists of task words said twice
+("Mary size keys. Mary size keys."), so that every word has been copied somewhere. Without them
+a held-out name's gender (which the pronoun task asks for) could not be known at all; with them,
+what the model has to learn from the task examples is the task itself: for a held-out word, to
+read the gender or number the background gave it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from torch import Tensor
 from ..tasks import TASKS, agreement, docstring, greater_than, words
 from ..tasks.text import Template, split_items
 from .frames import EXTRA_FRAMES
+from .words import TRAIN_FEMALE, TRAIN_MALE, TRAIN_NOUNS
 
 __all__ = [
     "TASK_WEIGHTS",
@@ -56,6 +59,14 @@ TASK_WEIGHTS = {"ioi": 0.3, "greater-than": 0.1, "docstring": 0.2, "agreement": 
 _MAN = ("{} is a man.", "{} is my brother.", "{} is a father.", "Mr {} is here.")
 _WOMAN = ("{} is a woman.", "{} is my sister.", "{} is a mother.", "Ms {} is here.")
 _NEUTRAL = ("I met {} today.", "{} was there.", "We called {}.", "Ask {} about it.")
+_ONE = (  # a noun's number, next to it and a few words on
+    "The {} is here.", "one {}.", "The {} was here.", "The {} over there is old.", "The {} we found was new.",
+    "The {} here has a mark.",
+)  # fmt: skip
+_MANY = (
+    "The {} are here.", "two {}.", "The {} were here.", "The {} over there are old.", "The {} we found were new.",
+    "The {} here have a mark.",
+)  # fmt: skip
 _OWN = (  # possessives, near the name and further from it ({{}}: the name, then an object)
     "{{}} lost {w} {{}}.",
     "{{}} and {w} friend left.",
@@ -66,19 +77,20 @@ _OWN = (  # possessives, near the name and further from it ({{}}: the name, then
 
 
 def background_text(rng: random.Random, n: int) -> list[str]:
-    """``n`` background sentences (module docs), each naming one word of any split."""
+    """``n`` background sentences (module docs), each naming one word of any split or one
+    training-only word (:mod:`.words`)."""
+    male, female = words.MALE_NAMES + TRAIN_MALE, words.FEMALE_NAMES + TRAIN_FEMALE
     choices: list[Any] = []
-    choices += [(_MAN, name) for name in words.MALE_NAMES] + [(_WOMAN, name) for name in words.FEMALE_NAMES]
-    choices += [(_NEUTRAL, name) for name in words.NAMES]
-    for singular, plural in agreement.NOUNS:
-        choices += [(("The {} is here.", "one {}.", "The {} was here."), singular)]
-        choices += [(("The {} are here.", "two {}.", "The {} were here."), plural)]
+    choices += [(_MAN, name) for name in male] + [(_WOMAN, name) for name in female]
+    choices += [(_NEUTRAL, name) for name in male + female]
+    for singular, plural in agreement.NOUNS + TRAIN_NOUNS:
+        choices += [(_ONE, singular), (_MANY, plural)]
     for word in words.PLACES + words.OBJECTS + greater_than.NOUNS:
         choices.append((("the {} ", "a {} and", "About the {}."), word))
     for arg in docstring.ARGUMENTS:
         choices.append((("{} = None\n", "print({})\n", "return {}\n"), arg))
-    choices += [(tuple(f.format(w="his") for f in _OWN), name) for name in words.MALE_NAMES]
-    choices += [(tuple(f.format(w="her") for f in _OWN), name) for name in words.FEMALE_NAMES]
+    choices += [(tuple(f.format(w="his") for f in _OWN), name) for name in male]
+    choices += [(tuple(f.format(w="her") for f in _OWN), name) for name in female]
     choices += [c for c in choices if c[0] in (_MAN, _WOMAN)]  # gender twice as often
     every = list(dict.fromkeys(_every_word()))
     out = []
@@ -93,8 +105,9 @@ def background_text(rng: random.Random, n: int) -> list[str]:
 
 
 def _every_word() -> tuple[str, ...]:
-    nouns = tuple(w for pair in agreement.NOUNS for w in pair)
-    return words.NAMES + docstring.ARGUMENTS + nouns + words.PLACES + words.OBJECTS + greater_than.NOUNS
+    nouns = tuple(w for pair in agreement.NOUNS + TRAIN_NOUNS for w in pair)
+    names = words.NAMES + TRAIN_MALE + TRAIN_FEMALE
+    return names + docstring.ARGUMENTS + nouns + words.PLACES + words.OBJECTS + greater_than.NOUNS
 
 
 def held_out(items: tuple[str, ...]) -> set[str]:
@@ -147,12 +160,13 @@ def fillers(tokenizer: Any) -> Fillers:
     singles = set(lower)
     pairs = [(w, w + "s") for w in lower if w + "s" in singles and not w.endswith("s")]
     train = "train"
+    names = split_items(words.NAMES, train)
     return Fillers(
-        names=tuple(dict.fromkeys(split_items(words.NAMES, train) + docstring.ARGUMENTS + tuple(pool))),
-        male=tuple(n for n in split_items(words.NAMES, train) if n in words.MALE_NAMES),
-        female=tuple(n for n in split_items(words.NAMES, train) if n in words.FEMALE_NAMES),
+        names=tuple(dict.fromkeys(names + TRAIN_MALE + TRAIN_FEMALE + docstring.ARGUMENTS + tuple(pool))),
+        male=tuple(n for n in names if n in words.MALE_NAMES) + TRAIN_MALE,
+        female=tuple(n for n in names if n in words.FEMALE_NAMES) + TRAIN_FEMALE,
         arguments=tuple(dict.fromkeys(split_items(docstring.ARGUMENTS, train) + words.NAMES + tuple(lower))),
-        nouns=tuple(dict.fromkeys([(s, p) for s, p in agreement.split_items_pairs(train)] + pairs)),
+        nouns=tuple(dict.fromkeys(agreement.split_items_pairs(train) + list(TRAIN_NOUNS) + pairs)),
         places=split_items(words.PLACES, train),
         objects=split_items(words.OBJECTS, train),
         events=split_items(greater_than.NOUNS, train),

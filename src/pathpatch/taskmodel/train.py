@@ -52,12 +52,12 @@ class TasksConfig:
     bpe_vocab: int = 1024  # learned BPE tokens, before the task words are joined
     batch: int = 48
     lr: float = 2e-3
-    steps: int = 7_000
+    steps: int = 8_000
     seed: int = 0
     task_fraction: float = 0.85
     answer_weight: float = 10.0  # the loss weight of a task example's answer token (1 for the others)
     task_examples: int = 150_000
-    background_sentences: int = 60_000
+    background_sentences: int = 120_000
     probe_every: int = 500
     probe_examples: int = 200
     test_examples: int = 1_000

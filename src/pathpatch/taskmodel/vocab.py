@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ..errors import InputError
 from ..induction.corpus import EOT
 from ..tasks import TASKS, lexicon
+from .words import TRAIN_FEMALE, TRAIN_MALE, TRAIN_NOUNS
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -37,14 +38,15 @@ DIGIT_PAIRS = r" ?\d\d"
 
 
 def required_words() -> tuple[str, ...]:
-    """Every text that must be one token: each one-word entry of every task's lexicon after a
-    space (`` Mary``, `` keys``, `` size``), the years ``00`` .. ``99`` without one, and `` 17``."""
+    """Every text that must be one token: each one-word entry of every task's lexicon and each
+    training-only name and noun (:mod:`.words`) after a space (`` Mary``, `` keys``, `` size``),
+    the years ``00`` .. ``99`` without one, and `` 17``."""
     words: dict[str, None] = {}
-    for task in TASKS:
-        for entry in lexicon(task):
-            text = entry.strip()
-            if text and " " not in text and text.isalpha():
-                words[" " + text] = None
+    extra = TRAIN_MALE + TRAIN_FEMALE + tuple(w for pair in TRAIN_NOUNS for w in pair)
+    for entry in [e for task in TASKS for e in lexicon(task)] + list(extra):
+        text = entry.strip()
+        if text and " " not in text and text.isalpha():
+            words[" " + text] = None
     words |= dict.fromkeys(f"{y:02d}" for y in range(100))
     words[" 17"] = None
     return tuple(words)
