@@ -38,6 +38,7 @@ from ..training import fit, gpt2_style, gpt2_style_text, heldout_loss, windows
 from .corpus import TASK_WEIGHTS, background_text, example_stream, task_examples
 from .probe import prove_tasks
 from .vocab import task_tokenizer
+from .words import TRAIN_FEMALE, TRAIN_MALE, TRAIN_NOUNS
 
 __all__ = ["TasksConfig", "train_tasks"]
 
@@ -140,10 +141,11 @@ def train_tasks(cfg: TasksConfig, out_dir: str | Path, progress: bool = True, lo
             f"Python {platform.python_version()} standard library source (*.py, tests excluded), "
             f"{len(corpus.train)} train files / {len(corpus.heldout)} held-out (every {HELDOUT_EVERY}th by "
             f"sorted path); generated examples of the five standard tasks ({_weights()} of them), from "
-            "their train-split templates and training-only frames, slots filled with train-split words and "
-            "(IOI's names, docstring's arguments, agreement's nouns) other vocabulary words, never a "
-            "validation or test word; background sentences giving every name's gender and every noun's "
-            f"number; byte-level BPE of {cfg.bpe_vocab} tokens (digits in pairs) plus merges making every "
+            "their train-split templates and training-only frames, slots filled with train-split words, "
+            f"{len(TRAIN_MALE) + len(TRAIN_FEMALE)} training-only names and {len(TRAIN_NOUNS)} noun pairs, and "
+            "(IOI's names, docstring's arguments) other vocabulary words, never a validation or test word; "
+            "background sentences giving every name's gender and every noun's number (next to it and a few "
+            f"words on); byte-level BPE of {cfg.bpe_vocab} tokens (digits in pairs) plus merges making every "
             f"task word one token ({vocab} in all)"
         ),
         "train_tokens": {"code": code.numel(), "tasks": stream.numel()},
