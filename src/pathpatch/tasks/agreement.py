@@ -36,7 +36,7 @@ FRAMES = (
     "The {SUBJ} under the {ATTR}",
 )
 
-NOUNS = (
+NOUNS: tuple[tuple[str, str], ...] = (
     ("key", "keys"), ("dog", "dogs"), ("book", "books"), ("car", "cars"), ("tree", "trees"),
     ("house", "houses"), ("bird", "birds"), ("cat", "cats"), ("table", "tables"), ("door", "doors"),
     ("boy", "boys"), ("girl", "girls"), ("teacher", "teachers"), ("friend", "friends"), ("farmer", "farmers"),
@@ -65,7 +65,7 @@ def _fit(tokenizer: Any, split: str) -> tuple[Fitter, list[tuple[str, ...]], lis
     return fitter, nouns, verbs, kept
 
 
-def split_items_pairs(split: str) -> list[tuple[str, ...]]:
+def split_items_pairs(split: str) -> list[tuple[str, str]]:
     """The noun pairs of ``split`` (split by their singular)."""
     keep = set(split_items([s for s, _ in NOUNS], split))
     return [p for p in NOUNS if p[0] in keep]
