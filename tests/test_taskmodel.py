@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import shutil
@@ -15,6 +16,7 @@ import pathpatch as pp
 from pathpatch import tasks
 from pathpatch.cli import cli
 from pathpatch.errors import InputError
+from pathpatch.taskmodel.composed import COMPOSED_FRAMES
 from pathpatch.taskmodel.corpus import background_text, example_text, fillers, frames, task_examples
 from pathpatch.taskmodel.frames import EXTRA_FRAMES
 from pathpatch.taskmodel.probe import prove_task
@@ -59,7 +61,8 @@ def test_force_single_joins_words_and_refuses_what_it_cannot() -> None:
 
 
 def test_training_frames_are_none_of_the_tasks_templates() -> None:
-    for task, extra in EXTRA_FRAMES.items():
+    for task, listed in EXTRA_FRAMES.items():
+        extra = listed + COMPOSED_FRAMES.get(task, ())
         module = tasks.TASKS[task]
         every = {t.text for split in tasks.SPLITS for t in module.templates(split)}
         assert every.isdisjoint(extra), task
@@ -68,6 +71,24 @@ def test_training_frames_are_none_of_the_tasks_templates() -> None:
         slots = {s for split in tasks.SPLITS for t in module.templates(split) for s in t.slots}
         for text in extra:
             assert set(re.findall(r"\{([A-Z0-9_]+)\}", text)) <= slots, (task, text)
+
+
+def test_composed_frames_stay_clear_of_the_held_out_templates() -> None:
+    for task, words_left_out in (
+        ("ioi", {"arrived", "spent", "sold", "Since"}),
+        ("pronouns", {"went", "bought", "said", "visited"}),
+    ):
+        composed = COMPOSED_FRAMES[task]
+        assert len(composed) == len(set(composed)) == 300, task
+        held = [t.text for split in ("validation", "test") for t in tasks.TASKS[task].templates(split)]
+        for frame in composed:
+            assert not words_left_out & set(re.findall(r"\w+", frame)), (task, frame)
+            # neither is the other with words in front (a held-out template one opener away)
+            assert not [h for h in held if h.endswith(frame) or frame.endswith(h)], (task, frame)
+            slots = set(re.findall(r"\{([A-Z]+)\}", frame))
+            assert slots >= ({"X", "Y", "S"} if task == "ioi" else {"NAME"}), (task, frame)
+            assert frame[0].isupper() or frame[0] == "{", frame
+    assert all(f.endswith((" to", " at")) for f in COMPOSED_FRAMES["ioi"])
 
 
 def test_no_held_out_word_fills_a_training_slot(shipped) -> None:  # type: ignore[no-untyped-def]
@@ -127,6 +148,10 @@ def test_background_gives_every_name_its_gender_and_every_noun_its_number() -> N
         assert gendered, name
         female = name in female_names
         assert all(bool(re.search(r"\b(woman|sister|mother)\b|^Ms ", s)) == female for s in gendered), name
+        pronouns = {p.lower() for s in about.get(name, []) for p in re.findall(r"\b([Hh]e|[Ss]he|his|her)\b", s)}
+        assert pronouns == ({"she", "her"} if female else {"he", "his"}), (name, pronouns)
+    # a subject pronoun is never where a held-out pronoun template would put it
+    assert not [s for s in text if re.search(r"\b(because|but|that|where) (he|she)\b", s)]
     for singular, plural in agreement.NOUNS + TRAIN_NOUNS:
         one = [s for s in about.get(singular, []) if s.startswith(("The ", "one "))]
         many = [s for s in about.get(plural, []) if s.startswith(("The ", "two "))]
@@ -187,7 +212,9 @@ def test_demo_tasks_runs_on_a_hugging_face_directory(tmp_path, kind: str) -> Non
         data = json.loads((out / task / "task.json").read_text())
         assert set(data["methods"]) == {"acdc", "eap", "eap-ig", "paths"}
         for method, row in data["methods"].items():
-            assert 0 <= row["cpr"] and 0 <= row["cmd"], (task, method)
+            # random weights: a circuit may do worse than the empty one, so CPR (area under f) can be
+            # below 0; CMD (area of |1 - f|) cannot
+            assert math.isfinite(row["cpr"]) and 0 <= row["cmd"], (task, method)
             mib = json.loads((out / task / f"mib-{method}.json").read_text())
             assert mib["cfg"]["n_layers"] == 2 and mib["edges"], (task, method)
         assert (out / task / "report.html").is_file() and (out / task / "mib.png").is_file()

@@ -16,7 +16,9 @@ token's (:func:`example_stream`).
 **Background sentences** (:func:`background_text`): what any pretrained model knows of the words
 the held-out splits use, in frames that are not the tasks'. Every name of every split (and every
 training-only name) is said to be a man or a woman ("Mary is a woman.", "Ms Mary is here.") and
-owns things ("Henry lost his key.", "At the station, Mary showed everyone her map."); every
+owns things ("Henry lost his key.", "At the station, Mary showed everyone her map.") and is
+referred to where a sentence or an "and" clause starts ("Mary is here. She is tired."), never
+after the words that end a held-out pronoun template ("because", "but", "that", "where"); every
 noun's number is shown next to it and a few words on ("The keys are here.", "The key we found
 was new."), with no second noun to attract the verb; every argument name, place, object and
 noun occurs in a neutral line; and a quarter of the sentences are lists of task words said twice
@@ -38,6 +40,7 @@ from torch import Tensor
 
 from ..tasks import TASKS, agreement, docstring, greater_than, words
 from ..tasks.text import Template, split_items
+from .composed import COMPOSED_FRAMES
 from .frames import EXTRA_FRAMES
 from .words import TRAIN_FEMALE, TRAIN_MALE, TRAIN_NOUNS
 
@@ -53,7 +56,7 @@ __all__ = [
     "example_stream",
 ]
 
-TASK_WEIGHTS = {"ioi": 0.3, "greater-than": 0.1, "docstring": 0.2, "agreement": 0.15, "pronouns": 0.25}
+TASK_WEIGHTS = {"ioi": 0.36, "greater-than": 0.07, "docstring": 0.17, "agreement": 0.15, "pronouns": 0.25}
 """Each task's share of the task examples."""
 
 _MAN = ("{} is a man.", "{} is my brother.", "{} is a father.", "Mr {} is here.")
@@ -72,7 +75,13 @@ _OWN = (  # possessives, near the name and further from it ({{}}: the name, then
     "{{}} and {w} friend left.",
     "{{}} went out and could not find {w} {{}}.",
     "At the station, {{}} showed everyone {w} {{}}.",
-    "{{}} said that the {{}} on the table was {w} own.",
+    "{{}} thinks the {{}} on the table is {w} own.",
+)
+_SUBJECT = (  # subject pronouns, only where a sentence or an "and" clause starts
+    "{{}} is here. {W} is tired.",
+    "{{}} came home late. {W} was hungry.",
+    "{{}} opened the {{}}, and {w} smiled.",
+    "{{}} woke up early, and {w} made tea.",
 )
 
 
@@ -91,6 +100,8 @@ def background_text(rng: random.Random, n: int) -> list[str]:
         choices.append((("{} = None\n", "print({})\n", "return {}\n"), arg))
     choices += [(tuple(f.format(w="his") for f in _OWN), name) for name in male]
     choices += [(tuple(f.format(w="her") for f in _OWN), name) for name in female]
+    choices += [(tuple(f.format(w="he", W="He") for f in _SUBJECT), name) for name in male]
+    choices += [(tuple(f.format(w="she", W="She") for f in _SUBJECT), name) for name in female]
     choices += [c for c in choices if c[0] in (_MAN, _WOMAN)]  # gender twice as often
     every = list(dict.fromkeys(_every_word()))
     out = []
@@ -174,9 +185,9 @@ def fillers(tokenizer: Any) -> Fillers:
 
 
 def frames(task: str) -> tuple[Template, ...]:
-    """A task's train-split templates and its training-only frames (:mod:`.frames`)."""
+    """A task's train-split templates and its training-only frames (:mod:`.frames`, :mod:`.composed`)."""
     texts = dict.fromkeys(t.text for t in TASKS[task].templates("train"))
-    texts |= dict.fromkeys(EXTRA_FRAMES[task])
+    texts |= dict.fromkeys(EXTRA_FRAMES[task] + COMPOSED_FRAMES.get(task, ()))
     return tuple(Template(t, task) for t in texts)
 
 

@@ -53,7 +53,7 @@ class TasksConfig:
     bpe_vocab: int = 1024  # learned BPE tokens, before the task words are joined
     batch: int = 48
     lr: float = 2e-3
-    steps: int = 8_000
+    steps: int = 10_000
     seed: int = 0
     task_fraction: float = 0.85
     answer_weight: float = 10.0  # the loss weight of a task example's answer token (1 for the others)
